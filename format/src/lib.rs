@@ -1,0 +1,314 @@
+//! The `.vwa` artifact: machine code for one WebAssembly module plus what a
+//! loader needs to instantiate it. Written by `vibewasm-compiler`, read by
+//! `vibewasm-loader`; this crate is the only place that defines it.
+//!
+//! # File layout
+//!
+//! ```text
+//! offset 0                 header (192 bytes, see below)
+//! metadata_offset          metadata (postcard encoding of [`Metadata`])
+//! code_offset              code section (aligned to CODE_ALIGN = 16 KiB in the file)
+//! file_len                 end of file
+//! ```
+//!
+//! Header fields, all little-endian:
+//!
+//! | offset | size | field |
+//! |---:|---:|---|
+//! | 0 | 8 | magic `00 56 57 41 0d 0a 1a 0a` (`\0VWA\r\n\x1a\n`) |
+//! | 8 | 2 | format version, major |
+//! | 10 | 2 | format version, minor |
+//! | 12 | 4 | header size (192) |
+//! | 16 | 32 | producing compiler's version, UTF-8, NUL padded |
+//! | 48 | 1 | target arch: 1 = x86_64, 2 = aarch64 |
+//! | 49 | 1 | target OS: 1 = Linux, 2 = macOS |
+//! | 50 | 1 | pointer width in bytes |
+//! | 51 | 1 | reserved, 0 |
+//! | 52 | 4 | code options: bits 0-7 bounds-check strategy (0 = explicit); other bits 0 |
+//! | 56 | 8 | required CPU features ([`target::cpu`] bits) |
+//! | 64 | 32 | SHA-256 of the source wasm |
+//! | 96 | 8 | metadata offset |
+//! | 104 | 8 | metadata length |
+//! | 112 | 8 | code offset (multiple of 16384) |
+//! | 120 | 8 | code length |
+//! | 128 | 8 | file length |
+//! | 136 | 32 | checksum: SHA-256 of the whole file with these 32 bytes zeroed |
+//! | 168 | 24 | reserved, 0 |
+//!
+//! A reader checks, in this order: magic, version (same major, minor not newer),
+//! header size, file length, checksum, target (arch, OS, pointer width), CPU
+//! features against the running CPU, section ranges, then decodes and
+//! validates the metadata. Nothing becomes executable before all of that passed.
+//!
+//! # Metadata encoding
+//!
+//! [`Metadata`] is encoded with `postcard` (serde): compact, deterministic (no
+//! maps, so the same value always gives the same bytes), no schema to ship,
+//! and its decoder fails cleanly on hostile input. `bincode` 3 is not an option
+//! (the crate was ended with a deliberate compile error) and 2.x is no longer
+//! maintained. Postcard's format is specified in its "wire format" document:
+//! integers are LEB128 varints (signed ones zigzag-encoded), sequences and
+//! strings are a varint length followed by the elements, enums a varint
+//! variant index followed by the fields, `Option` a 0/1 byte.
+//!
+//! # Code section
+//!
+//! Position-independent machine code with no text relocations: it is mapped
+//! read+execute straight from the file. Everything outside it is reached
+//! through the `vmctx` pointer ([`vmctx`] documents the layout and calling
+//! conventions), and [`Metadata::relocations`] lists which vmctx slots the loader
+//! fills with which runtime helper or import.
+
+mod header;
+mod metadata;
+mod target;
+mod trap;
+mod validate;
+pub mod vmctx;
+
+pub use header::{
+    BoundsChecks, CodeOptions, Header, CHECKSUM_RANGE, CODE_ALIGN, HEADER_SIZE, MAGIC,
+    VERSION_MAJOR, VERSION_MINOR,
+};
+pub use metadata::*;
+pub use target::{cpu, Arch, Os, Target};
+pub use trap::TrapCode;
+
+use sha2::{Digest, Sha256};
+
+/// Why an artifact was refused. Each variant names the field and the values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    #[error("artifact truncated: {what} needs {needed} bytes, only {available} present")]
+    Truncated {
+        what: &'static str,
+        needed: u64,
+        available: u64,
+    },
+    #[error("not a vibewasm artifact: magic is {found:02x?}, expected {MAGIC:02x?}")]
+    BadMagic { found: [u8; 8] },
+    #[error("artifact {field} mismatch: artifact has {found}, this loader needs {expected}")]
+    Mismatch {
+        field: &'static str,
+        found: String,
+        expected: String,
+    },
+    #[error("artifact {field} not supported: {found}")]
+    Unsupported { field: &'static str, found: String },
+    #[error("artifact needs CPU features {required} but this CPU has {available}")]
+    MissingCpuFeatures { required: String, available: String },
+    #[error("artifact checksum mismatch: header says {stored}, contents hash to {computed}")]
+    ChecksumMismatch { stored: String, computed: String },
+    #[error("artifact {field} out of range: {value} (limit {limit})")]
+    OutOfRange {
+        field: String,
+        value: u64,
+        limit: u64,
+    },
+    #[error("artifact metadata cannot be decoded: {0}")]
+    Metadata(String),
+    #[error("artifact metadata is inconsistent: {0}")]
+    Invalid(String),
+}
+
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The checksum of a complete artifact file: SHA-256 over all bytes, with the
+/// checksum field read as zeros.
+pub fn file_checksum(file: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(&file[..CHECKSUM_RANGE.start]);
+    hasher.update([0u8; 32]);
+    hasher.update(&file[CHECKSUM_RANGE.end..]);
+    hasher.finalize().into()
+}
+
+/// What a compiler puts into an artifact.
+pub struct ArtifactParts<'a> {
+    pub compiler_version: &'a str,
+    pub target: Target,
+    pub options: CodeOptions,
+    pub wasm: &'a [u8],
+    pub metadata: &'a Metadata,
+    pub code: &'a [u8],
+}
+
+/// Encodes a complete artifact file. The output depends only on `parts`.
+pub fn write_artifact(parts: &ArtifactParts<'_>) -> Vec<u8> {
+    let metadata = postcard::to_stdvec(parts.metadata).expect("metadata always serializes");
+    let metadata_offset = HEADER_SIZE as u64;
+    let metadata_len = metadata.len() as u64;
+    let code_offset = (metadata_offset + metadata_len).next_multiple_of(CODE_ALIGN);
+    let code_len = parts.code.len() as u64;
+    let file_len = code_offset + code_len;
+    let header = Header {
+        version_major: VERSION_MAJOR,
+        version_minor: VERSION_MINOR,
+        compiler_version: parts.compiler_version.to_string(),
+        target: parts.target,
+        options: parts.options,
+        wasm_sha256: sha256(parts.wasm),
+        metadata_offset,
+        metadata_len,
+        code_offset,
+        code_len,
+        file_len,
+        checksum: [0; 32],
+    };
+    let mut file = Vec::with_capacity(file_len as usize);
+    file.extend_from_slice(&header.encode());
+    file.extend_from_slice(&metadata);
+    file.resize(code_offset as usize, 0);
+    file.extend_from_slice(parts.code);
+    let checksum = file_checksum(&file);
+    file[CHECKSUM_RANGE].copy_from_slice(&checksum);
+    file
+}
+
+/// A checked artifact: header and metadata decoded, code located.
+#[derive(Debug)]
+pub struct ArtifactView<'a> {
+    pub header: Header,
+    pub metadata: Metadata,
+    pub code: &'a [u8],
+}
+
+/// Checks everything about `file` (see the crate docs for the order) for the
+/// running machine, and decodes it.
+pub fn read_artifact(file: &[u8]) -> Result<ArtifactView<'_>, FormatError> {
+    let host = Target::host().ok_or_else(|| FormatError::Unsupported {
+        field: "host",
+        found: std::env::consts::ARCH.to_string(),
+    })?;
+    read_artifact_for(file, host, cpu::host_features())
+}
+
+/// Like [`read_artifact`], for a given machine (used by tests to simulate one).
+pub fn read_artifact_for(
+    file: &[u8],
+    host: Target,
+    host_features: u64,
+) -> Result<ArtifactView<'_>, FormatError> {
+    let header = Header::decode(file)?;
+    let actual_len = file.len() as u64;
+    if header.file_len > actual_len {
+        return Err(FormatError::Truncated {
+            what: "file",
+            needed: header.file_len,
+            available: actual_len,
+        });
+    }
+    if header.file_len != actual_len {
+        return Err(FormatError::Mismatch {
+            field: "file length",
+            found: actual_len.to_string(),
+            expected: header.file_len.to_string(),
+        });
+    }
+    let computed = file_checksum(file);
+    if computed != header.checksum {
+        return Err(FormatError::ChecksumMismatch {
+            stored: hex(&header.checksum),
+            computed: hex(&computed),
+        });
+    }
+    check_target(&header.target, &host, host_features)?;
+    let metadata_range = section(
+        "metadata",
+        header.metadata_offset,
+        header.metadata_len,
+        actual_len,
+    )?;
+    let code_range = section("code", header.code_offset, header.code_len, actual_len)?;
+    if header.code_offset % CODE_ALIGN != 0 {
+        return Err(FormatError::Mismatch {
+            field: "code offset alignment",
+            found: header.code_offset.to_string(),
+            expected: format!("a multiple of {CODE_ALIGN}"),
+        });
+    }
+    if metadata_range.end > code_range.start && header.code_len > 0 {
+        return Err(FormatError::Invalid(format!(
+            "metadata ({:?}) overlaps code ({:?})",
+            metadata_range, code_range
+        )));
+    }
+    let metadata: Metadata = postcard::from_bytes(&file[metadata_range])
+        .map_err(|e| FormatError::Metadata(e.to_string()))?;
+    let code = &file[code_range];
+    validate::validate(&metadata, code.len() as u64)?;
+    Ok(ArtifactView {
+        header,
+        metadata,
+        code,
+    })
+}
+
+fn check_target(found: &Target, host: &Target, host_features: u64) -> Result<(), FormatError> {
+    if found.arch != host.arch {
+        return Err(FormatError::Mismatch {
+            field: "target.arch",
+            found: format!("{:?}", found.arch),
+            expected: format!("{:?}", host.arch),
+        });
+    }
+    if found.os != host.os {
+        return Err(FormatError::Mismatch {
+            field: "target.os",
+            found: format!("{:?}", found.os),
+            expected: format!("{:?}", host.os),
+        });
+    }
+    if found.pointer_width != host.pointer_width {
+        return Err(FormatError::Mismatch {
+            field: "target.pointer_width",
+            found: found.pointer_width.to_string(),
+            expected: host.pointer_width.to_string(),
+        });
+    }
+    if found.cpu_features & !host_features != 0 {
+        return Err(FormatError::MissingCpuFeatures {
+            required: cpu::names(found.cpu_features),
+            available: cpu::names(host_features),
+        });
+    }
+    Ok(())
+}
+
+fn section(
+    what: &'static str,
+    offset: u64,
+    len: u64,
+    file_len: u64,
+) -> Result<std::ops::Range<usize>, FormatError> {
+    let end = offset.checked_add(len).ok_or(FormatError::OutOfRange {
+        field: format!("{what} offset + length"),
+        value: u64::MAX,
+        limit: file_len,
+    })?;
+    if offset < HEADER_SIZE as u64 {
+        return Err(FormatError::OutOfRange {
+            field: format!("{what} offset"),
+            value: offset,
+            limit: HEADER_SIZE as u64,
+        });
+    }
+    if end > file_len {
+        return Err(FormatError::OutOfRange {
+            field: format!("{what} end"),
+            value: end,
+            limit: file_len,
+        });
+    }
+    Ok(offset as usize..end as usize)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,290 @@
+//! The metadata section: everything the loader needs besides the machine code.
+//!
+//! Encoded with `postcard` (see the crate docs for why). Every index in here is
+//! untrusted until [`Metadata::validate`] has checked it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::TrapCode;
+
+/// A WebAssembly value type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ValType {
+    I32,
+    I64,
+    F32,
+    F64,
+    V128,
+    FuncRef,
+    ExternRef,
+}
+
+impl std::fmt::Display for ValType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ValType::I32 => "i32",
+            ValType::I64 => "i64",
+            ValType::F32 => "f32",
+            ValType::F64 => "f64",
+            ValType::V128 => "v128",
+            ValType::FuncRef => "funcref",
+            ValType::ExternRef => "externref",
+        })
+    }
+}
+
+/// A function signature.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FuncType {
+    pub params: Vec<ValType>,
+    pub results: Vec<ValType>,
+}
+
+impl std::fmt::Display for FuncType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |v: &[ValType]| {
+            v.iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        write!(f, "[{}] -> [{}]", list(&self.params), list(&self.results))
+    }
+}
+
+/// Limits of a linear memory, in 64 KiB pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryType {
+    pub min_pages: u64,
+    pub max_pages: Option<u64>,
+}
+
+/// Limits of a table, in elements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableType {
+    pub element: ValType,
+    pub min: u64,
+    pub max: Option<u64>,
+}
+
+/// Type and mutability of a global.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GlobalType {
+    pub ty: ValType,
+    pub mutable: bool,
+}
+
+/// A constant expression (global initialisers, segment offsets, element items).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConstExpr {
+    I32(i32),
+    I64(i64),
+    /// Bit pattern of an f32.
+    F32(u32),
+    /// Bit pattern of an f64.
+    F64(u64),
+    /// The value of global `n` (an imported global in Wasm 2.0).
+    GlobalGet(u32),
+    RefNull(ValType),
+    RefFunc(u32),
+}
+
+/// What an import provides.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ImportKind {
+    /// A function of type `types[n]`.
+    Func(u32),
+    Memory(MemoryType),
+    Table(TableType),
+    Global(GlobalType),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Import {
+    pub module: String,
+    pub name: String,
+    pub kind: ImportKind,
+}
+
+/// Which index space an export refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExternKind {
+    Func,
+    Memory,
+    Table,
+    Global,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Export {
+    pub name: String,
+    pub kind: ExternKind,
+    /// Index in the module's index space of `kind` (imports first).
+    pub index: u32,
+}
+
+/// A global defined by the module.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GlobalDef {
+    pub ty: GlobalType,
+    pub init: ConstExpr,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SegmentMode {
+    /// Copied into `memory`/`table` number `index` at `offset` on instantiation.
+    Active { index: u32, offset: ConstExpr },
+    /// Used only by `memory.init`/`table.init`.
+    Passive,
+    /// Declares `ref.func` targets; dropped at instantiation.
+    Declared,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ElementSegment {
+    pub mode: SegmentMode,
+    pub element: ValType,
+    /// Each item is `RefFunc`, `RefNull` or `GlobalGet`.
+    pub items: Vec<ConstExpr>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataSegment {
+    pub mode: SegmentMode,
+    pub bytes: Vec<u8>,
+}
+
+/// Where one function's machine code sits in the code section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeRange {
+    /// Byte offset from the start of the code section.
+    pub offset: u32,
+    pub len: u32,
+}
+
+/// One place in the code that can trap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrapSite {
+    /// Offset in the code section of the out-of-line stub that raises the trap.
+    pub code_offset: u32,
+    /// Function index (imports first) the site belongs to.
+    pub func: u32,
+    /// Byte offset in the source wasm of the instruction that traps.
+    pub wasm_offset: u32,
+    pub code: TrapCode,
+}
+
+/// What the loader stores into one slot of the per-instance context (`vmctx`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RelocTarget {
+    /// The address of runtime helper `n` (see [`crate::vmctx::Helper`]).
+    Helper(u32),
+    /// The host-call entry point and environment of imported function `n`.
+    ImportedFunc(u32),
+}
+
+/// A relocation: vmctx slot `slot` (a byte offset) holds `target`. The code
+/// itself is never patched; it loads these slots through the `ctx` register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Relocation {
+    pub slot: u32,
+    pub target: RelocTarget,
+}
+
+/// Entry points into the code section that are not wasm functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trampolines {
+    /// `extern "C" fn(ctx, argv, code) -> u32`: calls the wasm function at
+    /// `code` with arguments and results in `argv`; returns 0, or 1 on a trap.
+    pub host_entry: u32,
+}
+
+/// Everything in the artifact besides the machine code.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    pub types: Vec<FuncType>,
+    pub imports: Vec<Import>,
+    /// Type index of every function, imported ones first.
+    pub func_types: Vec<u32>,
+    /// Tables defined by the module (after imported ones in the index space).
+    pub tables: Vec<TableType>,
+    /// Memories defined by the module (after imported ones in the index space).
+    pub memories: Vec<MemoryType>,
+    /// Globals defined by the module (after imported ones in the index space).
+    pub globals: Vec<GlobalDef>,
+    pub exports: Vec<Export>,
+    pub start: Option<u32>,
+    pub elements: Vec<ElementSegment>,
+    pub data: Vec<DataSegment>,
+    /// Code of every function, imported ones first (an import's code is a stub
+    /// that calls the host through its vmctx slot).
+    pub functions: Vec<CodeRange>,
+    pub trampolines: Option<Trampolines>,
+    /// Indexed by the trap-site number generated code stores in `vmctx`.
+    pub traps: Vec<TrapSite>,
+    pub relocations: Vec<Relocation>,
+    /// Function names from the name section, `(function index, name)`.
+    pub func_names: Vec<(u32, String)>,
+}
+
+impl Metadata {
+    pub fn num_imported(&self, kind: ExternKind) -> u32 {
+        self.imports
+            .iter()
+            .filter(|i| match (&i.kind, kind) {
+                (ImportKind::Func(_), ExternKind::Func) => true,
+                (ImportKind::Memory(_), ExternKind::Memory) => true,
+                (ImportKind::Table(_), ExternKind::Table) => true,
+                (ImportKind::Global(_), ExternKind::Global) => true,
+                _ => false,
+            })
+            .count() as u32
+    }
+
+    /// Total size of each index space, imports included.
+    pub fn num_funcs(&self) -> u32 {
+        self.func_types.len() as u32
+    }
+    pub fn num_tables(&self) -> u32 {
+        self.num_imported(ExternKind::Table) + self.tables.len() as u32
+    }
+    pub fn num_memories(&self) -> u32 {
+        self.num_imported(ExternKind::Memory) + self.memories.len() as u32
+    }
+    pub fn num_globals(&self) -> u32 {
+        self.num_imported(ExternKind::Global) + self.globals.len() as u32
+    }
+
+    /// Type of global `index` (imports first).
+    pub fn global_type(&self, index: u32) -> Option<GlobalType> {
+        let imported: Vec<GlobalType> = self
+            .imports
+            .iter()
+            .filter_map(|i| match i.kind {
+                ImportKind::Global(g) => Some(g),
+                _ => None,
+            })
+            .collect();
+        match imported.get(index as usize) {
+            Some(g) => Some(*g),
+            None => self
+                .globals
+                .get(index as usize - imported.len())
+                .map(|g| g.ty),
+        }
+    }
+
+    /// The signature of function `index`.
+    pub fn func_type(&self, index: u32) -> Option<&FuncType> {
+        let ty = *self.func_types.get(index as usize)?;
+        self.types.get(ty as usize)
+    }
+
+    /// The name of function `index`, if the name section gave one.
+    pub fn func_name(&self, index: u32) -> Option<&str> {
+        self.func_names
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, n)| n.as_str())
+    }
+}

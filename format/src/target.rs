@@ -1,0 +1,132 @@
+//! The machine an artifact's code was compiled for, and what the compiler
+//! assumed about it.
+
+/// Instruction set architecture. Stored as one byte in the header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Arch {
+    X86_64 = 1,
+    Aarch64 = 2,
+}
+
+/// Operating system (it decides the C calling convention of helpers). One byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Os {
+    Linux = 1,
+    MacOs = 2,
+}
+
+/// CPU features bit set (header field `cpu_features`). A bit is set when the
+/// code uses instructions that need that feature; the loader refuses the
+/// artifact on a CPU that lacks any of them.
+pub mod cpu {
+    /// x86-64 `LZCNT` (SLJIT emits it for `clz` when the compiling host has it).
+    pub const LZCNT: u64 = 1 << 0;
+    /// x86-64 BMI1 `TZCNT` (SLJIT emits it for `ctz` when the compiling host has it).
+    pub const BMI1: u64 = 1 << 1;
+    /// x86-64 `POPCNT`.
+    pub const POPCNT: u64 = 1 << 2;
+    /// x86-64 SSE4.1 (`roundsd`, SIMD).
+    pub const SSE41: u64 = 1 << 3;
+
+    /// Human-readable names of the bits in `features`, for error messages.
+    pub fn names(features: u64) -> String {
+        const NAMES: [(u64, &str); 4] = [
+            (LZCNT, "lzcnt"),
+            (BMI1, "bmi1"),
+            (POPCNT, "popcnt"),
+            (SSE41, "sse4.1"),
+        ];
+        let mut out: Vec<String> = NAMES
+            .iter()
+            .filter(|(bit, _)| features & bit != 0)
+            .map(|(_, name)| (*name).to_string())
+            .collect();
+        let unknown = features & !NAMES.iter().fold(0, |acc, (bit, _)| acc | bit);
+        if unknown != 0 {
+            out.push(format!("unknown({unknown:#x})"));
+        }
+        if out.is_empty() {
+            "none".to_string()
+        } else {
+            out.join(",")
+        }
+    }
+
+    /// The features of [`super::cpu`] that the CPU running this process has.
+    pub fn host_features() -> u64 {
+        #[allow(unused_mut)]
+        let mut features = 0;
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("lzcnt") {
+                features |= LZCNT;
+            }
+            if std::is_x86_feature_detected!("bmi1") {
+                features |= BMI1;
+            }
+            if std::is_x86_feature_detected!("popcnt") {
+                features |= POPCNT;
+            }
+            if std::is_x86_feature_detected!("sse4.1") {
+                features |= SSE41;
+            }
+        }
+        features
+    }
+}
+
+/// What an artifact's code needs from the machine that runs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub arch: Arch,
+    pub os: Os,
+    /// Pointer width in bytes (8 on every supported target).
+    pub pointer_width: u8,
+    /// Required CPU features, a set of [`cpu`] bits.
+    pub cpu_features: u64,
+}
+
+impl Target {
+    /// The target of the running process, with no CPU features required.
+    /// `None` when vibewasm does not support this machine.
+    pub fn host() -> Option<Target> {
+        let arch = if cfg!(target_arch = "x86_64") {
+            Arch::X86_64
+        } else if cfg!(target_arch = "aarch64") {
+            Arch::Aarch64
+        } else {
+            return None;
+        };
+        let os = if cfg!(target_os = "linux") {
+            Os::Linux
+        } else if cfg!(target_os = "macos") {
+            Os::MacOs
+        } else {
+            return None;
+        };
+        Some(Target {
+            arch,
+            os,
+            pointer_width: std::mem::size_of::<usize>() as u8,
+            cpu_features: 0,
+        })
+    }
+}
+
+pub(crate) fn arch_name(byte: u8) -> String {
+    match byte {
+        1 => "x86_64".into(),
+        2 => "aarch64".into(),
+        other => format!("unknown({other})"),
+    }
+}
+
+pub(crate) fn os_name(byte: u8) -> String {
+    match byte {
+        1 => "linux".into(),
+        2 => "macos".into(),
+        other => format!("unknown({other})"),
+    }
+}

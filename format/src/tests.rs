@@ -1,0 +1,124 @@
+use super::*;
+
+fn sample() -> Vec<u8> {
+    let metadata = Metadata {
+        types: vec![FuncType {
+            params: vec![],
+            results: vec![ValType::I32],
+        }],
+        func_types: vec![0],
+        functions: vec![CodeRange { offset: 16, len: 8 }],
+        trampolines: Some(Trampolines { host_entry: 0 }),
+        exports: vec![Export {
+            name: "f".into(),
+            kind: ExternKind::Func,
+            index: 0,
+        }],
+        ..Metadata::default()
+    };
+    write_artifact(&ArtifactParts {
+        compiler_version: "test",
+        target: Target::host().unwrap(),
+        options: CodeOptions {
+            bounds_checks: BoundsChecks::Explicit,
+        },
+        wasm: b"\0asm",
+        metadata: &metadata,
+        code: &[0x90; 32],
+    })
+}
+
+#[test]
+fn round_trip() {
+    let file = sample();
+    let view = read_artifact(&file).unwrap();
+    assert_eq!(view.code, &[0x90; 32]);
+    assert_eq!(view.metadata.exports[0].name, "f");
+    assert_eq!(view.header.code_offset % CODE_ALIGN, 0);
+    assert_eq!(view.header.wasm_sha256, sha256(b"\0asm"));
+}
+
+#[test]
+fn deterministic() {
+    assert_eq!(sample(), sample());
+}
+
+#[test]
+fn every_truncation_is_refused() {
+    let file = sample();
+    for len in 0..file.len() {
+        assert!(
+            read_artifact(&file[..len]).is_err(),
+            "length {len} accepted"
+        );
+    }
+}
+
+#[test]
+fn every_flipped_byte_is_refused() {
+    let file = sample();
+    for at in (0..file.len()).step_by(7) {
+        let mut bad = file.clone();
+        bad[at] ^= 0x40;
+        assert!(read_artifact(&bad).is_err(), "flip at {at} accepted");
+    }
+}
+
+#[test]
+fn wrong_magic_version_and_target_name_the_field() {
+    let file = sample();
+    let mut bad = file.clone();
+    bad[1] = b'X';
+    let err = read_artifact(&bad).unwrap_err().to_string();
+    assert!(err.contains("magic"), "{err}");
+
+    let mut bad = file.clone();
+    bad[8] = 9;
+    let err = read_artifact(&bad).unwrap_err().to_string();
+    assert!(
+        err.contains("format version") && err.contains("9.0"),
+        "{err}"
+    );
+
+    let mut host = Target::host().unwrap();
+    host.arch = if host.arch == Arch::X86_64 {
+        Arch::Aarch64
+    } else {
+        Arch::X86_64
+    };
+    let err = read_artifact_for(&file, host, 0).unwrap_err().to_string();
+    assert!(err.contains("target.arch"), "{err}");
+}
+
+#[test]
+fn missing_cpu_features_are_refused() {
+    let metadata = Metadata::default();
+    let mut target = Target::host().unwrap();
+    target.cpu_features = cpu::LZCNT;
+    let file = write_artifact(&ArtifactParts {
+        compiler_version: "test",
+        target,
+        options: CodeOptions {
+            bounds_checks: BoundsChecks::Explicit,
+        },
+        wasm: b"",
+        metadata: &metadata,
+        code: &[],
+    });
+    let err = read_artifact_for(&file, Target::host().unwrap(), 0)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("lzcnt"), "{err}");
+    assert!(read_artifact_for(&file, Target::host().unwrap(), cpu::LZCNT).is_ok());
+}
+
+#[test]
+fn checksum_mismatch_names_both_values() {
+    let mut file = sample();
+    let last = file.len() - 1;
+    file[last] ^= 1;
+    match read_artifact(&file) {
+        Err(FormatError::ChecksumMismatch { stored, computed }) => assert_ne!(stored, computed),
+        other => panic!("expected a checksum error, got {other:?}"),
+    }
+}

@@ -1,0 +1,234 @@
+//! Structural checks of decoded metadata: every index, offset and count is
+//! checked here before the loader uses any of them.
+
+use crate::vmctx::{Helper, VmctxLayout};
+use crate::{ConstExpr, ExternKind, FormatError, ImportKind, Metadata, RelocTarget, SegmentMode};
+
+/// Largest memory (in 64 KiB pages) a 32-bit memory can have.
+pub const MAX_PAGES: u64 = 65536;
+/// Largest table the loader accepts.
+pub const MAX_TABLE_ELEMENTS: u64 = 10_000_000;
+
+fn out_of_range(field: String, value: u64, limit: u64) -> FormatError {
+    FormatError::OutOfRange {
+        field,
+        value,
+        limit,
+    }
+}
+
+fn check_index(field: impl FnOnce() -> String, value: u32, count: u32) -> Result<(), FormatError> {
+    if value >= count {
+        return Err(out_of_range(field(), value as u64, count as u64));
+    }
+    Ok(())
+}
+
+pub(crate) fn validate(m: &Metadata, code_len: u64) -> Result<(), FormatError> {
+    let num_types = m.types.len() as u32;
+    let num_funcs = m.num_funcs();
+    let num_imported_funcs = m.num_imported(ExternKind::Func);
+
+    for (i, import) in m.imports.iter().enumerate() {
+        match &import.kind {
+            ImportKind::Func(t) => check_index(|| format!("imports[{i}].type"), *t, num_types)?,
+            ImportKind::Memory(mem) => check_memory(&format!("imports[{i}].memory"), mem)?,
+            ImportKind::Table(t) => check_table(&format!("imports[{i}].table"), t)?,
+            ImportKind::Global(_) => {}
+        }
+    }
+    for (i, t) in m.func_types.iter().enumerate() {
+        check_index(|| format!("func_types[{i}]"), *t, num_types)?;
+    }
+    // Imported functions come first in func_types and must agree with the imports.
+    let imported_types = m.imports.iter().filter_map(|i| match i.kind {
+        ImportKind::Func(t) => Some(t),
+        _ => None,
+    });
+    for (i, t) in imported_types.enumerate() {
+        if m.func_types.get(i) != Some(&t) {
+            return Err(FormatError::Invalid(format!(
+                "func_types[{i}] does not match the type of imported function {i}"
+            )));
+        }
+    }
+    if (m.func_types.len() as u32) < num_imported_funcs {
+        return Err(FormatError::Invalid("fewer functions than imports".into()));
+    }
+    if m.functions.len() != m.func_types.len() {
+        return Err(FormatError::Invalid(format!(
+            "{} code ranges for {} functions",
+            m.functions.len(),
+            m.func_types.len()
+        )));
+    }
+    for (i, range) in m.functions.iter().enumerate() {
+        let end = range.offset as u64 + range.len as u64;
+        if end > code_len || range.len == 0 {
+            return Err(out_of_range(format!("functions[{i}] end"), end, code_len));
+        }
+    }
+    match m.trampolines {
+        Some(t) => {
+            if t.host_entry as u64 >= code_len {
+                return Err(out_of_range(
+                    "trampolines.host_entry".into(),
+                    t.host_entry as u64,
+                    code_len,
+                ));
+            }
+        }
+        None if num_funcs > 0 => {
+            return Err(FormatError::Invalid(
+                "functions without a host entry trampoline".into(),
+            ))
+        }
+        None => {}
+    }
+    for mem in &m.memories {
+        check_memory("memories", mem)?;
+    }
+    if m.num_memories() > 1 {
+        return Err(FormatError::Unsupported {
+            field: "memories",
+            found: format!("{} memories", m.num_memories()),
+        });
+    }
+    for t in &m.tables {
+        check_table("tables", t)?;
+    }
+    let num_globals = m.num_globals();
+    for (i, g) in m.globals.iter().enumerate() {
+        check_const(
+            &format!("globals[{i}].init"),
+            &g.init,
+            num_funcs,
+            num_globals,
+        )?;
+    }
+    for (i, e) in m.exports.iter().enumerate() {
+        let count = match e.kind {
+            ExternKind::Func => num_funcs,
+            ExternKind::Memory => m.num_memories(),
+            ExternKind::Table => m.num_tables(),
+            ExternKind::Global => num_globals,
+        };
+        check_index(|| format!("exports[{i}].index"), e.index, count)?;
+    }
+    if let Some(start) = m.start {
+        check_index(|| "start".into(), start, num_funcs)?;
+        let ty = m.func_type(start).expect("checked above");
+        if !ty.params.is_empty() || !ty.results.is_empty() {
+            return Err(FormatError::Invalid(format!(
+                "start function {start} has type {ty}"
+            )));
+        }
+    }
+    for (i, seg) in m.elements.iter().enumerate() {
+        if let SegmentMode::Active { index, offset } = &seg.mode {
+            check_index(|| format!("elements[{i}].table"), *index, m.num_tables())?;
+            check_const(
+                &format!("elements[{i}].offset"),
+                offset,
+                num_funcs,
+                num_globals,
+            )?;
+        }
+        for (j, item) in seg.items.iter().enumerate() {
+            check_const(
+                &format!("elements[{i}].items[{j}]"),
+                item,
+                num_funcs,
+                num_globals,
+            )?;
+        }
+    }
+    for (i, seg) in m.data.iter().enumerate() {
+        if let SegmentMode::Active { index, offset } = &seg.mode {
+            check_index(|| format!("data[{i}].memory"), *index, m.num_memories())?;
+            check_const(&format!("data[{i}].offset"), offset, num_funcs, num_globals)?;
+        }
+    }
+    for (i, trap) in m.traps.iter().enumerate() {
+        if trap.code_offset as u64 >= code_len {
+            return Err(out_of_range(
+                format!("traps[{i}].code_offset"),
+                trap.code_offset as u64,
+                code_len,
+            ));
+        }
+        check_index(|| format!("traps[{i}].func"), trap.func, num_funcs)?;
+    }
+    let layout = VmctxLayout::new(m);
+    if layout.size() > VmctxLayout::MAX_SIZE {
+        return Err(out_of_range(
+            "vmctx size".into(),
+            layout.size(),
+            VmctxLayout::MAX_SIZE,
+        ));
+    }
+    for (i, reloc) in m.relocations.iter().enumerate() {
+        let expected = match reloc.target {
+            RelocTarget::Helper(h) => {
+                let helper = Helper::from_u32(h).ok_or_else(|| {
+                    out_of_range(
+                        format!("relocations[{i}].helper"),
+                        h as u64,
+                        Helper::COUNT as u64,
+                    )
+                })?;
+                layout.helper(helper)
+            }
+            RelocTarget::ImportedFunc(f) => {
+                check_index(|| format!("relocations[{i}].import"), f, num_imported_funcs)?;
+                layout.imported_func_code(f)
+            }
+        };
+        if reloc.slot as i64 != expected as i64 {
+            return Err(FormatError::Mismatch {
+                field: "relocation slot",
+                found: reloc.slot.to_string(),
+                expected: expected.to_string(),
+            });
+        }
+    }
+    for (i, (f, _)) in m.func_names.iter().enumerate() {
+        check_index(|| format!("func_names[{i}]"), *f, num_funcs)?;
+    }
+    Ok(())
+}
+
+fn check_memory(field: &str, mem: &crate::MemoryType) -> Result<(), FormatError> {
+    let max = mem.max_pages.unwrap_or(MAX_PAGES);
+    if mem.min_pages > max || max > MAX_PAGES {
+        return Err(FormatError::Invalid(format!(
+            "{field}: limits {}..{max} pages (at most {MAX_PAGES})",
+            mem.min_pages
+        )));
+    }
+    Ok(())
+}
+
+fn check_table(field: &str, t: &crate::TableType) -> Result<(), FormatError> {
+    let max = t.max.unwrap_or(u32::MAX as u64);
+    if t.min > max || t.min > MAX_TABLE_ELEMENTS {
+        return Err(FormatError::Invalid(format!(
+            "{field}: limits {}..{max} elements (at most {MAX_TABLE_ELEMENTS} initially)",
+            t.min
+        )));
+    }
+    Ok(())
+}
+
+fn check_const(
+    field: &str,
+    expr: &ConstExpr,
+    num_funcs: u32,
+    num_globals: u32,
+) -> Result<(), FormatError> {
+    match expr {
+        ConstExpr::GlobalGet(g) => check_index(|| format!("{field}.global"), *g, num_globals),
+        ConstExpr::RefFunc(f) => check_index(|| format!("{field}.func"), *f, num_funcs),
+        _ => Ok(()),
+    }
+}
