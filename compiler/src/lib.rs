@@ -1,1 +1,103 @@
+//! vibewasm's ahead-of-time compiler: WebAssembly in, `.vwa` artifact out.
+//!
+//! ```no_run
+//! let wasm = wat::parse_str("(module (func (export \"answer\") (result i32) i32.const 42))")?;
+//! let artifact = vibewasm_compiler::compile(&wasm, &vibewasm_compiler::Config::default())?;
+//! std::fs::write("answer.vwa", artifact)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The module is validated with `wasmparser` while it is translated, one
+//! function at a time, in a single pass over each body's operators (after a
+//! validation pre-pass that sizes the frame), straight into SLJIT. See
+//! `codegen` for the code layout and `vibewasm_format::vmctx` for the ABI.
 
+mod codegen;
+mod emitter;
+mod error;
+mod module;
+
+pub use error::CompileError;
+
+use vibewasm_format::{self as format, BoundsChecks, CodeOptions, Target, Trampolines};
+
+/// The compiler's version, recorded in every artifact it writes.
+pub const VERSION: &str = concat!("vibewasmc ", env!("CARGO_PKG_VERSION"));
+
+/// Options that change the generated code.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub bounds_checks: BoundsChecks,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bounds_checks: BoundsChecks::Explicit,
+        }
+    }
+}
+
+/// Compiles a binary WebAssembly module to a `.vwa` artifact.
+pub fn compile(wasm: &[u8], config: &Config) -> Result<Vec<u8>, CompileError> {
+    let target = Target::host()
+        .ok_or_else(|| CompileError::Internal("this machine is not a supported target".into()))?;
+    if target.arch != format::Arch::X86_64 {
+        return Err(CompileError::Unsupported {
+            message: format!("code generation for {:?}", target.arch),
+            func: None,
+            offset: None,
+        });
+    }
+    let parsed = module::parse(wasm)?;
+    let mut metadata = parsed.metadata;
+    let compiled = {
+        let mut mc = codegen::ModuleCompiler::new(&metadata, wasm.len())?;
+        mc.emit_trampoline();
+        let num_imported = metadata.num_imported(format::ExternKind::Func);
+        for i in 0..num_imported {
+            mc.emit_import_stub(i);
+        }
+        let mut allocations = wasmparser::FuncValidatorAllocations::default();
+        for (i, (to_validate, body)) in parsed.bodies.into_iter().enumerate() {
+            let mut validator = to_validate.into_validator(allocations);
+            codegen::FuncCompiler::compile(
+                &mut mc,
+                num_imported + i as u32,
+                &mut validator,
+                &body,
+            )?;
+            allocations = validator.into_allocations();
+        }
+        mc.finish()?
+    };
+    metadata.functions = compiled.functions;
+    metadata.trampolines = Some(Trampolines {
+        host_entry: compiled.host_entry,
+    });
+    metadata.traps = compiled.traps;
+    metadata.relocations = compiled.relocations;
+    let target = Target {
+        cpu_features: compiled.cpu_features,
+        ..target
+    };
+    Ok(format::write_artifact(&format::ArtifactParts {
+        compiler_version: VERSION,
+        target,
+        options: CodeOptions {
+            bounds_checks: config.bounds_checks,
+        },
+        wasm,
+        metadata: &metadata,
+        code: &compiled.code,
+    }))
+}
+
+/// Accepts the binary format or the text format (`.wat`), and returns the binary.
+pub fn wasm_from_bytes(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, CompileError> {
+    wat::parse_bytes(bytes).map_err(|e| CompileError::Malformed {
+        message: e.to_string(),
+        func: None,
+        offset: None,
+    })
+}

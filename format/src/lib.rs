@@ -7,7 +7,7 @@
 //! ```text
 //! offset 0                 header (192 bytes, see below)
 //! metadata_offset          metadata (postcard encoding of [`Metadata`])
-//! code_offset              code section (aligned to CODE_ALIGN = 16 KiB in the file)
+//! code_offset              code section (aligned to CODE_ALIGN = 4 KiB in the file)
 //! file_len                 end of file
 //! ```
 //!
@@ -29,7 +29,7 @@
 //! | 64 | 32 | SHA-256 of the source wasm |
 //! | 96 | 8 | metadata offset |
 //! | 104 | 8 | metadata length |
-//! | 112 | 8 | code offset (multiple of 16384) |
+//! | 112 | 8 | code offset (multiple of 4096) |
 //! | 120 | 8 | code length |
 //! | 128 | 8 | file length |
 //! | 136 | 32 | checksum: SHA-256 of the whole file with these 32 bytes zeroed |

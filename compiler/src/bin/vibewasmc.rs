@@ -1,1 +1,256 @@
-fn main() {}
+//! `vibewasmc`: compile WebAssembly to `.vwa` artifacts, inspect them, run them.
+//!
+//! Exit codes: 0 success, 1 an error (missing file, invalid wasm, bad
+//! artifact, missing import, bad argument value), 2 bad command-line usage,
+//! 3 the wasm code trapped.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use vibewasm_compiler::{compile, wasm_from_bytes, Config};
+use vibewasm_format::{
+    self as format, cpu, vmctx::Helper, ExternKind, ImportKind, RelocTarget, ValType,
+};
+use vibewasm_loader::{Artifact, Linker, Val};
+
+#[derive(Parser)]
+#[command(
+    name = "vibewasmc",
+    version,
+    about = "WebAssembly ahead-of-time compiler and runner"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compile a .wasm or .wat module to a .vwa artifact.
+    Compile {
+        input: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Run an exported function of an artifact (or of a .wasm/.wat module,
+    /// compiled in memory) and print its results, one per line.
+    Run {
+        input: PathBuf,
+        /// The export to call.
+        #[arg(long)]
+        invoke: String,
+        /// Arguments, parsed according to the export's parameter types.
+        #[arg(allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Print an artifact's header, imports, exports, functions and relocations.
+    Inspect { input: PathBuf },
+}
+
+/// A failure and the exit code it maps to.
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(err: E) -> Self {
+        Failure {
+            message: err.to_string(),
+            code: 1,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Compile { input, output } => cmd_compile(&input, &output),
+        Command::Run {
+            input,
+            invoke,
+            args,
+        } => cmd_run(&input, &invoke, &args),
+        Command::Inspect { input } => cmd_inspect(&input),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()).into())
+}
+
+fn cmd_compile(input: &Path, output: &Path) -> Result<(), Failure> {
+    let bytes = read(input)?;
+    let wasm = wasm_from_bytes(&bytes).map_err(|e| format!("{}: {e}", input.display()))?;
+    let artifact =
+        compile(&wasm, &Config::default()).map_err(|e| format!("{}: {e}", input.display()))?;
+    // Write to a temporary file and rename, so a reader never sees half an artifact.
+    let tmp = output.with_extension(format!("vwa.tmp{}", std::process::id()));
+    std::fs::write(&tmp, &artifact).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, output).map_err(|e| format!("cannot write {}: {e}", output.display()))?;
+    Ok(())
+}
+
+fn load(input: &Path) -> Result<Artifact, Failure> {
+    let bytes = read(input)?;
+    if bytes.starts_with(&format::MAGIC) {
+        return Artifact::open(input).map_err(|e| format!("{}: {e}", input.display()).into());
+    }
+    if bytes.starts_with(b"\0asm") || input.extension().is_some_and(|e| e == "wat") {
+        let wasm = wasm_from_bytes(&bytes).map_err(|e| format!("{}: {e}", input.display()))?;
+        let artifact =
+            compile(&wasm, &Config::default()).map_err(|e| format!("{}: {e}", input.display()))?;
+        return Artifact::from_bytes(&artifact)
+            .map_err(|e| format!("{}: {e}", input.display()).into());
+    }
+    Err(format!(
+        "{}: neither a .vwa artifact nor a wasm module",
+        input.display()
+    )
+    .into())
+}
+
+fn parse_arg(text: &str, ty: ValType) -> Result<Val, Failure> {
+    let bad = || Failure::from(format!("argument '{text}' is not a valid {ty}"));
+    Ok(match ty {
+        ValType::I32 => Val::I32(
+            text.parse::<i32>()
+                .or_else(|_| text.parse::<u32>().map(|v| v as i32))
+                .map_err(|_| bad())?,
+        ),
+        ValType::I64 => Val::I64(
+            text.parse::<i64>()
+                .or_else(|_| text.parse::<u64>().map(|v| v as i64))
+                .map_err(|_| bad())?,
+        ),
+        ValType::F32 => Val::F32(text.parse::<f32>().map_err(|_| bad())?.to_bits()),
+        ValType::F64 => Val::F64(text.parse::<f64>().map_err(|_| bad())?.to_bits()),
+        other => {
+            return Err(format!("cannot pass a {other} argument from the command line").into())
+        }
+    })
+}
+
+fn print_val(val: &Val) {
+    match val {
+        Val::I32(v) => println!("{v}"),
+        Val::I64(v) => println!("{v}"),
+        Val::F32(bits) => println!("{}", f32::from_bits(*bits)),
+        Val::F64(bits) => println!("{}", f64::from_bits(*bits)),
+    }
+}
+
+fn cmd_run(input: &Path, name: &str, args: &[String]) -> Result<(), Failure> {
+    let artifact = Arc::new(load(input)?);
+    let meta = artifact.metadata();
+    let export = meta
+        .exports
+        .iter()
+        .find(|e| e.name == name && e.kind == ExternKind::Func)
+        .ok_or_else(|| format!("no exported function named '{name}'"))?;
+    let ty = meta
+        .func_type(export.index)
+        .ok_or("export has no type")?
+        .clone();
+    if ty.params.len() != args.len() {
+        return Err(format!(
+            "'{name}' takes {} argument(s) ({ty}), {} given",
+            ty.params.len(),
+            args.len()
+        )
+        .into());
+    }
+    let vals = args
+        .iter()
+        .zip(&ty.params)
+        .map(|(a, t)| parse_arg(a, *t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let linker = Linker::new();
+    let mut instance = linker.instantiate(&artifact).map_err(|e| {
+        let code = if e.trap_code().is_some() { 3 } else { 1 };
+        Failure {
+            message: e.to_string(),
+            code,
+        }
+    })?;
+    match instance.call(name, &vals) {
+        Ok(results) => {
+            results.iter().for_each(print_val);
+            Ok(())
+        }
+        Err(e) => Err(Failure {
+            code: if e.trap_code().is_some() { 3 } else { 1 },
+            message: e.to_string(),
+        }),
+    }
+}
+
+fn cmd_inspect(input: &Path) -> Result<(), Failure> {
+    let artifact = Artifact::open(input).map_err(|e| format!("{}: {e}", input.display()))?;
+    let h = artifact.header();
+    let m = artifact.metadata();
+    println!("artifact        {}", input.display());
+    println!("format version  {}.{}", h.version_major, h.version_minor);
+    println!("compiler        {}", h.compiler_version);
+    println!(
+        "target          {:?}-{:?}, {}-byte pointers, cpu features: {}",
+        h.target.arch,
+        h.target.os,
+        h.target.pointer_width,
+        cpu::names(h.target.cpu_features)
+    );
+    println!("bounds checks   {}", h.options.bounds_checks.name());
+    let hash: String = h.wasm_sha256.iter().map(|b| format!("{b:02x}")).collect();
+    println!("source sha256   {hash}");
+    println!(
+        "sections        metadata {} bytes at {:#x}, code {} bytes at {:#x}",
+        h.metadata_len, h.metadata_offset, h.code_len, h.code_offset
+    );
+    println!("imports         {}", m.imports.len());
+    for import in &m.imports {
+        let kind = match &import.kind {
+            ImportKind::Func(t) => format!("func {}", m.types[*t as usize]),
+            ImportKind::Memory(mem) => format!("memory {mem:?}"),
+            ImportKind::Table(t) => format!("table {t:?}"),
+            ImportKind::Global(g) => format!("global {g:?}"),
+        };
+        println!("  {}.{}: {kind}", import.module, import.name);
+    }
+    println!("exports         {}", m.exports.len());
+    for export in &m.exports {
+        println!("  {} ({:?} {})", export.name, export.kind, export.index);
+    }
+    println!("functions       {}", m.functions.len());
+    for (i, range) in m.functions.iter().enumerate() {
+        let name = m.func_name(i as u32).unwrap_or("");
+        let ty = m
+            .func_type(i as u32)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        println!(
+            "  {i:>4} {name:<24} {ty:<28} {:>7} bytes at {:#x}",
+            range.len, range.offset
+        );
+    }
+    println!("trap sites      {}", m.traps.len());
+    println!("relocations     {}", m.relocations.len());
+    for reloc in &m.relocations {
+        let target = match reloc.target {
+            RelocTarget::Helper(h) => Helper::from_u32(h)
+                .map(|h| format!("helper {}", h.name()))
+                .unwrap_or_else(|| format!("helper {h}")),
+            RelocTarget::ImportedFunc(f) => format!("imported function {f}"),
+        };
+        println!("  vmctx+{:#x} <- {target}", reloc.slot);
+    }
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! Direct and indirect calls between wasm functions.
+//!
+//! Arguments are passed in memory: the caller puts them in the home slots of
+//! their stack heights and passes the address of the first one in `R0`; the
+//! callee writes its results back from that address (see `vmctx` docs).
+
+use sljit_sys::*;
+use vibewasm_format::vmctx;
+use vibewasm_format::{TrapCode, ValType};
+
+use super::func::{FuncCompiler, CTX_SLOT};
+use crate::emitter::{self, arg_types, Operand, R0, R1, S0, SP};
+
+impl FuncCompiler<'_, '_> {
+    /// Puts the arguments of a call in their home slots and every other
+    /// register value in its slot too (calls clobber scratch registers).
+    /// Returns the stack height of the first argument.
+    fn prepare_call(&mut self, num_params: usize) -> usize {
+        let base = self.stack.len() - num_params;
+        for h in base..self.stack.len() {
+            self.store_home(h);
+        }
+        self.spill_registers();
+        base
+    }
+
+    /// Replaces the arguments by the results, which the callee wrote to the
+    /// same slots.
+    fn finish_call(&mut self, base: usize, results: &[ValType]) {
+        self.stack.truncate(base);
+        for ty in results {
+            self.push_slot(*ty);
+        }
+    }
+
+    pub fn visit_call(&mut self, callee: u32) {
+        let ty = self.m.meta.func_type(callee).expect("validated").clone();
+        let base = self.prepare_call(ty.params.len());
+        self.m
+            .e
+            .local_address(R0, self.stack_base + 8 * base as i32);
+        self.m.call_function(callee);
+        self.finish_call(base, &ty.results);
+    }
+
+    pub fn visit_call_indirect(&mut self, type_index: u32, table_index: u32) {
+        let ty = self.m.meta.types[type_index as usize].clone();
+        let (index, _) = self.pop();
+        self.m.e.op1(SLJIT_MOV_U32, Operand::reg(R1), index);
+        let base = self.prepare_call(ty.params.len());
+        let table_slot = self.m.layout.table(table_index) as i64;
+        let type_slot = self.m.layout.type_id(type_index) as i64;
+
+        let e = &mut self.m.e;
+        e.op1(SLJIT_MOV, Operand::reg(R0), Operand::mem(S0, table_slot));
+        let out_of_bounds = e.cmp(
+            SLJIT_GREATER_EQUAL,
+            Operand::reg(R1),
+            Operand::mem(R0, vmctx::TABLE_DEF_LEN as i64),
+        );
+        self.trap_on(out_of_bounds, TrapCode::UndefinedElement);
+        let e = &mut self.m.e;
+        e.op1(
+            SLJIT_MOV,
+            Operand::reg(R0),
+            Operand::mem(R0, vmctx::TABLE_DEF_ELEMENTS as i64),
+        );
+        e.op2(
+            SLJIT_SHL,
+            Operand::reg(R1),
+            Operand::reg(R1),
+            Operand::imm(vmctx::FUNC_REF_SHIFT as i64),
+        );
+        e.op2(
+            SLJIT_ADD,
+            Operand::reg(R0),
+            Operand::reg(R0),
+            Operand::reg(R1),
+        );
+        let null = e.cmp(
+            SLJIT_EQUAL,
+            Operand::mem(R0, vmctx::FUNC_REF_CODE as i64),
+            Operand::imm(0),
+        );
+        self.trap_on(null, TrapCode::UninitializedElement);
+        let e = &mut self.m.e;
+        e.op1(
+            SLJIT_MOV32,
+            Operand::reg(R1),
+            Operand::mem(R0, vmctx::FUNC_REF_TYPE_ID as i64),
+        );
+        let mismatch = e.cmp(
+            SLJIT_NOT_EQUAL | SLJIT_32,
+            Operand::reg(R1),
+            Operand::mem(S0, type_slot),
+        );
+        self.trap_on(mismatch, TrapCode::IndirectCallTypeMismatch);
+
+        // The callee may belong to another instance: it runs with its own
+        // vmctx, and ours comes back from the frame afterwards.
+        let e = &mut self.m.e;
+        let saved_ctx = Operand::mem(SP, CTX_SLOT as i64);
+        e.op1(SLJIT_MOV, saved_ctx, Operand::reg(S0));
+        e.op1(
+            SLJIT_MOV,
+            Operand::reg(R1),
+            Operand::mem(R0, vmctx::FUNC_REF_CODE as i64),
+        );
+        e.op1(
+            SLJIT_MOV,
+            Operand::reg(S0),
+            Operand::mem(R0, vmctx::FUNC_REF_VMCTX as i64),
+        );
+        e.local_address(R0, self.stack_base + 8 * base as i32);
+        e.icall(
+            SLJIT_CALL_REG_ARG,
+            emitter::wasm_call_args(),
+            Operand::reg(R1),
+        );
+        e.op1(SLJIT_MOV, Operand::reg(S0), saved_ctx);
+        self.finish_call(base, &ty.results);
+    }
+}

@@ -1,0 +1,356 @@
+//! Compiling one function: frame layout, prologue, the operator loop, traps
+//! and returns. Operator families live in the sibling modules.
+//!
+//! Frame (offsets from SP, fixed for the whole body):
+//!
+//! ```text
+//! 0                 argv: the caller's argument/result array
+//! 8                 saved vmctx (around call_indirect, which may switch it)
+//! 16                locals, 8 bytes each (parameters first)
+//! 16 + 8*locals     value stack home slots, 8 bytes per stack height
+//! ```
+//!
+//! Every value-stack height has a fixed home slot, so spilling is a store and
+//! SP never moves inside a body.
+
+use vibewasm_format::vmctx;
+use vibewasm_format::{TrapCode, TrapSite, ValType};
+use wasmparser::{FuncValidator, FunctionBody, ValidatorResources};
+
+use super::control::{ControlFrame, FrameKind};
+use super::stack::ValueStack;
+use super::ModuleCompiler;
+use crate::emitter::{self, arg_types, Emitter, Jump, Operand, R0, R1, S0, S1, S2, SP};
+use crate::error::CompileError;
+use crate::module::val_type;
+
+pub const ARGV_SLOT: i32 = 0;
+pub const CTX_SLOT: i32 = 8;
+const LOCALS_BASE: i32 = 16;
+/// SLJIT's limit on `local_size`.
+const MAX_FRAME: i64 = 1 << 20;
+
+/// What the validation pre-pass learned about a body.
+struct BodyFacts {
+    max_height: u32,
+    uses_memory: bool,
+}
+
+/// A pending trap: the jumps that raise it and what it is.
+struct PendingTrap {
+    jumps: Vec<Jump>,
+    code: TrapCode,
+    wasm_offset: u32,
+}
+
+pub struct FuncCompiler<'a, 'm> {
+    pub m: &'a mut ModuleCompiler<'m>,
+    pub index: u32,
+    pub locals: Vec<ValType>,
+    pub stack_base: i32,
+    pub stack: ValueStack,
+    pub control: Vec<ControlFrame>,
+    pub reachable: bool,
+    pub results: Vec<ValType>,
+    pub uses_memory: bool,
+    /// Wasm byte offset of the operator being compiled.
+    pub offset: u64,
+    traps: Vec<PendingTrap>,
+}
+
+/// Emits the stack-limit check every function starts with; returns the
+/// branch taken when the stack is exhausted.
+pub fn emit_stack_check(e: &mut Emitter) -> Jump {
+    e.local_address(R1, 0);
+    e.cmp(
+        sljit_sys::SLJIT_LESS,
+        Operand::reg(R1),
+        Operand::mem(S0, vmctx::STACK_LIMIT as i64),
+    )
+}
+
+impl<'a, 'm> FuncCompiler<'a, 'm> {
+    /// Validates and compiles one function body.
+    pub fn compile(
+        m: &'a mut ModuleCompiler<'m>,
+        index: u32,
+        validator: &mut FuncValidator<ValidatorResources>,
+        body: &FunctionBody<'_>,
+    ) -> Result<(), CompileError> {
+        let func = Some(index);
+        let invalid = |e| CompileError::from_parser(e, func, true);
+        let malformed = |e| CompileError::from_parser(e, func, false);
+
+        // Locals.
+        let ty = m
+            .meta
+            .func_type(index)
+            .expect("validated function type")
+            .clone();
+        let mut locals = ty.params.clone();
+        let mut reader = body.get_locals_reader().map_err(malformed)?;
+        for _ in 0..reader.get_count() {
+            let offset = reader.original_position() as u64;
+            let (count, wty) = reader.read().map_err(malformed)?;
+            validator
+                .define_locals(offset, count, wty)
+                .map_err(invalid)?;
+            let ty = val_type(wty, offset)?;
+            if locals.len() as u64 + count as u64 > MAX_FRAME as u64 / 8 {
+                return Err(CompileError::Limit {
+                    message: format!("more than {} locals", MAX_FRAME / 8),
+                    func,
+                });
+            }
+            locals.extend(std::iter::repeat_n(ty, count as usize));
+        }
+
+        // Pass 1: validate, and learn the frame size before the prologue.
+        let facts = prepass(validator, body, index)?;
+        let stack_base = LOCALS_BASE + 8 * locals.len() as i32;
+        let frame_size = stack_base as i64 + 8 * facts.max_height as i64;
+        if frame_size > MAX_FRAME {
+            return Err(CompileError::Limit {
+                message: format!("stack frame of {frame_size} bytes (at most {MAX_FRAME})"),
+                func,
+            });
+        }
+
+        let mut fc = FuncCompiler {
+            m,
+            index,
+            locals,
+            stack_base,
+            stack: ValueStack::default(),
+            control: Vec::new(),
+            reachable: true,
+            results: ty.results.clone(),
+            uses_memory: facts.uses_memory,
+            offset: body.range().start as u64,
+            traps: Vec::new(),
+        };
+        fc.prologue(ty.params.len(), frame_size as i32);
+        fc.control.push(ControlFrame::function(ty.results.clone()));
+
+        // Pass 2: translate.
+        let mut ops = body.get_operators_reader().map_err(malformed)?;
+        while !ops.eof() {
+            let (op, offset) = ops.read_with_offset().map_err(malformed)?;
+            fc.offset = offset as u64;
+            fc.visit(op)?;
+        }
+        fc.emit_trap_stubs();
+        Ok(())
+    }
+
+    fn prologue(&mut self, num_params: usize, frame_size: i32) {
+        use sljit_sys::*;
+        self.m.begin_function(self.index);
+        let saveds = if self.uses_memory { 3 } else { 1 };
+        let e = &mut self.m.e;
+        e.enter(
+            SLJIT_ENTER_REG_ARG | 1, // SLJIT_ENTER_KEEP(1): S0 is vmctx, never saved
+            emitter::wasm_entry_args(),
+            7,
+            saveds,
+            frame_size,
+        );
+        let overflow = emit_stack_check(e);
+        self.traps.push(PendingTrap {
+            jumps: vec![overflow],
+            code: TrapCode::StackOverflow,
+            wasm_offset: self.offset as u32,
+        });
+        let e = &mut self.m.e;
+        e.op1(
+            SLJIT_MOV,
+            Operand::mem(SP, ARGV_SLOT as i64),
+            Operand::reg(R0),
+        );
+        for i in 0..num_params {
+            e.op1(
+                SLJIT_MOV,
+                Operand::mem(SP, (LOCALS_BASE + 8 * i as i32) as i64),
+                Operand::mem(R0, 8 * i as i64),
+            );
+        }
+        let declared = self.locals.len() - num_params;
+        let first = LOCALS_BASE + 8 * num_params as i32;
+        if declared <= 16 {
+            for i in 0..declared as i32 {
+                e.op1(
+                    SLJIT_MOV,
+                    Operand::mem(SP, (first + 8 * i) as i64),
+                    Operand::imm(0),
+                );
+            }
+        } else {
+            e.local_address(R1, first);
+            e.op1(SLJIT_MOV, Operand::reg(R0), Operand::imm(declared as i64));
+            let top = e.label();
+            e.op1(SLJIT_MOV, Operand::mem(R1, 0), Operand::imm(0));
+            e.op2(
+                SLJIT_ADD,
+                Operand::reg(R1),
+                Operand::reg(R1),
+                Operand::imm(8),
+            );
+            e.op2(
+                SLJIT_SUB | SLJIT_SET_Z,
+                Operand::reg(R0),
+                Operand::reg(R0),
+                Operand::imm(1),
+            );
+            let again = e.jump(SLJIT_NOT_ZERO);
+            e.set_label(again, top);
+        }
+        if self.uses_memory {
+            e.op1(
+                SLJIT_MOV,
+                Operand::reg(S2),
+                Operand::mem(S0, vmctx::MEMORY0 as i64),
+            );
+            e.op1(
+                SLJIT_MOV,
+                Operand::reg(S1),
+                Operand::mem(S2, vmctx::MEMORY_DEF_BASE as i64),
+            );
+        }
+    }
+
+    /// Branch here to raise `code` at the current operator.
+    pub fn trap_on(&mut self, jump: Jump, code: TrapCode) {
+        let wasm_offset = self.offset as u32;
+        match self
+            .traps
+            .iter_mut()
+            .find(|t| t.code == code && t.wasm_offset == wasm_offset)
+        {
+            Some(trap) => trap.jumps.push(jump),
+            None => self.traps.push(PendingTrap {
+                jumps: vec![jump],
+                code,
+                wasm_offset,
+            }),
+        }
+    }
+
+    /// Traps unconditionally; the rest of the block is unreachable.
+    pub fn trap(&mut self, code: TrapCode) {
+        let jump = self.m.e.jump(sljit_sys::SLJIT_JUMP);
+        self.trap_on(jump, code);
+        self.reachable = false;
+    }
+
+    fn emit_trap_stubs(&mut self) {
+        for trap in std::mem::take(&mut self.traps) {
+            let site = TrapSite {
+                code_offset: 0,
+                func: self.index,
+                wasm_offset: trap.wasm_offset,
+                code: trap.code,
+            };
+            self.m.emit_trap_stub(&trap.jumps, site);
+        }
+    }
+
+    /// Writes the top `results.len()` values to the caller's array and returns.
+    pub fn emit_return(&mut self) {
+        use sljit_sys::*;
+        let n = self.results.len();
+        if n > 0 {
+            self.m.e.op1(
+                SLJIT_MOV,
+                Operand::reg(R1),
+                Operand::mem(SP, ARGV_SLOT as i64),
+            );
+            let len = self.stack.len();
+            for k in 0..n {
+                let src = self.operand_at(len - n + k);
+                let ty = self.stack.get(len - n + k).ty;
+                self.m
+                    .e
+                    .op1(mov_op(ty), Operand::mem(R1, 8 * k as i64), src);
+            }
+        }
+        self.m.e.return_void();
+    }
+
+    pub fn unsupported(&self, what: impl std::fmt::Display) -> CompileError {
+        CompileError::unsupported(format!("{what}"), Some(self.index), self.offset)
+    }
+
+    pub fn frame_kind(&self, depth: u32) -> &FrameKind {
+        &self.control[self.control.len() - 1 - depth as usize].kind
+    }
+}
+
+/// The move that copies a value of type `ty` between registers and slots.
+pub fn mov_op(ty: ValType) -> i32 {
+    match ty {
+        ValType::I32 | ValType::F32 => sljit_sys::SLJIT_MOV32,
+        _ => sljit_sys::SLJIT_MOV,
+    }
+}
+
+/// Pass 1: validates the body and measures its value stack.
+fn prepass(
+    validator: &mut FuncValidator<ValidatorResources>,
+    body: &FunctionBody<'_>,
+    index: u32,
+) -> Result<BodyFacts, CompileError> {
+    use wasmparser::Operator as O;
+    let func = Some(index);
+    let mut ops = body
+        .get_operators_reader()
+        .map_err(|e| CompileError::from_parser(e, func, false))?;
+    let mut facts = BodyFacts {
+        max_height: 0,
+        uses_memory: false,
+    };
+    while !ops.eof() {
+        let (op, offset) = ops
+            .read_with_offset()
+            .map_err(|e| CompileError::from_parser(e, func, false))?;
+        validator
+            .op(offset, &op)
+            .map_err(|e| CompileError::from_parser(e, func, true))?;
+        facts.max_height = facts.max_height.max(validator.operand_stack_height());
+        if !facts.uses_memory {
+            facts.uses_memory = matches!(
+                op,
+                O::I32Load { .. }
+                    | O::I64Load { .. }
+                    | O::F32Load { .. }
+                    | O::F64Load { .. }
+                    | O::I32Load8S { .. }
+                    | O::I32Load8U { .. }
+                    | O::I32Load16S { .. }
+                    | O::I32Load16U { .. }
+                    | O::I64Load8S { .. }
+                    | O::I64Load8U { .. }
+                    | O::I64Load16S { .. }
+                    | O::I64Load16U { .. }
+                    | O::I64Load32S { .. }
+                    | O::I64Load32U { .. }
+                    | O::I32Store { .. }
+                    | O::I64Store { .. }
+                    | O::F32Store { .. }
+                    | O::F64Store { .. }
+                    | O::I32Store8 { .. }
+                    | O::I32Store16 { .. }
+                    | O::I64Store8 { .. }
+                    | O::I64Store16 { .. }
+                    | O::I64Store32 { .. }
+                    | O::MemorySize { .. }
+                    | O::MemoryGrow { .. }
+            );
+        }
+    }
+    ops.finish()
+        .map_err(|e| CompileError::from_parser(e, func, false))?;
+    // A call's results may need one more slot than the validator's height
+    // shows at the end; and an empty function still gets a valid frame.
+    facts.max_height += 1;
+    Ok(facts)
+}

@@ -1,0 +1,162 @@
+//! Linear memory: loads, stores, `memory.size`, `memory.grow`, and the one
+//! place that decides how an access is bounds-checked.
+//!
+//! In every function that touches memory, `S1` holds the memory base and
+//! `S2` the `MemoryDef` (whose `len` changes on grow; the base never moves).
+
+use sljit_sys::*;
+use vibewasm_format::vmctx::{self, Helper};
+use vibewasm_format::{RelocTarget, TrapCode, ValType};
+use wasmparser::MemArg;
+
+use super::func::FuncCompiler;
+use crate::emitter::{arg_types, Operand, R0, R1, S0, S1, S2};
+
+/// One kind of memory access: its width in bytes, the SLJIT move that
+/// performs it, and the wasm type of the value.
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy)]
+pub enum Access {
+    I32,
+    I64,
+    I32_8S,
+    I32_8U,
+    I32_16S,
+    I32_16U,
+    I64_8S,
+    I64_8U,
+    I64_16S,
+    I64_16U,
+    I64_32S,
+    I64_32U,
+}
+
+impl Access {
+    fn size(self) -> u64 {
+        match self {
+            Access::I32_8S | Access::I32_8U | Access::I64_8S | Access::I64_8U => 1,
+            Access::I32_16S | Access::I32_16U | Access::I64_16S | Access::I64_16U => 2,
+            Access::I32 | Access::I64_32S | Access::I64_32U => 4,
+            Access::I64 => 8,
+        }
+    }
+
+    /// The move for a load; stores use the same width (signedness is
+    /// irrelevant when storing).
+    fn mov(self) -> i32 {
+        match self {
+            Access::I32 => SLJIT_MOV32,
+            Access::I64 => SLJIT_MOV,
+            Access::I32_8S => SLJIT_MOV32_S8,
+            Access::I32_8U => SLJIT_MOV32_U8,
+            Access::I32_16S => SLJIT_MOV32_S16,
+            Access::I32_16U => SLJIT_MOV32_U16,
+            Access::I64_8S => SLJIT_MOV_S8,
+            Access::I64_8U => SLJIT_MOV_U8,
+            Access::I64_16S => SLJIT_MOV_S16,
+            Access::I64_16U => SLJIT_MOV_U16,
+            Access::I64_32S => SLJIT_MOV_S32,
+            Access::I64_32U => SLJIT_MOV_U32,
+        }
+    }
+
+    fn ty(self) -> ValType {
+        match self {
+            Access::I32 | Access::I32_8S | Access::I32_8U | Access::I32_16S | Access::I32_16U => {
+                ValType::I32
+            }
+            _ => ValType::I64,
+        }
+    }
+}
+
+impl FuncCompiler<'_, '_> {
+    /// The address operand of an access of `size` bytes at `index + offset`,
+    /// after an explicit bounds check (which traps). Uses `R0` and `R1`.
+    fn checked_address(&mut self, index: Operand, offset: u64, size: u64) -> Operand {
+        let len = Operand::mem(S2, vmctx::MEMORY_DEF_LEN as i64);
+        if index.is_imm() {
+            // A constant address: check its end against the size, then use it
+            // as a displacement (it fits: at most 2^33).
+            let address = (index.argw as u32) as u64 + offset;
+            let out = self
+                .m
+                .e
+                .cmp(SLJIT_LESS, len, Operand::imm((address + size) as i64));
+            self.trap_on(out, TrapCode::MemoryOutOfBounds);
+            return Operand::mem(S1, address as i64);
+        }
+        let e = &mut self.m.e;
+        e.op1(SLJIT_MOV_U32, Operand::reg(R1), index);
+        if offset != 0 {
+            e.op2(
+                SLJIT_ADD,
+                Operand::reg(R1),
+                Operand::reg(R1),
+                Operand::imm(offset as i64),
+            );
+        }
+        e.op2(
+            SLJIT_ADD,
+            Operand::reg(R0),
+            Operand::reg(R1),
+            Operand::imm(size as i64),
+        );
+        let out = e.cmp(SLJIT_GREATER, Operand::reg(R0), len);
+        self.trap_on(out, TrapCode::MemoryOutOfBounds);
+        Operand::mem2(S1, R1, 0)
+    }
+
+    pub fn load(&mut self, memarg: MemArg, access: Access) {
+        let (index, _) = self.pop();
+        let address = self.checked_address(index, memarg.offset, access.size());
+        let dst = self.alloc_reg();
+        self.m.e.op1(access.mov(), Operand::reg(dst), address);
+        self.push_reg(dst, access.ty());
+    }
+
+    pub fn store(&mut self, memarg: MemArg, access: Access) {
+        let (value, _) = self.pop();
+        let (index, _) = self.pop();
+        let address = self.checked_address(index, memarg.offset, access.size());
+        self.m.e.op1(access.mov(), address, value);
+    }
+
+    pub fn visit_memory_size(&mut self) {
+        let dst = self.alloc_reg();
+        let e = &mut self.m.e;
+        e.op1(
+            SLJIT_MOV,
+            Operand::reg(dst),
+            Operand::mem(S2, vmctx::MEMORY_DEF_LEN as i64),
+        );
+        e.op2(
+            SLJIT_LSHR,
+            Operand::reg(dst),
+            Operand::reg(dst),
+            Operand::imm(16),
+        );
+        self.push_reg(dst, ValType::I32);
+    }
+
+    pub fn visit_memory_grow(&mut self) {
+        let (delta, _) = self.pop();
+        self.m.e.op1(SLJIT_MOV_U32, Operand::reg(R1), delta);
+        self.spill_registers();
+        let slot = self.m.layout.helper(Helper::MemoryGrow);
+        self.m
+            .use_slot(RelocTarget::Helper(Helper::MemoryGrow as u32));
+        let e = &mut self.m.e;
+        e.op1(SLJIT_MOV, Operand::reg(R0), Operand::reg(S0));
+        e.icall(
+            SLJIT_CALL,
+            arg_types(SLJIT_ARG_TYPE_W, &[SLJIT_ARG_TYPE_P, SLJIT_ARG_TYPE_W]),
+            Operand::mem(S0, slot as i64),
+        );
+        let dst = self.alloc_reg();
+        self.m
+            .e
+            .op1(SLJIT_MOV32, Operand::reg(dst), Operand::reg(R0));
+        self.push_reg(dst, ValType::I32);
+    }
+}

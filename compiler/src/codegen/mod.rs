@@ -1,0 +1,279 @@
+//! Code generation for a whole module: one SLJIT compiler holds every
+//! function, so wasm-to-wasm calls are plain PC-relative `call`s.
+//!
+//! Code layout, in emission order:
+//!
+//! ```text
+//! host_entry trampoline   extern "C" fn(vmctx, argv, code) -> u32
+//! trap_exit               shared trap path: unwinds to the trampoline, returns 1
+//! import stubs            one per imported function: calls the host through vmctx
+//! defined functions       each followed by its out-of-line trap stubs
+//! ```
+
+mod calls;
+mod control;
+mod func;
+mod integer;
+mod memory;
+mod stack;
+mod variables;
+mod visit;
+
+use vibewasm_format::vmctx::{self, VmctxLayout};
+use vibewasm_format::{self as format, CodeRange, Metadata, RelocTarget, TrapCode, TrapSite};
+
+use crate::emitter::{self, arg_types, Emitter, Jump, Label, Operand, Reg, R0, R1, R2, S0};
+use crate::error::CompileError;
+
+pub use func::FuncCompiler;
+
+/// The result of code generation.
+pub struct CompiledCode {
+    pub code: Vec<u8>,
+    pub functions: Vec<CodeRange>,
+    pub host_entry: u32,
+    pub traps: Vec<TrapSite>,
+    pub relocations: Vec<format::Relocation>,
+    pub cpu_features: u64,
+}
+
+/// State shared by all functions of the module being compiled.
+pub struct ModuleCompiler<'m> {
+    pub e: Emitter,
+    pub meta: &'m Metadata,
+    pub layout: VmctxLayout,
+    func_labels: Vec<Option<Label>>,
+    pending_calls: Vec<(Jump, u32)>,
+    trap_stubs: Vec<(Label, TrapSite)>,
+    trap_exit: Option<Label>,
+    host_entry: Option<Label>,
+    relocations: Vec<RelocTarget>,
+    pub cpu_features: u64,
+    /// Bytes of wasm code, to size the code buffer.
+    wasm_size: usize,
+}
+
+impl<'m> ModuleCompiler<'m> {
+    pub fn new(meta: &'m Metadata, wasm_size: usize) -> Result<Self, CompileError> {
+        Ok(ModuleCompiler {
+            e: Emitter::new()?,
+            meta,
+            layout: VmctxLayout::new(meta),
+            func_labels: vec![None; meta.func_types.len()],
+            pending_calls: Vec::new(),
+            trap_stubs: Vec::new(),
+            trap_exit: None,
+            host_entry: None,
+            relocations: Vec::new(),
+            cpu_features: 0,
+            wasm_size,
+        })
+    }
+
+    /// Notes that the code reads a vmctx slot the loader must fill.
+    pub fn use_slot(&mut self, target: RelocTarget) {
+        if !self.relocations.contains(&target) {
+            self.relocations.push(target);
+        }
+    }
+
+    /// Starts function `index`: aligns and records its entry label.
+    pub fn begin_function(&mut self, index: u32) {
+        let label = self.e.aligned_label(4);
+        self.func_labels[index as usize] = Some(label);
+    }
+
+    /// A direct call to function `callee`, linked once every function exists.
+    pub fn call_function(&mut self, callee: u32) {
+        let jump = self
+            .e
+            .call(sljit_sys::SLJIT_CALL_REG_ARG, emitter::wasm_call_args());
+        self.pending_calls.push((jump, callee));
+    }
+
+    /// Emits the trap stub of one site: records the site number in vmctx and
+    /// leaves through `trap_exit`. `jumps` are the branches that raise it.
+    pub fn emit_trap_stub(&mut self, jumps: &[Jump], site: TrapSite) {
+        let label = self.e.label();
+        for jump in jumps {
+            self.e.set_label(*jump, label);
+        }
+        let index = self.trap_stubs.len();
+        self.e.op1(
+            sljit_sys::SLJIT_MOV32,
+            Operand::mem(S0, vmctx::TRAP_SITE as i64),
+            Operand::imm(index as i64),
+        );
+        let exit = self.e.jump(sljit_sys::SLJIT_JUMP);
+        let trap_exit = self.trap_exit.expect("trampoline emitted first");
+        self.e.set_label(exit, trap_exit);
+        self.trap_stubs.push((label, site));
+    }
+
+    /// The host entry trampoline and the shared trap exit.
+    pub fn emit_trampoline(&mut self) {
+        use sljit_sys::*;
+        let e = &mut self.e;
+        let entry = e.aligned_label(4);
+        // C ABI: vmctx, argv and code arrive in S0, S1 and S2. Saving all six
+        // callee-saved registers lets a trap skip the epilogues of the wasm
+        // frames it unwinds: the host's registers come back from here.
+        e.enter(
+            0,
+            arg_types(SLJIT_ARG_TYPE_32, &[SLJIT_ARG_TYPE_P; 3]),
+            3,
+            6,
+            16,
+        );
+        // Nested entries (host -> wasm -> host -> wasm) keep the outer entry
+        // SP in this frame and put it back on the way out.
+        let saved = Operand::mem(emitter::SP, 0);
+        let entry_sp = Operand::mem(S0, vmctx::ENTRY_SP as i64);
+        e.op1(SLJIT_MOV, Operand::reg(R0), entry_sp);
+        e.op1(SLJIT_MOV, saved, Operand::reg(R0));
+        e.local_address(R0, 0);
+        e.op1(SLJIT_MOV, entry_sp, Operand::reg(R0));
+        e.op1(SLJIT_MOV, Operand::reg(R1), Operand::reg(emitter::S2));
+        e.op1(SLJIT_MOV, Operand::reg(R0), Operand::reg(emitter::S1));
+        e.icall(
+            SLJIT_CALL_REG_ARG,
+            emitter::wasm_call_args(),
+            Operand::reg(R1),
+        );
+        e.op1(SLJIT_MOV, Operand::reg(R0), saved);
+        e.op1(SLJIT_MOV, entry_sp, Operand::reg(R0));
+        e.return_value(SLJIT_MOV32, Operand::imm(0));
+
+        // Trap exit: S0 still holds vmctx (wasm code never writes it).
+        let exit = e.label();
+        e.custom(&load_sp_from_vmctx(vmctx::ENTRY_SP));
+        e.op1(SLJIT_MOV, Operand::reg(R0), saved);
+        e.op1(SLJIT_MOV, entry_sp, Operand::reg(R0));
+        e.return_value(SLJIT_MOV32, Operand::imm(1));
+        self.host_entry = Some(entry);
+        self.trap_exit = Some(exit);
+    }
+
+    /// The code of imported function `index`: a wasm-convention function that
+    /// calls the host through its vmctx slot.
+    pub fn emit_import_stub(&mut self, index: u32) {
+        use sljit_sys::*;
+        self.begin_function(index);
+        let code_slot = self.layout.imported_func_code(index);
+        let env_slot = self.layout.imported_func_env(index);
+        self.use_slot(RelocTarget::ImportedFunc(index));
+        let e = &mut self.e;
+        e.enter(
+            SLJIT_ENTER_REG_ARG | 1, // SLJIT_ENTER_KEEP(1): S0 is vmctx
+            emitter::wasm_entry_args(),
+            3,
+            1,
+            0,
+        );
+        let overflow = func::emit_stack_check(e);
+        e.op1(SLJIT_MOV, Operand::reg(R2), Operand::reg(R0));
+        e.op1(SLJIT_MOV, Operand::reg(R1), Operand::reg(S0));
+        e.op1(
+            SLJIT_MOV,
+            Operand::reg(R0),
+            Operand::mem(S0, env_slot as i64),
+        );
+        e.icall(
+            SLJIT_CALL,
+            arg_types(SLJIT_ARG_TYPE_32, &[SLJIT_ARG_TYPE_P; 3]),
+            Operand::mem(S0, code_slot as i64),
+        );
+        let failed = e.cmp(
+            SLJIT_NOT_EQUAL | SLJIT_32,
+            Operand::reg(R0),
+            Operand::imm(0),
+        );
+        e.return_void();
+        let site = |code| TrapSite {
+            code_offset: 0,
+            func: index,
+            wasm_offset: 0,
+            code,
+        };
+        self.emit_trap_stub(&[overflow], site(TrapCode::StackOverflow));
+        self.emit_trap_stub(&[failed], site(TrapCode::HostError));
+    }
+
+    /// Links calls and generates the machine code.
+    pub fn finish(mut self) -> Result<CompiledCode, CompileError> {
+        let mut labels = Vec::with_capacity(self.func_labels.len());
+        for (i, label) in self.func_labels.iter().enumerate() {
+            labels.push(label.ok_or_else(|| {
+                CompileError::Internal(format!("function {i} was never emitted"))
+            })?);
+        }
+        for (jump, callee) in std::mem::take(&mut self.pending_calls) {
+            self.e.set_label(jump, labels[callee as usize]);
+        }
+        // Generous: generated code is far below 64 bytes per wasm byte.
+        let reserve = 1 << 20 | (self.wasm_size.saturating_mul(64)).next_multiple_of(4096);
+        let generated = self.e.generate(reserve)?;
+        let offset = |label: Label| self.e.label_offset(label, generated.base) as u32;
+        let starts: Vec<u32> = labels.iter().map(|l| offset(*l)).collect();
+        let code_len = generated.code.len() as u32;
+        let functions = starts
+            .iter()
+            .enumerate()
+            .map(|(i, &start)| {
+                let end = starts.get(i + 1).copied().unwrap_or(code_len);
+                CodeRange {
+                    offset: start,
+                    len: end - start,
+                }
+            })
+            .collect();
+        let traps = self
+            .trap_stubs
+            .iter()
+            .map(|(label, site)| TrapSite {
+                code_offset: offset(*label),
+                ..*site
+            })
+            .collect();
+        let host_entry = offset(self.host_entry.expect("trampoline emitted"));
+        let relocations = self
+            .relocations
+            .iter()
+            .map(|target| format::Relocation {
+                slot: match *target {
+                    RelocTarget::Helper(h) => self
+                        .layout
+                        .helper(vmctx::Helper::from_u32(h).expect("known helper")),
+                    RelocTarget::ImportedFunc(f) => self.layout.imported_func_code(f),
+                } as u32,
+                target: *target,
+            })
+            .collect();
+        Ok(CompiledCode {
+            code: generated.code,
+            functions,
+            host_entry,
+            traps,
+            relocations,
+            cpu_features: self.cpu_features,
+        })
+    }
+}
+
+/// x86-64 `mov rsp, [S0 + disp32]`: SLJIT has no way to set the stack
+/// pointer, which the trap exit needs to drop every wasm frame at once.
+fn load_sp_from_vmctx(disp: i32) -> Vec<u8> {
+    let base = Emitter::machine_index(S0);
+    debug_assert!(base & 7 != 4, "an rsp/r12 base would need a SIB byte");
+    let rex = 0x48 | if base >= 8 { 0x01 } else { 0 };
+    let modrm = 0x80 | (4 << 3) | (base & 7) as u8;
+    let mut bytes = vec![rex as u8, 0x8b, modrm];
+    bytes.extend_from_slice(&disp.to_le_bytes());
+    bytes
+}
+
+/// A register and its use, for the few places that name registers directly.
+#[allow(dead_code)]
+pub(crate) fn describe(reg: Reg) -> String {
+    format!("r{}", reg.0)
+}

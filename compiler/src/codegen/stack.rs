@@ -1,0 +1,254 @@
+//! The value stack: where each wasm operand lives, and the small register
+//! allocator behind it.
+//!
+//! A value is a constant not yet emitted, a lazy read of a local, a register,
+//! or its home slot (fixed per stack height, see `func.rs`). Registers come
+//! from a pool of scratch registers; when the pool is empty the deepest value
+//! held in a register is spilled to its home slot. `R0`/`R1` are never in the
+//! pool: operator lowerings use them as temporaries within one operator.
+
+use vibewasm_format::ValType;
+
+use super::func::{mov_op, FuncCompiler};
+use crate::emitter::{Operand, Reg, R2, R3, R4, R5, R6, SP};
+
+/// Registers that hold wasm values.
+const POOL: [Reg; 5] = [R2, R3, R4, R5, R6];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loc {
+    /// A constant (i32 values sign-extended).
+    Const(i64),
+    /// The current value of a local (materialised before the local changes).
+    Local(u32),
+    Reg(Reg),
+    /// The home slot of the value's stack height.
+    Slot,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Entry {
+    pub loc: Loc,
+    pub ty: ValType,
+}
+
+#[derive(Default)]
+pub struct ValueStack {
+    entries: Vec<Entry>,
+    /// Bit `i` set: `POOL[i]` holds a value.
+    used: u8,
+}
+
+impl ValueStack {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    pub fn get(&self, height: usize) -> Entry {
+        self.entries[height]
+    }
+    pub fn push(&mut self, loc: Loc, ty: ValType) {
+        if let Loc::Reg(r) = loc {
+            self.used |= 1 << pool_index(r);
+        }
+        self.entries.push(Entry { loc, ty });
+    }
+    /// Removes the top entry; its register (if any) becomes free, but keeps
+    /// its value until something else is allocated.
+    pub fn pop(&mut self) -> Entry {
+        let entry = self.entries.pop().expect("validated: stack not empty");
+        if let Loc::Reg(r) = entry.loc {
+            self.used &= !(1 << pool_index(r));
+        }
+        entry
+    }
+    pub fn truncate(&mut self, len: usize) {
+        while self.entries.len() > len {
+            self.pop();
+        }
+    }
+    fn set_loc(&mut self, height: usize, loc: Loc) {
+        if let Loc::Reg(r) = self.entries[height].loc {
+            self.used &= !(1 << pool_index(r));
+        }
+        if let Loc::Reg(r) = loc {
+            self.used |= 1 << pool_index(r);
+        }
+        self.entries[height].loc = loc;
+    }
+    fn free_reg(&self) -> Option<Reg> {
+        (0..POOL.len())
+            .find(|i| self.used & (1 << i) == 0)
+            .map(|i| POOL[i])
+    }
+}
+
+fn pool_index(r: Reg) -> usize {
+    POOL.iter()
+        .position(|p| *p == r)
+        .expect("only pool registers hold values")
+}
+
+impl FuncCompiler<'_, '_> {
+    pub fn slot(&self, height: usize) -> Operand {
+        Operand::mem(SP, (self.stack_base + 8 * height as i32) as i64)
+    }
+
+    pub fn local_slot(&self, index: u32) -> Operand {
+        Operand::mem(SP, (16 + 8 * index as i32) as i64)
+    }
+
+    /// Where the value at `height` can be read from.
+    pub fn operand_at(&self, height: usize) -> Operand {
+        self.operand_of(self.stack.get(height), height)
+    }
+
+    fn operand_of(&self, entry: Entry, height: usize) -> Operand {
+        match entry.loc {
+            Loc::Const(c) => Operand::imm(c),
+            Loc::Local(i) => self.local_slot(i),
+            Loc::Reg(r) => Operand::reg(r),
+            Loc::Slot => self.slot(height),
+        }
+    }
+
+    /// Pops the top value and says where to read it. A register it was in is
+    /// free again, so read it before the next allocation that may spill.
+    pub fn pop(&mut self) -> (Operand, ValType) {
+        let height = self.stack.len() - 1;
+        let entry = self.stack.pop();
+        (self.operand_of(entry, height), entry.ty)
+    }
+
+    /// Pops the top value; its constant, if it is one.
+    pub fn pop_const(&mut self) -> Option<i64> {
+        match self.stack.get(self.stack.len() - 1).loc {
+            Loc::Const(c) => {
+                self.stack.pop();
+                Some(c)
+            }
+            _ => None,
+        }
+    }
+
+    pub fn push_reg(&mut self, reg: Reg, ty: ValType) {
+        self.stack.push(Loc::Reg(reg), ty);
+    }
+
+    pub fn push_const(&mut self, value: i64, ty: ValType) {
+        self.stack.push(Loc::Const(value), ty);
+    }
+
+    /// A free pool register, spilling the deepest register value if needed.
+    pub fn alloc_reg(&mut self) -> Reg {
+        if let Some(r) = self.stack.free_reg() {
+            return r;
+        }
+        let height = (0..self.stack.len())
+            .find(|&h| matches!(self.stack.get(h).loc, Loc::Reg(_)))
+            .expect("a full pool means some value holds a register");
+        self.store_home(height);
+        self.stack.free_reg().expect("just spilled")
+    }
+
+    /// Moves the value at `height` into its home slot.
+    pub fn store_home(&mut self, height: usize) {
+        let entry = self.stack.get(height);
+        if entry.loc == Loc::Slot {
+            return;
+        }
+        let src = self.operand_of(entry, height);
+        let dst = self.slot(height);
+        self.m.e.op1(mov_op(entry.ty), dst, src);
+        self.stack.set_loc(height, Loc::Slot);
+    }
+
+    /// Copies the value at `height` to home slot `slot` without changing
+    /// what the compiler believes about the stack (for branch edges).
+    pub fn copy_to_slot(&mut self, height: usize, slot: usize) {
+        let entry = self.stack.get(height);
+        if entry.loc == Loc::Slot && height == slot {
+            return;
+        }
+        let src = self.operand_of(entry, height);
+        let dst = self.slot(slot);
+        self.m.e.op1(mov_op(entry.ty), dst, src);
+    }
+
+    /// Spills every register value (before a call clobbers the scratch registers).
+    pub fn spill_registers(&mut self) {
+        for h in 0..self.stack.len() {
+            if matches!(self.stack.get(h).loc, Loc::Reg(_)) {
+                self.store_home(h);
+            }
+        }
+    }
+
+    /// Puts the stack in the canonical state of a control-flow join: values
+    /// at `from` and above in their home slots, and below it nothing in a
+    /// register or reading a local (constants may stay).
+    pub fn flush_for_join(&mut self, from: usize) {
+        for h in 0..self.stack.len() {
+            let keep = match self.stack.get(h).loc {
+                Loc::Slot => true,
+                Loc::Const(_) => h < from,
+                Loc::Local(_) | Loc::Reg(_) => false,
+            };
+            if !keep {
+                self.store_home(h);
+            }
+        }
+    }
+
+    /// Materialises every lazy read of local `index` before the local changes.
+    pub fn flush_local(&mut self, index: u32) {
+        for h in 0..self.stack.len() {
+            if self.stack.get(h).loc == Loc::Local(index) {
+                self.store_home(h);
+            }
+        }
+    }
+
+    /// Puts the value at `height` in a register (for operators that need one).
+    pub fn to_register(&mut self, height: usize) -> Reg {
+        let entry = self.stack.get(height);
+        if let Loc::Reg(r) = entry.loc {
+            return r;
+        }
+        let reg = self.alloc_reg();
+        let src = self.operand_of(entry, height);
+        self.m.e.op1(mov_op(entry.ty), Operand::reg(reg), src);
+        self.stack.set_loc(height, Loc::Reg(reg));
+        reg
+    }
+
+    pub fn push_local(&mut self, index: u32, ty: ValType) {
+        self.stack.push(Loc::Local(index), ty);
+    }
+
+    pub fn push_slot(&mut self, ty: ValType) {
+        self.stack.push(Loc::Slot, ty);
+    }
+
+    pub fn top_loc(&self) -> Loc {
+        self.stack.get(self.stack.len() - 1).loc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registers_are_tracked_through_push_and_pop() {
+        let mut stack = ValueStack::default();
+        for r in POOL {
+            assert!(stack.free_reg().is_some());
+            stack.push(Loc::Reg(r), ValType::I32);
+        }
+        assert_eq!(stack.free_reg(), None);
+        stack.pop();
+        assert_eq!(stack.free_reg(), Some(R6));
+        stack.truncate(0);
+        assert_eq!(stack.free_reg(), Some(R2));
+    }
+}

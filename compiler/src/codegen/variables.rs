@@ -1,0 +1,60 @@
+//! Locals and globals.
+
+use sljit_sys::*;
+
+use super::func::{mov_op, FuncCompiler};
+use super::stack::Loc;
+use crate::emitter::{Operand, R0, S0};
+
+impl FuncCompiler<'_, '_> {
+    /// Locals are read lazily: the stack records "local i" and the read
+    /// happens where the value is used.
+    pub fn visit_local_get(&mut self, index: u32) {
+        let ty = self.locals[index as usize];
+        self.push_local(index, ty);
+    }
+
+    pub fn visit_local_set(&mut self, index: u32) {
+        if self.top_loc() == Loc::Local(index) {
+            self.pop();
+            return;
+        }
+        let (value, ty) = self.pop();
+        self.flush_local(index);
+        let slot = self.local_slot(index);
+        self.m.e.op1(mov_op(ty), slot, value);
+    }
+
+    pub fn visit_local_tee(&mut self, index: u32) {
+        self.visit_local_set(index);
+        self.visit_local_get(index);
+    }
+
+    /// The operand of global `index`: inline in vmctx, or behind a pointer
+    /// when imported (loaded into `R0`).
+    fn global_operand(&mut self, index: u32) -> Operand {
+        let slot = self.m.layout.global(index) as i64;
+        if self.m.layout.global_is_imported(index) {
+            self.m
+                .e
+                .op1(SLJIT_MOV, Operand::reg(R0), Operand::mem(S0, slot));
+            Operand::mem(R0, 0)
+        } else {
+            Operand::mem(S0, slot)
+        }
+    }
+
+    pub fn visit_global_get(&mut self, index: u32) {
+        let ty = self.m.meta.global_type(index).expect("validated").ty;
+        let dst = self.alloc_reg();
+        let src = self.global_operand(index);
+        self.m.e.op1(mov_op(ty), Operand::reg(dst), src);
+        self.push_reg(dst, ty);
+    }
+
+    pub fn visit_global_set(&mut self, index: u32) {
+        let (value, ty) = self.pop();
+        let dst = self.global_operand(index);
+        self.m.e.op1(mov_op(ty), dst, value);
+    }
+}

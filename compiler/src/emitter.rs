@@ -1,0 +1,424 @@
+//! A thin safe layer over SLJIT: the only module that calls `sljit_*`.
+//!
+//! Everything above speaks in [`Operand`]s, [`Reg`]s, [`Label`]s and
+//! [`Jump`]s. The compiler object lives as long as the [`Emitter`]; labels and
+//! jumps are raw SLJIT records owned by it, valid until it is dropped.
+
+use std::ffi::c_void;
+
+use sljit_sys as sys;
+
+use crate::error::CompileError;
+
+/// A general-purpose register (SLJIT numbering: `R0..`, `S0..`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Reg(pub i32);
+
+pub const R0: Reg = Reg(sys::SLJIT_R0);
+pub const R1: Reg = Reg(sys::SLJIT_R1);
+pub const R2: Reg = Reg(sys::SLJIT_R2);
+pub const R3: Reg = Reg(sys::SLJIT_R3);
+pub const R4: Reg = Reg(sys::SLJIT_R4);
+pub const R5: Reg = Reg(sys::SLJIT_R5);
+pub const R6: Reg = Reg(sys::SLJIT_R6);
+/// Holds `vmctx` in all generated code.
+pub const S0: Reg = Reg(sys::SLJIT_S0);
+/// Holds the base of linear memory 0 in functions that access memory.
+pub const S1: Reg = Reg(sys::SLJIT_S1);
+/// Holds the `*const MemoryDef` of memory 0 in functions that access memory.
+pub const S2: Reg = Reg(sys::SLJIT_S2);
+pub const SP: Reg = Reg(sys::SLJIT_SP);
+
+/// An SLJIT operand: a `(arg, argw)` pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Operand {
+    pub arg: i32,
+    pub argw: i64,
+}
+
+impl Operand {
+    pub fn reg(r: Reg) -> Operand {
+        Operand { arg: r.0, argw: 0 }
+    }
+    pub fn imm(value: i64) -> Operand {
+        Operand {
+            arg: sys::SLJIT_IMM,
+            argw: value,
+        }
+    }
+    /// `[base + offset]`.
+    pub fn mem(base: Reg, offset: i64) -> Operand {
+        Operand {
+            arg: sys::SLJIT_MEM | base.0,
+            argw: offset,
+        }
+    }
+    /// `[base + (index << shift)]`, `shift` in `0..=3`.
+    pub fn mem2(base: Reg, index: Reg, shift: u8) -> Operand {
+        Operand {
+            arg: sys::SLJIT_MEM | base.0 | (index.0 << 8),
+            argw: shift as i64,
+        }
+    }
+    pub fn as_reg(self) -> Option<Reg> {
+        (self.arg > 0 && self.arg < sys::SLJIT_IMM && self.arg & sys::SLJIT_MEM == 0)
+            .then_some(Reg(self.arg))
+    }
+    pub fn is_imm(self) -> bool {
+        self.arg == sys::SLJIT_IMM
+    }
+    pub fn is_mem(self) -> bool {
+        self.arg & sys::SLJIT_MEM != 0
+    }
+}
+
+/// Argument-type word for calls and `enter` (SLJIT's `SLJIT_ARGSn` macros).
+pub fn arg_types(ret: i32, args: &[i32]) -> i32 {
+    args.iter().enumerate().fold(ret, |acc, (i, a)| {
+        acc | (a << ((i as i32 + 1) * sys::SLJIT_ARG_SHIFT))
+    })
+}
+
+/// The argument types of a wasm function as its `enter` declares them
+/// (`argv` arrives in `R0` under `SLJIT_ENTER_REG_ARG`).
+pub fn wasm_entry_args() -> i32 {
+    arg_types(sys::SLJIT_ARG_TYPE_RET_VOID, &[sys::SLJIT_ARG_TYPE_W_R])
+}
+
+/// The argument types of a call to a wasm function (`SLJIT_CALL_REG_ARG`).
+pub fn wasm_call_args() -> i32 {
+    arg_types(sys::SLJIT_ARG_TYPE_RET_VOID, &[sys::SLJIT_ARG_TYPE_W])
+}
+
+/// A position in the code.
+#[derive(Clone, Copy, Debug)]
+pub struct Label(*mut sys::sljit_label);
+
+/// A jump or call whose target is set later.
+#[derive(Clone, Copy, Debug)]
+pub struct Jump(*mut sys::sljit_jump);
+
+/// A PC-relative jump table: `len` 32-bit slots inside the code, filled after
+/// code generation with `target - table`.
+pub struct JumpTable {
+    _buffer: Box<sys_ro::ReadOnlyBuffer>,
+    pub label: Label,
+    pub targets: Vec<Label>,
+}
+
+mod sys_ro {
+    /// `struct sljit_read_only_buffer` (opaque in the bindings).
+    #[repr(C)]
+    pub struct ReadOnlyBuffer {
+        pub next: *mut ReadOnlyBuffer,
+        pub size: usize,
+        pub label_or_addr: usize,
+    }
+
+    /// `struct sljit_generate_code_buffer` (opaque in the bindings).
+    #[repr(C)]
+    pub struct GenerateCodeBuffer {
+        pub buffer: *mut std::ffi::c_void,
+        pub size: usize,
+        pub executable_offset: isize,
+    }
+}
+
+/// Owns one SLJIT compiler for a whole module.
+pub struct Emitter {
+    compiler: *mut sys::sljit_compiler,
+    tables: Vec<JumpTable>,
+}
+
+macro_rules! check {
+    ($self:ident, $call:expr) => {{
+        // SAFETY: `compiler` is a live SLJIT compiler owned by `self`, and the
+        // operands were built by `Operand`/`Reg`, so they name registers and
+        // addressing modes SLJIT accepts.
+        let status = unsafe { $call };
+        $self.note(status);
+    }};
+}
+
+impl Emitter {
+    pub fn new() -> Result<Emitter, CompileError> {
+        // SAFETY: creating a compiler has no preconditions; null means out of memory.
+        let compiler = unsafe { sys::sljit_create_compiler(std::ptr::null_mut()) };
+        if compiler.is_null() {
+            return Err(CompileError::Internal(
+                "sljit_create_compiler failed".into(),
+            ));
+        }
+        Ok(Emitter {
+            compiler,
+            tables: Vec::new(),
+        })
+    }
+
+    /// SLJIT latches its first error; we read it once at the end.
+    fn note(&self, _status: i32) {}
+
+    pub fn error(&self) -> i32 {
+        // SAFETY: `compiler` is live.
+        unsafe { sys::sljit_get_compiler_error(self.compiler) }
+    }
+
+    pub fn enter(&mut self, options: i32, args: i32, scratches: i32, saveds: i32, local_size: i32) {
+        check!(
+            self,
+            sys::sljit_emit_enter(self.compiler, options, args, scratches, saveds, local_size)
+        );
+    }
+
+    pub fn return_void(&mut self) {
+        check!(self, sys::sljit_emit_return_void(self.compiler));
+    }
+
+    pub fn return_value(&mut self, op: i32, src: Operand) {
+        check!(
+            self,
+            sys::sljit_emit_return(self.compiler, op, src.arg, src.argw)
+        );
+    }
+
+    pub fn op0(&mut self, op: i32) {
+        check!(self, sys::sljit_emit_op0(self.compiler, op));
+    }
+
+    pub fn op1(&mut self, op: i32, dst: Operand, src: Operand) {
+        check!(
+            self,
+            sys::sljit_emit_op1(self.compiler, op, dst.arg, dst.argw, src.arg, src.argw)
+        );
+    }
+
+    pub fn op2(&mut self, op: i32, dst: Operand, a: Operand, b: Operand) {
+        check!(
+            self,
+            sys::sljit_emit_op2(
+                self.compiler,
+                op,
+                dst.arg,
+                dst.argw,
+                a.arg,
+                a.argw,
+                b.arg,
+                b.argw
+            )
+        );
+    }
+
+    /// An op2 that only sets flags.
+    pub fn op2u(&mut self, op: i32, a: Operand, b: Operand) {
+        check!(
+            self,
+            sys::sljit_emit_op2u(self.compiler, op, a.arg, a.argw, b.arg, b.argw)
+        );
+    }
+
+    pub fn op_flags(&mut self, op: i32, dst: Operand, condition: i32) {
+        check!(
+            self,
+            sys::sljit_emit_op_flags(self.compiler, op, dst.arg, dst.argw, condition)
+        );
+    }
+
+    /// `dst = condition ? src1 : src2`.
+    pub fn select(&mut self, condition: i32, dst: Reg, src1: Operand, src2: Reg) {
+        check!(
+            self,
+            sys::sljit_emit_select(self.compiler, condition, dst.0, src1.arg, src1.argw, src2.0)
+        );
+    }
+
+    pub fn label(&mut self) -> Label {
+        // SAFETY: `compiler` is live; a null label is reported through `error`.
+        Label(unsafe { sys::sljit_emit_label(self.compiler) })
+    }
+
+    pub fn aligned_label(&mut self, log2_align: i32) -> Label {
+        // SAFETY: as `label`; no read-only buffers are requested.
+        Label(unsafe {
+            sys::sljit_emit_aligned_label(self.compiler, log2_align, std::ptr::null_mut())
+        })
+    }
+
+    pub fn jump(&mut self, kind: i32) -> Jump {
+        // SAFETY: `compiler` is live.
+        Jump(unsafe { sys::sljit_emit_jump(self.compiler, kind) })
+    }
+
+    pub fn cmp(&mut self, condition: i32, a: Operand, b: Operand) -> Jump {
+        // SAFETY: `compiler` is live; operands are well-formed.
+        Jump(unsafe { sys::sljit_emit_cmp(self.compiler, condition, a.arg, a.argw, b.arg, b.argw) })
+    }
+
+    /// A direct call whose target label is set later with [`Emitter::set_label`].
+    pub fn call(&mut self, kind: i32, args: i32) -> Jump {
+        // SAFETY: `compiler` is live.
+        Jump(unsafe { sys::sljit_emit_call(self.compiler, kind, args) })
+    }
+
+    pub fn icall(&mut self, kind: i32, args: i32, target: Operand) {
+        check!(
+            self,
+            sys::sljit_emit_icall(self.compiler, kind, args, target.arg, target.argw)
+        );
+    }
+
+    pub fn ijump(&mut self, target: Operand) {
+        check!(
+            self,
+            sys::sljit_emit_ijump(self.compiler, sys::SLJIT_JUMP, target.arg, target.argw)
+        );
+    }
+
+    pub fn set_label(&mut self, jump: Jump, label: Label) {
+        if jump.0.is_null() || label.0.is_null() {
+            return; // the compiler already latched an allocation error
+        }
+        // SAFETY: both records belong to this live compiler.
+        unsafe { sys::sljit_set_label(jump.0, label.0) }
+    }
+
+    /// `dst = SP + offset`.
+    pub fn local_address(&mut self, dst: Reg, offset: i32) {
+        check!(
+            self,
+            sys::sljit_get_local_base(self.compiler, dst.0, 0, offset as i64)
+        );
+    }
+
+    /// Raw machine code (at most 15 bytes on x86).
+    pub fn custom(&mut self, bytes: &[u8]) {
+        let mut copy = bytes.to_vec();
+        check!(
+            self,
+            sys::sljit_emit_op_custom(
+                self.compiler,
+                copy.as_mut_ptr() as *mut c_void,
+                copy.len() as u32
+            )
+        );
+    }
+
+    /// The machine encoding of a register (for [`Emitter::custom`]).
+    pub fn machine_index(reg: Reg) -> i32 {
+        // SAFETY: a pure table lookup.
+        unsafe { sys::sljit_get_register_index(sys::SLJIT_GP_REGISTER, reg.0) }
+    }
+
+    /// `dst = address of label` (PC-relative in a buffer above 4 GiB).
+    pub fn label_address(&mut self, dst: Reg) -> Jump {
+        // SAFETY: `compiler` is live.
+        Jump(unsafe { sys::sljit_emit_op_addr(self.compiler, sys::SLJIT_MOV_ABS_ADDR, dst.0, 0) })
+    }
+
+    /// Reserves a jump table of `targets.len()` entries here in the code.
+    /// Returns its label; entries are filled by [`Emitter::generate`].
+    pub fn jump_table(&mut self, targets: Vec<Label>) -> Label {
+        let mut buffer = Box::new(sys_ro::ReadOnlyBuffer {
+            next: std::ptr::null_mut(),
+            size: 4 * targets.len().max(1),
+            label_or_addr: 0,
+        });
+        // SAFETY: `buffer` is boxed and kept alive in `self.tables` until code
+        // generation has filled in its label, as SLJIT requires.
+        let label = Label(unsafe {
+            sys::sljit_emit_aligned_label(
+                self.compiler,
+                sys::SLJIT_LABEL_ALIGN_4,
+                &mut *buffer as *mut sys_ro::ReadOnlyBuffer as *mut sys::sljit_read_only_buffer,
+            )
+        });
+        self.tables.push(JumpTable {
+            _buffer: buffer,
+            label,
+            targets,
+        });
+        label
+    }
+
+    /// Offset of `label` from the start of the generated code.
+    pub fn label_offset(&self, label: Label, code_start: usize) -> usize {
+        // SAFETY: called after generation, while the compiler is alive.
+        unsafe { sys::sljit_get_label_addr(label.0) as usize - code_start }
+    }
+
+    /// Generates the machine code into a fresh buffer and returns the bytes
+    /// together with a closure-friendly base address for label offsets.
+    pub fn generate(&mut self, reserve: usize) -> Result<Generated, CompileError> {
+        if self.error() != 0 {
+            return Err(CompileError::Internal(format!(
+                "SLJIT reported error {} while emitting",
+                self.error()
+            )));
+        }
+        // Untouched pages of an anonymous map cost nothing, so a generous
+        // reservation avoids having to know SLJIT's worst-case size.
+        let mut buffer = memmap2::MmapMut::map_anon(reserve)
+            .map_err(|e| CompileError::Internal(format!("cannot reserve code buffer: {e}")))?;
+        // SLJIT makes `label_address` RIP-relative only above 4 GiB; below,
+        // it would embed an absolute address.
+        if (buffer.as_ptr() as usize) < (1usize << 32) {
+            return Err(CompileError::Internal(
+                "code buffer below 4 GiB: label addresses would not be PC-relative".into(),
+            ));
+        }
+        let mut desc = sys_ro::GenerateCodeBuffer {
+            buffer: buffer.as_mut_ptr() as *mut c_void,
+            size: reserve,
+            executable_offset: 0,
+        };
+        // SAFETY: `desc` describes a writable buffer of `reserve` bytes that
+        // outlives the call; SLJIT writes the code into it and never runs it.
+        let start = unsafe {
+            sys::sljit_generate_code(
+                self.compiler,
+                sys::SLJIT_GENERATE_CODE_BUFFER,
+                &mut desc as *mut sys_ro::GenerateCodeBuffer as *mut c_void,
+            )
+        };
+        if start.is_null() {
+            return Err(CompileError::Internal(format!(
+                "SLJIT code generation failed (error {})",
+                self.error()
+            )));
+        }
+        // SAFETY: the compiler has generated code and is still alive.
+        let size = unsafe { sys::sljit_get_generated_code_size(self.compiler) } as usize;
+        let start = start as usize;
+        let base = buffer.as_ptr() as usize;
+        if start != base || size > reserve {
+            return Err(CompileError::Internal("unexpected code placement".into()));
+        }
+        let mut code = buffer[..size].to_vec();
+        for table in &self.tables {
+            // The first buffer's label is the table label.
+            let table_offset = self.label_offset(table.label, base);
+            for (k, target) in table.targets.iter().enumerate() {
+                let target_offset = self.label_offset(*target, base);
+                let delta = target_offset as i64 - table_offset as i64;
+                let at = table_offset + 4 * k;
+                code[at..at + 4].copy_from_slice(&(delta as i32).to_le_bytes());
+            }
+        }
+        Ok(Generated { code, base })
+    }
+}
+
+/// Generated machine code, and the address it was generated at (to turn
+/// label addresses into offsets).
+pub struct Generated {
+    pub code: Vec<u8>,
+    pub base: usize,
+}
+
+impl Drop for Emitter {
+    fn drop(&mut self) {
+        // SAFETY: the compiler was created by `sljit_create_compiler` and is
+        // freed exactly once; generated code lives in our own buffer, not in
+        // SLJIT's allocator, so nothing else needs freeing.
+        unsafe { sys::sljit_free_compiler(self.compiler) }
+    }
+}

@@ -1,0 +1,350 @@
+//! Reads a module's sections (validating them) into artifact metadata, and
+//! collects the function bodies for code generation.
+
+use vibewasm_format as format;
+use wasmparser::{
+    ExternalKind, FuncToValidate, FunctionBody, Parser, Payload, TypeRef, ValidPayload, Validator,
+    ValidatorResources, WasmFeatures,
+};
+
+use crate::error::CompileError;
+
+/// A module after its sections were read and validated; function bodies are
+/// validated later, while they are compiled.
+pub struct ParsedModule<'a> {
+    pub metadata: format::Metadata,
+    pub bodies: Vec<(FuncToValidate<ValidatorResources>, FunctionBody<'a>)>,
+}
+
+/// The features vibewasm compiles: WebAssembly 2.0. SIMD validates but is
+/// rejected by code generation as unsupported.
+pub fn features() -> WasmFeatures {
+    WasmFeatures::WASM2
+}
+
+fn malformed(err: wasmparser::BinaryReaderError) -> CompileError {
+    CompileError::from_parser(err, None, false)
+}
+
+fn invalid(err: wasmparser::BinaryReaderError) -> CompileError {
+    CompileError::from_parser(err, None, true)
+}
+
+pub fn val_type(ty: wasmparser::ValType, offset: u64) -> Result<format::ValType, CompileError> {
+    use wasmparser::ValType as W;
+    Ok(match ty {
+        W::I32 => format::ValType::I32,
+        W::I64 => format::ValType::I64,
+        W::F32 => format::ValType::F32,
+        W::F64 => format::ValType::F64,
+        W::V128 => format::ValType::V128,
+        W::Ref(r) if r.is_func_ref() => format::ValType::FuncRef,
+        W::Ref(r) if r.is_extern_ref() => format::ValType::ExternRef,
+        W::Ref(r) => {
+            return Err(CompileError::unsupported(
+                format!("reference type {r}"),
+                None,
+                offset,
+            ))
+        }
+    })
+}
+
+fn ref_type(ty: wasmparser::RefType, offset: u64) -> Result<format::ValType, CompileError> {
+    val_type(wasmparser::ValType::Ref(ty), offset)
+}
+
+fn memory_type(
+    ty: wasmparser::MemoryType,
+    offset: u64,
+) -> Result<format::MemoryType, CompileError> {
+    if ty.memory64 || ty.shared || ty.page_size_log2.is_some() {
+        return Err(CompileError::unsupported(
+            "64-bit, shared or custom-page-size memory",
+            None,
+            offset,
+        ));
+    }
+    Ok(format::MemoryType {
+        min_pages: ty.initial,
+        max_pages: ty.maximum,
+    })
+}
+
+fn table_type(ty: wasmparser::TableType, offset: u64) -> Result<format::TableType, CompileError> {
+    if ty.table64 || ty.shared {
+        return Err(CompileError::unsupported(
+            "64-bit or shared table",
+            None,
+            offset,
+        ));
+    }
+    Ok(format::TableType {
+        element: ref_type(ty.element_type, offset)?,
+        min: ty.initial,
+        max: ty.maximum,
+    })
+}
+
+fn global_type(
+    ty: wasmparser::GlobalType,
+    offset: u64,
+) -> Result<format::GlobalType, CompileError> {
+    Ok(format::GlobalType {
+        ty: val_type(ty.content_type, offset)?,
+        mutable: ty.mutable,
+    })
+}
+
+/// Evaluates the shape of a constant expression (Wasm 2.0: one instruction).
+fn const_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<format::ConstExpr, CompileError> {
+    use wasmparser::Operator as O;
+    let mut reader = expr.get_operators_reader();
+    let offset = reader.original_position() as u64;
+    let first = reader.read().map_err(malformed)?;
+    let value = match first {
+        O::I32Const { value } => format::ConstExpr::I32(value),
+        O::I64Const { value } => format::ConstExpr::I64(value),
+        O::F32Const { value } => format::ConstExpr::F32(value.bits()),
+        O::F64Const { value } => format::ConstExpr::F64(value.bits()),
+        O::GlobalGet { global_index } => format::ConstExpr::GlobalGet(global_index),
+        O::RefNull { hty } => {
+            let ty = match hty {
+                wasmparser::HeapType::Abstract {
+                    ty: wasmparser::AbstractHeapType::Extern,
+                    ..
+                } => format::ValType::ExternRef,
+                _ => format::ValType::FuncRef,
+            };
+            format::ConstExpr::RefNull(ty)
+        }
+        O::RefFunc { function_index } => format::ConstExpr::RefFunc(function_index),
+        other => {
+            return Err(CompileError::unsupported(
+                format!("constant expression {other:?}"),
+                None,
+                offset,
+            ))
+        }
+    };
+    match reader.read().map_err(malformed)? {
+        O::End => Ok(value),
+        other => Err(CompileError::unsupported(
+            format!("extended constant expression ({other:?})"),
+            None,
+            offset,
+        )),
+    }
+}
+
+/// Reads and validates every section of `wasm`.
+pub fn parse(wasm: &[u8]) -> Result<ParsedModule<'_>, CompileError> {
+    let mut validator = Validator::new_with_features(features());
+    let mut m = format::Metadata::default();
+    let mut bodies = Vec::new();
+    let mut func_names = Vec::new();
+
+    for payload in Parser::new(0).parse_all(wasm) {
+        let payload = payload.map_err(malformed)?;
+        match validator.payload(&payload).map_err(invalid)? {
+            ValidPayload::Func(to_validate, body) => {
+                bodies.push((to_validate, body));
+                continue;
+            }
+            ValidPayload::End(_) => break,
+            ValidPayload::Ok | ValidPayload::Parser(_) => {}
+        }
+        match payload {
+            Payload::TypeSection(reader) => {
+                let offset = reader.range().start as u64;
+                for func_type in reader.into_iter_err_on_gc_types() {
+                    let func_type = func_type.map_err(malformed)?;
+                    let params = func_type
+                        .params()
+                        .iter()
+                        .map(|t| val_type(*t, offset))
+                        .collect::<Result<_, _>>()?;
+                    let results = func_type
+                        .results()
+                        .iter()
+                        .map(|t| val_type(*t, offset))
+                        .collect::<Result<_, _>>()?;
+                    m.types.push(format::FuncType { params, results });
+                }
+            }
+            Payload::ImportSection(reader) => {
+                let offset = reader.range().start as u64;
+                for import in reader.into_imports() {
+                    let import = import.map_err(malformed)?;
+                    let kind = match import.ty {
+                        TypeRef::Func(t) => {
+                            m.func_types.push(t);
+                            format::ImportKind::Func(t)
+                        }
+                        TypeRef::Memory(ty) => format::ImportKind::Memory(memory_type(ty, offset)?),
+                        TypeRef::Table(ty) => format::ImportKind::Table(table_type(ty, offset)?),
+                        TypeRef::Global(ty) => format::ImportKind::Global(global_type(ty, offset)?),
+                        other => {
+                            return Err(CompileError::unsupported(
+                                format!("import of {other:?}"),
+                                None,
+                                offset,
+                            ))
+                        }
+                    };
+                    m.imports.push(format::Import {
+                        module: import.module.to_string(),
+                        name: import.name.to_string(),
+                        kind,
+                    });
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                for ty in reader {
+                    m.func_types.push(ty.map_err(malformed)?);
+                }
+            }
+            Payload::TableSection(reader) => {
+                let offset = reader.range().start as u64;
+                for table in reader {
+                    let table = table.map_err(malformed)?;
+                    if !matches!(table.init, wasmparser::TableInit::RefNull) {
+                        return Err(CompileError::unsupported(
+                            "table with an initialiser expression",
+                            None,
+                            offset,
+                        ));
+                    }
+                    m.tables.push(table_type(table.ty, offset)?);
+                }
+            }
+            Payload::MemorySection(reader) => {
+                let offset = reader.range().start as u64;
+                for memory in reader {
+                    m.memories
+                        .push(memory_type(memory.map_err(malformed)?, offset)?);
+                }
+            }
+            Payload::GlobalSection(reader) => {
+                let offset = reader.range().start as u64;
+                for global in reader {
+                    let global = global.map_err(malformed)?;
+                    m.globals.push(format::GlobalDef {
+                        ty: global_type(global.ty, offset)?,
+                        init: const_expr(&global.init_expr)?,
+                    });
+                }
+            }
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    let export = export.map_err(malformed)?;
+                    let kind = match export.kind {
+                        ExternalKind::Func => format::ExternKind::Func,
+                        ExternalKind::Memory => format::ExternKind::Memory,
+                        ExternalKind::Table => format::ExternKind::Table,
+                        ExternalKind::Global => format::ExternKind::Global,
+                        other => {
+                            return Err(CompileError::unsupported(
+                                format!("export of {other:?}"),
+                                None,
+                                0,
+                            ))
+                        }
+                    };
+                    m.exports.push(format::Export {
+                        name: export.name.to_string(),
+                        kind,
+                        index: export.index,
+                    });
+                }
+            }
+            Payload::StartSection { func, .. } => m.start = Some(func),
+            Payload::ElementSection(reader) => {
+                let offset = reader.range().start as u64;
+                for element in reader {
+                    m.elements
+                        .push(element_segment(element.map_err(malformed)?, offset)?);
+                }
+            }
+            Payload::DataSection(reader) => {
+                for data in reader {
+                    let data = data.map_err(malformed)?;
+                    let mode = match data.kind {
+                        wasmparser::DataKind::Passive => format::SegmentMode::Passive,
+                        wasmparser::DataKind::Active {
+                            memory_index,
+                            offset_expr,
+                        } => format::SegmentMode::Active {
+                            index: memory_index,
+                            offset: const_expr(&offset_expr)?,
+                        },
+                    };
+                    m.data.push(format::DataSegment {
+                        mode,
+                        bytes: data.data.to_vec(),
+                    });
+                }
+            }
+            Payload::CustomSection(reader) if reader.name() == "name" => {
+                // A broken name section is not an error (the spec says custom
+                // sections never make a module invalid); keep what parses.
+                if let wasmparser::KnownCustom::Name(names) = reader.as_known() {
+                    for name in names.into_iter().flatten() {
+                        if let wasmparser::Name::Function(map) = name {
+                            for naming in map.into_iter().flatten() {
+                                func_names.push((naming.index, naming.name.to_string()));
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    func_names.sort_by_key(|(i, _)| *i);
+    func_names.dedup_by_key(|(i, _)| *i);
+    func_names.retain(|(i, _)| (*i as usize) < m.func_types.len());
+    m.func_names = func_names;
+    Ok(ParsedModule {
+        metadata: m,
+        bodies,
+    })
+}
+
+fn element_segment(
+    element: wasmparser::Element<'_>,
+    offset: u64,
+) -> Result<format::ElementSegment, CompileError> {
+    let mode = match element.kind {
+        wasmparser::ElementKind::Passive => format::SegmentMode::Passive,
+        wasmparser::ElementKind::Declared => format::SegmentMode::Declared,
+        wasmparser::ElementKind::Active {
+            table_index,
+            offset_expr,
+        } => format::SegmentMode::Active {
+            index: table_index.unwrap_or(0),
+            offset: const_expr(&offset_expr)?,
+        },
+    };
+    let (element_type, items) = match element.items {
+        wasmparser::ElementItems::Functions(reader) => {
+            let mut items = Vec::new();
+            for f in reader {
+                items.push(format::ConstExpr::RefFunc(f.map_err(malformed)?));
+            }
+            (format::ValType::FuncRef, items)
+        }
+        wasmparser::ElementItems::Expressions(ty, reader) => {
+            let mut items = Vec::new();
+            for expr in reader {
+                items.push(const_expr(&expr.map_err(malformed)?)?);
+            }
+            (ref_type(ty, offset)?, items)
+        }
+    };
+    Ok(format::ElementSegment {
+        mode,
+        element: element_type,
+        items,
+    })
+}
