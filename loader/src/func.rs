@@ -1,0 +1,336 @@
+//! Functions crossing the host/wasm boundary: host functions (typed Rust
+//! closures or untyped ones over [`Val`]s), the C-ABI shim generated code
+//! calls them through, and typed handles to exported wasm functions.
+
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use vibewasm_format::vmctx::{MemoryDef, HOST_STATE, MEMORY0};
+use vibewasm_format::{FuncType, ValType};
+
+use crate::artifact::Artifact;
+use crate::instance::{Instance, InstanceState};
+use crate::memory::memory_parts;
+use crate::raw::read_vmctx_ptr;
+use crate::trap::Trap;
+use crate::values::{Val, WasmTy, WasmTypeList};
+
+type Callback = dyn Fn(&mut Caller<'_>, &mut [u64]) -> Result<(), Trap> + Send + Sync;
+
+/// A host function with its signature, ready to be defined in a
+/// [`crate::Linker`]. Build one with [`HostFunc::wrap`] or [`HostFunc::new`].
+pub struct HostFunc {
+    ty: FuncType,
+    /// Reads its arguments from and writes its results to the argument slots
+    /// (`max(params, results)` of them).
+    callback: Box<Callback>,
+}
+
+impl HostFunc {
+    /// A host function from a typed closure such as `|a: i32, b: i64| -> f64`,
+    /// optionally taking `&mut Caller<'_>` first; see [`IntoFunc`].
+    pub fn wrap<Params, Results>(func: impl IntoFunc<Params, Results>) -> HostFunc {
+        func.into_host_func()
+    }
+
+    /// An untyped host function of type `ty`. `Err` names the first value
+    /// type that cannot cross the host boundary yet (v128, references).
+    ///
+    /// Results that do not match `ty` turn into a trap.
+    pub fn new(
+        ty: FuncType,
+        func: impl Fn(&mut Caller<'_>, &[Val]) -> Result<Vec<Val>, Trap> + Send + Sync + 'static,
+    ) -> Result<HostFunc, ValType> {
+        if let Some(&bad) = ty
+            .params
+            .iter()
+            .chain(&ty.results)
+            .find(|t| !Val::supports(**t))
+        {
+            return Err(bad);
+        }
+        let sig = ty.clone();
+        let callback = move |caller: &mut Caller<'_>, slots: &mut [u64]| {
+            let args: Vec<Val> = sig
+                .params
+                .iter()
+                .zip(slots.iter())
+                .filter_map(|(t, s)| Val::from_slot(*t, *s))
+                .collect();
+            let results = func(caller, &args)?;
+            let matches = results.len() == sig.results.len()
+                && results.iter().zip(&sig.results).all(|(v, t)| v.ty() == *t);
+            if !matches {
+                let found: Vec<String> = results.iter().map(|v| v.ty().to_string()).collect();
+                return Err(Trap::new(format!(
+                    "host function of type {sig} returned [{}]",
+                    found.join(" ")
+                )));
+            }
+            for (slot, v) in slots.iter_mut().zip(results) {
+                *slot = v.to_slot();
+            }
+            Ok(())
+        };
+        Ok(HostFunc {
+            ty,
+            callback: Box::new(callback),
+        })
+    }
+
+    /// The signature imports are checked against.
+    pub fn ty(&self) -> &FuncType {
+        &self.ty
+    }
+}
+
+impl std::fmt::Debug for HostFunc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HostFunc({})", self.ty)
+    }
+}
+
+/// The calling instance, as seen by a host function.
+pub struct Caller<'a> {
+    vmctx: *mut u8,
+    _borrow: PhantomData<&'a mut InstanceState>,
+}
+
+impl Caller<'_> {
+    fn memory_parts(&self) -> Option<(*mut u8, usize)> {
+        // SAFETY: `vmctx` is the live vmctx of the instance whose wasm code
+        // called us; MEMORY0 holds null or its memory descriptor.
+        let def = unsafe { read_vmctx_ptr::<MemoryDef>(self.vmctx, MEMORY0) };
+        if def.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null MEMORY0 points to the instance's live descriptor.
+        Some(unsafe { memory_parts(def) })
+    }
+
+    /// Memory 0 of the calling instance, if it has one.
+    pub fn memory(&self) -> Option<&[u8]> {
+        let (base, len) = self.memory_parts()?;
+        // SAFETY: the bytes are mapped read+write and stay so while wasm is
+        // suspended in this host call; wasm cannot run (and grow or write the
+        // memory) until the host function returns, which ends this borrow.
+        Some(unsafe { std::slice::from_raw_parts(base, len) })
+    }
+
+    /// Memory 0 of the calling instance, writable.
+    pub fn memory_mut(&mut self) -> Option<&mut [u8]> {
+        let (base, len) = self.memory_parts()?;
+        // SAFETY: as in `memory`; `&mut self` makes the borrow exclusive.
+        Some(unsafe { std::slice::from_raw_parts_mut(base, len) })
+    }
+}
+
+/// What a typed host function may return: `()`, one value, a tuple of values
+/// (see [`WasmTypeList`]), or any of those in a `Result<_, Trap>` to trap.
+pub trait HostResult: Send + 'static {
+    type List: WasmTypeList;
+    fn into_result(self) -> Result<Self::List, Trap>;
+}
+
+impl<L: WasmTypeList> HostResult for L {
+    type List = L;
+    fn into_result(self) -> Result<L, Trap> {
+        Ok(self)
+    }
+}
+
+impl<L: WasmTypeList> HostResult for Result<L, Trap> {
+    type List = L;
+    fn into_result(self) -> Result<L, Trap> {
+        self
+    }
+}
+
+/// Marks the [`IntoFunc`] implementations for closures that take
+/// `&mut Caller<'_>` as their first argument.
+pub enum WithCaller {}
+
+/// A Rust closure usable as a host function: `Fn(A1, ..., An) -> R` or
+/// `Fn(&mut Caller<'_>, A1, ..., An) -> R` with up to six arguments of types
+/// `i32`, `i64`, `f32`, `f64` and `R` a [`HostResult`]. `Params` and
+/// `Results` only guide type inference.
+pub trait IntoFunc<Params, Results>: Send + Sync + 'static {
+    #[doc(hidden)]
+    fn into_host_func(self) -> HostFunc;
+}
+
+macro_rules! impl_into_func {
+    ($($arg:ident)*) => {
+        impl<F, $($arg,)* R> IntoFunc<($($arg,)*), R> for F
+        where
+            F: Fn($($arg),*) -> R + Send + Sync + 'static,
+            $($arg: WasmTy,)*
+            R: HostResult,
+        {
+            #[allow(non_snake_case, unused_mut, unused_variables)]
+            fn into_host_func(self) -> HostFunc {
+                let ty = FuncType {
+                    params: vec![$(<$arg as WasmTy>::TYPE),*],
+                    results: <R::List as WasmTypeList>::types(),
+                };
+                let callback = move |_caller: &mut Caller<'_>, slots: &mut [u64]| {
+                    let mut args = slots.iter().copied();
+                    $(let $arg = <$arg as WasmTy>::from_slot(args.next().unwrap_or(0));)*
+                    let results = (self)($($arg),*).into_result()?;
+                    results.store(slots);
+                    Ok(())
+                };
+                HostFunc { ty, callback: Box::new(callback) }
+            }
+        }
+
+        impl<F, $($arg,)* R> IntoFunc<(WithCaller, $($arg,)*), R> for F
+        where
+            F: Fn(&mut Caller<'_>, $($arg),*) -> R + Send + Sync + 'static,
+            $($arg: WasmTy,)*
+            R: HostResult,
+        {
+            #[allow(non_snake_case, unused_mut, unused_variables)]
+            fn into_host_func(self) -> HostFunc {
+                let ty = FuncType {
+                    params: vec![$(<$arg as WasmTy>::TYPE),*],
+                    results: <R::List as WasmTypeList>::types(),
+                };
+                let callback = move |caller: &mut Caller<'_>, slots: &mut [u64]| {
+                    let mut args = slots.iter().copied();
+                    $(let $arg = <$arg as WasmTy>::from_slot(args.next().unwrap_or(0));)*
+                    let results = (self)(caller, $($arg),*).into_result()?;
+                    results.store(slots);
+                    Ok(())
+                };
+                HostFunc { ty, callback: Box::new(callback) }
+            }
+        }
+    };
+}
+
+impl_into_func!();
+impl_into_func!(A1);
+impl_into_func!(A1 A2);
+impl_into_func!(A1 A2 A3);
+impl_into_func!(A1 A2 A3 A4);
+impl_into_func!(A1 A2 A3 A4 A5);
+impl_into_func!(A1 A2 A3 A4 A5 A6);
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-string panic payload)".to_string()
+    }
+}
+
+/// The [`vibewasm_format::vmctx::HostCallFn`] every imported function's
+/// vmctx slot points to. Returns 0 with the results in `argv`, or 1 after
+/// storing the trap in the calling instance's state.
+///
+/// # Safety
+/// `env` must be the `HostFunc` pointer the loader stored next to this shim,
+/// `vmctx` the calling instance's vmctx, and `argv` must hold
+/// `max(params, results)` slots of the host function's type.
+pub(crate) unsafe extern "C" fn host_call(env: *mut u8, vmctx: *mut u8, argv: *mut u64) -> u32 {
+    // SAFETY: the loader stores `Arc::as_ptr` of a HostFunc the instance
+    // keeps alive for its whole life as `env`.
+    let func = unsafe { &*(env as *const HostFunc) };
+    let n = func.ty.params.len().max(func.ty.results.len());
+    let trap = if n > 0 && argv.is_null() {
+        Trap::internal("host function called without an argument array")
+    } else {
+        let slots: &mut [u64] = if n == 0 {
+            &mut []
+        } else {
+            // SAFETY: generated code passes an array of at least `n` slots
+            // (the convention of `vibewasm_format::vmctx`), unused elsewhere
+            // until we return.
+            unsafe { std::slice::from_raw_parts_mut(argv, n) }
+        };
+        let mut caller = Caller {
+            vmctx,
+            _borrow: PhantomData,
+        };
+        // A panic must not unwind into generated code, which has no unwind
+        // tables: it becomes a trap like any other host failure.
+        match catch_unwind(AssertUnwindSafe(|| (func.callback)(&mut caller, slots))) {
+            Ok(Ok(())) => return 0,
+            Ok(Err(trap)) => trap,
+            Err(payload) => {
+                let trap = Trap::new(format!(
+                    "host function panicked: {}",
+                    panic_message(payload.as_ref())
+                ));
+                // Dropping a payload may itself panic; keep that here too.
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+                trap
+            }
+        }
+    };
+    // SAFETY: HOST_STATE holds the instance's state, which outlives the
+    // vmctx. The Rust side holds no reference to it while wasm runs, and the
+    // callback's borrows ended above.
+    unsafe {
+        let state = read_vmctx_ptr::<InstanceState>(vmctx, HOST_STATE);
+        (*state).pending_trap = Some(trap);
+    }
+    1
+}
+
+/// A handle to an exported function whose signature was checked to be
+/// `Params -> Results` (see [`Instance::get_typed_func`]). Valid for every
+/// instance of the same [`Artifact`].
+pub struct TypedFunc<Params, Results> {
+    artifact: Arc<Artifact>,
+    index: u32,
+    _signature: PhantomData<fn(Params) -> Results>,
+}
+
+impl<Params, Results> Clone for TypedFunc<Params, Results> {
+    fn clone(&self) -> Self {
+        TypedFunc {
+            artifact: self.artifact.clone(),
+            index: self.index,
+            _signature: PhantomData,
+        }
+    }
+}
+
+impl<Params: WasmTypeList, Results: WasmTypeList> TypedFunc<Params, Results> {
+    pub(crate) fn new(artifact: Arc<Artifact>, index: u32) -> Self {
+        TypedFunc {
+            artifact,
+            index,
+            _signature: PhantomData,
+        }
+    }
+
+    /// The function index (imports first) this handle calls.
+    pub fn func_index(&self) -> u32 {
+        self.index
+    }
+
+    /// Calls the function in `instance`, which must be an instance of the
+    /// artifact this handle came from (otherwise a trap says so).
+    pub fn call(&self, instance: &mut Instance, params: Params) -> Result<Results, Trap> {
+        if !Arc::ptr_eq(&self.artifact, instance.artifact()) {
+            return Err(Trap::new(
+                "typed function called with an instance of another artifact",
+            ));
+        }
+        // The trait is sealed with at most six values, so 6 slots always do.
+        let mut argv = [0u64; 6];
+        let n = Params::LEN.max(Results::LEN).max(1);
+        let slots = argv
+            .get_mut(..n)
+            .ok_or_else(|| Trap::internal("typed function with more than six values"))?;
+        params.store(slots);
+        instance.invoke(self.index, slots)?;
+        Ok(Results::load(slots))
+    }
+}

@@ -1,0 +1,60 @@
+//! Canonical signature ids for `call_indirect`.
+//!
+//! Generated code compares `vmctx.type_ids[t]` with the `type_id` of the
+//! table entry it is about to call, so two structurally equal signatures must
+//! get the same id in every instance of the process (a table may one day hold
+//! functions of another instance). Ids are never freed: the set of distinct
+//! signatures a process sees is small.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use vibewasm_format::FuncType;
+
+fn interner() -> &'static Mutex<HashMap<FuncType, u32>> {
+    static INTERNER: OnceLock<Mutex<HashMap<FuncType, u32>>> = OnceLock::new();
+    INTERNER.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// The process-wide id of `ty`. Ids start at 1, so a zeroed (null) table
+/// entry never matches any signature. `None` only if the process has seen
+/// more than `u32::MAX - 1` distinct signatures.
+pub fn canonical_type_id(ty: &FuncType) -> Option<u32> {
+    // A panic while holding the lock cannot leave the map half-updated (one
+    // insert is the only mutation), so a poisoned lock is still consistent.
+    let mut map = interner().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(&id) = map.get(ty) {
+        return Some(id);
+    }
+    let id = u32::try_from(map.len()).ok()?.checked_add(1)?;
+    map.insert(ty.clone(), id);
+    Some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vibewasm_format::ValType;
+
+    #[test]
+    fn equal_signatures_share_an_id_and_ids_are_never_zero() {
+        let a = FuncType {
+            params: vec![ValType::I32, ValType::I64],
+            results: vec![ValType::F32],
+        };
+        let b = FuncType {
+            params: vec![ValType::I64, ValType::I32],
+            results: vec![ValType::F32],
+        };
+        let id_a = canonical_type_id(&a).unwrap();
+        let id_b = canonical_type_id(&b).unwrap();
+        assert_ne!(id_a, 0);
+        assert_ne!(id_b, 0);
+        assert_ne!(id_a, id_b);
+        assert_eq!(canonical_type_id(&a.clone()), Some(id_a));
+        let from_thread = std::thread::spawn(move || canonical_type_id(&b))
+            .join()
+            .unwrap();
+        assert_eq!(from_thread, Some(id_b));
+    }
+}
