@@ -29,6 +29,15 @@ pub const S1: Reg = Reg(sys::SLJIT_S1);
 pub const S2: Reg = Reg(sys::SLJIT_S2);
 pub const SP: Reg = Reg(sys::SLJIT_SP);
 
+/// A floating-point register (SLJIT numbering: `FR0..`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FReg(pub i32);
+
+/// Float registers `FR0..FR(n)`; SLJIT numbers them consecutively.
+pub const fn freg(n: i32) -> FReg {
+    FReg(sys::SLJIT_FR0 + n)
+}
+
 /// An SLJIT operand: a `(arg, argw)` pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Operand {
@@ -38,6 +47,9 @@ pub struct Operand {
 
 impl Operand {
     pub fn reg(r: Reg) -> Operand {
+        Operand { arg: r.0, argw: 0 }
+    }
+    pub fn freg(r: FReg) -> Operand {
         Operand { arg: r.0, argw: 0 }
     }
     pub fn imm(value: i64) -> Operand {
@@ -66,9 +78,6 @@ impl Operand {
     }
     pub fn is_imm(self) -> bool {
         self.arg == sys::SLJIT_IMM
-    }
-    pub fn is_mem(self) -> bool {
-        self.arg & sys::SLJIT_MEM != 0
     }
 }
 
@@ -229,6 +238,85 @@ impl Emitter {
             self,
             sys::sljit_emit_select(self.compiler, condition, dst.0, src1.arg, src1.argw, src2.0)
         );
+    }
+
+    pub fn fop1(&mut self, op: i32, dst: Operand, src: Operand) {
+        check!(
+            self,
+            sys::sljit_emit_fop1(self.compiler, op, dst.arg, dst.argw, src.arg, src.argw)
+        );
+    }
+
+    pub fn fop2(&mut self, op: i32, dst: Operand, a: Operand, b: Operand) {
+        check!(
+            self,
+            sys::sljit_emit_fop2(
+                self.compiler,
+                op,
+                dst.arg,
+                dst.argw,
+                a.arg,
+                a.argw,
+                b.arg,
+                b.argw
+            )
+        );
+    }
+
+    /// Loads a constant into a float register (no data pool: PC-independent).
+    pub fn fset(&mut self, dst: FReg, ty_is_f32: bool, bits: u64) {
+        if ty_is_f32 {
+            check!(
+                self,
+                sys::sljit_emit_fset32(self.compiler, dst.0, f32::from_bits(bits as u32))
+            );
+        } else {
+            check!(
+                self,
+                sys::sljit_emit_fset64(self.compiler, dst.0, f64::from_bits(bits))
+            );
+        }
+    }
+
+    /// Moves raw bits between a float and a general register.
+    pub fn fcopy(&mut self, op: i32, freg: FReg, reg: Reg) {
+        check!(self, sys::sljit_emit_fcopy(self.compiler, op, freg.0, reg.0));
+    }
+
+    pub fn fcmp(&mut self, condition: i32, a: Operand, b: Operand) -> Jump {
+        // SAFETY: `compiler` is live; operands are well-formed.
+        Jump(unsafe { sys::sljit_emit_fcmp(self.compiler, condition, a.arg, a.argw, b.arg, b.argw) })
+    }
+
+    /// `dst = condition ? src1 : src2` for float registers.
+    pub fn fselect(&mut self, condition: i32, dst: FReg, src1: Operand, src2: FReg) {
+        check!(
+            self,
+            sys::sljit_emit_fselect(self.compiler, condition, dst.0, src1.arg, src1.argw, src2.0)
+        );
+    }
+
+    /// The machine encoding of a float register (xmm number on x86).
+    pub fn float_machine_index(reg: FReg) -> i32 {
+        // SAFETY: a pure table lookup.
+        unsafe { sys::sljit_get_register_index(sys::SLJIT_FLOAT_REGISTER, reg.0) }
+    }
+
+    /// A register-to-register SSE instruction `prefix 0F opcode... modrm`
+    /// (`dst`, `src` are float registers); `imm` is appended when given.
+    pub fn sse(&mut self, prefix: Option<u8>, opcode: &[u8], dst: FReg, src: FReg, imm: Option<u8>) {
+        let d = Self::float_machine_index(dst) as u8;
+        let s = Self::float_machine_index(src) as u8;
+        let mut bytes = Vec::with_capacity(8);
+        bytes.extend(prefix);
+        if d >= 8 || s >= 8 {
+            bytes.push(0x40 | if d >= 8 { 4 } else { 0 } | if s >= 8 { 1 } else { 0 });
+        }
+        bytes.push(0x0f);
+        bytes.extend_from_slice(opcode);
+        bytes.push(0xc0 | ((d & 7) << 3) | (s & 7));
+        bytes.extend(imm);
+        self.custom(&bytes);
     }
 
     pub fn label(&mut self) -> Label {

@@ -9,7 +9,7 @@ use vibewasm_format::vmctx;
 use vibewasm_format::{TrapCode, ValType};
 
 use super::func::{FuncCompiler, CTX_SLOT};
-use crate::emitter::{self, arg_types, Operand, R0, R1, S0, SP};
+use crate::emitter::{self, Operand, R0, R1, S0, SP};
 
 impl FuncCompiler<'_, '_> {
     /// Puts the arguments of a call in their home slots and every other

@@ -17,10 +17,10 @@ use vibewasm_format::vmctx;
 use vibewasm_format::{TrapCode, TrapSite, ValType};
 use wasmparser::{FuncValidator, FunctionBody, ValidatorResources};
 
-use super::control::{ControlFrame, FrameKind};
+use super::control::ControlFrame;
 use super::stack::ValueStack;
 use super::ModuleCompiler;
-use crate::emitter::{self, arg_types, Emitter, Jump, Operand, R0, R1, S0, S1, S2, SP};
+use crate::emitter::{self, Emitter, Jump, Operand, R0, R1, S0, S1, S2, SP};
 use crate::error::CompileError;
 use crate::module::val_type;
 
@@ -151,7 +151,7 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
         e.enter(
             SLJIT_ENTER_REG_ARG | 1, // SLJIT_ENTER_KEEP(1): S0 is vmctx, never saved
             emitter::wasm_entry_args(),
-            7,
+            7 | (super::stack::FLOAT_REGISTERS << 8), // SLJIT_ENTER_FLOAT
             saveds,
             frame_size,
         );
@@ -267,10 +267,8 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
             let len = self.stack.len();
             for k in 0..n {
                 let src = self.operand_at(len - n + k);
-                let ty = self.stack.get(len - n + k).ty;
-                self.m
-                    .e
-                    .op1(mov_op(ty), Operand::mem(R1, 8 * k as i64), src);
+                let entry = self.stack.get(len - n + k);
+                self.move_to_memory(Operand::mem(R1, 8 * k as i64), src, entry.loc, entry.ty);
             }
         }
         self.m.e.return_void();
@@ -278,10 +276,6 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
 
     pub fn unsupported(&self, what: impl std::fmt::Display) -> CompileError {
         CompileError::unsupported(format!("{what}"), Some(self.index), self.offset)
-    }
-
-    pub fn frame_kind(&self, depth: u32) -> &FrameKind {
-        &self.control[self.control.len() - 1 - depth as usize].kind
     }
 }
 
@@ -323,6 +317,9 @@ fn prepass(
                     | O::I64Load { .. }
                     | O::F32Load { .. }
                     | O::F64Load { .. }
+                    | O::MemoryCopy { .. }
+                    | O::MemoryFill { .. }
+                    | O::MemoryInit { .. }
                     | O::I32Load8S { .. }
                     | O::I32Load8U { .. }
                     | O::I32Load16S { .. }

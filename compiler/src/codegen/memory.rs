@@ -10,6 +10,7 @@ use vibewasm_format::{RelocTarget, TrapCode, ValType};
 use wasmparser::MemArg;
 
 use super::func::FuncCompiler;
+use super::stack::is_float;
 use crate::emitter::{arg_types, Operand, R0, R1, S0, S1, S2};
 
 /// One kind of memory access: its width in bytes, the SLJIT move that
@@ -19,6 +20,8 @@ use crate::emitter::{arg_types, Operand, R0, R1, S0, S1, S2};
 pub enum Access {
     I32,
     I64,
+    F32,
+    F64,
     I32_8S,
     I32_8U,
     I32_16S,
@@ -36,8 +39,8 @@ impl Access {
         match self {
             Access::I32_8S | Access::I32_8U | Access::I64_8S | Access::I64_8U => 1,
             Access::I32_16S | Access::I32_16U | Access::I64_16S | Access::I64_16U => 2,
-            Access::I32 | Access::I64_32S | Access::I64_32U => 4,
-            Access::I64 => 8,
+            Access::I32 | Access::F32 | Access::I64_32S | Access::I64_32U => 4,
+            Access::I64 | Access::F64 => 8,
         }
     }
 
@@ -47,6 +50,8 @@ impl Access {
         match self {
             Access::I32 => SLJIT_MOV32,
             Access::I64 => SLJIT_MOV,
+            Access::F32 => SLJIT_MOV_F32,
+            Access::F64 => SLJIT_MOV_F64,
             Access::I32_8S => SLJIT_MOV32_S8,
             Access::I32_8U => SLJIT_MOV32_U8,
             Access::I32_16S => SLJIT_MOV32_S16,
@@ -65,6 +70,8 @@ impl Access {
             Access::I32 | Access::I32_8S | Access::I32_8U | Access::I32_16S | Access::I32_16U => {
                 ValType::I32
             }
+            Access::F32 => ValType::F32,
+            Access::F64 => ValType::F64,
             _ => ValType::I64,
         }
     }
@@ -110,16 +117,28 @@ impl FuncCompiler<'_, '_> {
     pub fn load(&mut self, memarg: MemArg, access: Access) {
         let (index, _) = self.pop();
         let address = self.checked_address(index, memarg.offset, access.size());
-        let dst = self.alloc_reg();
-        self.m.e.op1(access.mov(), Operand::reg(dst), address);
-        self.push_reg(dst, access.ty());
+        if is_float(access.ty()) {
+            let dst = self.alloc_freg();
+            self.m.e.fop1(access.mov(), Operand::freg(dst), address);
+            self.push_freg(dst, access.ty());
+        } else {
+            let dst = self.alloc_reg();
+            self.m.e.op1(access.mov(), Operand::reg(dst), address);
+            self.push_reg(dst, access.ty());
+        }
     }
 
     pub fn store(&mut self, memarg: MemArg, access: Access) {
-        let (value, _) = self.pop();
+        let (value, entry) = self.pop_entry();
         let (index, _) = self.pop();
         let address = self.checked_address(index, memarg.offset, access.size());
-        self.m.e.op1(access.mov(), address, value);
+        if is_float(access.ty()) {
+            // A float in a register is stored as a float; in memory or as a
+            // constant, its bits are moved as an integer.
+            self.move_to_memory(address, value, entry.loc, entry.ty);
+        } else {
+            self.m.e.op1(access.mov(), address, value);
+        }
     }
 
     pub fn visit_memory_size(&mut self) {

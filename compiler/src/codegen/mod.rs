@@ -12,6 +12,8 @@
 
 mod calls;
 mod control;
+mod conversion;
+mod float;
 mod func;
 mod integer;
 mod memory;

@@ -10,10 +10,17 @@
 use vibewasm_format::ValType;
 
 use super::func::{mov_op, FuncCompiler};
-use crate::emitter::{Operand, Reg, R2, R3, R4, R5, R6, SP};
+use crate::emitter::{freg, FReg, Operand, Reg, R2, R3, R4, R5, R6, SP};
 
-/// Registers that hold wasm values.
+/// Registers that hold integer wasm values.
 const POOL: [Reg; 5] = [R2, R3, R4, R5, R6];
+/// Float registers that hold f32/f64 values; `FT0`/`FT1` are temporaries
+/// within one operator, like `R0`/`R1`.
+const FPOOL: [FReg; 8] = [freg(0), freg(1), freg(2), freg(3), freg(4), freg(5), freg(6), freg(7)];
+pub const FT0: FReg = freg(8);
+pub const FT1: FReg = freg(9);
+/// Float registers every function declares (`SLJIT_ENTER_FLOAT`).
+pub const FLOAT_REGISTERS: i32 = 10;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Loc {
@@ -22,6 +29,7 @@ pub enum Loc {
     /// The current value of a local (materialised before the local changes).
     Local(u32),
     Reg(Reg),
+    FReg(FReg),
     /// The home slot of the value's stack height.
     Slot,
 }
@@ -37,6 +45,8 @@ pub struct ValueStack {
     entries: Vec<Entry>,
     /// Bit `i` set: `POOL[i]` holds a value.
     used: u8,
+    /// Bit `i` set: `FPOOL[i]` holds a value.
+    used_f: u8,
 }
 
 impl ValueStack {
@@ -46,19 +56,29 @@ impl ValueStack {
     pub fn get(&self, height: usize) -> Entry {
         self.entries[height]
     }
-    pub fn push(&mut self, loc: Loc, ty: ValType) {
-        if let Loc::Reg(r) = loc {
-            self.used |= 1 << pool_index(r);
+    fn claim(&mut self, loc: Loc) {
+        match loc {
+            Loc::Reg(r) => self.used |= 1 << pool_index(r),
+            Loc::FReg(f) => self.used_f |= 1 << fpool_index(f),
+            _ => {}
         }
+    }
+    fn release(&mut self, loc: Loc) {
+        match loc {
+            Loc::Reg(r) => self.used &= !(1 << pool_index(r)),
+            Loc::FReg(f) => self.used_f &= !(1 << fpool_index(f)),
+            _ => {}
+        }
+    }
+    pub fn push(&mut self, loc: Loc, ty: ValType) {
+        self.claim(loc);
         self.entries.push(Entry { loc, ty });
     }
     /// Removes the top entry; its register (if any) becomes free, but keeps
     /// its value until something else is allocated.
     pub fn pop(&mut self) -> Entry {
         let entry = self.entries.pop().expect("validated: stack not empty");
-        if let Loc::Reg(r) = entry.loc {
-            self.used &= !(1 << pool_index(r));
-        }
+        self.release(entry.loc);
         entry
     }
     pub fn truncate(&mut self, len: usize) {
@@ -67,12 +87,8 @@ impl ValueStack {
         }
     }
     fn set_loc(&mut self, height: usize, loc: Loc) {
-        if let Loc::Reg(r) = self.entries[height].loc {
-            self.used &= !(1 << pool_index(r));
-        }
-        if let Loc::Reg(r) = loc {
-            self.used |= 1 << pool_index(r);
-        }
+        self.release(self.entries[height].loc);
+        self.claim(loc);
         self.entries[height].loc = loc;
     }
     fn free_reg(&self) -> Option<Reg> {
@@ -80,12 +96,37 @@ impl ValueStack {
             .find(|i| self.used & (1 << i) == 0)
             .map(|i| POOL[i])
     }
+    fn free_freg(&self) -> Option<FReg> {
+        (0..FPOOL.len())
+            .find(|i| self.used_f & (1 << i) == 0)
+            .map(|i| FPOOL[i])
+    }
 }
 
 fn pool_index(r: Reg) -> usize {
     POOL.iter()
         .position(|p| *p == r)
         .expect("only pool registers hold values")
+}
+
+fn fpool_index(r: FReg) -> usize {
+    FPOOL
+        .iter()
+        .position(|p| *p == r)
+        .expect("only pool float registers hold values")
+}
+
+pub fn is_float(ty: ValType) -> bool {
+    matches!(ty, ValType::F32 | ValType::F64)
+}
+
+/// The float move for `ty` (f32 or f64).
+pub fn fmov_op(ty: ValType) -> i32 {
+    if ty == ValType::F32 {
+        sljit_sys::SLJIT_MOV_F32
+    } else {
+        sljit_sys::SLJIT_MOV_F64
+    }
 }
 
 impl FuncCompiler<'_, '_> {
@@ -107,27 +148,31 @@ impl FuncCompiler<'_, '_> {
             Loc::Const(c) => Operand::imm(c),
             Loc::Local(i) => self.local_slot(i),
             Loc::Reg(r) => Operand::reg(r),
+            Loc::FReg(f) => Operand::freg(f),
             Loc::Slot => self.slot(height),
+        }
+    }
+
+    /// Copies a value to memory operand `dst`, whatever class it lives in.
+    pub fn move_to_memory(&mut self, dst: Operand, src: Operand, loc: Loc, ty: ValType) {
+        match loc {
+            Loc::FReg(_) => self.m.e.fop1(fmov_op(ty), dst, src),
+            _ => self.m.e.op1(mov_op(ty), dst, src),
         }
     }
 
     /// Pops the top value and says where to read it. A register it was in is
     /// free again, so read it before the next allocation that may spill.
     pub fn pop(&mut self) -> (Operand, ValType) {
-        let height = self.stack.len() - 1;
-        let entry = self.stack.pop();
-        (self.operand_of(entry, height), entry.ty)
+        let (operand, entry) = self.pop_entry();
+        (operand, entry.ty)
     }
 
-    /// Pops the top value; its constant, if it is one.
-    pub fn pop_const(&mut self) -> Option<i64> {
-        match self.stack.get(self.stack.len() - 1).loc {
-            Loc::Const(c) => {
-                self.stack.pop();
-                Some(c)
-            }
-            _ => None,
-        }
+    /// Like [`Self::pop`], also saying where the value was.
+    pub fn pop_entry(&mut self) -> (Operand, Entry) {
+        let height = self.stack.len() - 1;
+        let entry = self.stack.pop();
+        (self.operand_of(entry, height), entry)
     }
 
     pub fn push_reg(&mut self, reg: Reg, ty: ValType) {
@@ -150,6 +195,34 @@ impl FuncCompiler<'_, '_> {
         self.stack.free_reg().expect("just spilled")
     }
 
+    /// A free float register, spilling the deepest float register value if needed.
+    pub fn alloc_freg(&mut self) -> FReg {
+        if let Some(r) = self.stack.free_freg() {
+            return r;
+        }
+        let height = (0..self.stack.len())
+            .find(|&h| matches!(self.stack.get(h).loc, Loc::FReg(_)))
+            .expect("a full pool means some value holds a float register");
+        self.store_home(height);
+        self.stack.free_freg().expect("just spilled")
+    }
+
+    pub fn push_freg(&mut self, reg: FReg, ty: ValType) {
+        self.stack.push(Loc::FReg(reg), ty);
+    }
+
+    /// Pops a float value as an operand a float instruction accepts: a
+    /// constant is loaded into `temp` first.
+    pub fn pop_float(&mut self, temp: FReg) -> (Operand, ValType) {
+        let height = self.stack.len() - 1;
+        let entry = self.stack.pop();
+        if let Loc::Const(bits) = entry.loc {
+            self.m.e.fset(temp, entry.ty == ValType::F32, bits as u64);
+            return (Operand::freg(temp), entry.ty);
+        }
+        (self.operand_of(entry, height), entry.ty)
+    }
+
     /// Moves the value at `height` into its home slot.
     pub fn store_home(&mut self, height: usize) {
         let entry = self.stack.get(height);
@@ -158,7 +231,7 @@ impl FuncCompiler<'_, '_> {
         }
         let src = self.operand_of(entry, height);
         let dst = self.slot(height);
-        self.m.e.op1(mov_op(entry.ty), dst, src);
+        self.move_to_memory(dst, src, entry.loc, entry.ty);
         self.stack.set_loc(height, Loc::Slot);
     }
 
@@ -171,13 +244,13 @@ impl FuncCompiler<'_, '_> {
         }
         let src = self.operand_of(entry, height);
         let dst = self.slot(slot);
-        self.m.e.op1(mov_op(entry.ty), dst, src);
+        self.move_to_memory(dst, src, entry.loc, entry.ty);
     }
 
     /// Spills every register value (before a call clobbers the scratch registers).
     pub fn spill_registers(&mut self) {
         for h in 0..self.stack.len() {
-            if matches!(self.stack.get(h).loc, Loc::Reg(_)) {
+            if matches!(self.stack.get(h).loc, Loc::Reg(_) | Loc::FReg(_)) {
                 self.store_home(h);
             }
         }
@@ -191,7 +264,7 @@ impl FuncCompiler<'_, '_> {
             let keep = match self.stack.get(h).loc {
                 Loc::Slot => true,
                 Loc::Const(_) => h < from,
-                Loc::Local(_) | Loc::Reg(_) => false,
+                Loc::Local(_) | Loc::Reg(_) | Loc::FReg(_) => false,
             };
             if !keep {
                 self.store_home(h);
@@ -206,19 +279,6 @@ impl FuncCompiler<'_, '_> {
                 self.store_home(h);
             }
         }
-    }
-
-    /// Puts the value at `height` in a register (for operators that need one).
-    pub fn to_register(&mut self, height: usize) -> Reg {
-        let entry = self.stack.get(height);
-        if let Loc::Reg(r) = entry.loc {
-            return r;
-        }
-        let reg = self.alloc_reg();
-        let src = self.operand_of(entry, height);
-        self.m.e.op1(mov_op(entry.ty), Operand::reg(reg), src);
-        self.stack.set_loc(height, Loc::Reg(reg));
-        reg
     }
 
     pub fn push_local(&mut self, index: u32, ty: ValType) {

@@ -3,7 +3,7 @@
 use sljit_sys::*;
 
 use super::func::{mov_op, FuncCompiler};
-use super::stack::Loc;
+use super::stack::{fmov_op, is_float, Loc};
 use crate::emitter::{Operand, R0, S0};
 
 impl FuncCompiler<'_, '_> {
@@ -19,10 +19,10 @@ impl FuncCompiler<'_, '_> {
             self.pop();
             return;
         }
-        let (value, ty) = self.pop();
+        let (value, entry) = self.pop_entry();
         self.flush_local(index);
         let slot = self.local_slot(index);
-        self.m.e.op1(mov_op(ty), slot, value);
+        self.move_to_memory(slot, value, entry.loc, entry.ty);
     }
 
     pub fn visit_local_tee(&mut self, index: u32) {
@@ -46,15 +46,23 @@ impl FuncCompiler<'_, '_> {
 
     pub fn visit_global_get(&mut self, index: u32) {
         let ty = self.m.meta.global_type(index).expect("validated").ty;
-        let dst = self.alloc_reg();
-        let src = self.global_operand(index);
-        self.m.e.op1(mov_op(ty), Operand::reg(dst), src);
-        self.push_reg(dst, ty);
+        if is_float(ty) {
+            let dst = self.alloc_freg();
+            let src = self.global_operand(index);
+            self.m.e.fop1(fmov_op(ty), Operand::freg(dst), src);
+            self.push_freg(dst, ty);
+        } else {
+            let dst = self.alloc_reg();
+            let src = self.global_operand(index);
+            self.m.e.op1(mov_op(ty), Operand::reg(dst), src);
+            self.push_reg(dst, ty);
+        }
     }
 
     pub fn visit_global_set(&mut self, index: u32) {
-        let (value, ty) = self.pop();
+        let (value, entry) = self.pop_entry();
+        // `global_operand` may need R0; the value is never in R0.
         let dst = self.global_operand(index);
-        self.m.e.op1(mov_op(ty), dst, value);
+        self.move_to_memory(dst, value, entry.loc, entry.ty);
     }
 }

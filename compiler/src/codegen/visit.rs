@@ -1,12 +1,15 @@
 //! The one operator dispatcher: each wasm operator goes to its family's
 //! lowering. Operators not listed are reported as unsupported, by name.
 
-use vibewasm_format::ValType::{I32, I64};
+use vibewasm_format::ValType::{F32, F64, I32, I64};
 use wasmparser::Operator as O;
 
+use super::conversion::Trunc;
+use super::float::{FloatBinary as FB, FloatCmp as FC, FloatUnary as FU};
 use super::func::FuncCompiler;
 use super::integer::{Cmp, DivKind, IntOp};
 use super::memory::Access;
+use super::stack::is_float;
 use crate::error::CompileError;
 
 impl FuncCompiler<'_, '_> {
@@ -39,7 +42,14 @@ impl FuncCompiler<'_, '_> {
             O::Drop => {
                 self.pop();
             }
-            O::Select | O::TypedSelect { .. } => self.visit_select(),
+            O::Select | O::TypedSelect { .. } => {
+                let ty = self.stack.get(self.stack.len() - 2).ty;
+                if is_float(ty) {
+                    self.float_select(ty)
+                } else {
+                    self.visit_select()
+                }
+            }
 
             // Calls.
             O::Call { function_index } => self.visit_call(function_index),
@@ -58,6 +68,8 @@ impl FuncCompiler<'_, '_> {
             // Constants.
             O::I32Const { value } => self.push_const(value as i64, I32),
             O::I64Const { value } => self.push_const(value, I64),
+            O::F32Const { value } => self.push_const(value.bits() as i64, F32),
+            O::F64Const { value } => self.push_const(value.bits() as i64, F64),
 
             // Integer arithmetic.
             O::I32Add => self.binary(IntOp::Add, I32),
@@ -131,7 +143,65 @@ impl FuncCompiler<'_, '_> {
             O::I64Extend16S => self.convert(sljit_sys::SLJIT_MOV_S16, I64),
             O::I64Extend32S => self.convert(sljit_sys::SLJIT_MOV_S32, I64),
 
+            // Float arithmetic.
+            O::F32Add | O::F64Add => self.float_binary(FB::Add),
+            O::F32Sub | O::F64Sub => self.float_binary(FB::Sub),
+            O::F32Mul | O::F64Mul => self.float_binary(FB::Mul),
+            O::F32Div | O::F64Div => self.float_binary(FB::Div),
+            O::F32Min | O::F64Min => self.float_binary(FB::Min),
+            O::F32Max | O::F64Max => self.float_binary(FB::Max),
+            O::F32Copysign | O::F64Copysign => self.float_binary(FB::Copysign),
+            O::F32Abs | O::F64Abs => self.float_unary(FU::Abs),
+            O::F32Neg | O::F64Neg => self.float_unary(FU::Neg),
+            O::F32Sqrt | O::F64Sqrt => self.float_unary(FU::Sqrt),
+            O::F32Ceil | O::F64Ceil => self.float_unary(FU::Ceil),
+            O::F32Floor | O::F64Floor => self.float_unary(FU::Floor),
+            O::F32Trunc | O::F64Trunc => self.float_unary(FU::Trunc),
+            O::F32Nearest | O::F64Nearest => self.float_unary(FU::Nearest),
+            O::F32Eq | O::F64Eq => self.float_compare(FC::Eq),
+            O::F32Ne | O::F64Ne => self.float_compare(FC::Ne),
+            O::F32Lt | O::F64Lt => self.float_compare(FC::Lt),
+            O::F32Gt | O::F64Gt => self.float_compare(FC::Gt),
+            O::F32Le | O::F64Le => self.float_compare(FC::Le),
+            O::F32Ge | O::F64Ge => self.float_compare(FC::Ge),
+
+            // Float conversions.
+            O::F32ConvertI32S => self.convert_int_to_float(I32, true, F32),
+            O::F32ConvertI32U => self.convert_int_to_float(I32, false, F32),
+            O::F32ConvertI64S => self.convert_int_to_float(I64, true, F32),
+            O::F32ConvertI64U => self.convert_int_to_float(I64, false, F32),
+            O::F64ConvertI32S => self.convert_int_to_float(I32, true, F64),
+            O::F64ConvertI32U => self.convert_int_to_float(I32, false, F64),
+            O::F64ConvertI64S => self.convert_int_to_float(I64, true, F64),
+            O::F64ConvertI64U => self.convert_int_to_float(I64, false, F64),
+            O::F32DemoteF64 => self.convert_float(F32),
+            O::F64PromoteF32 => self.convert_float(F64),
+            O::I32ReinterpretF32 => self.reinterpret(I32),
+            O::I64ReinterpretF64 => self.reinterpret(I64),
+            O::F32ReinterpretI32 => self.reinterpret(F32),
+            O::F64ReinterpretI64 => self.reinterpret(F64),
+            O::I32TruncF32S => self.trunc(trunc(F32, I32, true)),
+            O::I32TruncF32U => self.trunc(trunc(F32, I32, false)),
+            O::I32TruncF64S => self.trunc(trunc(F64, I32, true)),
+            O::I32TruncF64U => self.trunc(trunc(F64, I32, false)),
+            O::I64TruncF32S => self.trunc(trunc(F32, I64, true)),
+            O::I64TruncF32U => self.trunc(trunc(F32, I64, false)),
+            O::I64TruncF64S => self.trunc(trunc(F64, I64, true)),
+            O::I64TruncF64U => self.trunc(trunc(F64, I64, false)),
+            O::I32TruncSatF32S => self.trunc_sat(trunc(F32, I32, true)),
+            O::I32TruncSatF32U => self.trunc_sat(trunc(F32, I32, false)),
+            O::I32TruncSatF64S => self.trunc_sat(trunc(F64, I32, true)),
+            O::I32TruncSatF64U => self.trunc_sat(trunc(F64, I32, false)),
+            O::I64TruncSatF32S => self.trunc_sat(trunc(F32, I64, true)),
+            O::I64TruncSatF32U => self.trunc_sat(trunc(F32, I64, false)),
+            O::I64TruncSatF64S => self.trunc_sat(trunc(F64, I64, true)),
+            O::I64TruncSatF64U => self.trunc_sat(trunc(F64, I64, false)),
+
             // Memory.
+            O::F32Load { memarg } => self.load(memarg, Access::F32),
+            O::F64Load { memarg } => self.load(memarg, Access::F64),
+            O::F32Store { memarg } => self.store(memarg, Access::F32),
+            O::F64Store { memarg } => self.store(memarg, Access::F64),
             O::I32Load { memarg } => self.load(memarg, Access::I32),
             O::I64Load { memarg } => self.load(memarg, Access::I64),
             O::I32Load8S { memarg } => self.load(memarg, Access::I32_8S),
@@ -158,4 +228,8 @@ impl FuncCompiler<'_, '_> {
         }
         Ok(())
     }
+}
+
+fn trunc(from: vibewasm_format::ValType, to: vibewasm_format::ValType, signed: bool) -> Trunc {
+    Trunc { from, to, signed }
 }
