@@ -301,6 +301,14 @@ impl<Params, Results> Clone for TypedFunc<Params, Results> {
     }
 }
 
+impl<Params, Results> std::fmt::Debug for TypedFunc<Params, Results> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypedFunc")
+            .field("func_index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<Params: WasmTypeList, Results: WasmTypeList> TypedFunc<Params, Results> {
     pub(crate) fn new(artifact: Arc<Artifact>, index: u32) -> Self {
         TypedFunc {

@@ -1,0 +1,50 @@
+//! Tests with hand-built artifacts: metadata from `vibewasm_format` types,
+//! written with `write_artifact`, loaded like any other artifact. Real
+//! compiled code is tested end to end in the workspace's `tests` crate.
+
+use std::sync::Arc;
+
+use vibewasm_format::{
+    write_artifact, ArtifactParts, BoundsChecks, CodeOptions, FuncType, Metadata, Target, ValType,
+};
+
+use crate::Artifact;
+
+mod no_code;
+#[cfg(all(target_arch = "x86_64", any(target_os = "linux", target_os = "macos")))]
+mod x86_64;
+
+pub(crate) fn artifact_bytes(metadata: &Metadata, code: &[u8]) -> Vec<u8> {
+    write_artifact(&ArtifactParts {
+        compiler_version: "hand-built",
+        target: Target::host().expect("supported host"),
+        options: CodeOptions {
+            bounds_checks: BoundsChecks::Explicit,
+        },
+        wasm: b"\0asm",
+        metadata,
+        code,
+    })
+}
+
+pub(crate) fn load(metadata: &Metadata, code: &[u8]) -> Arc<Artifact> {
+    Arc::new(Artifact::from_bytes(&artifact_bytes(metadata, code)).expect("artifact loads"))
+}
+
+pub(crate) fn func_type(params: &[ValType], results: &[ValType]) -> FuncType {
+    FuncType {
+        params: params.to_vec(),
+        results: results.to_vec(),
+    }
+}
+
+#[test]
+fn public_types_are_thread_safe() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Artifact>();
+    send_sync::<crate::Linker>();
+    send_sync::<crate::Error>();
+    send_sync::<crate::TypedFunc<(i32, i64), f64>>();
+    send::<crate::Instance>();
+}

@@ -1,0 +1,323 @@
+//! Artifacts without functions: loading, memory, globals, segments, imports.
+
+use vibewasm_format::{
+    ConstExpr, DataSegment, ElementSegment, Export, ExternKind, GlobalDef, GlobalType, Import,
+    ImportKind, MemoryType, Metadata, SegmentMode, TableType, TrapCode, ValType,
+};
+
+use super::{artifact_bytes, func_type, load};
+use crate::{Artifact, Error, InstantiationError, LinkError, Linker, LoadError, Val};
+
+fn global(ty: ValType, init: ConstExpr) -> GlobalDef {
+    GlobalDef {
+        ty: GlobalType { ty, mutable: false },
+        init,
+    }
+}
+
+fn active(offset: ConstExpr) -> SegmentMode {
+    SegmentMode::Active { index: 0, offset }
+}
+
+fn export(name: &str, kind: ExternKind, index: u32) -> Export {
+    Export {
+        name: name.into(),
+        kind,
+        index,
+    }
+}
+
+fn data_module(extra: Vec<DataSegment>) -> Metadata {
+    let mut data = vec![
+        DataSegment {
+            mode: active(ConstExpr::I32(16)),
+            bytes: b"hello".to_vec(),
+        },
+        DataSegment {
+            mode: SegmentMode::Passive,
+            bytes: b"passive".to_vec(),
+        },
+        // Ends exactly at the end of the first page.
+        DataSegment {
+            mode: active(ConstExpr::GlobalGet(5)),
+            bytes: b"abcde".to_vec(),
+        },
+    ];
+    data.extend(extra);
+    Metadata {
+        memories: vec![MemoryType {
+            min_pages: 1,
+            max_pages: Some(2),
+        }],
+        globals: vec![
+            global(ValType::I32, ConstExpr::I32(-5)),
+            global(ValType::I64, ConstExpr::I64(1 << 40)),
+            global(ValType::F32, ConstExpr::F32(1.5f32.to_bits())),
+            global(ValType::F64, ConstExpr::F64((-2.25f64).to_bits())),
+            global(ValType::I32, ConstExpr::GlobalGet(0)),
+            global(ValType::I32, ConstExpr::I32(65531)),
+            global(ValType::FuncRef, ConstExpr::RefNull(ValType::FuncRef)),
+        ],
+        data,
+        exports: vec![
+            export("mem", ExternKind::Memory, 0),
+            export("g_i32", ExternKind::Global, 0),
+            export("g_i64", ExternKind::Global, 1),
+            export("g_f32", ExternKind::Global, 2),
+            export("g_f64", ExternKind::Global, 3),
+            export("g_copy", ExternKind::Global, 4),
+        ],
+        ..Metadata::default()
+    }
+}
+
+#[test]
+fn memory_globals_and_data_segments() {
+    let artifact = load(&data_module(vec![]), &[]);
+    assert!(artifact.code_base().is_null());
+    let mut instance = Linker::new().instantiate(&artifact).unwrap();
+
+    let memory = instance.memory().unwrap();
+    assert_eq!(memory.len(), 65536);
+    assert_eq!(&memory[16..21], b"hello");
+    assert_eq!(&memory[65531..], b"abcde");
+    assert!(memory[..16].iter().all(|&b| b == 0));
+    instance.memory_mut().unwrap()[0] = 1;
+    assert_eq!(instance.memory().unwrap()[0], 1);
+
+    assert_eq!(instance.global("g_i32"), Some(Val::I32(-5)));
+    assert_eq!(instance.global("g_i64"), Some(Val::I64(1 << 40)));
+    assert_eq!(instance.global("g_f32"), Some(Val::f32(1.5)));
+    assert_eq!(instance.global("g_f64"), Some(Val::f64(-2.25)));
+    assert_eq!(instance.global("g_copy"), Some(Val::I32(-5)));
+    assert_eq!(instance.global("mem"), None);
+    // An i32 sits in the low 4 bytes of its slot, the upper 4 are zero.
+    let slot = instance.vmctx.read_u64(instance.layout.global(0));
+    assert_eq!(slot, 0xffff_fffb);
+
+    let exports: Vec<_> = instance.exports().collect();
+    assert_eq!(exports[0], ("mem", ExternKind::Memory));
+    assert_eq!(exports.len(), 6);
+    let err = instance.call("mem", &[]).unwrap_err();
+    assert!(err.to_string().contains("not a function"), "{err}");
+    let err = instance.call("nope", &[]).unwrap_err();
+    assert!(err.to_string().contains("no export named `nope`"), "{err}");
+}
+
+#[test]
+fn data_segment_out_of_bounds_fails_instantiation() {
+    for offset in [65532, -1] {
+        let metadata = data_module(vec![DataSegment {
+            mode: active(ConstExpr::I32(offset)),
+            bytes: b"abcde".to_vec(),
+        }]);
+        let err = Linker::new()
+            .instantiate(&load(&metadata, &[]))
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Instantiation(InstantiationError::DataOutOfBounds { segment: 3, .. })
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("out of bounds memory access"),
+            "{err}"
+        );
+        assert_eq!(err.trap_code(), Some(TrapCode::MemoryOutOfBounds));
+    }
+    // An empty segment right at the end fits.
+    let metadata = data_module(vec![DataSegment {
+        mode: active(ConstExpr::I32(65536)),
+        bytes: vec![],
+    }]);
+    assert!(Linker::new().instantiate(&load(&metadata, &[])).is_ok());
+}
+
+#[test]
+fn mistyped_constants_are_refused() {
+    let mut metadata = data_module(vec![]);
+    metadata.globals[1].init = ConstExpr::I32(1);
+    let err = Linker::new()
+        .instantiate(&load(&metadata, &[]))
+        .unwrap_err();
+    assert!(err.to_string().contains("global 1 of type i64"), "{err}");
+
+    let mut metadata = data_module(vec![]);
+    metadata.data[0].mode = active(ConstExpr::I64(0));
+    let err = Linker::new()
+        .instantiate(&load(&metadata, &[]))
+        .unwrap_err();
+    assert!(err.to_string().contains("not an i32"), "{err}");
+}
+
+#[test]
+fn memory_limit_applies_to_the_initial_size() {
+    let err = Linker::new()
+        .memory_limit_pages(0)
+        .instantiate(&load(&data_module(vec![]), &[]))
+        .unwrap_err();
+    assert!(err.to_string().contains("limit of 0"), "{err}");
+}
+
+fn table_module(offset: i32, items: usize) -> Metadata {
+    Metadata {
+        tables: vec![TableType {
+            element: ValType::FuncRef,
+            min: 2,
+            max: None,
+        }],
+        globals: vec![global(
+            ValType::FuncRef,
+            ConstExpr::RefNull(ValType::FuncRef),
+        )],
+        elements: vec![ElementSegment {
+            mode: active(ConstExpr::I32(offset)),
+            element: ValType::FuncRef,
+            items: (0..items)
+                .map(|i| match i % 2 {
+                    0 => ConstExpr::RefNull(ValType::FuncRef),
+                    _ => ConstExpr::GlobalGet(0),
+                })
+                .collect(),
+        }],
+        ..Metadata::default()
+    }
+}
+
+#[test]
+fn element_segments_are_bounds_checked() {
+    let instance = Linker::new()
+        .instantiate(&load(&table_module(0, 2), &[]))
+        .unwrap();
+    assert_eq!(instance.state().tables[0].len(), 2);
+    assert!(Linker::new()
+        .instantiate(&load(&table_module(2, 0), &[]))
+        .is_ok());
+    for (offset, items) in [(1, 2), (3, 0), (-1, 1)] {
+        let err = Linker::new()
+            .instantiate(&load(&table_module(offset, items), &[]))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("out of bounds table access"),
+            "{err}"
+        );
+        assert_eq!(err.trap_code(), Some(TrapCode::TableOutOfBounds));
+    }
+}
+
+fn import_module(kind: ImportKind) -> Metadata {
+    let is_func = matches!(kind, ImportKind::Func(_));
+    Metadata {
+        types: vec![func_type(&[ValType::I32], &[])],
+        imports: vec![Import {
+            module: "env".into(),
+            name: "f".into(),
+            kind,
+        }],
+        func_types: if is_func { vec![0] } else { vec![] },
+        functions: if is_func {
+            vec![vibewasm_format::CodeRange { offset: 0, len: 1 }]
+        } else {
+            vec![]
+        },
+        trampolines: is_func.then_some(vibewasm_format::Trampolines { host_entry: 0 }),
+        ..Metadata::default()
+    }
+}
+
+#[test]
+fn imports_are_resolved_by_name_and_signature() {
+    // The code (a lone `ret` byte) is never run: linking fails first or
+    // nothing is called.
+    let artifact = load(&import_module(ImportKind::Func(0)), &[0xc3]);
+
+    let err = Linker::new().instantiate(&artifact).unwrap_err();
+    assert!(matches!(err, Error::Link(LinkError::MissingImport { .. })));
+    assert!(
+        err.to_string().contains("unknown import: `env::f`"),
+        "{err}"
+    );
+
+    let mut linker = Linker::new();
+    linker.func_wrap("env", "f", |_: i64| {}).unwrap();
+    let err = linker.instantiate(&artifact).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("incompatible import type"), "{message}");
+    assert!(message.contains("[i32] -> []"), "{message}");
+    assert!(message.contains("[i64] -> []"), "{message}");
+
+    let mut linker = Linker::new();
+    linker.func_wrap("env", "f", |_: i32| {}).unwrap();
+    let instance = linker.instantiate(&artifact).unwrap();
+    assert_eq!(instance.host_funcs.len(), 1);
+
+    let memory = ImportKind::Memory(MemoryType {
+        min_pages: 0,
+        max_pages: None,
+    });
+    let err = linker
+        .instantiate(&load(&import_module(memory), &[]))
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("unsupported import kind"), "{message}");
+    assert!(message.contains("`env::f` is a memory import"), "{message}");
+}
+
+#[test]
+fn garbage_and_truncated_bytes_are_refused() {
+    for bytes in [&b""[..], b"garbage", &[0u8; 300]] {
+        let err = Artifact::from_bytes(bytes).unwrap_err();
+        assert!(
+            matches!(err, LoadError::Format { path: None, .. }),
+            "{err:?}"
+        );
+    }
+    let file = artifact_bytes(&data_module(vec![]), &[0xc3; 64]);
+    assert!(Artifact::from_bytes(&file).is_ok());
+    for len in (0..file.len()).step_by(997) {
+        let err = Artifact::from_bytes(&file[..len]).unwrap_err();
+        assert!(err.to_string().starts_with("invalid artifact"), "{err}");
+    }
+    let mut flipped = file.clone();
+    flipped[200] ^= 1;
+    let err = Artifact::from_bytes(&flipped).unwrap_err();
+    assert!(err.to_string().contains("checksum"), "{err}");
+}
+
+#[test]
+fn open_maps_the_code_and_names_the_path() {
+    let dir = std::env::temp_dir().join(format!("vibewasm-loader-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let missing = dir.join("missing.vwa");
+    let err = Artifact::open(&missing).unwrap_err();
+    assert!(matches!(err, LoadError::Io { .. }));
+    assert!(err.to_string().contains("missing.vwa"), "{err}");
+
+    let code: Vec<u8> = (0..100u8).collect();
+    let path = dir.join("code.vwa");
+    std::fs::write(&path, artifact_bytes(&data_module(vec![]), &code)).unwrap();
+    let artifact = Artifact::open(&path).unwrap();
+    assert_eq!(artifact.code_len(), code.len());
+    // SAFETY: the mapping is readable and `code_len` bytes long.
+    let mapped = unsafe { std::slice::from_raw_parts(artifact.code_base(), artifact.code_len()) };
+    assert_eq!(mapped, &code[..]);
+    assert_eq!(artifact.header().compiler_version, "hand-built");
+    assert_eq!(artifact.metadata().globals.len(), 7);
+
+    let empty = dir.join("empty.vwa");
+    std::fs::write(&empty, b"").unwrap();
+    let err = Artifact::open(&empty).unwrap_err();
+    assert!(err.to_string().contains("empty.vwa"), "{err}");
+
+    let bad = dir.join("bad.vwa");
+    let mut bytes = artifact_bytes(&data_module(vec![]), &code);
+    bytes.truncate(bytes.len() - 1);
+    std::fs::write(&bad, bytes).unwrap();
+    let err = Artifact::open(&bad).unwrap_err();
+    assert!(err.to_string().contains("bad.vwa"), "{err}");
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
