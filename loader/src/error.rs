@@ -34,6 +34,14 @@ impl Error {
             _ => None,
         }
     }
+
+    /// The trap itself, for a trap during a call or in the start function.
+    pub fn as_trap(&self) -> Option<&Trap> {
+        match self {
+            Error::Trap(trap) | Error::Instantiation(InstantiationError::Start(trap)) => Some(trap),
+            _ => None,
+        }
+    }
 }
 
 fn at(path: &Option<PathBuf>) -> String {

@@ -336,6 +336,7 @@ fn start_function_traps_fail_instantiation() {
     let err = linker().instantiate(&load(&metadata, &CODE)).unwrap_err();
     assert_eq!(err.trap_code(), Some(TrapCode::IntegerDivideByZero));
     assert!(err.to_string().contains("start function trapped"), "{err}");
+    assert_eq!(err.as_trap().and_then(|t| t.func), Some(2));
 }
 
 fn recurse(instance: &mut Instance) -> Trap {
