@@ -280,12 +280,17 @@ impl Emitter {
 
     /// Moves raw bits between a float and a general register.
     pub fn fcopy(&mut self, op: i32, freg: FReg, reg: Reg) {
-        check!(self, sys::sljit_emit_fcopy(self.compiler, op, freg.0, reg.0));
+        check!(
+            self,
+            sys::sljit_emit_fcopy(self.compiler, op, freg.0, reg.0)
+        );
     }
 
     pub fn fcmp(&mut self, condition: i32, a: Operand, b: Operand) -> Jump {
         // SAFETY: `compiler` is live; operands are well-formed.
-        Jump(unsafe { sys::sljit_emit_fcmp(self.compiler, condition, a.arg, a.argw, b.arg, b.argw) })
+        Jump(unsafe {
+            sys::sljit_emit_fcmp(self.compiler, condition, a.arg, a.argw, b.arg, b.argw)
+        })
     }
 
     /// `dst = condition ? src1 : src2` for float registers.
@@ -304,7 +309,14 @@ impl Emitter {
 
     /// A register-to-register SSE instruction `prefix 0F opcode... modrm`
     /// (`dst`, `src` are float registers); `imm` is appended when given.
-    pub fn sse(&mut self, prefix: Option<u8>, opcode: &[u8], dst: FReg, src: FReg, imm: Option<u8>) {
+    pub fn sse(
+        &mut self,
+        prefix: Option<u8>,
+        opcode: &[u8],
+        dst: FReg,
+        src: FReg,
+        imm: Option<u8>,
+    ) {
         let d = Self::float_machine_index(dst) as u8;
         let s = Self::float_machine_index(src) as u8;
         let mut bytes = Vec::with_capacity(8);

@@ -179,7 +179,7 @@ pub struct TrapSite {
 pub enum RelocTarget {
     /// The address of runtime helper `n` (see [`crate::vmctx::Helper`]).
     Helper(u32),
-    /// The host-call entry point and environment of imported function `n`.
+    /// The [`crate::vmctx::ImportedFunc`] record of imported function `n`.
     ImportedFunc(u32),
 }
 
@@ -231,12 +231,14 @@ impl Metadata {
     pub fn num_imported(&self, kind: ExternKind) -> u32 {
         self.imports
             .iter()
-            .filter(|i| match (&i.kind, kind) {
-                (ImportKind::Func(_), ExternKind::Func) => true,
-                (ImportKind::Memory(_), ExternKind::Memory) => true,
-                (ImportKind::Table(_), ExternKind::Table) => true,
-                (ImportKind::Global(_), ExternKind::Global) => true,
-                _ => false,
+            .filter(|i| {
+                matches!(
+                    (&i.kind, kind),
+                    (ImportKind::Func(_), ExternKind::Func)
+                        | (ImportKind::Memory(_), ExternKind::Memory)
+                        | (ImportKind::Table(_), ExternKind::Table)
+                        | (ImportKind::Global(_), ExternKind::Global)
+                )
             })
             .count() as u32
     }

@@ -69,15 +69,14 @@ pub(crate) fn validate(m: &Metadata, code_len: u64) -> Result<(), FormatError> {
         }
     }
     match m.trampolines {
-        Some(t) => {
-            if t.host_entry as u64 >= code_len {
-                return Err(out_of_range(
-                    "trampolines.host_entry".into(),
-                    t.host_entry as u64,
-                    code_len,
-                ));
-            }
+        Some(t) if t.host_entry as u64 >= code_len => {
+            return Err(out_of_range(
+                "trampolines.host_entry".into(),
+                t.host_entry as u64,
+                code_len,
+            ));
         }
+        Some(_) => {}
         None if num_funcs > 0 => {
             return Err(FormatError::Invalid(
                 "functions without a host entry trampoline".into(),
@@ -181,7 +180,7 @@ pub(crate) fn validate(m: &Metadata, code_len: u64) -> Result<(), FormatError> {
             }
             RelocTarget::ImportedFunc(f) => {
                 check_index(|| format!("relocations[{i}].import"), f, num_imported_funcs)?;
-                layout.imported_func_code(f)
+                layout.imported_func(f)
             }
         };
         if reloc.slot as i64 != expected as i64 {

@@ -7,35 +7,92 @@
 //! # Layout (byte offsets, all fields little-endian, 8-byte aligned)
 //!
 //! ```text
-//!   0  entry_sp       saved stack pointer of the innermost host->wasm entry (trap exit)
-//!   8  stack_limit    generated code traps with "call stack exhausted" below this
-//!  16  trap_site      u32: index into the trap table of the last trap raised
-//!  24  memory0        *const MemoryDef of memory 0 (null without memory)
-//!  32  host_state     opaque pointer owned by the loader
-//!  40  reserved       (fuel, epochs)
-//!  64  helpers        [fn ptr; Helper::COUNT]
-//!      imported_funcs [{code: HostCallFn, env: *mut c_void}; imported funcs]
-//!      type_ids       [u32; types], padded to 8: canonical signature ids for call_indirect
+//!   0  runtime        *mut RuntimeState, shared by every instance that may call
+//!                     another (one store): entry SP, stack limit, trap record
+//!   8  memory0        *const MemoryDef of memory 0 (null without memory)
+//!  16  host_state     opaque pointer owned by the loader
+//!  24  reserved       (fuel, epochs), zero
+//!  64  helpers        [HelperFn; Helper::COUNT]
+//!      imports        [ImportedFunc; imported funcs], 24 bytes each
+//!      func_refs      [*const FuncRef; all funcs (imports first)]: `ref.func`
+//!      type_ids       [u32; types], padded to 8: canonical signature ids
 //!      tables         [*const TableDef; tables (imports first)]
-//!      globals        [8 bytes; globals (imports first)]: an imported global holds a
-//!                     pointer to its value cell, a defined one holds its value inline
+//!      globals        [8 bytes; globals (imports first)]: an imported global holds
+//!                     a pointer to its value cell, a defined one holds its value
 //! ```
+//!
+//! # Values
+//!
+//! Every value occupies an 8-byte slot: i32/f32 in the low 4 bytes, i64/f64
+//! all 8. A `funcref` is a `*const FuncRef` (0 is null); an `externref` is an
+//! opaque 8-byte handle chosen by the host (0 is null).
 //!
 //! # Conventions
 //!
-//! * Register `S0` holds `vmctx` in every wasm function; it is never written.
+//! * Register `S0` holds `vmctx` in every wasm function; a function never
+//!   writes it (a caller that switches to another instance's vmctx for a call
+//!   restores its own afterwards).
 //! * A wasm function is entered with `SLJIT_CALL_REG_ARG` and one argument in
 //!   `R0`: a pointer to an array of 8-byte slots holding the arguments. The
 //!   callee writes its results to the same array, from slot 0 (the array has
-//!   `max(params, results)` slots). i32/f32 values use the slot's low 4 bytes.
+//!   `max(params, results)` slots).
 //! * The host enters through the `host_entry` trampoline
 //!   (`extern "C" fn(vmctx, argv, code) -> u32`); it returns 1 if the call
-//!   trapped, and `trap_site` then says where.
-//! * An imported function is called as [`HostCallFn`] with its `env`, the
-//!   caller's vmctx and the argument array; a non-zero return is a trap.
+//!   trapped, and the [`RuntimeState`] of `vmctx` then says where: the trap
+//!   site number and the vmctx of the instance whose code trapped (its
+//!   artifact's trap table gives kind, function and wasm offset).
+//! * An imported function is called through its [`ImportedFunc`]: when
+//!   `callee` is non-null it is another instance's wasm function, called
+//!   directly with that instance's vmctx; otherwise `host_fn(host_env, vmctx,
+//!   argv)` is called, and a non-zero return is a trap (the loader keeps the
+//!   reason).
+//! * Helpers are `extern "C" fn(vmctx, args: *mut u64) -> u32`: operands in
+//!   `args` in wasm order followed by the immediates listed for the helper,
+//!   results written back from `args[0]`; the return value is 0 or the
+//!   [`crate::TrapCode`] to raise.
 
 /// Signature of the host side of an imported function.
 pub type HostCallFn = unsafe extern "C" fn(env: *mut u8, vmctx: *mut u8, argv: *mut u64) -> u32;
+
+/// Signature of every runtime helper.
+pub type HelperFn = unsafe extern "C" fn(vmctx: *mut u8, args: *mut u64) -> u32;
+
+/// State shared by all instances that can call each other, used by one
+/// thread at a time.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct RuntimeState {
+    /// Stack pointer saved by the innermost host entry trampoline: a trap
+    /// restores it and returns 1 from that trampoline.
+    pub entry_sp: usize,
+    /// Generated code traps with "call stack exhausted" below this address.
+    pub stack_limit: usize,
+    /// Trap-site number of the last trap (index into the trap table of the
+    /// artifact of `trap_vmctx`).
+    pub trap_site: u32,
+    pub reserved: u32,
+    /// vmctx of the instance whose code raised the last trap.
+    pub trap_vmctx: *mut u8,
+}
+
+pub const RUNTIME_ENTRY_SP: i32 = 0;
+pub const RUNTIME_STACK_LIMIT: i32 = 8;
+pub const RUNTIME_TRAP_SITE: i32 = 16;
+pub const RUNTIME_TRAP_VMCTX: i32 = 24;
+
+/// One imported function.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ImportedFunc {
+    /// Another instance's function (called directly), or null for a host function.
+    pub callee: *const FuncRef,
+    pub host_fn: Option<HostCallFn>,
+    pub host_env: *mut u8,
+}
+
+pub const IMPORT_CALLEE: i32 = 0;
+pub const IMPORT_HOST_FN: i32 = 8;
+pub const IMPORT_HOST_ENV: i32 = 16;
 
 /// A linear memory as generated code sees it.
 #[repr(C)]
@@ -48,74 +105,112 @@ pub struct MemoryDef {
     pub len: u64,
 }
 
-/// One table element as generated code sees it (32 bytes, so an index scales by a shift).
+/// A function reference: what a `funcref` value points to.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct FuncRef {
-    /// Entry of the function (internal convention); null for a null reference.
+    /// Entry of the function (internal convention).
     pub code: *const u8,
     /// The vmctx the function runs with.
     pub vmctx: *mut u8,
     /// Canonical signature id, compared with `type_ids[t]` by `call_indirect`.
     pub type_id: u64,
-    pub reserved: u64,
 }
 
-/// `log2(size_of::<FuncRef>())`.
-pub const FUNC_REF_SHIFT: u32 = 5;
 pub const FUNC_REF_CODE: i32 = 0;
 pub const FUNC_REF_VMCTX: i32 = 8;
 pub const FUNC_REF_TYPE_ID: i32 = 16;
 
-/// A table as generated code sees it.
+/// A table as generated code sees it: 8-byte reference values.
 #[repr(C)]
 #[derive(Debug)]
 pub struct TableDef {
-    pub elements: *mut FuncRef,
+    pub elements: *mut u64,
     /// Current number of elements.
     pub len: u64,
 }
+
+/// `log2` of a table element's size.
+pub const TABLE_ELEMENT_SHIFT: u8 = 3;
 
 pub const MEMORY_DEF_BASE: i32 = 0;
 pub const MEMORY_DEF_LEN: i32 = 8;
 pub const TABLE_DEF_ELEMENTS: i32 = 0;
 pub const TABLE_DEF_LEN: i32 = 8;
 
-pub const ENTRY_SP: i32 = 0;
-pub const STACK_LIMIT: i32 = 8;
-pub const TRAP_SITE: i32 = 16;
-pub const MEMORY0: i32 = 24;
-pub const HOST_STATE: i32 = 32;
+pub const RUNTIME: i32 = 0;
+pub const MEMORY0: i32 = 8;
+pub const HOST_STATE: i32 = 16;
 pub const HELPERS: i32 = 64;
 
-/// Runtime helpers generated code calls (C ABI) through `vmctx.helpers[id]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum Helper {
-    /// `extern "C" fn(vmctx, delta_pages: u64) -> u64`: the old size in pages,
-    /// or `u32::MAX` (i32 -1) when the memory cannot grow.
-    MemoryGrow = 0,
-}
-
-impl Helper {
-    pub const COUNT: u32 = 1;
-    pub const ALL: [Helper; Helper::COUNT as usize] = [Helper::MemoryGrow];
-
-    pub fn from_u32(n: u32) -> Option<Helper> {
-        Helper::ALL.get(n as usize).copied()
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Helper::MemoryGrow => "memory.grow",
+macro_rules! helpers {
+    ($($(#[doc = $doc:expr])* $name:ident = $n:literal, $text:literal, $trap:expr;)*) => {
+        /// Runtime helpers generated code calls through `vmctx.helpers[id]`
+        /// (see the module docs for their convention).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(u32)]
+        pub enum Helper {
+            $($(#[doc = $doc])* $name = $n,)*
         }
-    }
+
+        impl Helper {
+            pub const ALL: &'static [Helper] = &[$(Helper::$name),*];
+            pub const COUNT: u32 = Helper::ALL.len() as u32;
+
+            pub fn from_u32(n: u32) -> Option<Helper> {
+                Helper::ALL.get(n as usize).copied()
+            }
+
+            /// The wasm operator the helper implements.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Helper::$name => $text,)*
+                }
+            }
+
+            /// The trap the helper may raise.
+            pub fn trap(self) -> Option<crate::TrapCode> {
+                match self {
+                    $(Helper::$name => $trap,)*
+                }
+            }
+        }
+    };
 }
+
+use crate::TrapCode::{MemoryOutOfBounds, TableOutOfBounds};
+
+helpers! {
+    /// args `[delta]` -> `[old pages or -1]`.
+    MemoryGrow = 0, "memory.grow", None;
+    /// args `[dst, src, len]`.
+    MemoryCopy = 1, "memory.copy", Some(MemoryOutOfBounds);
+    /// args `[dst, value, len]`.
+    MemoryFill = 2, "memory.fill", Some(MemoryOutOfBounds);
+    /// args `[dst, src, len, segment]`.
+    MemoryInit = 3, "memory.init", Some(MemoryOutOfBounds);
+    /// args `[segment]`.
+    DataDrop = 4, "data.drop", None;
+    /// args `[init, delta, table]` -> `[old size or -1]`.
+    TableGrow = 5, "table.grow", None;
+    /// args `[dst, value, len, table]`.
+    TableFill = 6, "table.fill", Some(TableOutOfBounds);
+    /// args `[dst, src, len, dst_table, src_table]`.
+    TableCopy = 7, "table.copy", Some(TableOutOfBounds);
+    /// args `[dst, src, len, table, segment]`.
+    TableInit = 8, "table.init", Some(TableOutOfBounds);
+    /// args `[segment]`.
+    ElemDrop = 9, "elem.drop", None;
+}
+
+/// The most immediates a helper takes after its operands.
+pub const MAX_HELPER_IMMEDIATES: u32 = 2;
 
 /// Offsets of everything in one module's vmctx.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VmctxLayout {
     pub num_imported_funcs: u32,
+    pub num_funcs: u32,
     pub num_types: u32,
     pub num_tables: u32,
     pub num_globals: u32,
@@ -127,6 +222,7 @@ impl VmctxLayout {
     pub fn new(metadata: &crate::Metadata) -> VmctxLayout {
         VmctxLayout {
             num_imported_funcs: metadata.num_imported(crate::ExternKind::Func),
+            num_funcs: metadata.num_funcs(),
             num_types: metadata.types.len() as u32,
             num_tables: metadata.num_tables(),
             num_globals: metadata.num_globals(),
@@ -138,22 +234,26 @@ impl VmctxLayout {
         HELPERS + 8 * helper as i32
     }
 
-    fn imported_funcs_start(&self) -> u64 {
+    fn imports_start(&self) -> u64 {
         HELPERS as u64 + 8 * Helper::COUNT as u64
     }
 
-    /// Slot of the [`HostCallFn`] of imported function `index`.
-    pub fn imported_func_code(&self, index: u32) -> i32 {
-        (self.imported_funcs_start() + 16 * index as u64) as i32
+    /// Slot of the [`ImportedFunc`] of imported function `index`.
+    pub fn imported_func(&self, index: u32) -> i32 {
+        (self.imports_start() + 24 * index as u64) as i32
     }
 
-    /// Slot of the `env` pointer of imported function `index`.
-    pub fn imported_func_env(&self, index: u32) -> i32 {
-        self.imported_func_code(index) + 8
+    fn func_refs_start(&self) -> u64 {
+        self.imports_start() + 24 * self.num_imported_funcs as u64
+    }
+
+    /// Slot of the `*const FuncRef` of function `index` (for `ref.func`).
+    pub fn func_ref(&self, index: u32) -> i32 {
+        (self.func_refs_start() + 8 * index as u64) as i32
     }
 
     fn type_ids_start(&self) -> u64 {
-        self.imported_funcs_start() + 16 * self.num_imported_funcs as u64
+        self.func_refs_start() + 8 * self.num_funcs as u64
     }
 
     /// Slot (u32) of the canonical id of type `index`.
@@ -199,7 +299,15 @@ mod tests {
 
     #[test]
     fn struct_layouts_match_the_offsets() {
-        assert_eq!(std::mem::size_of::<FuncRef>(), 1 << FUNC_REF_SHIFT);
+        assert_eq!(std::mem::size_of::<ImportedFunc>(), 24);
+        assert_eq!(
+            std::mem::offset_of!(ImportedFunc, host_fn),
+            IMPORT_HOST_FN as usize
+        );
+        assert_eq!(
+            std::mem::offset_of!(ImportedFunc, host_env),
+            IMPORT_HOST_ENV as usize
+        );
         assert_eq!(std::mem::offset_of!(FuncRef, code), FUNC_REF_CODE as usize);
         assert_eq!(
             std::mem::offset_of!(FuncRef, vmctx),
@@ -214,25 +322,44 @@ mod tests {
             MEMORY_DEF_LEN as usize
         );
         assert_eq!(std::mem::offset_of!(TableDef, len), TABLE_DEF_LEN as usize);
+        assert_eq!(
+            std::mem::offset_of!(RuntimeState, stack_limit),
+            RUNTIME_STACK_LIMIT as usize
+        );
+        assert_eq!(
+            std::mem::offset_of!(RuntimeState, trap_site),
+            RUNTIME_TRAP_SITE as usize
+        );
+        assert_eq!(
+            std::mem::offset_of!(RuntimeState, trap_vmctx),
+            RUNTIME_TRAP_VMCTX as usize
+        );
     }
 
     #[test]
     fn regions_follow_each_other() {
         let layout = VmctxLayout {
             num_imported_funcs: 2,
+            num_funcs: 3,
             num_types: 3,
             num_tables: 1,
             num_globals: 2,
             num_imported_globals: 1,
         };
-        assert_eq!(
-            layout.imported_func_code(0),
-            HELPERS + 8 * Helper::COUNT as i32
-        );
-        assert_eq!(layout.type_id(0), layout.imported_func_code(2));
+        assert_eq!(layout.imported_func(0), HELPERS + 8 * Helper::COUNT as i32);
+        assert_eq!(layout.func_ref(0), layout.imported_func(2));
+        assert_eq!(layout.type_id(0), layout.func_ref(3));
         assert_eq!(layout.table(0) as u64 % 8, 0);
         assert_eq!(layout.global(0), layout.table(1));
         assert_eq!(layout.size(), layout.global(2) as u64);
         assert!(layout.global_is_imported(0) && !layout.global_is_imported(1));
+    }
+
+    #[test]
+    fn helper_numbers_are_dense() {
+        for (i, h) in Helper::ALL.iter().enumerate() {
+            assert_eq!(*h as usize, i);
+            assert_eq!(Helper::from_u32(i as u32), Some(*h));
+        }
     }
 }

@@ -24,7 +24,9 @@ impl Trunc {
         match (self.to, self.signed) {
             // -2^31 - 1 is exact in f64 but not in f32, whose next value
             // below -2^31 is far lower: so f32 uses an inclusive -2^31.
-            (ValType::I32, true) if self.from == ValType::F64 => (-2147483649.0, false, 2147483648.0),
+            (ValType::I32, true) if self.from == ValType::F64 => {
+                (-2147483649.0, false, 2147483648.0)
+            }
             (ValType::I32, true) => (-2147483648.0, true, 2147483648.0),
             (ValType::I32, false) => (-1.0, false, 4294967296.0),
             (_, true) => (-9223372036854775808.0, true, 9223372036854775808.0),
@@ -46,7 +48,11 @@ impl FuncCompiler<'_, '_> {
     /// `f32/f64.convert_i32/i64_s/u`.
     pub fn convert_int_to_float(&mut self, from: ValType, signed: bool, to: ValType) {
         let (a, _) = self.pop();
-        let mov = if from == ValType::I32 { SLJIT_MOV32 } else { SLJIT_MOV };
+        let mov = if from == ValType::I32 {
+            SLJIT_MOV32
+        } else {
+            SLJIT_MOV
+        };
         self.m.e.op1(mov, Operand::reg(R0), a);
         let op = match (from, signed) {
             (ValType::I32, true) => SLJIT_CONV_F64_FROM_S32,
@@ -85,12 +91,16 @@ impl FuncCompiler<'_, '_> {
         let w = fwidth(t.from);
         let e = &mut self.m.e;
         match (t.to, t.signed) {
-            (ValType::I32, true) => {
-                e.fop1(SLJIT_CONV_S32_FROM_F64 | w, Operand::reg(dst), Operand::freg(FT0))
-            }
-            (ValType::I32, false) | (_, true) => {
-                e.fop1(SLJIT_CONV_SW_FROM_F64 | w, Operand::reg(dst), Operand::freg(FT0))
-            }
+            (ValType::I32, true) => e.fop1(
+                SLJIT_CONV_S32_FROM_F64 | w,
+                Operand::reg(dst),
+                Operand::freg(FT0),
+            ),
+            (ValType::I32, false) | (_, true) => e.fop1(
+                SLJIT_CONV_SW_FROM_F64 | w,
+                Operand::reg(dst),
+                Operand::freg(FT0),
+            ),
             (_, false) => {
                 // Values of 2^63 and above are converted after subtracting
                 // 2^63, which is then added back as the top bit.
@@ -101,7 +111,11 @@ impl FuncCompiler<'_, '_> {
                     Operand::freg(FT0),
                     Operand::freg(FT1),
                 );
-                e.fop1(SLJIT_CONV_SW_FROM_F64 | w, Operand::reg(dst), Operand::freg(FT0));
+                e.fop1(
+                    SLJIT_CONV_SW_FROM_F64 | w,
+                    Operand::reg(dst),
+                    Operand::freg(FT0),
+                );
                 let done = e.jump(SLJIT_JUMP);
                 let label = e.label();
                 e.set_label(big, label);
@@ -111,7 +125,11 @@ impl FuncCompiler<'_, '_> {
                     Operand::freg(FT0),
                     Operand::freg(FT1),
                 );
-                e.fop1(SLJIT_CONV_SW_FROM_F64 | w, Operand::reg(dst), Operand::freg(FT0));
+                e.fop1(
+                    SLJIT_CONV_SW_FROM_F64 | w,
+                    Operand::reg(dst),
+                    Operand::freg(FT0),
+                );
                 e.op2(
                     SLJIT_XOR,
                     Operand::reg(dst),

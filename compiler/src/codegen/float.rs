@@ -111,9 +111,7 @@ impl FuncCompiler<'_, '_> {
             FloatBinary::Div => SLJIT_DIV_F64,
             _ => unreachable!("handled above"),
         };
-        self.m
-            .e
-            .fop2(opcode | fwidth(ty), Operand::freg(dst), a, b);
+        self.m.e.fop2(opcode | fwidth(ty), Operand::freg(dst), a, b);
         self.push_freg(dst, ty);
     }
 
@@ -167,8 +165,18 @@ impl FuncCompiler<'_, '_> {
             (i64::MIN, SLJIT_AND, SLJIT_OR, SLJIT_COPY_TO_F64)
         };
         let e = &mut self.m.e;
-        e.op2(op_and, Operand::reg(R1), Operand::reg(R1), Operand::imm(sign));
-        e.op2(op_and, Operand::reg(R0), Operand::reg(R0), Operand::imm(!sign));
+        e.op2(
+            op_and,
+            Operand::reg(R1),
+            Operand::reg(R1),
+            Operand::imm(sign),
+        );
+        e.op2(
+            op_and,
+            Operand::reg(R0),
+            Operand::reg(R0),
+            Operand::imm(!sign),
+        );
         e.op2(op_or, Operand::reg(R0), Operand::reg(R0), Operand::reg(R1));
         let dst = self.alloc_freg();
         self.m.e.fcopy(copy, dst, R0);
@@ -238,11 +246,7 @@ impl FuncCompiler<'_, '_> {
         let condition = cmp.condition();
         let e = &mut self.m.e;
         // SLJIT_SET(condition): a condition and its inverse share the even flag type.
-        e.fop1(
-            SLJIT_CMP_F64 | fwidth(ty) | ((condition & !1) << 10),
-            a,
-            b,
-        );
+        e.fop1(SLJIT_CMP_F64 | fwidth(ty) | ((condition & !1) << 10), a, b);
         e.op_flags(SLJIT_MOV32, Operand::reg(dst), condition);
         self.push_reg(dst, ValType::I32);
     }

@@ -16,7 +16,16 @@ use crate::emitter::{freg, FReg, Operand, Reg, R2, R3, R4, R5, R6, SP};
 const POOL: [Reg; 5] = [R2, R3, R4, R5, R6];
 /// Float registers that hold f32/f64 values; `FT0`/`FT1` are temporaries
 /// within one operator, like `R0`/`R1`.
-const FPOOL: [FReg; 8] = [freg(0), freg(1), freg(2), freg(3), freg(4), freg(5), freg(6), freg(7)];
+const FPOOL: [FReg; 8] = [
+    freg(0),
+    freg(1),
+    freg(2),
+    freg(3),
+    freg(4),
+    freg(5),
+    freg(6),
+    freg(7),
+];
 pub const FT0: FReg = freg(8);
 pub const FT1: FReg = freg(9);
 /// Float registers every function declares (`SLJIT_ENTER_FLOAT`).
