@@ -5,11 +5,11 @@
 //! callee writes its results back from that address (see `vmctx` docs).
 
 use sljit_sys::*;
-use vibewasm_format::vmctx;
-use vibewasm_format::{TrapCode, ValType};
+use vibewasm_format::vmctx::{self, Helper};
+use vibewasm_format::{RelocTarget, TrapCode, ValType};
 
 use super::func::{FuncCompiler, CTX_SLOT};
-use crate::emitter::{self, Operand, R0, R1, S0, SP};
+use crate::emitter::{self, arg_types, Operand, R0, R1, S0, SP};
 
 impl FuncCompiler<'_, '_> {
     /// Puts the arguments of a call in their home slots and every other
@@ -31,6 +31,41 @@ impl FuncCompiler<'_, '_> {
         for ty in results {
             self.push_slot(*ty);
         }
+    }
+
+    /// Calls runtime helper `helper` with the top `operands` values and then
+    /// `immediates` as its arguments; its results replace the operands.
+    pub fn call_helper(
+        &mut self,
+        helper: Helper,
+        operands: usize,
+        immediates: &[i64],
+        results: &[ValType],
+    ) {
+        let base = self.prepare_call(operands);
+        for (k, imm) in immediates.iter().enumerate() {
+            let slot = self.slot(base + operands + k);
+            self.m.e.op1(SLJIT_MOV, slot, Operand::imm(*imm));
+        }
+        let slot = self.m.layout.helper(helper) as i64;
+        self.m.use_slot(RelocTarget::Helper(helper as u32));
+        let e = &mut self.m.e;
+        e.op1(SLJIT_MOV, Operand::reg(R0), Operand::reg(S0));
+        e.local_address(R1, self.stack_base + 8 * base as i32);
+        e.icall(
+            SLJIT_CALL,
+            arg_types(SLJIT_ARG_TYPE_32, &[SLJIT_ARG_TYPE_P, SLJIT_ARG_TYPE_P]),
+            Operand::mem(S0, slot),
+        );
+        if let Some(code) = helper.trap() {
+            let failed = self.m.e.cmp(
+                SLJIT_NOT_EQUAL | SLJIT_32,
+                Operand::reg(R0),
+                Operand::imm(0),
+            );
+            self.trap_on(failed, code);
+        }
+        self.finish_call(base, results);
     }
 
     pub fn visit_call(&mut self, callee: u32) {
@@ -65,23 +100,12 @@ impl FuncCompiler<'_, '_> {
             Operand::reg(R0),
             Operand::mem(R0, vmctx::TABLE_DEF_ELEMENTS as i64),
         );
-        e.op2(
-            SLJIT_SHL,
-            Operand::reg(R1),
-            Operand::reg(R1),
-            Operand::imm(vmctx::FUNC_REF_SHIFT as i64),
-        );
-        e.op2(
-            SLJIT_ADD,
+        e.op1(
+            SLJIT_MOV,
             Operand::reg(R0),
-            Operand::reg(R0),
-            Operand::reg(R1),
+            Operand::mem2(R0, R1, vmctx::TABLE_ELEMENT_SHIFT),
         );
-        let null = e.cmp(
-            SLJIT_EQUAL,
-            Operand::mem(R0, vmctx::FUNC_REF_CODE as i64),
-            Operand::imm(0),
-        );
+        let null = e.cmp(SLJIT_EQUAL, Operand::reg(R0), Operand::imm(0));
         self.trap_on(null, TrapCode::UninitializedElement);
         let e = &mut self.m.e;
         e.op1(

@@ -20,7 +20,7 @@ use wasmparser::{FuncValidator, FunctionBody, ValidatorResources};
 use super::control::ControlFrame;
 use super::stack::ValueStack;
 use super::ModuleCompiler;
-use crate::emitter::{self, Emitter, Jump, Operand, R0, R1, S0, S1, S2, SP};
+use crate::emitter::{self, Emitter, Jump, Operand, R0, R1, R2, S0, S1, S2, SP};
 use crate::error::CompileError;
 use crate::module::val_type;
 
@@ -60,12 +60,18 @@ pub struct FuncCompiler<'a, 'm> {
 
 /// Emits the stack-limit check every function starts with; returns the
 /// branch taken when the stack is exhausted.
+/// Uses `R1` and `R2` (`R0` holds the argument array).
 pub fn emit_stack_check(e: &mut Emitter) -> Jump {
+    e.op1(
+        sljit_sys::SLJIT_MOV,
+        Operand::reg(R2),
+        Operand::mem(S0, vmctx::RUNTIME as i64),
+    );
     e.local_address(R1, 0);
     e.cmp(
         sljit_sys::SLJIT_LESS,
         Operand::reg(R1),
-        Operand::mem(S0, vmctx::STACK_LIMIT as i64),
+        Operand::mem(R2, vmctx::RUNTIME_STACK_LIMIT as i64),
     )
 }
 
@@ -346,8 +352,8 @@ fn prepass(
     }
     ops.finish()
         .map_err(|e| CompileError::from_parser(e, func, false))?;
-    // A call's results may need one more slot than the validator's height
-    // shows at the end; and an empty function still gets a valid frame.
-    facts.max_height += 1;
+    // Room for a helper's immediates after its operands, and a valid frame
+    // for an empty function.
+    facts.max_height += 1 + vibewasm_format::vmctx::MAX_HELPER_IMMEDIATES;
     Ok(facts)
 }

@@ -6,12 +6,12 @@
 
 use sljit_sys::*;
 use vibewasm_format::vmctx::{self, Helper};
-use vibewasm_format::{RelocTarget, TrapCode, ValType};
+use vibewasm_format::{TrapCode, ValType};
 use wasmparser::MemArg;
 
 use super::func::FuncCompiler;
 use super::stack::is_float;
-use crate::emitter::{arg_types, Operand, R0, R1, S0, S1, S2};
+use crate::emitter::{Operand, R0, R1, S1, S2};
 
 /// One kind of memory access: its width in bytes, the SLJIT move that
 /// performs it, and the wasm type of the value.
@@ -159,23 +159,25 @@ impl FuncCompiler<'_, '_> {
     }
 
     pub fn visit_memory_grow(&mut self) {
-        let (delta, _) = self.pop();
-        self.m.e.op1(SLJIT_MOV_U32, Operand::reg(R1), delta);
-        self.spill_registers();
-        let slot = self.m.layout.helper(Helper::MemoryGrow);
-        self.m
-            .use_slot(RelocTarget::Helper(Helper::MemoryGrow as u32));
-        let e = &mut self.m.e;
-        e.op1(SLJIT_MOV, Operand::reg(R0), Operand::reg(S0));
-        e.icall(
-            SLJIT_CALL,
-            arg_types(SLJIT_ARG_TYPE_W, &[SLJIT_ARG_TYPE_P, SLJIT_ARG_TYPE_W]),
-            Operand::mem(S0, slot as i64),
-        );
-        let dst = self.alloc_reg();
-        self.m
-            .e
-            .op1(SLJIT_MOV32, Operand::reg(dst), Operand::reg(R0));
-        self.push_reg(dst, ValType::I32);
+        self.call_helper(Helper::MemoryGrow, 1, &[], &[ValType::I32]);
+    }
+
+    /// `memory.copy`, `memory.fill`, `memory.init` and `data.drop` run in
+    /// the loader: they are loops over untrusted lengths with bounds rules
+    /// that only pay off inline for small constant sizes.
+    pub fn visit_memory_copy(&mut self) {
+        self.call_helper(Helper::MemoryCopy, 3, &[], &[]);
+    }
+
+    pub fn visit_memory_fill(&mut self) {
+        self.call_helper(Helper::MemoryFill, 3, &[], &[]);
+    }
+
+    pub fn visit_memory_init(&mut self, segment: u32) {
+        self.call_helper(Helper::MemoryInit, 3, &[segment as i64], &[]);
+    }
+
+    pub fn visit_data_drop(&mut self, segment: u32) {
+        self.call_helper(Helper::DataDrop, 0, &[segment as i64], &[]);
     }
 }

@@ -18,6 +18,7 @@ mod func;
 mod integer;
 mod memory;
 mod stack;
+mod table;
 mod variables;
 mod visit;
 
@@ -93,26 +94,46 @@ impl<'m> ModuleCompiler<'m> {
         self.pending_calls.push((jump, callee));
     }
 
-    /// Emits the trap stub of one site: records the site number in vmctx and
-    /// leaves through `trap_exit`. `jumps` are the branches that raise it.
+    /// Emits the trap stub of one site: records the site and the trapping
+    /// vmctx in the runtime state and leaves through `trap_exit` (with the
+    /// runtime state in `R0`). `jumps` are the branches that raise it.
     pub fn emit_trap_stub(&mut self, jumps: &[Jump], site: TrapSite) {
+        use sljit_sys::*;
         let label = self.e.label();
         for jump in jumps {
             self.e.set_label(*jump, label);
         }
         let index = self.trap_stubs.len();
-        self.e.op1(
-            sljit_sys::SLJIT_MOV32,
-            Operand::mem(S0, vmctx::TRAP_SITE as i64),
+        let e = &mut self.e;
+        e.op1(
+            SLJIT_MOV,
+            Operand::reg(R0),
+            Operand::mem(S0, vmctx::RUNTIME as i64),
+        );
+        e.op1(
+            SLJIT_MOV32,
+            Operand::mem(R0, vmctx::RUNTIME_TRAP_SITE as i64),
             Operand::imm(index as i64),
         );
-        let exit = self.e.jump(sljit_sys::SLJIT_JUMP);
+        e.op1(
+            SLJIT_MOV,
+            Operand::mem(R0, vmctx::RUNTIME_TRAP_VMCTX as i64),
+            Operand::reg(S0),
+        );
+        let exit = e.jump(SLJIT_JUMP);
         let trap_exit = self.trap_exit.expect("trampoline emitted first");
         self.e.set_label(exit, trap_exit);
         self.trap_stubs.push((label, site));
     }
 
     /// The host entry trampoline and the shared trap exit.
+    ///
+    /// Frame: `[SP+0]` the entry SP of the enclosing entry (nested entries:
+    /// host -> wasm -> host -> wasm), `[SP+8]` the runtime state. A trap
+    /// may be raised by code of another module than the one entered (after
+    /// a cross-instance call); its `trap_exit` restores the SP of whichever
+    /// trampoline was entered last. That works because every trampoline has
+    /// exactly this frame and epilogue.
     pub fn emit_trampoline(&mut self) {
         use sljit_sys::*;
         let e = &mut self.e;
@@ -127,12 +148,17 @@ impl<'m> ModuleCompiler<'m> {
             6,
             16,
         );
-        // Nested entries (host -> wasm -> host -> wasm) keep the outer entry
-        // SP in this frame and put it back on the way out.
-        let saved = Operand::mem(emitter::SP, 0);
-        let entry_sp = Operand::mem(S0, vmctx::ENTRY_SP as i64);
+        let outer_entry_sp = Operand::mem(emitter::SP, 0);
+        let saved_runtime = Operand::mem(emitter::SP, 8);
+        let entry_sp = Operand::mem(R2, vmctx::RUNTIME_ENTRY_SP as i64);
+        e.op1(
+            SLJIT_MOV,
+            Operand::reg(R2),
+            Operand::mem(S0, vmctx::RUNTIME as i64),
+        );
+        e.op1(SLJIT_MOV, saved_runtime, Operand::reg(R2));
         e.op1(SLJIT_MOV, Operand::reg(R0), entry_sp);
-        e.op1(SLJIT_MOV, saved, Operand::reg(R0));
+        e.op1(SLJIT_MOV, outer_entry_sp, Operand::reg(R0));
         e.local_address(R0, 0);
         e.op1(SLJIT_MOV, entry_sp, Operand::reg(R0));
         e.op1(SLJIT_MOV, Operand::reg(R1), Operand::reg(emitter::S2));
@@ -142,14 +168,16 @@ impl<'m> ModuleCompiler<'m> {
             emitter::wasm_call_args(),
             Operand::reg(R1),
         );
-        e.op1(SLJIT_MOV, Operand::reg(R0), saved);
+        e.op1(SLJIT_MOV, Operand::reg(R2), saved_runtime);
+        e.op1(SLJIT_MOV, Operand::reg(R0), outer_entry_sp);
         e.op1(SLJIT_MOV, entry_sp, Operand::reg(R0));
         e.return_value(SLJIT_MOV32, Operand::imm(0));
 
-        // Trap exit: S0 still holds vmctx (wasm code never writes it).
+        // Trap exit: R0 holds the runtime state (see `emit_trap_stub`).
         let exit = e.label();
-        e.custom(&load_sp_from_vmctx(vmctx::ENTRY_SP));
-        e.op1(SLJIT_MOV, Operand::reg(R0), saved);
+        e.custom(&load_sp(R0, vmctx::RUNTIME_ENTRY_SP));
+        e.op1(SLJIT_MOV, Operand::reg(R2), saved_runtime);
+        e.op1(SLJIT_MOV, Operand::reg(R0), outer_entry_sp);
         e.op1(SLJIT_MOV, entry_sp, Operand::reg(R0));
         e.return_value(SLJIT_MOV32, Operand::imm(1));
         self.host_entry = Some(entry);
@@ -157,12 +185,11 @@ impl<'m> ModuleCompiler<'m> {
     }
 
     /// The code of imported function `index`: a wasm-convention function that
-    /// calls the host through its vmctx slot.
+    /// calls another instance's function or the host, as its vmctx record says.
     pub fn emit_import_stub(&mut self, index: u32) {
         use sljit_sys::*;
         self.begin_function(index);
-        let code_slot = self.layout.imported_func_code(index);
-        let env_slot = self.layout.imported_func_env(index);
+        let record = self.layout.imported_func(index) as i64;
         self.use_slot(RelocTarget::ImportedFunc(index));
         let e = &mut self.e;
         e.enter(
@@ -170,20 +197,44 @@ impl<'m> ModuleCompiler<'m> {
             emitter::wasm_entry_args(),
             3,
             1,
-            0,
+            16,
         );
         let overflow = func::emit_stack_check(e);
+        e.op1(
+            SLJIT_MOV,
+            Operand::reg(R1),
+            Operand::mem(S0, record + vmctx::IMPORT_CALLEE as i64),
+        );
+        let to_host = e.cmp(SLJIT_EQUAL, Operand::reg(R1), Operand::imm(0));
+        // Another instance's function: run it with its own vmctx.
+        let saved_ctx = Operand::mem(emitter::SP, 0);
+        e.op1(SLJIT_MOV, saved_ctx, Operand::reg(S0));
+        e.op1(
+            SLJIT_MOV,
+            Operand::reg(S0),
+            Operand::mem(R1, vmctx::FUNC_REF_VMCTX as i64),
+        );
+        e.icall(
+            SLJIT_CALL_REG_ARG,
+            emitter::wasm_call_args(),
+            Operand::mem(R1, vmctx::FUNC_REF_CODE as i64),
+        );
+        e.op1(SLJIT_MOV, Operand::reg(S0), saved_ctx);
+        e.return_void();
+        // A host function: host_fn(host_env, vmctx, argv).
+        let label = e.label();
+        e.set_label(to_host, label);
         e.op1(SLJIT_MOV, Operand::reg(R2), Operand::reg(R0));
         e.op1(SLJIT_MOV, Operand::reg(R1), Operand::reg(S0));
         e.op1(
             SLJIT_MOV,
             Operand::reg(R0),
-            Operand::mem(S0, env_slot as i64),
+            Operand::mem(S0, record + vmctx::IMPORT_HOST_ENV as i64),
         );
         e.icall(
             SLJIT_CALL,
             arg_types(SLJIT_ARG_TYPE_32, &[SLJIT_ARG_TYPE_P; 3]),
-            Operand::mem(S0, code_slot as i64),
+            Operand::mem(S0, record + vmctx::IMPORT_HOST_FN as i64),
         );
         let failed = e.cmp(
             SLJIT_NOT_EQUAL | SLJIT_32,
@@ -246,7 +297,7 @@ impl<'m> ModuleCompiler<'m> {
                     RelocTarget::Helper(h) => self
                         .layout
                         .helper(vmctx::Helper::from_u32(h).expect("known helper")),
-                    RelocTarget::ImportedFunc(f) => self.layout.imported_func_code(f),
+                    RelocTarget::ImportedFunc(f) => self.layout.imported_func(f),
                 } as u32,
                 target: *target,
             })
@@ -262,20 +313,14 @@ impl<'m> ModuleCompiler<'m> {
     }
 }
 
-/// x86-64 `mov rsp, [S0 + disp32]`: SLJIT has no way to set the stack
+/// x86-64 `mov rsp, [base + disp32]`: SLJIT has no way to set the stack
 /// pointer, which the trap exit needs to drop every wasm frame at once.
-fn load_sp_from_vmctx(disp: i32) -> Vec<u8> {
-    let base = Emitter::machine_index(S0);
+fn load_sp(base: Reg, disp: i32) -> Vec<u8> {
+    let base = Emitter::machine_index(base);
     debug_assert!(base & 7 != 4, "an rsp/r12 base would need a SIB byte");
     let rex = 0x48 | if base >= 8 { 0x01 } else { 0 };
     let modrm = 0x80 | (4 << 3) | (base & 7) as u8;
     let mut bytes = vec![rex as u8, 0x8b, modrm];
     bytes.extend_from_slice(&disp.to_le_bytes());
     bytes
-}
-
-/// A register and its use, for the few places that name registers directly.
-#[allow(dead_code)]
-pub(crate) fn describe(reg: Reg) -> String {
-    format!("r{}", reg.0)
 }

@@ -223,6 +223,32 @@ impl FuncCompiler<'_, '_> {
             O::I64Store32 { memarg } => self.store(memarg, Access::I64_32U),
             O::MemorySize { .. } => self.visit_memory_size(),
             O::MemoryGrow { .. } => self.visit_memory_grow(),
+            O::MemoryCopy { .. } => self.visit_memory_copy(),
+            O::MemoryFill { .. } => self.visit_memory_fill(),
+            O::MemoryInit { data_index, .. } => self.visit_memory_init(data_index),
+            O::DataDrop { data_index } => self.visit_data_drop(data_index),
+
+            // References and tables.
+            O::RefNull { hty } => self.visit_ref_null(match hty {
+                wasmparser::HeapType::Abstract {
+                    ty: wasmparser::AbstractHeapType::Extern,
+                    ..
+                } => vibewasm_format::ValType::ExternRef,
+                _ => vibewasm_format::ValType::FuncRef,
+            }),
+            O::RefIsNull => self.visit_ref_is_null(),
+            O::RefFunc { function_index } => self.visit_ref_func(function_index),
+            O::TableGet { table } => self.visit_table_get(table),
+            O::TableSet { table } => self.visit_table_set(table),
+            O::TableSize { table } => self.visit_table_size(table),
+            O::TableGrow { table } => self.visit_table_grow(table),
+            O::TableFill { table } => self.visit_table_fill(table),
+            O::TableCopy {
+                dst_table,
+                src_table,
+            } => self.visit_table_copy(dst_table, src_table),
+            O::TableInit { elem_index, table } => self.visit_table_init(table, elem_index),
+            O::ElemDrop { elem_index } => self.visit_elem_drop(elem_index),
 
             other => return Err(self.unsupported(format_args!("operator {other:?}"))),
         }
