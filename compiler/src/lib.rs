@@ -19,21 +19,31 @@ mod module;
 
 pub use error::CompileError;
 
-use vibewasm_format::{self as format, BoundsChecks, CodeOptions, Target, Trampolines};
+pub use vibewasm_format::BoundsChecks;
+use vibewasm_format::{self as format, CodeOptions, Target, Trampolines};
 
 /// The compiler's version, recorded in every artifact it writes.
 pub const VERSION: &str = concat!("vibewasmc ", env!("CARGO_PKG_VERSION"));
 
-/// Options that change the generated code.
-#[derive(Clone, Debug)]
+/// Options that change the generated code (all recorded in the artifact).
+#[derive(Clone, Debug, Default)]
 pub struct Config {
+    /// How memory accesses are kept in bounds.
     pub bounds_checks: BoundsChecks,
+    /// Compile fuel metering in: every executed operator costs one unit,
+    /// charged at the end of each straight-line region (before a branch,
+    /// call, return or block boundary); running out traps "out of fuel".
+    pub fuel: bool,
+    /// Compile epoch checks in at function entries and loop heads.
+    pub epoch: bool,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            bounds_checks: BoundsChecks::Explicit,
+impl Config {
+    fn code_options(&self) -> CodeOptions {
+        CodeOptions {
+            bounds_checks: self.bounds_checks,
+            fuel: self.fuel,
+            epoch: self.epoch,
         }
     }
 }
@@ -52,7 +62,7 @@ pub fn compile(wasm: &[u8], config: &Config) -> Result<Vec<u8>, CompileError> {
     let parsed = module::parse(wasm)?;
     let mut metadata = parsed.metadata;
     let compiled = {
-        let mut mc = codegen::ModuleCompiler::new(&metadata, wasm.len())?;
+        let mut mc = codegen::ModuleCompiler::new(&metadata, wasm.len(), config.code_options())?;
         mc.emit_trampoline();
         let num_imported = metadata.num_imported(format::ExternKind::Func);
         for i in 0..num_imported {
@@ -77,6 +87,7 @@ pub fn compile(wasm: &[u8], config: &Config) -> Result<Vec<u8>, CompileError> {
     });
     metadata.traps = compiled.traps;
     metadata.relocations = compiled.relocations;
+    metadata.fault_sites = compiled.fault_sites;
     let target = Target {
         cpu_features: compiled.cpu_features,
         ..target
@@ -84,9 +95,7 @@ pub fn compile(wasm: &[u8], config: &Config) -> Result<Vec<u8>, CompileError> {
     Ok(format::write_artifact(&format::ArtifactParts {
         compiler_version: VERSION,
         target,
-        options: CodeOptions {
-            bounds_checks: config.bounds_checks,
-        },
+        options: config.code_options(),
         wasm,
         metadata: &metadata,
         code: &compiled.code,

@@ -20,23 +20,35 @@ pub const CODE_ALIGN: u64 = 4096;
 pub const CHECKSUM_RANGE: std::ops::Range<usize> = 136..168;
 
 /// How generated code keeps memory accesses inside linear memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(u8)]
 pub enum BoundsChecks {
     /// Compare every address with the memory size (no signal handler needed).
+    #[default]
     Explicit = 0,
+    /// No compare: the loader reserves [`GUARD_RESERVATION`] bytes of
+    /// address space per memory, so every access lands in the memory or in
+    /// inaccessible pages, and turns the fault into a trap (see
+    /// [`crate::Metadata::fault_sites`]).
+    GuardPages = 1,
 }
+
+/// Address space a memory needs under [`BoundsChecks::GuardPages`]: any
+/// `u32` index plus `u32` offset plus an access of at most 16 bytes.
+pub const GUARD_RESERVATION: u64 = (1 << 33) + (1 << 16);
 
 impl BoundsChecks {
     pub fn from_u8(v: u8) -> Option<BoundsChecks> {
         match v {
             0 => Some(BoundsChecks::Explicit),
+            1 => Some(BoundsChecks::GuardPages),
             _ => None,
         }
     }
     pub fn name(self) -> &'static str {
         match self {
             BoundsChecks::Explicit => "explicit",
+            BoundsChecks::GuardPages => "guard",
         }
     }
 }
@@ -45,11 +57,20 @@ impl BoundsChecks {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CodeOptions {
     pub bounds_checks: BoundsChecks,
+    /// Fuel metering compiled in (bit 8).
+    pub fuel: bool,
+    /// Epoch checks compiled in (bit 9).
+    pub epoch: bool,
 }
+
+const FUEL_BIT: u32 = 1 << 8;
+const EPOCH_BIT: u32 = 1 << 9;
 
 impl CodeOptions {
     pub fn to_bits(self) -> u32 {
         self.bounds_checks as u32
+            | if self.fuel { FUEL_BIT } else { 0 }
+            | if self.epoch { EPOCH_BIT } else { 0 }
     }
     pub fn from_bits(bits: u32) -> Result<CodeOptions, FormatError> {
         let bounds = (bits & 0xff) as u8;
@@ -58,13 +79,27 @@ impl CodeOptions {
                 field: "options.bounds_checks",
                 found: bounds.to_string(),
             })?;
-        if bits & !0xff != 0 {
+        if bits & !(0xff | FUEL_BIT | EPOCH_BIT) != 0 {
             return Err(FormatError::Unsupported {
                 field: "options",
                 found: format!("{bits:#x}"),
             });
         }
-        Ok(CodeOptions { bounds_checks })
+        Ok(CodeOptions {
+            bounds_checks,
+            fuel: bits & FUEL_BIT != 0,
+            epoch: bits & EPOCH_BIT != 0,
+        })
+    }
+}
+
+impl Default for CodeOptions {
+    fn default() -> Self {
+        CodeOptions {
+            bounds_checks: BoundsChecks::Explicit,
+            fuel: false,
+            epoch: false,
+        }
     }
 }
 

@@ -24,7 +24,7 @@
 //! | 49 | 1 | target OS: 1 = Linux, 2 = macOS |
 //! | 50 | 1 | pointer width in bytes |
 //! | 51 | 1 | reserved, 0 |
-//! | 52 | 4 | code options: bits 0-7 bounds-check strategy (0 = explicit); other bits 0 |
+//! | 52 | 4 | code options: bits 0-7 bounds-check strategy (0 = explicit, 1 = guard pages), bit 8 fuel metering, bit 9 epoch checks; other bits 0 |
 //! | 56 | 8 | required CPU features ([`target::cpu`] bits) |
 //! | 64 | 32 | SHA-256 of the source wasm |
 //! | 96 | 8 | metadata offset |
@@ -67,8 +67,8 @@ mod validate;
 pub mod vmctx;
 
 pub use header::{
-    BoundsChecks, CodeOptions, Header, CHECKSUM_RANGE, CODE_ALIGN, HEADER_SIZE, MAGIC,
-    VERSION_MAJOR, VERSION_MINOR,
+    BoundsChecks, CodeOptions, Header, CHECKSUM_RANGE, CODE_ALIGN, GUARD_RESERVATION, HEADER_SIZE,
+    MAGIC, VERSION_MAJOR, VERSION_MINOR,
 };
 pub use metadata::*;
 pub use target::{cpu, Arch, Os, Target};

@@ -174,6 +174,17 @@ pub struct TrapSite {
     pub code: TrapCode,
 }
 
+/// A memory access compiled without a bounds check (guard-page mode): a
+/// fault with the program counter in `[start, end)` is an out-of-bounds
+/// access, raised by continuing at the stub of trap site `trap`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultSite {
+    pub start: u32,
+    pub end: u32,
+    /// Index into [`Metadata::traps`].
+    pub trap: u32,
+}
+
 /// What the loader stores into one slot of the per-instance context (`vmctx`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RelocTarget {
@@ -223,6 +234,8 @@ pub struct Metadata {
     /// Indexed by the trap-site number generated code stores in `vmctx`.
     pub traps: Vec<TrapSite>,
     pub relocations: Vec<Relocation>,
+    /// Unchecked memory accesses, sorted by `start` (guard-page mode only).
+    pub fault_sites: Vec<FaultSite>,
     /// Function names from the name section, `(function index, name)`.
     pub func_names: Vec<(u32, String)>,
 }

@@ -19,9 +19,7 @@ fn sample() -> Vec<u8> {
     write_artifact(&ArtifactParts {
         compiler_version: "test",
         target: Target::host().unwrap(),
-        options: CodeOptions {
-            bounds_checks: BoundsChecks::Explicit,
-        },
+        options: CodeOptions::default(),
         wasm: b"\0asm",
         metadata: &metadata,
         code: &[0x90; 32],
@@ -98,9 +96,7 @@ fn missing_cpu_features_are_refused() {
     let file = write_artifact(&ArtifactParts {
         compiler_version: "test",
         target,
-        options: CodeOptions {
-            bounds_checks: BoundsChecks::Explicit,
-        },
+        options: CodeOptions::default(),
         wasm: b"",
         metadata: &metadata,
         code: &[],

@@ -30,11 +30,15 @@ pub enum TrapCode {
     TableOutOfBounds = 10,
     /// A host function returned an error; the loader keeps the error itself.
     HostError = 11,
+    /// The store's fuel ran out (code compiled with fuel metering).
+    OutOfFuel = 12,
+    /// The epoch deadline passed (code compiled with epoch checks).
+    Interrupted = 13,
 }
 
 impl TrapCode {
     /// Every trap code, in discriminant order.
-    pub const ALL: [TrapCode; 11] = [
+    pub const ALL: [TrapCode; 13] = [
         TrapCode::Unreachable,
         TrapCode::IntegerDivideByZero,
         TrapCode::IntegerOverflow,
@@ -46,6 +50,8 @@ impl TrapCode {
         TrapCode::InvalidConversionToInteger,
         TrapCode::TableOutOfBounds,
         TrapCode::HostError,
+        TrapCode::OutOfFuel,
+        TrapCode::Interrupted,
     ];
 
     /// The message the WebAssembly specification's test suite uses for this trap.
@@ -62,6 +68,8 @@ impl TrapCode {
             TrapCode::InvalidConversionToInteger => "invalid conversion to integer",
             TrapCode::TableOutOfBounds => "out of bounds table access",
             TrapCode::HostError => "host function error",
+            TrapCode::OutOfFuel => "out of fuel",
+            TrapCode::Interrupted => "interrupted",
         }
     }
 

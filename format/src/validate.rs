@@ -191,6 +191,21 @@ pub(crate) fn validate(m: &Metadata, code_len: u64) -> Result<(), FormatError> {
             });
         }
     }
+    let mut previous_end = 0;
+    for (i, site) in m.fault_sites.iter().enumerate() {
+        if site.start < previous_end || site.start >= site.end || site.end as u64 > code_len {
+            return Err(FormatError::Invalid(format!(
+                "fault_sites[{i}] {}..{} is empty, unsorted or outside the code",
+                site.start, site.end
+            )));
+        }
+        previous_end = site.end;
+        check_index(
+            || format!("fault_sites[{i}].trap"),
+            site.trap,
+            m.traps.len() as u32,
+        )?;
+    }
     for (i, (f, _)) in m.func_names.iter().enumerate() {
         check_index(|| format!("func_names[{i}]"), *f, num_funcs)?;
     }

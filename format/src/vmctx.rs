@@ -60,7 +60,7 @@ pub type HelperFn = unsafe extern "C" fn(vmctx: *mut u8, args: *mut u64) -> u32;
 /// State shared by all instances that can call each other, used by one
 /// thread at a time.
 #[repr(C)]
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RuntimeState {
     /// Stack pointer saved by the innermost host entry trampoline: a trap
     /// restores it and returns 1 from that trampoline.
@@ -73,12 +73,39 @@ pub struct RuntimeState {
     pub reserved: u32,
     /// vmctx of the instance whose code raised the last trap.
     pub trap_vmctx: *mut u8,
+    /// Fuel left (code compiled with fuel metering subtracts from it and
+    /// traps with "out of fuel" rather than let it go negative).
+    pub fuel: i64,
+    /// Code compiled with epoch checks traps with "interrupted" at a
+    /// function entry or loop head once `*epoch_counter >= epoch_deadline`.
+    pub epoch_deadline: u64,
+    /// The engine's epoch counter (incremented by another thread); must be
+    /// valid whenever code compiled with epoch checks runs.
+    pub epoch_counter: *const u64,
+}
+
+impl Default for RuntimeState {
+    fn default() -> Self {
+        RuntimeState {
+            entry_sp: 0,
+            stack_limit: 0,
+            trap_site: 0,
+            reserved: 0,
+            trap_vmctx: std::ptr::null_mut(),
+            fuel: 0,
+            epoch_deadline: u64::MAX,
+            epoch_counter: std::ptr::null(),
+        }
+    }
 }
 
 pub const RUNTIME_ENTRY_SP: i32 = 0;
 pub const RUNTIME_STACK_LIMIT: i32 = 8;
 pub const RUNTIME_TRAP_SITE: i32 = 16;
 pub const RUNTIME_TRAP_VMCTX: i32 = 24;
+pub const RUNTIME_FUEL: i32 = 32;
+pub const RUNTIME_EPOCH_DEADLINE: i32 = 40;
+pub const RUNTIME_EPOCH_COUNTER: i32 = 48;
 
 /// One imported function.
 #[repr(C)]

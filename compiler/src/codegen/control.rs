@@ -114,6 +114,9 @@ impl FuncCompiler<'_, '_> {
         let (params, _) = self.block_signature(ty)?;
         self.flush_for_join(self.stack.len() - params.len());
         let head = self.m.e.label();
+        if self.m.options.epoch {
+            self.epoch_check();
+        }
         self.push_frame(FrameKind::Loop { head }, ty)
     }
 

@@ -20,7 +20,7 @@ use wasmparser::{FuncValidator, FunctionBody, ValidatorResources};
 use super::control::ControlFrame;
 use super::stack::ValueStack;
 use super::ModuleCompiler;
-use crate::emitter::{self, Emitter, Jump, Operand, R0, R1, R2, S0, S1, S2, SP};
+use crate::emitter::{self, Emitter, Jump, Label, Operand, R0, R1, R2, S0, S1, S2, SP};
 use crate::error::CompileError;
 use crate::module::val_type;
 
@@ -36,9 +36,11 @@ struct BodyFacts {
     uses_memory: bool,
 }
 
-/// A pending trap: the jumps that raise it and what it is.
+/// A pending trap: the jumps (or faulting instructions) that raise it and
+/// what it is.
 struct PendingTrap {
     jumps: Vec<Jump>,
+    faults: Vec<(Label, Label)>,
     code: TrapCode,
     wasm_offset: u32,
 }
@@ -56,6 +58,8 @@ pub struct FuncCompiler<'a, 'm> {
     /// Wasm byte offset of the operator being compiled.
     pub offset: u64,
     traps: Vec<PendingTrap>,
+    /// Operators compiled since fuel was last charged.
+    pending_fuel: u32,
 }
 
 /// Emits the stack-limit check every function starts with; returns the
@@ -134,6 +138,7 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
             uses_memory: facts.uses_memory,
             offset: body.range().start as u64,
             traps: Vec::new(),
+            pending_fuel: 0,
         };
         fc.prologue(ty.params.len(), frame_size as i32);
         fc.control.push(ControlFrame::function(ty.results.clone()));
@@ -164,6 +169,7 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
         let overflow = emit_stack_check(e);
         self.traps.push(PendingTrap {
             jumps: vec![overflow],
+            faults: Vec::new(),
             code: TrapCode::StackOverflow,
             wasm_offset: self.offset as u32,
         });
@@ -210,6 +216,10 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
             let again = e.jump(SLJIT_NOT_ZERO);
             e.set_label(again, top);
         }
+        if self.m.options.epoch {
+            self.epoch_check();
+        }
+        let e = &mut self.m.e;
         if self.uses_memory {
             e.op1(
                 SLJIT_MOV,
@@ -224,21 +234,80 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
         }
     }
 
-    /// Branch here to raise `code` at the current operator.
-    pub fn trap_on(&mut self, jump: Jump, code: TrapCode) {
+    /// Counts one executed operator for fuel metering.
+    pub fn count_fuel(&mut self) {
+        self.pending_fuel += 1;
+    }
+
+    /// Charges the operators counted since the last charge (at the end of a
+    /// straight-line region). Uses `R0`.
+    pub fn charge_fuel(&mut self) {
+        use sljit_sys::*;
+        if !self.m.options.fuel || self.pending_fuel == 0 {
+            return;
+        }
+        let cost = std::mem::take(&mut self.pending_fuel);
+        let e = &mut self.m.e;
+        let fuel = Operand::mem(R0, vmctx::RUNTIME_FUEL as i64);
+        e.op1(SLJIT_MOV, Operand::reg(R0), Operand::mem(S0, vmctx::RUNTIME as i64));
+        // SLJIT_SET(SLJIT_SIG_LESS): fuel < cost, so it would go negative.
+        e.op2(
+            SLJIT_SUB | (SLJIT_SIG_LESS << 10),
+            fuel,
+            fuel,
+            Operand::imm(cost as i64),
+        );
+        let out = e.jump(SLJIT_SIG_LESS);
+        self.trap_on(out, TrapCode::OutOfFuel);
+    }
+
+    /// Traps with "interrupted" once the engine's epoch reached the
+    /// deadline. Uses `R0` and `R1`.
+    pub fn epoch_check(&mut self) {
+        use sljit_sys::*;
+        let e = &mut self.m.e;
+        e.op1(SLJIT_MOV, Operand::reg(R0), Operand::mem(S0, vmctx::RUNTIME as i64));
+        e.op1(
+            SLJIT_MOV,
+            Operand::reg(R1),
+            Operand::mem(R0, vmctx::RUNTIME_EPOCH_COUNTER as i64),
+        );
+        e.op1(SLJIT_MOV, Operand::reg(R1), Operand::mem(R1, 0));
+        let due = e.cmp(
+            SLJIT_GREATER_EQUAL,
+            Operand::reg(R1),
+            Operand::mem(R0, vmctx::RUNTIME_EPOCH_DEADLINE as i64),
+        );
+        self.trap_on(due, TrapCode::Interrupted);
+    }
+
+    /// The pending trap `code` at the current operator.
+    fn pending_trap(&mut self, code: TrapCode) -> &mut PendingTrap {
         let wasm_offset = self.offset as u32;
-        match self
+        let position = self
             .traps
-            .iter_mut()
-            .find(|t| t.code == code && t.wasm_offset == wasm_offset)
-        {
-            Some(trap) => trap.jumps.push(jump),
-            None => self.traps.push(PendingTrap {
-                jumps: vec![jump],
+            .iter()
+            .position(|t| t.code == code && t.wasm_offset == wasm_offset);
+        let index = position.unwrap_or_else(|| {
+            self.traps.push(PendingTrap {
+                jumps: Vec::new(),
+                faults: Vec::new(),
                 code,
                 wasm_offset,
-            }),
-        }
+            });
+            self.traps.len() - 1
+        });
+        &mut self.traps[index]
+    }
+
+    /// Branch here to raise `code` at the current operator.
+    pub fn trap_on(&mut self, jump: Jump, code: TrapCode) {
+        self.pending_trap(code).jumps.push(jump);
+    }
+
+    /// A fault between `start` and `end` raises `code` at the current operator.
+    pub fn trap_on_fault(&mut self, start: Label, end: Label, code: TrapCode) {
+        self.pending_trap(code).faults.push((start, end));
     }
 
     /// Traps unconditionally; the rest of the block is unreachable.
@@ -256,6 +325,10 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
                 wasm_offset: trap.wasm_offset,
                 code: trap.code,
             };
+            let number = self.m.next_trap_site();
+            for (start, end) in trap.faults {
+                self.m.add_fault_site(start, end, number);
+            }
             self.m.emit_trap_stub(&trap.jumps, site);
         }
     }

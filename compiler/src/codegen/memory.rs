@@ -6,7 +6,7 @@
 
 use sljit_sys::*;
 use vibewasm_format::vmctx::{self, Helper};
-use vibewasm_format::{TrapCode, ValType};
+use vibewasm_format::{BoundsChecks, TrapCode, ValType};
 use wasmparser::MemArg;
 
 use super::func::FuncCompiler;
@@ -78,67 +78,77 @@ impl Access {
 }
 
 impl FuncCompiler<'_, '_> {
-    /// The address operand of an access of `size` bytes at `index + offset`,
-    /// after an explicit bounds check (which traps). Uses `R0` and `R1`.
-    fn checked_address(&mut self, index: Operand, offset: u64, size: u64) -> Operand {
-        let len = Operand::mem(S2, vmctx::MEMORY_DEF_LEN as i64);
-        if index.is_imm() {
-            // A constant address: check its end against the size, then use it
-            // as a displacement (it fits: at most 2^33).
+    /// Emits one access of `size` bytes at `index + offset`: `emit` gets
+    /// the address operand. Explicit mode checks the end of the access
+    /// against the memory size first; guard-page mode records the access
+    /// as a fault site instead. Uses `R0` and `R1`.
+    fn access(&mut self, index: Operand, offset: u64, size: u64, emit: impl FnOnce(&mut Self, Operand)) {
+        let guarded = self.m.options.bounds_checks == BoundsChecks::GuardPages;
+        let address = if index.is_imm() {
+            // A constant address: at most 2^33, a displacement.
             let address = (index.argw as u32) as u64 + offset;
-            let out = self
-                .m
-                .e
-                .cmp(SLJIT_LESS, len, Operand::imm((address + size) as i64));
-            self.trap_on(out, TrapCode::MemoryOutOfBounds);
-            return Operand::mem(S1, address as i64);
+            if !guarded {
+                let len = Operand::mem(S2, vmctx::MEMORY_DEF_LEN as i64);
+                let out = self.m.e.cmp(SLJIT_LESS, len, Operand::imm((address + size) as i64));
+                self.trap_on(out, TrapCode::MemoryOutOfBounds);
+            }
+            Operand::mem(S1, address as i64)
+        } else {
+            let e = &mut self.m.e;
+            e.op1(SLJIT_MOV_U32, Operand::reg(R1), index);
+            if offset != 0 {
+                e.op2(SLJIT_ADD, Operand::reg(R1), Operand::reg(R1), Operand::imm(offset as i64));
+            }
+            if !guarded {
+                let len = Operand::mem(S2, vmctx::MEMORY_DEF_LEN as i64);
+                e.op2(SLJIT_ADD, Operand::reg(R0), Operand::reg(R1), Operand::imm(size as i64));
+                let out = e.cmp(SLJIT_GREATER, Operand::reg(R0), len);
+                self.trap_on(out, TrapCode::MemoryOutOfBounds);
+            }
+            Operand::mem2(S1, R1, 0)
+        };
+        if guarded {
+            let start = self.m.e.label();
+            emit(self, address);
+            let end = self.m.e.label();
+            self.trap_on_fault(start, end, TrapCode::MemoryOutOfBounds);
+        } else {
+            emit(self, address);
         }
-        let e = &mut self.m.e;
-        e.op1(SLJIT_MOV_U32, Operand::reg(R1), index);
-        if offset != 0 {
-            e.op2(
-                SLJIT_ADD,
-                Operand::reg(R1),
-                Operand::reg(R1),
-                Operand::imm(offset as i64),
-            );
-        }
-        e.op2(
-            SLJIT_ADD,
-            Operand::reg(R0),
-            Operand::reg(R1),
-            Operand::imm(size as i64),
-        );
-        let out = e.cmp(SLJIT_GREATER, Operand::reg(R0), len);
-        self.trap_on(out, TrapCode::MemoryOutOfBounds);
-        Operand::mem2(S1, R1, 0)
     }
 
     pub fn load(&mut self, memarg: MemArg, access: Access) {
         let (index, _) = self.pop();
-        let address = self.checked_address(index, memarg.offset, access.size());
-        if is_float(access.ty()) {
+        // The destination register is chosen first: allocating may spill,
+        // and a spill must not land inside a fault site.
+        let ty = access.ty();
+        if is_float(ty) {
             let dst = self.alloc_freg();
-            self.m.e.fop1(access.mov(), Operand::freg(dst), address);
-            self.push_freg(dst, access.ty());
+            self.access(index, memarg.offset, access.size(), |fc, address| {
+                fc.m.e.fop1(access.mov(), Operand::freg(dst), address)
+            });
+            self.push_freg(dst, ty);
         } else {
             let dst = self.alloc_reg();
-            self.m.e.op1(access.mov(), Operand::reg(dst), address);
-            self.push_reg(dst, access.ty());
+            self.access(index, memarg.offset, access.size(), |fc, address| {
+                fc.m.e.op1(access.mov(), Operand::reg(dst), address)
+            });
+            self.push_reg(dst, ty);
         }
     }
 
     pub fn store(&mut self, memarg: MemArg, access: Access) {
         let (value, entry) = self.pop_entry();
         let (index, _) = self.pop();
-        let address = self.checked_address(index, memarg.offset, access.size());
-        if is_float(access.ty()) {
-            // A float in a register is stored as a float; in memory or as a
-            // constant, its bits are moved as an integer.
-            self.move_to_memory(address, value, entry.loc, entry.ty);
-        } else {
-            self.m.e.op1(access.mov(), address, value);
-        }
+        self.access(index, memarg.offset, access.size(), |fc, address| {
+            if is_float(access.ty()) {
+                // A float in a register is stored as a float; in memory or as
+                // a constant, its bits are moved as an integer.
+                fc.move_to_memory(address, value, entry.loc, entry.ty);
+            } else {
+                fc.m.e.op1(access.mov(), address, value);
+            }
+        });
     }
 
     pub fn visit_memory_size(&mut self) {

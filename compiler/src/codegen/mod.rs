@@ -37,6 +37,7 @@ pub struct CompiledCode {
     pub host_entry: u32,
     pub traps: Vec<TrapSite>,
     pub relocations: Vec<format::Relocation>,
+    pub fault_sites: Vec<format::FaultSite>,
     pub cpu_features: u64,
 }
 
@@ -52,12 +53,19 @@ pub struct ModuleCompiler<'m> {
     host_entry: Option<Label>,
     relocations: Vec<RelocTarget>,
     pub cpu_features: u64,
+    pub options: format::CodeOptions,
+    /// Unchecked memory accesses `(start, end, trap site)` (guard-page mode).
+    fault_sites: Vec<(Label, Label, usize)>,
     /// Bytes of wasm code, to size the code buffer.
     wasm_size: usize,
 }
 
 impl<'m> ModuleCompiler<'m> {
-    pub fn new(meta: &'m Metadata, wasm_size: usize) -> Result<Self, CompileError> {
+    pub fn new(
+        meta: &'m Metadata,
+        wasm_size: usize,
+        options: format::CodeOptions,
+    ) -> Result<Self, CompileError> {
         Ok(ModuleCompiler {
             e: Emitter::new()?,
             meta,
@@ -69,6 +77,8 @@ impl<'m> ModuleCompiler<'m> {
             host_entry: None,
             relocations: Vec::new(),
             cpu_features: 0,
+            options,
+            fault_sites: Vec::new(),
             wasm_size,
         })
     }
@@ -92,6 +102,17 @@ impl<'m> ModuleCompiler<'m> {
             .e
             .call(sljit_sys::SLJIT_CALL_REG_ARG, emitter::wasm_call_args());
         self.pending_calls.push((jump, callee));
+    }
+
+    /// Records an unchecked memory access between `start` and `end` whose
+    /// fault raises the trap of stub number `site` (see `emit_trap_stub`).
+    pub fn add_fault_site(&mut self, start: Label, end: Label, site: usize) {
+        self.fault_sites.push((start, end, site));
+    }
+
+    /// The number the next trap stub will get.
+    pub fn next_trap_site(&self) -> usize {
+        self.trap_stubs.len()
     }
 
     /// Emits the trap stub of one site: records the site and the trapping
@@ -302,7 +323,17 @@ impl<'m> ModuleCompiler<'m> {
                 target: *target,
             })
             .collect();
+        let fault_sites = self
+            .fault_sites
+            .iter()
+            .map(|(start, end, trap)| format::FaultSite {
+                start: offset(*start),
+                end: offset(*end),
+                trap: *trap as u32,
+            })
+            .collect();
         Ok(CompiledCode {
+            fault_sites,
             code: generated.code,
             functions,
             host_entry,

@@ -26,6 +26,23 @@ impl FuncCompiler<'_, '_> {
                 _ => Ok(()),
             };
         }
+        self.count_fuel();
+        if matches!(
+            op,
+            O::Block { .. }
+                | O::Loop { .. }
+                | O::If { .. }
+                | O::Else
+                | O::End
+                | O::Br { .. }
+                | O::BrIf { .. }
+                | O::BrTable { .. }
+                | O::Return
+                | O::Call { .. }
+                | O::CallIndirect { .. }
+        ) {
+            self.charge_fuel();
+        }
         match op {
             // Control.
             O::Unreachable => self.trap(vibewasm_format::TrapCode::Unreachable),
