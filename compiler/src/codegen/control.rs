@@ -59,12 +59,50 @@ impl ControlFrame {
     }
 }
 
+/// A comparison a conditional branch tests, emitted as one compare-and-jump.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Condition {
+    /// SLJIT condition, with `SLJIT_32` for 32-bit operands.
+    pub kind: i32,
+    pub a: Operand,
+    pub b: Operand,
+    pub float: bool,
+}
+
+impl Condition {
+    /// `value != 0` for an i32 value.
+    pub fn non_zero(value: Operand) -> Condition {
+        Condition {
+            kind: sljit_sys::SLJIT_NOT_EQUAL | sljit_sys::SLJIT_32,
+            a: value,
+            b: Operand::imm(0),
+            float: false,
+        }
+    }
+
+    /// The opposite test: SLJIT numbers each condition next to its inverse.
+    pub fn inverse(self) -> Condition {
+        Condition {
+            kind: self.kind ^ 1,
+            ..self
+        }
+    }
+
+    pub fn jump(self, e: &mut crate::emitter::Emitter) -> Jump {
+        if self.float {
+            e.fcmp(self.kind, self.a, self.b)
+        } else {
+            e.cmp(self.kind, self.a, self.b)
+        }
+    }
+}
+
 /// Whether code after a branch still runs.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum BranchKind {
     Always,
-    /// Taken when the i32 operand is non-zero.
-    IfNonZero(Operand),
+    /// Taken when the condition holds.
+    If(Condition),
 }
 
 impl FuncCompiler<'_, '_> {
@@ -125,15 +163,20 @@ impl FuncCompiler<'_, '_> {
             return self.push_frame(FrameKind::If { else_jump: None }, ty);
         }
         let (cond, _) = self.pop();
-        let (params, _) = self.block_signature(ty)?;
-        // The condition may sit in a register the flush does not touch.
         self.m.e.op1(sljit_sys::SLJIT_MOV32, Operand::reg(R0), cond);
+        self.visit_if_condition(ty, Condition::non_zero(Operand::reg(R0)))
+    }
+
+    /// `if` on a condition whose operands are already popped. The flush
+    /// to the join state only stores, so it leaves them intact.
+    pub fn visit_if_condition(
+        &mut self,
+        ty: BlockType,
+        condition: Condition,
+    ) -> Result<(), CompileError> {
+        let (params, _) = self.block_signature(ty)?;
         self.flush_for_join(self.stack.len() - params.len());
-        let else_jump = self.m.e.cmp(
-            sljit_sys::SLJIT_EQUAL | sljit_sys::SLJIT_32,
-            Operand::reg(R0),
-            Operand::imm(0),
-        );
+        let else_jump = condition.inverse().jump(&mut self.m.e);
         self.push_frame(
             FrameKind::If {
                 else_jump: Some(else_jump),
@@ -235,23 +278,18 @@ impl FuncCompiler<'_, '_> {
         let base = frame.height;
         let len = self.stack.len();
         let is_return = matches!(frame.kind, FrameKind::Function);
+        // The values are already where the target expects them.
         let in_place = !is_return
-            && (len - arity..len).all(|h| {
-                h - (len - arity) + base == h && self.stack.get(h).loc == super::stack::Loc::Slot
-            });
+            && base == len - arity
+            && (base..len).all(|h| self.stack.get(h).loc == super::stack::Loc::Slot);
 
         let skip = match kind {
-            BranchKind::IfNonZero(cond) if in_place => {
-                let jump = self
-                    .m
-                    .e
-                    .cmp(SLJIT_NOT_EQUAL | SLJIT_32, cond, Operand::imm(0));
+            BranchKind::If(condition) if in_place => {
+                let jump = condition.jump(&mut self.m.e);
                 self.link_branch(target, jump);
                 return;
             }
-            BranchKind::IfNonZero(cond) => {
-                Some(self.m.e.cmp(SLJIT_EQUAL | SLJIT_32, cond, Operand::imm(0)))
-            }
+            BranchKind::If(condition) => Some(condition.inverse().jump(&mut self.m.e)),
             BranchKind::Always => None,
         };
         if is_return {
@@ -288,7 +326,7 @@ impl FuncCompiler<'_, '_> {
         // Branch-value copies use only memory and the operand registers; the
         // condition must survive them, so it moves to a temporary first.
         self.m.e.op1(sljit_sys::SLJIT_MOV32, Operand::reg(R1), cond);
-        self.branch(depth, BranchKind::IfNonZero(Operand::reg(R1)));
+        self.branch(depth, BranchKind::If(Condition::non_zero(Operand::reg(R1))));
     }
 
     pub fn visit_br_table(

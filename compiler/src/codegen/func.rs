@@ -148,6 +148,21 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
         while !ops.eof() {
             let (op, offset) = ops.read_with_offset().map_err(malformed)?;
             fc.offset = offset as u64;
+            // A comparison consumed by the next operator's branch becomes
+            // one compare-and-jump.
+            if fc.reachable && super::compare::fusible(&op) {
+                let mut peek = ops.clone();
+                if let Ok((next, next_offset)) = peek.read_with_offset() {
+                    if matches!(
+                        next,
+                        wasmparser::Operator::BrIf { .. } | wasmparser::Operator::If { .. }
+                    ) {
+                        ops = peek;
+                        fc.fused_compare_branch(&op, next, next_offset as u64)?;
+                        continue;
+                    }
+                }
+            }
             fc.visit(op)?;
         }
         fc.emit_trap_stubs();
@@ -249,7 +264,11 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
         let cost = std::mem::take(&mut self.pending_fuel);
         let e = &mut self.m.e;
         let fuel = Operand::mem(R0, vmctx::RUNTIME_FUEL as i64);
-        e.op1(SLJIT_MOV, Operand::reg(R0), Operand::mem(S0, vmctx::RUNTIME as i64));
+        e.op1(
+            SLJIT_MOV,
+            Operand::reg(R0),
+            Operand::mem(S0, vmctx::RUNTIME as i64),
+        );
         // SLJIT_SET(SLJIT_SIG_LESS): fuel < cost, so it would go negative.
         e.op2(
             SLJIT_SUB | (SLJIT_SIG_LESS << 10),
@@ -266,7 +285,11 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
     pub fn epoch_check(&mut self) {
         use sljit_sys::*;
         let e = &mut self.m.e;
-        e.op1(SLJIT_MOV, Operand::reg(R0), Operand::mem(S0, vmctx::RUNTIME as i64));
+        e.op1(
+            SLJIT_MOV,
+            Operand::reg(R0),
+            Operand::mem(S0, vmctx::RUNTIME as i64),
+        );
         e.op1(
             SLJIT_MOV,
             Operand::reg(R1),

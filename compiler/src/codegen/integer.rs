@@ -86,7 +86,7 @@ pub enum DivKind {
     RemU,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub enum Cmp {
     Eq,
     Ne,

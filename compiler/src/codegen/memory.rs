@@ -82,14 +82,23 @@ impl FuncCompiler<'_, '_> {
     /// the address operand. Explicit mode checks the end of the access
     /// against the memory size first; guard-page mode records the access
     /// as a fault site instead. Uses `R0` and `R1`.
-    fn access(&mut self, index: Operand, offset: u64, size: u64, emit: impl FnOnce(&mut Self, Operand)) {
+    fn access(
+        &mut self,
+        index: Operand,
+        offset: u64,
+        size: u64,
+        emit: impl FnOnce(&mut Self, Operand),
+    ) {
         let guarded = self.m.options.bounds_checks == BoundsChecks::GuardPages;
         let address = if index.is_imm() {
             // A constant address: at most 2^33, a displacement.
             let address = (index.argw as u32) as u64 + offset;
             if !guarded {
                 let len = Operand::mem(S2, vmctx::MEMORY_DEF_LEN as i64);
-                let out = self.m.e.cmp(SLJIT_LESS, len, Operand::imm((address + size) as i64));
+                let out = self
+                    .m
+                    .e
+                    .cmp(SLJIT_LESS, len, Operand::imm((address + size) as i64));
                 self.trap_on(out, TrapCode::MemoryOutOfBounds);
             }
             Operand::mem(S1, address as i64)
@@ -97,11 +106,21 @@ impl FuncCompiler<'_, '_> {
             let e = &mut self.m.e;
             e.op1(SLJIT_MOV_U32, Operand::reg(R1), index);
             if offset != 0 {
-                e.op2(SLJIT_ADD, Operand::reg(R1), Operand::reg(R1), Operand::imm(offset as i64));
+                e.op2(
+                    SLJIT_ADD,
+                    Operand::reg(R1),
+                    Operand::reg(R1),
+                    Operand::imm(offset as i64),
+                );
             }
             if !guarded {
                 let len = Operand::mem(S2, vmctx::MEMORY_DEF_LEN as i64);
-                e.op2(SLJIT_ADD, Operand::reg(R0), Operand::reg(R1), Operand::imm(size as i64));
+                e.op2(
+                    SLJIT_ADD,
+                    Operand::reg(R0),
+                    Operand::reg(R1),
+                    Operand::imm(size as i64),
+                );
                 let out = e.cmp(SLJIT_GREATER, Operand::reg(R0), len);
                 self.trap_on(out, TrapCode::MemoryOutOfBounds);
             }

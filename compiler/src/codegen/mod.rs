@@ -11,6 +11,7 @@
 //! ```
 
 mod calls;
+mod compare;
 mod control;
 mod conversion;
 mod float;
