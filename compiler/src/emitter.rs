@@ -27,6 +27,10 @@ pub const S0: Reg = Reg(sys::SLJIT_S0);
 pub const S1: Reg = Reg(sys::SLJIT_S1);
 /// Holds the `*const MemoryDef` of memory 0 in functions that access memory.
 pub const S2: Reg = Reg(sys::SLJIT_S2);
+/// S3..S5 hold the most used locals (see `codegen::func`).
+pub const S3: Reg = Reg(sys::SLJIT_S3);
+pub const S4: Reg = Reg(sys::SLJIT_S4);
+pub const S5: Reg = Reg(sys::SLJIT_S5);
 pub const SP: Reg = Reg(sys::SLJIT_SP);
 
 /// A floating-point register (SLJIT numbering: `FR0..`).

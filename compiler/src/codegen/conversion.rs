@@ -220,7 +220,12 @@ impl FuncCompiler<'_, '_> {
     pub fn reinterpret(&mut self, to: ValType) {
         let (src, entry) = self.pop_entry();
         let to_f32_or_i32 = matches!(to, ValType::F32 | ValType::I32);
-        match entry.loc {
+        // A local homed in a register is, for this purpose, a register.
+        let loc = match (entry.loc, src.as_reg()) {
+            (Loc::Local(_), Some(r)) => Loc::Reg(r),
+            (loc, _) => loc,
+        };
+        match loc {
             Loc::FReg(f) => {
                 let dst = self.alloc_reg();
                 let op = if to_f32_or_i32 {

@@ -18,9 +18,12 @@ use vibewasm_format::{TrapCode, TrapSite, ValType};
 use wasmparser::{FuncValidator, FunctionBody, ValidatorResources};
 
 use super::control::ControlFrame;
+use super::prepass::prepass;
 use super::stack::ValueStack;
 use super::ModuleCompiler;
-use crate::emitter::{self, Emitter, Jump, Label, Operand, R0, R1, R2, S0, S1, S2, SP};
+use crate::emitter::{
+    self, Emitter, Jump, Label, Operand, Reg, R0, R1, R2, S0, S1, S2, S3, S4, S5, SP,
+};
 use crate::error::CompileError;
 use crate::module::val_type;
 
@@ -29,12 +32,6 @@ pub const CTX_SLOT: i32 = 8;
 const LOCALS_BASE: i32 = 16;
 /// SLJIT's limit on `local_size`.
 const MAX_FRAME: i64 = 1 << 20;
-
-/// What the validation pre-pass learned about a body.
-struct BodyFacts {
-    max_height: u32,
-    uses_memory: bool,
-}
 
 /// A pending trap: the jumps (or faulting instructions) that raise it and
 /// what it is.
@@ -55,6 +52,8 @@ pub struct FuncCompiler<'a, 'm> {
     pub reachable: bool,
     pub results: Vec<ValType>,
     pub uses_memory: bool,
+    /// The register each local lives in, if it has one (else its frame slot).
+    pub local_regs: Vec<Option<Reg>>,
     /// Wasm byte offset of the operator being compiled.
     pub offset: u64,
     traps: Vec<PendingTrap>,
@@ -116,7 +115,7 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
         }
 
         // Pass 1: validate, and learn the frame size before the prologue.
-        let facts = prepass(validator, body, index)?;
+        let facts = prepass(validator, body, index, locals.len())?;
         let stack_base = LOCALS_BASE + 8 * locals.len() as i32;
         let frame_size = stack_base as i64 + 8 * facts.max_height as i64;
         if frame_size > MAX_FRAME {
@@ -126,6 +125,7 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
             });
         }
 
+        let local_regs = assign_local_registers(&locals, &facts);
         let mut fc = FuncCompiler {
             m,
             index,
@@ -136,6 +136,7 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
             reachable: true,
             results: ty.results.clone(),
             uses_memory: facts.uses_memory,
+            local_regs,
             offset: body.range().start as u64,
             traps: Vec::new(),
             pending_fuel: 0,
@@ -172,7 +173,16 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
     fn prologue(&mut self, num_params: usize, frame_size: i32) {
         use sljit_sys::*;
         self.m.begin_function(self.index);
-        let saveds = if self.uses_memory { 3 } else { 1 };
+        // S0 is vmctx; then S1/S2 for memory, then the locals' registers.
+        let highest = self
+            .local_regs
+            .iter()
+            .flatten()
+            .map(|r| saved_index(*r))
+            .chain(std::iter::once(if self.uses_memory { 2 } else { 0 }))
+            .max()
+            .unwrap_or(0);
+        let saveds = highest + 1;
         let e = &mut self.m.e;
         e.enter(
             SLJIT_ENTER_REG_ARG | 1, // SLJIT_ENTER_KEEP(1): S0 is vmctx, never saved
@@ -195,11 +205,14 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
             Operand::reg(R0),
         );
         for i in 0..num_params {
-            e.op1(
-                SLJIT_MOV,
-                Operand::mem(SP, (LOCALS_BASE + 8 * i as i32) as i64),
-                Operand::mem(R0, 8 * i as i64),
-            );
+            let dst = match self.local_regs[i] {
+                Some(r) => Operand::reg(r),
+                None => Operand::mem(SP, (LOCALS_BASE + 8 * i as i32) as i64),
+            };
+            e.op1(SLJIT_MOV, dst, Operand::mem(R0, 8 * i as i64));
+        }
+        for r in self.local_regs[num_params..].iter().flatten() {
+            e.op1(SLJIT_MOV, Operand::reg(*r), Operand::imm(0));
         }
         let declared = self.locals.len() - num_params;
         let first = LOCALS_BASE + 8 * num_params as i32;
@@ -389,67 +402,37 @@ pub fn mov_op(ty: ValType) -> i32 {
     }
 }
 
-/// Pass 1: validates the body and measures its value stack.
-fn prepass(
-    validator: &mut FuncValidator<ValidatorResources>,
-    body: &FunctionBody<'_>,
-    index: u32,
-) -> Result<BodyFacts, CompileError> {
-    use wasmparser::Operator as O;
-    let func = Some(index);
-    let mut ops = body
-        .get_operators_reader()
-        .map_err(|e| CompileError::from_parser(e, func, false))?;
-    let mut facts = BodyFacts {
-        max_height: 0,
-        uses_memory: false,
+/// SLJIT's number for saved register `S<n>` is `S0 - n`.
+fn saved_index(r: Reg) -> i32 {
+    S0.0 - r.0
+}
+
+/// Gives the most used integer locals (uses inside loops weigh more) the
+/// callee-saved registers the function does not need otherwise: they survive
+/// calls, so a local in one is never spilled.
+fn assign_local_registers(
+    locals: &[ValType],
+    facts: &super::prepass::BodyFacts,
+) -> Vec<Option<Reg>> {
+    /// Below this weight a register is not worth its save and restore.
+    const MIN_WEIGHT: u32 = 3;
+    let free: &[Reg] = if facts.uses_memory {
+        &[S3, S4, S5]
+    } else {
+        &[S1, S2, S3, S4, S5]
     };
-    while !ops.eof() {
-        let (op, offset) = ops
-            .read_with_offset()
-            .map_err(|e| CompileError::from_parser(e, func, false))?;
-        validator
-            .op(offset, &op)
-            .map_err(|e| CompileError::from_parser(e, func, true))?;
-        facts.max_height = facts.max_height.max(validator.operand_stack_height());
-        if !facts.uses_memory {
-            facts.uses_memory = matches!(
-                op,
-                O::I32Load { .. }
-                    | O::I64Load { .. }
-                    | O::F32Load { .. }
-                    | O::F64Load { .. }
-                    | O::MemoryCopy { .. }
-                    | O::MemoryFill { .. }
-                    | O::MemoryInit { .. }
-                    | O::I32Load8S { .. }
-                    | O::I32Load8U { .. }
-                    | O::I32Load16S { .. }
-                    | O::I32Load16U { .. }
-                    | O::I64Load8S { .. }
-                    | O::I64Load8U { .. }
-                    | O::I64Load16S { .. }
-                    | O::I64Load16U { .. }
-                    | O::I64Load32S { .. }
-                    | O::I64Load32U { .. }
-                    | O::I32Store { .. }
-                    | O::I64Store { .. }
-                    | O::F32Store { .. }
-                    | O::F64Store { .. }
-                    | O::I32Store8 { .. }
-                    | O::I32Store16 { .. }
-                    | O::I64Store8 { .. }
-                    | O::I64Store16 { .. }
-                    | O::I64Store32 { .. }
-                    | O::MemorySize { .. }
-                    | O::MemoryGrow { .. }
-            );
-        }
+    let mut candidates: Vec<usize> = (0..locals.len())
+        .filter(|&i| {
+            matches!(
+                locals[i],
+                ValType::I32 | ValType::I64 | ValType::FuncRef | ValType::ExternRef
+            ) && facts.local_weights[i] >= MIN_WEIGHT
+        })
+        .collect();
+    candidates.sort_by_key(|&i| (std::cmp::Reverse(facts.local_weights[i]), i));
+    let mut regs = vec![None; locals.len()];
+    for (local, reg) in candidates.into_iter().zip(free) {
+        regs[local] = Some(*reg);
     }
-    ops.finish()
-        .map_err(|e| CompileError::from_parser(e, func, false))?;
-    // Room for a helper's immediates after its operands, and a valid frame
-    // for an empty function.
-    facts.max_height += 1 + vibewasm_format::vmctx::MAX_HELPER_IMMEDIATES;
-    Ok(facts)
+    regs
 }

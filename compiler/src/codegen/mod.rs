@@ -18,6 +18,7 @@ mod float;
 mod func;
 mod integer;
 mod memory;
+mod prepass;
 mod stack;
 mod table;
 mod variables;

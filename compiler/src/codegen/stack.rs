@@ -143,8 +143,12 @@ impl FuncCompiler<'_, '_> {
         Operand::mem(SP, (self.stack_base + 8 * height as i32) as i64)
     }
 
-    pub fn local_slot(&self, index: u32) -> Operand {
-        Operand::mem(SP, (16 + 8 * index as i32) as i64)
+    /// Where local `index` lives: its register, or its frame slot.
+    pub fn local_operand(&self, index: u32) -> Operand {
+        match self.local_regs[index as usize] {
+            Some(r) => Operand::reg(r),
+            None => Operand::mem(SP, (16 + 8 * index as i32) as i64),
+        }
     }
 
     /// Where the value at `height` can be read from.
@@ -155,7 +159,7 @@ impl FuncCompiler<'_, '_> {
     fn operand_of(&self, entry: Entry, height: usize) -> Operand {
         match entry.loc {
             Loc::Const(c) => Operand::imm(c),
-            Loc::Local(i) => self.local_slot(i),
+            Loc::Local(i) => self.local_operand(i),
             Loc::Reg(r) => Operand::reg(r),
             Loc::FReg(f) => Operand::freg(f),
             Loc::Slot => self.slot(height),

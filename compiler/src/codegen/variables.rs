@@ -21,8 +21,8 @@ impl FuncCompiler<'_, '_> {
         }
         let (value, entry) = self.pop_entry();
         self.flush_local(index);
-        let slot = self.local_slot(index);
-        self.move_to_memory(slot, value, entry.loc, entry.ty);
+        let home = self.local_operand(index);
+        self.move_to_memory(home, value, entry.loc, entry.ty);
     }
 
     pub fn visit_local_tee(&mut self, index: u32) {

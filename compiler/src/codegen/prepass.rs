@@ -1,0 +1,96 @@
+//! Pass 1 over a body: validate it, and learn what code generation must know
+//! before the prologue (SLJIT fixes the frame size at `enter`).
+
+use wasmparser::{FuncValidator, FunctionBody, Operator as O, ValidatorResources};
+
+use crate::error::CompileError;
+
+/// What the validation pre-pass learned about a body.
+pub struct BodyFacts {
+    /// Deepest value stack, plus room for a helper's immediates.
+    pub max_height: u32,
+    pub uses_memory: bool,
+    /// Static uses of each local, a use inside `n` nested loops counting `4^n`.
+    pub local_weights: Vec<u32>,
+}
+
+pub fn prepass(
+    validator: &mut FuncValidator<ValidatorResources>,
+    body: &FunctionBody<'_>,
+    index: u32,
+    num_locals: usize,
+) -> Result<BodyFacts, CompileError> {
+    let func = Some(index);
+    let malformed = |e| CompileError::from_parser(e, func, false);
+    let mut ops = body.get_operators_reader().map_err(malformed)?;
+    let mut facts = BodyFacts {
+        max_height: 0,
+        uses_memory: false,
+        local_weights: vec![0; num_locals],
+    };
+    // For each open block: is it a loop?
+    let mut blocks: Vec<bool> = Vec::new();
+    let mut loop_depth = 0u32;
+    while !ops.eof() {
+        let (op, offset) = ops.read_with_offset().map_err(malformed)?;
+        validator
+            .op(offset, &op)
+            .map_err(|e| CompileError::from_parser(e, func, true))?;
+        facts.max_height = facts.max_height.max(validator.operand_stack_height());
+        match op {
+            O::Block { .. } | O::If { .. } => blocks.push(false),
+            O::Loop { .. } => {
+                blocks.push(true);
+                loop_depth += 1;
+            }
+            O::End => {
+                if blocks.pop() == Some(true) {
+                    loop_depth -= 1;
+                }
+            }
+            O::LocalGet { local_index }
+            | O::LocalSet { local_index }
+            | O::LocalTee { local_index } => {
+                if let Some(w) = facts.local_weights.get_mut(local_index as usize) {
+                    *w = w.saturating_add(1 << (2 * loop_depth.min(8)));
+                }
+            }
+            _ => {}
+        }
+        facts.uses_memory |= touches_memory(&op);
+    }
+    ops.finish().map_err(malformed)?;
+    facts.max_height += 1 + vibewasm_format::vmctx::MAX_HELPER_IMMEDIATES;
+    Ok(facts)
+}
+
+/// Operators that need the memory base and size in registers.
+fn touches_memory(op: &O<'_>) -> bool {
+    matches!(
+        op,
+        O::I32Load { .. }
+            | O::I64Load { .. }
+            | O::F32Load { .. }
+            | O::F64Load { .. }
+            | O::I32Load8S { .. }
+            | O::I32Load8U { .. }
+            | O::I32Load16S { .. }
+            | O::I32Load16U { .. }
+            | O::I64Load8S { .. }
+            | O::I64Load8U { .. }
+            | O::I64Load16S { .. }
+            | O::I64Load16U { .. }
+            | O::I64Load32S { .. }
+            | O::I64Load32U { .. }
+            | O::I32Store { .. }
+            | O::I64Store { .. }
+            | O::F32Store { .. }
+            | O::F64Store { .. }
+            | O::I32Store8 { .. }
+            | O::I32Store16 { .. }
+            | O::I64Store8 { .. }
+            | O::I64Store16 { .. }
+            | O::I64Store32 { .. }
+            | O::MemorySize { .. }
+    )
+}
