@@ -370,7 +370,7 @@ pub fn workspace_root() -> PathBuf {
 /// The directory of the shared benchmark kernels (`../shared/bench/kernels`
 /// next to the workspace). Panics with a clear message when it is missing.
 pub fn kernels_dir() -> PathBuf {
-    let dir = workspace_root().join("../shared/bench/kernels");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench/kernels");
     assert!(
         dir.join("checksums.tsv").is_file(),
         "the shared kernels are missing: expected {} with checksums.tsv \
