@@ -1,0 +1,402 @@
+//! The `vibewasmc` command line, run as a separate process: compile, run,
+//! inspect; exit codes (0 ok, 1 error, 2 usage, 3 trap) and messages;
+//! artifacts compiled by one process and run by another; byte-identical
+//! output across processes.
+
+use std::path::Path;
+use std::process::Output;
+
+use vibewasm_tests::*;
+
+const FIB: &str = r#"
+(module
+  (func $fib (export "fib") (param i32) (result i32)
+    (if (result i32) (i32.lt_u (local.get 0) (i32.const 2))
+      (then (local.get 0))
+      (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
+                     (call $fib (i32.sub (local.get 0) (i32.const 2)))))))
+  (func (export "div") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1)))
+  (func (export "mix") (param i64 f64 f32) (result i64 f64 f32)
+    (i64.mul (local.get 0) (i64.const 2))
+    (f64.mul (local.get 1) (f64.const 2))
+    (f32.neg (local.get 2)))
+  (func (export "nothing"))
+)"#;
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn write_wat(dir: &TempDir, name: &str, wat: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, wat).unwrap();
+    path
+}
+
+fn compile_cli(input: &Path, output: &Path) {
+    let out = run_cli([
+        "compile".as_ref(),
+        input.as_os_str(),
+        "-o".as_ref(),
+        output.as_os_str(),
+    ]);
+    assert!(
+        out.status.success(),
+        "compile {} failed: {}",
+        input.display(),
+        stderr(&out)
+    );
+    assert!(output.is_file());
+}
+
+fn run_art(artifact: &Path, name: &str, args: &[&str]) -> Output {
+    let mut argv: Vec<&std::ffi::OsStr> = vec!["run".as_ref(), artifact.as_os_str()];
+    argv.push("--invoke".as_ref());
+    argv.push(name.as_ref());
+    argv.extend(args.iter().map(std::ffi::OsStr::new));
+    run_cli(argv)
+}
+
+#[test]
+fn compile_in_one_process_run_in_another() {
+    let dir = TempDir::new();
+    let wat = write_wat(&dir, "fib.wat", FIB);
+    let art = dir.join("fib.vwa");
+    compile_cli(&wat, &art);
+    let out = run_art(&art, "fib", &["20"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "6765\n");
+    // The same artifact loaded in this process gives the same answer.
+    let artifact = std::sync::Arc::new(Artifact::open(&art).unwrap());
+    let mut inst = Linker::new().instantiate(&artifact).unwrap();
+    assert_eq!(call_i32(&mut inst, "fib", &[Val::I32(20)]), 6765);
+    // Several results, one per line; negative and float arguments.
+    let out = run_art(&art, "mix", &["-21", "1.25", "-0.5"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "-42\n2.5\n0.5\n");
+    // No results: nothing printed.
+    let out = run_art(&art, "nothing", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    // A .wat input runs directly (compiled in memory).
+    let out = run_art(&wat, "div", &["-7", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "-3\n");
+}
+
+#[test]
+fn compilation_is_byte_identical_across_processes() {
+    let dir = TempDir::new();
+    let wasm_path = dir.join("fib.wasm");
+    std::fs::write(&wasm_path, wasm(FIB)).unwrap();
+    let a = dir.join("a.vwa");
+    let b = dir.join("b.vwa");
+    compile_cli(&wasm_path, &a);
+    compile_cli(&wasm_path, &b);
+    let a = std::fs::read(&a).unwrap();
+    let b = std::fs::read(&b).unwrap();
+    assert!(a == b, "two vibewasmc runs produced different artifacts");
+    // And the same bytes as the library in this process.
+    assert!(a == compile_wat(FIB), "vibewasmc and compile() differ");
+    // The same for a real program.
+    let kernel = kernels_dir().join("sha256.wasm");
+    let c = dir.join("c.vwa");
+    let d = dir.join("d.vwa");
+    compile_cli(&kernel, &c);
+    compile_cli(&kernel, &d);
+    assert!(std::fs::read(&c).unwrap() == std::fs::read(&d).unwrap());
+}
+
+#[test]
+fn trap_exits_3_with_the_spec_message() {
+    let dir = TempDir::new();
+    let art = dir.join("fib.vwa");
+    compile_cli(&write_wat(&dir, "fib.wat", FIB), &art);
+    let out = run_art(&art, "div", &["1", "0"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    assert!(
+        stderr(&out).contains("integer divide by zero"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run_art(&art, "div", &["-2147483648", "-1"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("integer overflow"),
+        "{}",
+        stderr(&out)
+    );
+    // Unbounded recursion in a separate process.
+    let rec = write_wat(
+        &dir,
+        "rec.wat",
+        r#"(module (func $f (export "f") (result i32) (i32.add (call $f) (i32.const 1))))"#,
+    );
+    let out = run_art(&rec, "f", &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("call stack exhausted"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn start_function_trap_exits_3() {
+    let dir = TempDir::new();
+    let wat = write_wat(
+        &dir,
+        "start.wat",
+        r#"(module (func $s unreachable) (start $s) (func (export "f")))"#,
+    );
+    let out = run_art(&wat, "f", &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("unreachable"), "{}", stderr(&out));
+}
+
+#[test]
+fn missing_input_file() {
+    let dir = TempDir::new();
+    let missing = dir.join("does-not-exist.wasm");
+    let out = run_cli([
+        "compile".as_ref(),
+        missing.as_os_str(),
+        "-o".as_ref(),
+        dir.join("x.vwa").as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("does-not-exist.wasm"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.join("x.vwa").exists());
+    let out = run_art(&dir.join("nope.vwa"), "f", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("nope.vwa"), "{}", stderr(&out));
+    let out = run_cli(["inspect".as_ref(), dir.join("nope.vwa").as_os_str()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("nope.vwa"), "{}", stderr(&out));
+}
+
+#[test]
+fn bad_arguments() {
+    let dir = TempDir::new();
+    let art = dir.join("fib.vwa");
+    compile_cli(&write_wat(&dir, "fib.wat", FIB), &art);
+    let out = run_art(&art, "fib", &["abc"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("'abc'"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("i32"), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    let out = run_art(&art, "fib", &["99999999999"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let out = run_art(&art, "mix", &["1", "x", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("f64"), "{}", stderr(&out));
+    // Wrong number of arguments.
+    let out = run_art(&art, "fib", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("argument"), "{}", stderr(&out));
+    let out = run_art(&art, "fib", &["1", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    // No such export.
+    let out = run_art(&art, "nope", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("nope"), "{}", stderr(&out));
+    // Bad usage is exit code 2.
+    let out = run_cli(["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run_cli(["run".as_ref(), art.as_os_str()]); // no --invoke
+    assert_eq!(out.status.code(), Some(2));
+    let out = run_cli(Vec::<&str>::new());
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn missing_import_is_an_error() {
+    let dir = TempDir::new();
+    let wat = write_wat(
+        &dir,
+        "imp.wat",
+        r#"(module (import "env" "host" (func)) (func (export "f") (call 0)))"#,
+    );
+    let out = run_art(&wat, "f", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("env::host"), "{}", stderr(&out));
+}
+
+/// The byte offset printed in "(in function F, at byte offset 0x..)".
+fn byte_offset(message: &str) -> u64 {
+    let at = message
+        .find("at byte offset 0x")
+        .unwrap_or_else(|| panic!("no byte offset in {message:?}"));
+    let hex: String = message[at + "at byte offset 0x".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit())
+        .collect();
+    u64::from_str_radix(&hex, 16).unwrap()
+}
+
+#[test]
+fn invalid_wasm_names_function_and_offset() {
+    let dir = TempDir::new();
+    // Function 2 (after one import and one good function) returns an i64
+    // where an i32 is declared: a validation error inside its body.
+    let bad = r#"
+    (module
+      (import "env" "f" (func))
+      (func (result i32) (i32.const 1))
+      (func (result i32) (i64.const 7)))"#;
+    let wasm_bytes = wasm(bad);
+    let path = dir.join("bad.wasm");
+    std::fs::write(&path, &wasm_bytes).unwrap();
+    let out = run_cli([
+        "compile".as_ref(),
+        path.as_os_str(),
+        "-o".as_ref(),
+        dir.join("bad.vwa").as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("bad.wasm"), "{err}");
+    assert!(err.contains("invalid module"), "{err}");
+    assert!(err.contains("in function 2"), "{err}");
+    // The offset points into the last function body: at the i64.const
+    // (0x42 0x07) or the `end` after it.
+    let offset = byte_offset(&err) as usize;
+    let body_at = wasm_bytes
+        .windows(3)
+        .rposition(|w| w == [0x42, 0x07, 0x0b])
+        .expect("body bytes");
+    assert!(
+        (body_at..=body_at + 2).contains(&offset),
+        "offset {offset:#x}, i64.const at {body_at:#x}: {err}"
+    );
+    assert!(!dir.join("bad.vwa").exists());
+    // The same through the library.
+    let lib_err = compile(&wasm_bytes, &Config::default()).unwrap_err();
+    assert!(matches!(
+        lib_err,
+        CompileError::Invalid {
+            func: Some(2),
+            offset: Some(_),
+            ..
+        }
+    ));
+}
+
+#[test]
+fn malformed_input_is_refused() {
+    let dir = TempDir::new();
+    let garbage = dir.join("garbage.wasm");
+    std::fs::write(&garbage, b"\0asm\x01\0\0\0\x01\xff\xff").unwrap();
+    let out = run_cli([
+        "compile".as_ref(),
+        garbage.as_os_str(),
+        "-o".as_ref(),
+        dir.join("g.vwa").as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("malformed"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("byte offset"), "{}", stderr(&out));
+    // Not wasm, not an artifact, not WAT.
+    let text = dir.join("notes.txt");
+    std::fs::write(&text, b"hello").unwrap();
+    let out = run_art(&text, "f", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!stderr(&out).is_empty());
+    // A corrupted artifact: refused, naming the checksum.
+    let art = dir.join("fib.vwa");
+    compile_cli(&write_wat(&dir, "fib.wat", FIB), &art);
+    let mut bytes = std::fs::read(&art).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&art, &bytes).unwrap();
+    let out = run_art(&art, "fib", &["3"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("checksum"), "{}", stderr(&out));
+    let out = run_cli(["inspect".as_ref(), art.as_os_str()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("checksum"), "{}", stderr(&out));
+}
+
+#[test]
+fn inspect_shows_header_functions_and_relocations() {
+    let dir = TempDir::new();
+    let wat = r#"
+    (module
+      (import "env" "log" (func $log (param i32)))
+      (memory (export "memory") 1)
+      (func $helper (param i32) (result i32) (memory.grow (local.get 0)))
+      (func (export "main") (result i32) (call $log (i32.const 1)) (call $helper (i32.const 1))))"#;
+    let src = write_wat(&dir, "m.wat", wat);
+    let art = dir.join("m.vwa");
+    compile_cli(&src, &art);
+    let out = run_cli(["inspect".as_ref(), art.as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for needle in [
+        "format version",
+        "compiler",
+        "vibewasmc",
+        "target",
+        "X86_64",
+        "bounds checks",
+        "source sha256",
+        "metadata",
+        "code",
+        "env.log",
+        "main",
+        "helper",
+        "relocations",
+        "trap sites",
+    ] {
+        assert!(
+            text.contains(needle),
+            "inspect output lacks {needle:?}:\n{text}"
+        );
+    }
+    let field = |name: &str| -> u64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name:?} line in:\n{text}"));
+        line[name.len()..]
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("bad line {line:?}"))
+    };
+    assert_eq!(field("functions"), 3);
+    assert_eq!(field("imports"), 1);
+    assert_eq!(field("exports"), 2);
+    // memory.grow goes through a helper, the import through a vmctx slot.
+    assert!(field("relocations") >= 1, "{text}");
+    let hash: String = vibewasm_format::sha256(&wasm(wat))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(text.contains(&hash), "source hash missing:\n{text}");
+}
+
+#[test]
+fn output_is_replaced_atomically() {
+    let dir = TempDir::new();
+    let src = write_wat(&dir, "fib.wat", FIB);
+    let art = dir.join("out.vwa");
+    std::fs::write(&art, b"old contents").unwrap();
+    compile_cli(&src, &art);
+    let bytes = std::fs::read(&art).unwrap();
+    assert!(bytes == compile_wat(FIB));
+    // No temporary files are left behind.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
