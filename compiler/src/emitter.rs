@@ -80,6 +80,9 @@ impl Operand {
         (self.arg > 0 && self.arg < sys::SLJIT_IMM && self.arg & sys::SLJIT_MEM == 0)
             .then_some(Reg(self.arg))
     }
+    pub fn is_mem(self) -> bool {
+        self.arg & sys::SLJIT_MEM != 0
+    }
     pub fn is_imm(self) -> bool {
         self.arg == sys::SLJIT_IMM
     }
@@ -303,6 +306,22 @@ impl Emitter {
             self,
             sys::sljit_emit_fselect(self.compiler, condition, dst.0, src1.arg, src1.argw, src2.0)
         );
+    }
+
+    /// x86-64 `popcnt dst, src` on general registers (needs POPCNT).
+    pub fn popcnt(&mut self, dst: Reg, src: Reg, is_64: bool) {
+        let d = Self::machine_index(dst) as u8;
+        let s = Self::machine_index(src) as u8;
+        let mut bytes = vec![0xf3];
+        let rex = 0x40
+            | if is_64 { 8 } else { 0 }
+            | if d >= 8 { 4 } else { 0 }
+            | if s >= 8 { 1 } else { 0 };
+        if rex != 0x40 {
+            bytes.push(rex);
+        }
+        bytes.extend_from_slice(&[0x0f, 0xb8, 0xc0 | ((d & 7) << 3) | (s & 7)]);
+        self.custom(&bytes);
     }
 
     /// The machine encoding of a float register (xmm number on x86).

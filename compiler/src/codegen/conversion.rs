@@ -221,9 +221,10 @@ impl FuncCompiler<'_, '_> {
         let (src, entry) = self.pop_entry();
         let to_f32_or_i32 = matches!(to, ValType::F32 | ValType::I32);
         // A local homed in a register is, for this purpose, a register.
-        let loc = match (entry.loc, src.as_reg()) {
-            (Loc::Local(_), Some(r)) => Loc::Reg(r),
-            (loc, _) => loc,
+        let loc = match (entry.loc, self.float_register_of(entry.loc), src.as_reg()) {
+            (Loc::Local(_), Some(f), _) => Loc::FReg(f),
+            (Loc::Local(_), None, Some(r)) => Loc::Reg(r),
+            (loc, _, _) => loc,
         };
         match loc {
             Loc::FReg(f) => {

@@ -186,8 +186,8 @@ impl FuncCompiler<'_, '_> {
     /// Puts the bit pattern of a float operand into general register `dst`.
     pub fn float_bits_to(&mut self, dst: crate::emitter::Reg, src: Operand, loc: Loc, ty: ValType) {
         let f32 = ty == ValType::F32;
-        match loc {
-            Loc::FReg(f) => {
+        match self.float_register_of(loc) {
+            Some(f) => {
                 let op = if f32 {
                     SLJIT_COPY32_FROM_F32
                 } else {
@@ -195,7 +195,7 @@ impl FuncCompiler<'_, '_> {
                 };
                 self.m.e.fcopy(op, f, dst);
             }
-            _ => {
+            None => {
                 let op = if f32 { SLJIT_MOV32 } else { SLJIT_MOV };
                 self.m.e.op1(op, Operand::reg(dst), src);
             }

@@ -54,6 +54,8 @@ pub struct FuncCompiler<'a, 'm> {
     pub uses_memory: bool,
     /// The register each local lives in, if it has one (else its frame slot).
     pub local_regs: Vec<Option<Reg>>,
+    /// The float register each float local lives in, if it has one.
+    pub local_fregs: Vec<Option<crate::emitter::FReg>>,
     /// Wasm byte offset of the operator being compiled.
     pub offset: u64,
     traps: Vec<PendingTrap>,
@@ -125,7 +127,7 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
             });
         }
 
-        let local_regs = assign_local_registers(&locals, &facts);
+        let (local_regs, local_fregs) = assign_local_registers(&locals, &facts);
         let mut fc = FuncCompiler {
             m,
             index,
@@ -137,6 +139,7 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
             results: ty.results.clone(),
             uses_memory: facts.uses_memory,
             local_regs,
+            local_fregs,
             offset: body.range().start as u64,
             traps: Vec::new(),
             pending_fuel: 0,
@@ -205,14 +208,28 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
             Operand::reg(R0),
         );
         for i in 0..num_params {
-            let dst = match self.local_regs[i] {
-                Some(r) => Operand::reg(r),
-                None => Operand::mem(SP, (LOCALS_BASE + 8 * i as i32) as i64),
-            };
-            e.op1(SLJIT_MOV, dst, Operand::mem(R0, 8 * i as i64));
+            let ty = self.locals[i];
+            let src = Operand::mem(R0, 8 * i as i64);
+            match (self.local_regs[i], self.local_fregs[i]) {
+                // An i32 argument's upper slot bytes are undefined: the 32-bit
+                // move leaves a register zero-extended, as every i32 in a
+                // register is (see `memory.rs`).
+                (Some(r), _) => e.op1(mov_op(ty), Operand::reg(r), src),
+                (_, Some(f)) => e.fop1(super::stack::fmov_op(ty), Operand::freg(f), src),
+                _ => e.op1(
+                    SLJIT_MOV,
+                    Operand::mem(SP, (LOCALS_BASE + 8 * i as i32) as i64),
+                    src,
+                ),
+            }
         }
-        for r in self.local_regs[num_params..].iter().flatten() {
-            e.op1(SLJIT_MOV, Operand::reg(*r), Operand::imm(0));
+        for i in num_params..self.locals.len() {
+            if let Some(r) = self.local_regs[i] {
+                e.op1(SLJIT_MOV, Operand::reg(r), Operand::imm(0));
+            }
+            if let Some(f) = self.local_fregs[i] {
+                e.fset(f, false, 0);
+            }
         }
         let declared = self.locals.len() - num_params;
         let first = LOCALS_BASE + 8 * num_params as i32;
@@ -383,7 +400,7 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
             for k in 0..n {
                 let src = self.operand_at(len - n + k);
                 let entry = self.stack.get(len - n + k);
-                self.move_to_memory(Operand::mem(R1, 8 * k as i64), src, entry.loc, entry.ty);
+                self.move_value(Operand::mem(R1, 8 * k as i64), src, entry.loc, entry.ty);
             }
         }
         self.m.e.return_void();
@@ -407,13 +424,14 @@ fn saved_index(r: Reg) -> i32 {
     S0.0 - r.0
 }
 
-/// Gives the most used integer locals (uses inside loops weigh more) the
-/// callee-saved registers the function does not need otherwise: they survive
-/// calls, so a local in one is never spilled.
+/// Gives the most used locals (uses inside loops weigh more) registers:
+/// integer locals get the callee-saved registers the function does not need
+/// otherwise (they survive calls), float locals get float registers (saved
+/// around calls, since no float register is callee-saved).
 fn assign_local_registers(
     locals: &[ValType],
     facts: &super::prepass::BodyFacts,
-) -> Vec<Option<Reg>> {
+) -> (Vec<Option<Reg>>, Vec<Option<crate::emitter::FReg>>) {
     /// Below this weight a register is not worth its save and restore.
     const MIN_WEIGHT: u32 = 3;
     let free: &[Reg] = if facts.uses_memory {
@@ -421,18 +439,27 @@ fn assign_local_registers(
     } else {
         &[S1, S2, S3, S4, S5]
     };
-    let mut candidates: Vec<usize> = (0..locals.len())
-        .filter(|&i| {
-            matches!(
-                locals[i],
-                ValType::I32 | ValType::I64 | ValType::FuncRef | ValType::ExternRef
-            ) && facts.local_weights[i] >= MIN_WEIGHT
-        })
-        .collect();
-    candidates.sort_by_key(|&i| (std::cmp::Reverse(facts.local_weights[i]), i));
+    let by_weight = |float: bool| {
+        let mut candidates: Vec<usize> = (0..locals.len())
+            .filter(|&i| {
+                super::stack::is_float(locals[i]) == float
+                    && locals[i] != ValType::V128
+                    && facts.local_weights[i] >= MIN_WEIGHT
+            })
+            .collect();
+        candidates.sort_by_key(|&i| (std::cmp::Reverse(facts.local_weights[i]), i));
+        candidates
+    };
     let mut regs = vec![None; locals.len()];
-    for (local, reg) in candidates.into_iter().zip(free) {
+    for (local, reg) in by_weight(false).into_iter().zip(free) {
         regs[local] = Some(*reg);
     }
-    regs
+    let mut fregs = vec![None; locals.len()];
+    for (local, reg) in by_weight(true)
+        .into_iter()
+        .zip(super::stack::FLOAT_LOCAL_REGISTERS)
+    {
+        fregs[local] = Some(reg);
+    }
+    (regs, fregs)
 }

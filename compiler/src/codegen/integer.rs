@@ -248,12 +248,21 @@ impl FuncCompiler<'_, '_> {
         self.push_reg(dst, ty);
     }
 
-    /// Population count by the classic SWAR sequence (SLJIT has no popcnt,
-    /// and this needs no CPU feature).
+    /// Population count: SLJIT has none, so the `popcnt` instruction, or the
+    /// classic SWAR sequence on CPUs without it.
     pub fn popcnt(&mut self, ty: ValType) {
         let (a, _) = self.pop();
         let x = self.alloc_reg();
         let w = width(ty);
+        if cpu::host_features() & cpu::POPCNT != 0 {
+            // The instruction, when the compiling CPU has it (the artifact
+            // then requires it).
+            self.m.cpu_features |= cpu::POPCNT;
+            self.m.e.op1(mov_op(ty), Operand::reg(R0), a);
+            self.m.e.popcnt(x, R0, ty == ValType::I64);
+            self.push_reg(x, ty);
+            return;
+        }
         let (m1, m2, m4, h01, shift) = if ty == ValType::I32 {
             (0x5555_5555, 0x3333_3333, 0x0f0f_0f0f, 0x0101_0101, 24)
         } else {

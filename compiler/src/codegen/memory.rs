@@ -102,6 +102,10 @@ impl FuncCompiler<'_, '_> {
                 self.trap_on(out, TrapCode::MemoryOutOfBounds);
             }
             Operand::mem(S1, address as i64)
+        } else if let (Some(reg), 0, true) = (index.as_reg(), offset, guarded) {
+            // Every i32 in a register is zero-extended (32-bit operations on
+            // x86-64 clear the upper half), so it indexes memory directly.
+            Operand::mem2(S1, reg, 0)
         } else {
             let e = &mut self.m.e;
             e.op1(SLJIT_MOV_U32, Operand::reg(R1), index);
@@ -163,7 +167,7 @@ impl FuncCompiler<'_, '_> {
             if is_float(access.ty()) {
                 // A float in a register is stored as a float; in memory or as
                 // a constant, its bits are moved as an integer.
-                fc.move_to_memory(address, value, entry.loc, entry.ty);
+                fc.move_value(address, value, entry.loc, entry.ty);
             } else {
                 fc.m.e.op1(access.mov(), address, value);
             }

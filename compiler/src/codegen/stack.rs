@@ -29,7 +29,9 @@ const FPOOL: [FReg; 8] = [
 pub const FT0: FReg = freg(8);
 pub const FT1: FReg = freg(9);
 /// Float registers every function declares (`SLJIT_ENTER_FLOAT`).
-pub const FLOAT_REGISTERS: i32 = 10;
+pub const FLOAT_REGISTERS: i32 = 15;
+/// Float registers that hold float locals (see `func::assign_local_registers`).
+pub const FLOAT_LOCAL_REGISTERS: [FReg; 5] = [freg(10), freg(11), freg(12), freg(13), freg(14)];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Loc {
@@ -145,9 +147,35 @@ impl FuncCompiler<'_, '_> {
 
     /// Where local `index` lives: its register, or its frame slot.
     pub fn local_operand(&self, index: u32) -> Operand {
-        match self.local_regs[index as usize] {
-            Some(r) => Operand::reg(r),
-            None => Operand::mem(SP, (16 + 8 * index as i32) as i64),
+        match (
+            self.local_regs[index as usize],
+            self.local_fregs[index as usize],
+        ) {
+            (Some(r), _) => Operand::reg(r),
+            (_, Some(f)) => Operand::freg(f),
+            _ => self.local_slot(index),
+        }
+    }
+
+    /// The frame slot of local `index` (a local in a register has one too).
+    pub fn local_slot(&self, index: u32) -> Operand {
+        Operand::mem(SP, (16 + 8 * index as i32) as i64)
+    }
+
+    /// Float registers are caller-saved: around a call, float locals that
+    /// live in them go to their frame slots and come back afterwards.
+    pub fn save_float_locals(&mut self, save: bool) {
+        for i in 0..self.local_fregs.len() {
+            if let Some(f) = self.local_fregs[i] {
+                let ty = self.locals[i];
+                let slot = self.local_slot(i as u32);
+                let (dst, src) = if save {
+                    (slot, Operand::freg(f))
+                } else {
+                    (Operand::freg(f), slot)
+                };
+                self.m.e.fop1(fmov_op(ty), dst, src);
+            }
         }
     }
 
@@ -166,10 +194,34 @@ impl FuncCompiler<'_, '_> {
         }
     }
 
-    /// Copies a value to memory operand `dst`, whatever class it lives in.
-    pub fn move_to_memory(&mut self, dst: Operand, src: Operand, loc: Loc, ty: ValType) {
+    /// The float register a value at `loc` sits in, if any (a float local
+    /// may live in one).
+    pub fn float_register_of(&self, loc: Loc) -> Option<FReg> {
         match loc {
-            Loc::FReg(_) => self.m.e.fop1(fmov_op(ty), dst, src),
+            Loc::FReg(f) => Some(f),
+            Loc::Local(i) => self.local_fregs[i as usize],
+            _ => None,
+        }
+    }
+
+    /// Copies a value (read from `src`, found at `loc`) to `dst`: memory, a
+    /// local's register, or a register of the value's class.
+    pub fn move_value(&mut self, dst: Operand, src: Operand, loc: Loc, ty: ValType) {
+        if !is_float(ty) {
+            return self.m.e.op1(mov_op(ty), dst, src);
+        }
+        let dst_is_register = !dst.is_imm() && !dst.is_mem();
+        match loc {
+            // Float registers cannot take immediates.
+            Loc::Const(bits) if dst_is_register => {
+                self.m
+                    .e
+                    .fset(FReg(dst.arg), ty == ValType::F32, bits as u64)
+            }
+            _ if dst_is_register || self.float_register_of(loc).is_some() => {
+                self.m.e.fop1(fmov_op(ty), dst, src)
+            }
+            // Memory to memory (or a constant to memory): the bits as an integer.
             _ => self.m.e.op1(mov_op(ty), dst, src),
         }
     }
@@ -244,7 +296,7 @@ impl FuncCompiler<'_, '_> {
         }
         let src = self.operand_of(entry, height);
         let dst = self.slot(height);
-        self.move_to_memory(dst, src, entry.loc, entry.ty);
+        self.move_value(dst, src, entry.loc, entry.ty);
         self.stack.set_loc(height, Loc::Slot);
     }
 
@@ -257,7 +309,7 @@ impl FuncCompiler<'_, '_> {
         }
         let src = self.operand_of(entry, height);
         let dst = self.slot(slot);
-        self.move_to_memory(dst, src, entry.loc, entry.ty);
+        self.move_value(dst, src, entry.loc, entry.ty);
     }
 
     /// Spills every register value (before a call clobbers the scratch registers).
@@ -287,7 +339,12 @@ impl FuncCompiler<'_, '_> {
 
     /// Materialises every lazy read of local `index` before the local changes.
     pub fn flush_local(&mut self, index: u32) {
-        for h in 0..self.stack.len() {
+        self.flush_local_below(index, self.stack.len());
+    }
+
+    /// Like [`Self::flush_local`], for the values below `height` only.
+    pub fn flush_local_below(&mut self, index: u32, height: usize) {
+        for h in 0..height {
             if self.stack.get(h).loc == Loc::Local(index) {
                 self.store_home(h);
             }

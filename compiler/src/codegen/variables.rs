@@ -22,12 +22,21 @@ impl FuncCompiler<'_, '_> {
         let (value, entry) = self.pop_entry();
         self.flush_local(index);
         let home = self.local_operand(index);
-        self.move_to_memory(home, value, entry.loc, entry.ty);
+        self.move_value(home, value, entry.loc, entry.ty);
     }
 
+    /// Stores the top value into the local and leaves it where it was (a
+    /// register stays a register, rather than becoming a read of the local).
     pub fn visit_local_tee(&mut self, index: u32) {
-        self.visit_local_set(index);
-        self.visit_local_get(index);
+        if self.top_loc() == Loc::Local(index) {
+            return;
+        }
+        let height = self.stack.len() - 1;
+        let entry = self.stack.get(height);
+        let value = self.operand_at(height);
+        self.flush_local_below(index, height);
+        let home = self.local_operand(index);
+        self.move_value(home, value, entry.loc, entry.ty);
     }
 
     /// The operand of global `index`: inline in vmctx, or behind a pointer
@@ -63,6 +72,6 @@ impl FuncCompiler<'_, '_> {
         let (value, entry) = self.pop_entry();
         // `global_operand` may need R0; the value is never in R0.
         let dst = self.global_operand(index);
-        self.move_to_memory(dst, value, entry.loc, entry.ty);
+        self.move_value(dst, value, entry.loc, entry.ty);
     }
 }
