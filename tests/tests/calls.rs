@@ -502,3 +502,217 @@ fn instances_run_on_other_threads() {
     .unwrap();
     assert_eq!(call_i32(&mut inst, "fib", &[i(12)]), 144);
 }
+
+#[test]
+fn locals_survive_calls_in_loops() {
+    // Integer and float locals used heavily (so a compiler keeps them in
+    // registers) stay intact across wasm calls, host calls and recursion.
+    let mut linker = Linker::new();
+    linker
+        .func_wrap("env", "clobber", |x: f64, n: i64| -> f64 {
+            // Do some float work on the host side.
+            let mut acc = x;
+            for k in 0..n {
+                acc = (acc * 1.000_001 + k as f64).sqrt();
+            }
+            acc
+        })
+        .unwrap();
+    let wat = r#"
+    (module
+      (import "env" "clobber" (func $clobber (param f64 i64) (result f64)))
+      (func $noise (param i32) (result i32)
+        (local $a i32) (local $b i32) (local $c i32) (local $x f64) (local $y f64)
+        (local.set $a (i32.mul (local.get 0) (i32.const 31)))
+        (local.set $b (i32.xor (local.get $a) (i32.const 0x5555)))
+        (local.set $c (i32.add (local.get $a) (local.get $b)))
+        (local.set $x (f64.convert_i32_s (local.get $c)))
+        (local.set $y (f64.mul (local.get $x) (local.get $x)))
+        (i32.trunc_f64_s (f64.sqrt (local.get $y))))
+      (func (export "run") (param $n i32) (result f64)
+        (local $i i32) (local $s i64) (local $t i32) (local $u i32)
+        (local $f f64) (local $g f64) (local $h f32)
+        (local.set $f (f64.const 1.5))
+        (local.set $g (f64.const -2.25))
+        (local.set $h (f32.const 0.5))
+        (local.set $t (i32.const 7))
+        (local.set $u (i32.const 1000))
+        (block $done
+          (loop $l
+            (br_if $done (i32.ge_s (local.get $i) (local.get $n)))
+            (local.set $s (i64.add (local.get $s)
+              (i64.extend_i32_s (call $noise (local.get $i)))))
+            (local.set $f (f64.add (local.get $f) (f64.const 0.5)))
+            (drop (call $clobber (local.get $g) (i64.const 10)))
+            (local.set $g (f64.sub (local.get $g) (f64.const 1)))
+            (local.set $h (f32.mul (local.get $h) (f32.const 2)))
+            (local.set $t (i32.add (local.get $t) (local.get $i)))
+            (local.set $u (i32.sub (local.get $u) (i32.const 1)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $l)))
+        (f64.add
+          (f64.add (f64.convert_i64_s (local.get $s)) (local.get $f))
+          (f64.add (f64.add (local.get $g) (f64.promote_f32 (local.get $h)))
+                   (f64.convert_i32_s (i32.add (local.get $t) (local.get $u))))))
+      ;; recursion with register-held locals at every level
+      (func $rec (export "rec") (param $n i32) (result i64)
+        (local $a i64) (local $b i64) (local $x f64)
+        (local.set $a (i64.extend_i32_s (local.get $n)))
+        (local.set $b (i64.mul (local.get $a) (i64.const 3)))
+        (local.set $x (f64.convert_i32_s (local.get $n)))
+        (if (result i64) (i32.eqz (local.get $n))
+          (then (i64.const 0))
+          (else
+            (i64.add
+              (call $rec (i32.sub (local.get $n) (i32.const 1)))
+              (i64.add (i64.add (local.get $a) (local.get $b))
+                       (i64.trunc_f64_s (f64.mul (local.get $x) (f64.const 10))))))))
+    )"#;
+    let mut inst = instantiate_with(wat, &linker);
+    let noise = |k: i32| -> i32 {
+        let a = k.wrapping_mul(31);
+        let b = a ^ 0x5555;
+        let c = a.wrapping_add(b);
+        ((c as f64) * (c as f64)).sqrt() as i32
+    };
+    for n in [0, 1, 5, 20] {
+        let s: i64 = (0..n).map(|k| noise(k) as i64).sum();
+        let f = 1.5 + 0.5 * n as f64;
+        let g = -2.25 - n as f64;
+        let h = 0.5f32 * 2f32.powi(n);
+        let t = 7 + (0..n).sum::<i32>();
+        let u = 1000 - n;
+        let want = (s as f64 + f) + ((g + h as f64) + (t + u) as f64);
+        assert_eq!(
+            call(&mut inst, "run", &[i(n)]),
+            [Val::f64(want)],
+            "run({n})"
+        );
+    }
+    // rec(n) = sum over k = 1..=n of (k + 3k + 10k) = 14 * n(n+1)/2
+    for n in [0i64, 1, 10, 300] {
+        assert_eq!(call_i64(&mut inst, "rec", &[i(n as i32)]), 7 * n * (n + 1));
+    }
+}
+
+#[test]
+fn imported_functions_in_tables_and_reexported() {
+    let mut linker = Linker::new();
+    linker
+        .func_wrap("env", "triple", |x: i32| x * 3)
+        .unwrap()
+        .func_wrap("env", "hello", || 42i64)
+        .unwrap();
+    let wat = r#"
+    (module
+      (import "env" "triple" (func $triple (param i32) (result i32)))
+      (import "env" "hello" (func $hello (result i64)))
+      (type $i_i (func (param i32) (result i32)))
+      (type $v_l (func (result i64)))
+      (table 4 funcref)
+      (elem (i32.const 0) $triple $double $hello)
+      (func $double (param i32) (result i32) (i32.add (local.get 0) (local.get 0)))
+      (export "triple" (func $triple))
+      (export "hello" (func $hello))
+      (func (export "apply") (param i32 i32) (result i32)
+        (call_indirect (type $i_i) (local.get 1) (local.get 0)))
+      (func (export "hello_indirect") (result i64)
+        (call_indirect (type $v_l) (i32.const 2)))
+    )"#;
+    let mut inst = instantiate_with(wat, &linker);
+    assert_eq!(call_i32(&mut inst, "apply", &[i(0), i(5)]), 15);
+    assert_eq!(call_i32(&mut inst, "apply", &[i(1), i(5)]), 10);
+    expect_trap(
+        &mut inst,
+        "apply",
+        &[i(2), i(5)],
+        TrapCode::IndirectCallTypeMismatch,
+    );
+    expect_trap(
+        &mut inst,
+        "apply",
+        &[i(3), i(5)],
+        TrapCode::UninitializedElement,
+    );
+    assert_eq!(call_i64(&mut inst, "hello_indirect", &[]), 42);
+    // Calling a re-exported import from the host goes to the host function.
+    assert_eq!(call_i32(&mut inst, "triple", &[i(-4)]), -12);
+    assert_eq!(call_i64(&mut inst, "hello", &[]), 42);
+    let typed = inst.get_typed_func::<i32, i32>("triple").unwrap();
+    assert_eq!(typed.call(&mut inst, 7).unwrap(), 21);
+}
+
+#[test]
+fn start_function_calls_the_host() {
+    let calls = Arc::new(AtomicI64::new(0));
+    let c = calls.clone();
+    let mut linker = Linker::new();
+    linker
+        .func_wrap("env", "note", move |x: i32| {
+            c.fetch_add(x as i64, Ordering::SeqCst);
+        })
+        .unwrap();
+    let wat = r#"
+    (module
+      (import "env" "note" (func $note (param i32)))
+      (global $g (mut i32) (i32.const 0))
+      (func $start (call $note (i32.const 5)) (global.set $g (i32.const 9)))
+      (start $start)
+      (func (export "g") (result i32) (global.get $g)))"#;
+    let mut inst = instantiate_with(wat, &linker);
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
+    assert_eq!(call_i32(&mut inst, "g", &[]), 9);
+    // A host error in the start function fails instantiation with its trap.
+    let mut failing = Linker::new();
+    failing
+        .func_wrap("env", "note", |_: i32| -> Result<(), Trap> {
+            Err(Trap::new("no notes today"))
+        })
+        .unwrap();
+    let err = try_instantiate_with(wat, &failing).unwrap_err();
+    assert_eq!(err.trap_code(), Some(TrapCode::HostError), "{err}");
+    assert!(err.to_string().contains("no notes today"), "{err}");
+}
+
+#[test]
+fn many_results_through_the_host_boundary() {
+    let wat = r#"
+    (module
+      (func $eight (param i32) (result i32 i64 f32 f64 i32 i64 f32 f64)
+        (local.get 0)
+        (i64.extend_i32_s (i32.add (local.get 0) (i32.const 1)))
+        (f32.convert_i32_s (i32.add (local.get 0) (i32.const 2)))
+        (f64.convert_i32_s (i32.add (local.get 0) (i32.const 3)))
+        (i32.add (local.get 0) (i32.const 4))
+        (i64.extend_i32_s (i32.add (local.get 0) (i32.const 5)))
+        (f32.convert_i32_s (i32.add (local.get 0) (i32.const 6)))
+        (f64.convert_i32_s (i32.add (local.get 0) (i32.const 7))))
+      (export "eight" (func $eight))
+      (func (export "sum") (param i32) (result f64)
+        (local $a i32) (local $b i64) (local $c f32) (local $d f64)
+        (local $e i32) (local $f i64) (local $g f32) (local $h f64)
+        (call $eight (local.get 0))
+        (local.set $h) (local.set $g) (local.set $f) (local.set $e)
+        (local.set $d) (local.set $c) (local.set $b) (local.set $a)
+        (f64.add
+          (f64.add (f64.add (f64.convert_i32_s (local.get $a)) (f64.convert_i64_s (local.get $b)))
+                   (f64.add (f64.promote_f32 (local.get $c)) (local.get $d)))
+          (f64.add (f64.add (f64.convert_i32_s (local.get $e)) (f64.convert_i64_s (local.get $f)))
+                   (f64.add (f64.promote_f32 (local.get $g)) (local.get $h)))))
+    )"#;
+    let mut inst = instantiate_wat(wat);
+    assert_eq!(
+        call(&mut inst, "eight", &[i(10)]),
+        [
+            i(10),
+            l(11),
+            Val::f32(12.0),
+            Val::f64(13.0),
+            i(14),
+            l(15),
+            Val::f32(16.0),
+            Val::f64(17.0)
+        ]
+    );
+    assert_eq!(call(&mut inst, "sum", &[i(10)]), [Val::f64(108.0)]);
+}

@@ -23,10 +23,9 @@ const I64_VALUES: [i64; 10] = [
 const I32_VALUES: [i32; 7] = [0, 1, -1, i32::MIN, i32::MAX, 0x8000, -0x8000];
 
 type Cmp<T> = fn(T, T) -> bool;
+type CmpFn<T> = Box<dyn Fn(T, T) -> bool>;
 
-fn int_cmps<T: Copy + Ord + 'static>(
-    unsigned: fn(T) -> u64,
-) -> Vec<(&'static str, Box<dyn Fn(T, T) -> bool>)> {
+fn int_cmps<T: Copy + Ord + 'static>(unsigned: fn(T) -> u64) -> Vec<(&'static str, CmpFn<T>)> {
     let u = unsigned;
     vec![
         ("eq", Box::new(|a, b| a == b)),
