@@ -88,6 +88,7 @@ pub fn compile(wasm: &[u8], config: &Config) -> Result<Vec<u8>, CompileError> {
     metadata.traps = compiled.traps;
     metadata.relocations = compiled.relocations;
     metadata.fault_sites = compiled.fault_sites;
+    metadata.call_sites = compiled.call_sites;
     let target = Target {
         cpu_features: compiled.cpu_features,
         ..target

@@ -160,6 +160,20 @@ pub struct CodeRange {
     /// Byte offset from the start of the code section.
     pub offset: u32,
     pub len: u32,
+    /// Bytes between the stack pointer inside the function's body (which
+    /// never moves there) and its return address: walking from a trapping
+    /// frame to its callers needs nothing else.
+    pub frame_size: u32,
+}
+
+/// A call instruction in wasm code: its return address identifies the
+/// caller's position in a backtrace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallSite {
+    /// Offset in the code section of the instruction after the call.
+    pub return_offset: u32,
+    /// Byte offset in the source wasm of the calling instruction.
+    pub wasm_offset: u32,
 }
 
 /// One place in the code that can trap.
@@ -236,6 +250,8 @@ pub struct Metadata {
     pub relocations: Vec<Relocation>,
     /// Unchecked memory accesses, sorted by `start` (guard-page mode only).
     pub fault_sites: Vec<FaultSite>,
+    /// Every call from wasm code, sorted by `return_offset`.
+    pub call_sites: Vec<CallSite>,
     /// Function names from the name section, `(function index, name)`.
     pub func_names: Vec<(u32, String)>,
 }

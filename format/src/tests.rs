@@ -7,7 +7,11 @@ fn sample() -> Vec<u8> {
             results: vec![ValType::I32],
         }],
         func_types: vec![0],
-        functions: vec![CodeRange { offset: 16, len: 8 }],
+        functions: vec![CodeRange {
+            offset: 16,
+            len: 8,
+            frame_size: 8,
+        }],
         trampolines: Some(Trampolines { host_entry: 0 }),
         exports: vec![Export {
             name: "f".into(),

@@ -206,6 +206,17 @@ pub(crate) fn validate(m: &Metadata, code_len: u64) -> Result<(), FormatError> {
             m.traps.len() as u32,
         )?;
     }
+    let mut previous = None;
+    for (i, site) in m.call_sites.iter().enumerate() {
+        if site.return_offset as u64 > code_len || previous.is_some_and(|p| p >= site.return_offset)
+        {
+            return Err(FormatError::Invalid(format!(
+                "call_sites[{i}] at {} is unsorted or outside the code",
+                site.return_offset
+            )));
+        }
+        previous = Some(site.return_offset);
+    }
     for (i, (f, _)) in m.func_names.iter().enumerate() {
         check_index(|| format!("func_names[{i}]"), *f, num_funcs)?;
     }

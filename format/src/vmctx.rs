@@ -82,6 +82,9 @@ pub struct RuntimeState {
     /// The engine's epoch counter (incremented by another thread); must be
     /// valid whenever code compiled with epoch checks runs.
     pub epoch_counter: *const u64,
+    /// Stack pointer of the frame that raised the last trap: the start of a
+    /// backtrace (see [`crate::CodeRange::frame_size`]).
+    pub trap_sp: usize,
 }
 
 impl Default for RuntimeState {
@@ -95,6 +98,7 @@ impl Default for RuntimeState {
             fuel: 0,
             epoch_deadline: u64::MAX,
             epoch_counter: std::ptr::null(),
+            trap_sp: 0,
         }
     }
 }
@@ -106,6 +110,7 @@ pub const RUNTIME_TRAP_VMCTX: i32 = 24;
 pub const RUNTIME_FUEL: i32 = 32;
 pub const RUNTIME_EPOCH_DEADLINE: i32 = 40;
 pub const RUNTIME_EPOCH_COUNTER: i32 = 48;
+pub const RUNTIME_TRAP_SP: i32 = 56;
 
 /// One imported function.
 #[repr(C)]
@@ -228,6 +233,12 @@ helpers! {
     TableInit = 8, "table.init", Some(TableOutOfBounds);
     /// args `[segment]`.
     ElemDrop = 9, "elem.drop", None;
+    /// Called by every trap stub before it unwinds, while the wasm frames
+    /// still exist: `args` is not an array but the stack pointer of the
+    /// trapping frame, from which the helper may walk the wasm call stack
+    /// (see `CodeRange::frame_size` and `Metadata::call_sites`); the runtime
+    /// state's trap fields are already set. The return value is ignored.
+    RecordTrap = 10, "trap", None;
 }
 
 /// The most immediates a helper takes after its operands.

@@ -59,6 +59,7 @@ impl FuncCompiler<'_, '_> {
             arg_types(SLJIT_ARG_TYPE_32, &[SLJIT_ARG_TYPE_P, SLJIT_ARG_TYPE_P]),
             Operand::mem(S0, slot),
         );
+        self.m.call_returns_here(self.offset as u32);
         if let Some(code) = helper.trap() {
             let failed = self.m.e.cmp(
                 SLJIT_NOT_EQUAL | SLJIT_32,
@@ -76,7 +77,7 @@ impl FuncCompiler<'_, '_> {
         self.m
             .e
             .local_address(R0, self.stack_base + 8 * base as i32);
-        self.m.call_function(callee);
+        self.m.call_function(callee, self.offset as u32);
         self.finish_call(base, &ty.results);
     }
 
@@ -143,6 +144,8 @@ impl FuncCompiler<'_, '_> {
             emitter::wasm_call_args(),
             Operand::reg(R1),
         );
+        self.m.call_returns_here(self.offset as u32);
+        let e = &mut self.m.e;
         e.op1(SLJIT_MOV, Operand::reg(S0), saved_ctx);
         self.finish_call(base, &ty.results);
     }

@@ -40,6 +40,7 @@ pub struct CompiledCode {
     pub traps: Vec<TrapSite>,
     pub relocations: Vec<format::Relocation>,
     pub fault_sites: Vec<format::FaultSite>,
+    pub call_sites: Vec<format::CallSite>,
     pub cpu_features: u64,
 }
 
@@ -58,6 +59,8 @@ pub struct ModuleCompiler<'m> {
     pub options: format::CodeOptions,
     /// Unchecked memory accesses `(start, end, trap site)` (guard-page mode).
     fault_sites: Vec<(Label, Label, usize)>,
+    /// Return addresses of calls, with the wasm offset of the call.
+    call_sites: Vec<(Label, u32)>,
     /// Bytes of wasm code, to size the code buffer.
     wasm_size: usize,
 }
@@ -81,6 +84,7 @@ impl<'m> ModuleCompiler<'m> {
             cpu_features: 0,
             options,
             fault_sites: Vec::new(),
+            call_sites: Vec::new(),
             wasm_size,
         })
     }
@@ -99,11 +103,18 @@ impl<'m> ModuleCompiler<'m> {
     }
 
     /// A direct call to function `callee`, linked once every function exists.
-    pub fn call_function(&mut self, callee: u32) {
+    pub fn call_function(&mut self, callee: u32, wasm_offset: u32) {
         let jump = self
             .e
             .call(sljit_sys::SLJIT_CALL_REG_ARG, emitter::wasm_call_args());
         self.pending_calls.push((jump, callee));
+        self.call_returns_here(wasm_offset);
+    }
+
+    /// Marks the position after a call instruction, for backtraces.
+    pub fn call_returns_here(&mut self, wasm_offset: u32) {
+        let label = self.e.label();
+        self.call_sites.push((label, wasm_offset));
     }
 
     /// Records an unchecked memory access between `start` and `end` whose
@@ -142,6 +153,25 @@ impl<'m> ModuleCompiler<'m> {
             SLJIT_MOV,
             Operand::mem(R0, vmctx::RUNTIME_TRAP_VMCTX as i64),
             Operand::reg(S0),
+        );
+        e.local_address(R1, 0);
+        e.op1(
+            SLJIT_MOV,
+            Operand::mem(R0, vmctx::RUNTIME_TRAP_SP as i64),
+            Operand::reg(R1),
+        );
+        // The wasm frames die at the unwind: the runtime records the call
+        // stack now, walking up from this frame's stack pointer (in R1).
+        e.op1(SLJIT_MOV, Operand::reg(R0), Operand::reg(S0));
+        e.icall(
+            SLJIT_CALL,
+            arg_types(SLJIT_ARG_TYPE_32, &[SLJIT_ARG_TYPE_P, SLJIT_ARG_TYPE_P]),
+            Operand::mem(S0, self.layout.helper(vmctx::Helper::RecordTrap) as i64),
+        );
+        e.op1(
+            SLJIT_MOV,
+            Operand::reg(R0),
+            Operand::mem(S0, vmctx::RUNTIME as i64),
         );
         let exit = e.jump(SLJIT_JUMP);
         let trap_exit = self.trap_exit.expect("trampoline emitted first");
@@ -242,6 +272,8 @@ impl<'m> ModuleCompiler<'m> {
             emitter::wasm_call_args(),
             Operand::mem(R1, vmctx::FUNC_REF_CODE as i64),
         );
+        self.call_returns_here(0);
+        let e = &mut self.e;
         e.op1(SLJIT_MOV, Operand::reg(S0), saved_ctx);
         e.return_void();
         // A host function: host_fn(host_env, vmctx, argv).
@@ -259,6 +291,8 @@ impl<'m> ModuleCompiler<'m> {
             arg_types(SLJIT_ARG_TYPE_32, &[SLJIT_ARG_TYPE_P; 3]),
             Operand::mem(S0, record + vmctx::IMPORT_HOST_FN as i64),
         );
+        self.call_returns_here(0);
+        let e = &mut self.e;
         let failed = e.cmp(
             SLJIT_NOT_EQUAL | SLJIT_32,
             Operand::reg(R0),
@@ -297,12 +331,22 @@ impl<'m> ModuleCompiler<'m> {
             .enumerate()
             .map(|(i, &start)| {
                 let end = starts.get(i + 1).copied().unwrap_or(code_len);
-                CodeRange {
+                Ok(CodeRange {
                     offset: start,
                     len: end - start,
-                }
+                    frame_size: frame_size(&generated.code[start as usize..end as usize])?,
+                })
+            })
+            .collect::<Result<_, CompileError>>()?;
+        let mut call_sites: Vec<format::CallSite> = self
+            .call_sites
+            .iter()
+            .map(|(label, wasm_offset)| format::CallSite {
+                return_offset: offset(*label),
+                wasm_offset: *wasm_offset,
             })
             .collect();
+        call_sites.sort_by_key(|c| c.return_offset);
         let traps = self
             .trap_stubs
             .iter()
@@ -335,6 +379,7 @@ impl<'m> ModuleCompiler<'m> {
             })
             .collect();
         Ok(CompiledCode {
+            call_sites,
             fault_sites,
             code: generated.code,
             functions,
@@ -344,6 +389,32 @@ impl<'m> ModuleCompiler<'m> {
             cpu_features: self.cpu_features,
         })
     }
+}
+
+/// The bytes between a function's body stack pointer and its return
+/// address, read off the prologue SLJIT generated (x86-64: register pushes,
+/// then `sub rsp, imm`).
+fn frame_size(code: &[u8]) -> Result<u32, CompileError> {
+    let mut at = 0;
+    let mut pushes = 0;
+    loop {
+        match code.get(at..) {
+            Some([0x50..=0x57, ..]) => at += 1,
+            Some([0x41, 0x50..=0x57, ..]) => at += 2,
+            _ => break,
+        }
+        pushes += 1;
+    }
+    let sub = match code.get(at..) {
+        Some([0x48, 0x83, 0xec, imm, ..]) => *imm as u32,
+        Some([0x48, 0x81, 0xec, a, b, c, d, ..]) => u32::from_le_bytes([*a, *b, *c, *d]),
+        _ => {
+            return Err(CompileError::Internal(
+                "unexpected function prologue: cannot size the frame".into(),
+            ))
+        }
+    };
+    Ok(sub + 8 * pushes)
 }
 
 /// x86-64 `mov rsp, [base + disp32]`: SLJIT has no way to set the stack
