@@ -439,7 +439,7 @@ const FCONSTS: [f64; 10] = [
     1e300,
     -1e-300,
     f64::INFINITY,
-    3.141_592_653_589_793,
+    std::f64::consts::PI,
 ];
 
 fn fgen(rng: &mut Rng, depth: u32) -> F {
