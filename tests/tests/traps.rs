@@ -461,3 +461,187 @@ fn traps_in_one_instance_do_not_affect_another() {
     still_works(&mut a, 2);
     still_works(&mut b, 2);
 }
+
+/// The position of `needle` in `haystack` (exactly once).
+fn find_once(haystack: &[u8], needle: &[u8]) -> usize {
+    let hits: Vec<usize> = haystack
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(
+        hits.len(),
+        1,
+        "pattern {needle:02x?} found {} times",
+        hits.len()
+    );
+    hits[0]
+}
+
+#[test]
+fn trap_location_is_the_trapping_instruction() {
+    // Distinctive byte sequences so each instruction can be found in the
+    // binary: the trapping opcode follows an unusual constant.
+    let wat = r#"
+    (module
+      (type $t (func))
+      (table 1 funcref)
+      (memory 1)
+      (func $u (export "u") (drop (i32.const 0x1a2b3c)) (unreachable))
+      (func $d (export "d") (param i32) (result i32)
+        (i32.div_u (i32.const 0x2b3c4d) (local.get 0)))
+      (func $m (export "m") (param i32) (result i32)
+        (i32.add (i32.const 0x3c4d5e) (i32.load offset=0x4d5e6f (local.get 0))))
+      (func $c (export "c") (param i32)
+        (call_indirect (type $t) (local.get 0)))
+      (func $t (export "t") (param f64) (result i64)
+        (i64.trunc_f64_s (local.get 0)))
+    )"#;
+    let bytes = wasm(wat);
+    let mut inst = instantiate_with(wat, &Linker::new());
+    let offset_of = |err: &Error| {
+        let trap = err.as_trap().expect("a trap");
+        (trap.func, trap.func_name.clone(), trap.wasm_offset)
+    };
+    // unreachable (0x00) right after `drop` (0x1a) of i32.const 0x1a2b3c
+    let err = expect_trap(&mut inst, "u", &[], TrapCode::Unreachable);
+    let at = find_once(&bytes, &[0x41, 0xbc, 0xd6, 0xe8, 0x00, 0x1a, 0x00]) + 6;
+    assert_eq!(
+        offset_of(&err),
+        (Some(0), Some("u".into()), Some(at as u32)),
+        "{err}"
+    );
+    // i32.div_u (0x6e) after local.get 0 (0x20 0x00)
+    let err = expect_trap(&mut inst, "d", &[i(0)], TrapCode::IntegerDivideByZero);
+    let at = find_once(&bytes, &[0x20, 0x00, 0x6e]) + 2;
+    assert_eq!(
+        offset_of(&err),
+        (Some(1), Some("d".into()), Some(at as u32)),
+        "{err}"
+    );
+    // i32.load (0x28) with alignment 2 and offset 0x4d5e6f
+    let err = expect_trap(&mut inst, "m", &[i(0)], TrapCode::MemoryOutOfBounds);
+    let at = find_once(&bytes, &[0x28, 0x02, 0xef, 0xbc, 0xb5, 0x02]);
+    assert_eq!(
+        offset_of(&err),
+        (Some(2), Some("m".into()), Some(at as u32)),
+        "{err}"
+    );
+    // call_indirect (0x11) type 0 table 0
+    let err = expect_trap(&mut inst, "c", &[i(5)], TrapCode::UndefinedElement);
+    let at = find_once(&bytes, &[0x11, 0x00, 0x00]);
+    assert_eq!(
+        offset_of(&err),
+        (Some(3), Some("c".into()), Some(at as u32)),
+        "{err}"
+    );
+    // i64.trunc_f64_s (0xb0)
+    let err = expect_trap(
+        &mut inst,
+        "t",
+        &[Val::f64(f64::NAN)],
+        TrapCode::InvalidConversionToInteger,
+    );
+    let at = find_once(&bytes, &[0x20, 0x00, 0xb0]) + 2;
+    assert_eq!(
+        offset_of(&err),
+        (Some(4), Some("t".into()), Some(at as u32)),
+        "{err}"
+    );
+    // The location is also in the message.
+    assert!(err.to_string().contains(&format!("{at:#x}")), "{err}");
+}
+
+#[test]
+fn traps_on_many_threads_at_once() {
+    let artifact = load_wat(TRAPS);
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let artifact = artifact.clone();
+            std::thread::spawn(move || {
+                let mut inst = Linker::new().instantiate(&artifact).unwrap();
+                for k in 0..200 {
+                    match (k + t) % 5 {
+                        0 => {
+                            expect_trap(&mut inst, "unreachable", &[], TrapCode::Unreachable);
+                        }
+                        1 => {
+                            expect_trap(
+                                &mut inst,
+                                "div_s32",
+                                &[i(k), i(0)],
+                                TrapCode::IntegerDivideByZero,
+                            );
+                        }
+                        2 => {
+                            expect_trap(
+                                &mut inst,
+                                "load",
+                                &[i(-k - 1)],
+                                TrapCode::MemoryOutOfBounds,
+                            );
+                        }
+                        3 => {
+                            expect_trap(
+                                &mut inst,
+                                "call_v",
+                                &[i(1)],
+                                TrapCode::IndirectCallTypeMismatch,
+                            );
+                        }
+                        _ => {
+                            assert_eq!(call_i32(&mut inst, "div_s32", &[i(k * 6), i(3)]), k * 2);
+                        }
+                    }
+                }
+                still_works(&mut inst, 1);
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("thread failed");
+    }
+}
+
+#[test]
+fn nested_entry_into_another_instance_from_a_host_function() {
+    // Instance A calls a host function that calls into instance B, which
+    // may trap (also with stack exhaustion); A sees a host error and keeps
+    // working, B keeps working.
+    let b = std::sync::Arc::new(std::sync::Mutex::new(instantiate_wat(RECURSION)));
+    let inner = b.clone();
+    let mut linker = Linker::new();
+    linker
+        .func_wrap("env", "call_b", move |n: i32| -> Result<i32, Trap> {
+            let mut b = inner.lock().unwrap();
+            let name = if n < 0 { "down" } else { "bounded" };
+            match b.call(name, &[Val::I32(n.max(0))]) {
+                Ok(v) => Ok(v[0].as_i32().unwrap()),
+                Err(e) => Err(Trap::new(format!("inner instance failed: {e}"))),
+            }
+        })
+        .unwrap();
+    let wat = r#"
+    (module
+      (import "env" "call_b" (func $call_b (param i32) (result i32)))
+      (func (export "a") (param i32) (result i32)
+        (i32.add (call $call_b (local.get 0)) (i32.const 1000)))
+      (func $deep (export "deep") (param i32) (param i32) (result i32)
+        ;; recurse n levels, then call B
+        (if (result i32) (i32.eqz (local.get 0))
+          (then (call $call_b (local.get 1)))
+          (else (i32.add (i32.const 1)
+            (call $deep (i32.sub (local.get 0) (i32.const 1)) (local.get 1)))))))"#;
+    let mut a = instantiate_with(wat, &linker);
+    assert_eq!(call_i32(&mut a, "a", &[i(5)]), 1005);
+    let err = call_err(&mut a, "a", &[i(-1)]);
+    assert_eq!(err.trap_code(), Some(TrapCode::HostError), "{err}");
+    assert!(err.to_string().contains("call stack exhausted"), "{err}");
+    assert_eq!(call_i32(&mut a, "a", &[i(7)]), 1007);
+    assert_eq!(call_i32(&mut a, "deep", &[i(50), i(3)]), 53);
+    let err = call_err(&mut a, "deep", &[i(50), i(-1)]);
+    assert!(err.to_string().contains("call stack exhausted"), "{err}");
+    assert_eq!(call_i32(&mut a, "deep", &[i(10), i(10)]), 20);
+    assert_eq!(call_i32(&mut b.lock().unwrap(), "bounded", &[i(9)]), 9);
+}
