@@ -1,0 +1,222 @@
+//! The embedding API around calls: exports and globals, call argument
+//! checks, instantiation failures (segments out of bounds, memory limits,
+//! unsupported import kinds), and compile errors that name the function and
+//! byte offset.
+
+use vibewasm_loader::{kind_name, CallError, ExternKind, InstantiationError, LinkError};
+use vibewasm_tests::*;
+
+#[test]
+fn exports_and_globals() {
+    let wat = r#"
+    (module
+      (memory (export "mem") 2)
+      (table (export "tab") 3 funcref)
+      (global (export "gi") i32 (i32.const -5))
+      (global (export "gl") (mut i64) (i64.const 0x7fffffffffffffff))
+      (global (export "gf") f32 (f32.const -0.0))
+      (global (export "gd") (mut f64) (f64.const 2.5))
+      (func (export "set_gd") (param f64) (global.set 3 (local.get 0)))
+      (func (export "f") (param i32 i64 f32 f64) (result f64)
+        (f64.add (f64.add (f64.convert_i32_s (local.get 0)) (f64.convert_i64_s (local.get 1)))
+                 (f64.add (f64.promote_f32 (local.get 2)) (local.get 3)))))"#;
+    let mut inst = instantiate_wat(wat);
+    let exports: Vec<(String, ExternKind)> =
+        inst.exports().map(|(n, k)| (n.to_string(), k)).collect();
+    let names: Vec<(&str, &str)> = exports
+        .iter()
+        .map(|(n, k)| (n.as_str(), kind_name(*k)))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("mem", "memory"),
+            ("tab", "table"),
+            ("gi", "global"),
+            ("gl", "global"),
+            ("gf", "global"),
+            ("gd", "global"),
+            ("set_gd", "function"),
+            ("f", "function"),
+        ]
+    );
+    assert_eq!(inst.global("gi"), Some(Val::I32(-5)));
+    assert_eq!(inst.global("gl"), Some(Val::I64(i64::MAX)));
+    assert_eq!(inst.global("gf"), Some(Val::F32(0x8000_0000)));
+    assert_eq!(inst.global("gd"), Some(Val::f64(2.5)));
+    call(&mut inst, "set_gd", &[Val::f64(-7.25)]);
+    assert_eq!(inst.global("gd"), Some(Val::f64(-7.25)));
+    assert_eq!(inst.global("f"), None);
+    assert_eq!(inst.global("nope"), None);
+    assert_eq!(inst.memory().map(<[u8]>::len), Some(2 * 65536));
+    assert_eq!(
+        call(
+            &mut inst,
+            "f",
+            &[Val::I32(1), Val::I64(2), Val::f32(0.5), Val::f64(0.25)]
+        ),
+        [Val::f64(3.75)]
+    );
+    // Calling something that is not a function.
+    let err = inst.call("mem", &[]).unwrap_err();
+    assert!(
+        matches!(err, Error::Call(CallError::NotAFunction { .. })),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("memory"), "{err}");
+    let err = inst.call("nope", &[]).unwrap_err();
+    assert!(
+        matches!(err, Error::Call(CallError::NoSuchExport(_))),
+        "{err:?}"
+    );
+    // Argument checks.
+    let err = inst
+        .call(
+            "f",
+            &[Val::I32(1), Val::I64(2), Val::f64(0.5), Val::f64(0.25)],
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Call(CallError::ArgumentType { index: 2, .. })),
+        "{err:?}"
+    );
+    let err = inst.call("f", &[]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Call(CallError::ArgumentCount {
+                expected: 4,
+                found: 0,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    // A typed handle with six parameters.
+    let wat6 = r#"(module (func (export "six") (param i32 i64 f32 f64 i32 i64) (result i64)
+        (i64.add (i64.add (i64.extend_i32_s (local.get 0)) (local.get 1))
+          (i64.add (i64.add (i64.trunc_f32_s (local.get 2)) (i64.trunc_f64_s (local.get 3)))
+                   (i64.add (i64.extend_i32_s (local.get 4)) (local.get 5))))))"#;
+    let mut inst = instantiate_wat(wat6);
+    let six = inst
+        .get_typed_func::<(i32, i64, f32, f64, i32, i64), i64>("six")
+        .unwrap();
+    assert_eq!(
+        six.call(&mut inst, (1, 20, 300.0, 4000.0, 50000, 600000))
+            .unwrap(),
+        654321
+    );
+}
+
+#[test]
+fn element_segment_out_of_bounds_fails_instantiation() {
+    let wat = r#"(module (table 2 funcref) (func $f) (elem (i32.const 1) $f $f))"#;
+    let err = try_instantiate_with(wat, &Linker::new()).unwrap_err();
+    assert_eq!(err.trap_code(), Some(TrapCode::TableOutOfBounds), "{err}");
+    assert!(
+        err.to_string().contains("out of bounds table access"),
+        "{err}"
+    );
+    assert!(
+        matches!(
+            err,
+            Error::Instantiation(InstantiationError::ElementOutOfBounds { .. })
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn memory_larger_than_the_embedder_limit() {
+    let wat = r#"(module (memory 10))"#;
+    let mut linker = Linker::new();
+    linker.memory_limit_pages(5);
+    let err = try_instantiate_with(wat, &linker).unwrap_err();
+    assert!(err.trap_code().is_none(), "{err}");
+    assert!(err.to_string().contains("10 pages"), "{err}");
+    // Within the limit it works.
+    linker.memory_limit_pages(10);
+    let inst = try_instantiate_with(wat, &linker).unwrap();
+    assert_eq!(inst.memory().map(<[u8]>::len), Some(10 * 65536));
+}
+
+#[test]
+fn unsupported_import_kinds_are_named() {
+    for (wat, kind) in [
+        (r#"(module (import "env" "m" (memory 1)))"#, "memory"),
+        (r#"(module (import "env" "t" (table 1 funcref)))"#, "table"),
+        (r#"(module (import "env" "g" (global i32)))"#, "global"),
+    ] {
+        match try_compile_wat(wat) {
+            // The compiler may refuse it already, naming the import kind...
+            Err(e) => assert!(e.to_string().contains(kind), "{e}"),
+            // ...or the linker does.
+            Ok(bytes) => {
+                let err = Linker::new()
+                    .instantiate(&open_artifact_bytes(&bytes))
+                    .unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        Error::Link(LinkError::UnsupportedImportKind { .. })
+                            | Error::Link(LinkError::MissingImport { .. })
+                    ),
+                    "{err:?}"
+                );
+                assert!(err.to_string().contains("env::"), "{err}");
+            }
+        }
+    }
+}
+
+#[test]
+fn compile_errors_name_function_and_offset() {
+    // Validation error in the body of function 1 (function 0 is fine).
+    let wat = r#"(module (func) (func (result i32) (local.get 3)))"#;
+    let bytes = wasm(wat);
+    match compile(&bytes, &Config::default()) {
+        Err(CompileError::Invalid {
+            func: Some(1),
+            offset: Some(offset),
+            ref message,
+        }) => {
+            assert!(message.contains("local"), "{message}");
+            // local.get (0x20) 3 in the last body
+            let at = bytes.windows(2).rposition(|w| w == [0x20, 0x03]).unwrap();
+            assert_eq!(offset as usize, at, "{message}");
+        }
+        other => panic!("expected an invalid-module error in function 1, got {other:?}"),
+    }
+    // A truncated binary is malformed.
+    let mut truncated = wasm(r#"(module (func (export "f") (result i32) (i32.const 1)))"#);
+    truncated.truncate(truncated.len() - 3);
+    let err = compile(&truncated, &Config::default()).unwrap_err();
+    assert!(matches!(err, CompileError::Malformed { .. }), "{err:?}");
+    // Not wasm at all.
+    let err = compile(b"hello world", &Config::default()).unwrap_err();
+    assert!(matches!(err, CompileError::Malformed { .. }), "{err:?}");
+    assert!(err.to_string().contains("malformed"), "{err}");
+    // SIMD is valid wasm this compiler does not support: it says so, with
+    // the function and the offset.
+    let simd = r#"(module (func (export "f") (result i32)
+        (drop (v128.const i32x4 1 2 3 4)) (i32.const 0)))"#;
+    let bytes = wasm(simd);
+    match compile(&bytes, &Config::default()) {
+        Err(CompileError::Unsupported {
+            func: Some(0),
+            offset: Some(offset),
+            ref message,
+        }) => {
+            let at = bytes.windows(2).position(|w| w == [0xfd, 0x0c]).unwrap();
+            assert_eq!(offset as usize, at, "{message}");
+        }
+        // Supporting SIMD would be fine too; then it must run.
+        Ok(art) => {
+            let mut inst = Linker::new()
+                .instantiate(&open_artifact_bytes(&art))
+                .unwrap();
+            assert_eq!(call_i32(&mut inst, "f", &[]), 0);
+        }
+        Err(other) => panic!("unexpected error for SIMD: {other}"),
+    }
+}
