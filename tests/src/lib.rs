@@ -195,13 +195,8 @@ impl From<TrapCode> for Want {
     }
 }
 
-fn type_name(v: &Val) -> &'static str {
-    match v {
-        Val::I32(_) => "i32",
-        Val::I64(_) => "i64",
-        Val::F32(_) => "f32",
-        Val::F64(_) => "f64",
-    }
+fn type_name(v: &Val) -> String {
+    v.ty().to_string()
 }
 
 /// The WAT spelling of an exact f32 bit pattern (hex float, `nan:0x..`).
@@ -232,11 +227,16 @@ pub fn f64_wat(bits: u64) -> String {
 
 /// `T.const V` for a value.
 pub fn const_wat(v: &Val) -> String {
-    match *v {
-        Val::I32(x) => format!("i32.const {x}"),
-        Val::I64(x) => format!("i64.const {x}"),
-        Val::F32(b) => format!("f32.const {}", f32_wat(b)),
-        Val::F64(b) => format!("f64.const {}", f64_wat(b)),
+    if let Val::I32(x) = *v {
+        format!("i32.const {x}")
+    } else if let Val::I64(x) = *v {
+        format!("i64.const {x}")
+    } else if let Val::F32(b) = *v {
+        format!("f32.const {}", f32_wat(b))
+    } else if let Val::F64(b) = *v {
+        format!("f64.const {}", f64_wat(b))
+    } else {
+        panic!("no constant instruction for {v:?}")
     }
 }
 
@@ -280,7 +280,7 @@ fn show(got: &Result<Vec<Val>, Error>) -> String {
 pub fn check_op(op: &str, result: &str, cases: &[(Vec<Val>, Want)]) {
     assert!(!cases.is_empty());
     let arity = cases[0].0.len();
-    let params: Vec<&str> = cases[0].0.iter().map(type_name).collect();
+    let params: Vec<String> = cases[0].0.iter().map(type_name).collect();
     let mut wat = String::from("(module\n");
     let param_list = params
         .iter()
