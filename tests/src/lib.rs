@@ -73,6 +73,18 @@ pub fn compile_wat(wat: &str) -> Vec<u8> {
     compile(&wasm(wat), &Config::default()).unwrap_or_else(|e| panic!("compile failed: {e}"))
 }
 
+/// Compiles WAT text to artifact bytes with `config`.
+pub fn compile_wat_with(wat: &str, config: &Config) -> Vec<u8> {
+    compile(&wasm(wat), config).unwrap_or_else(|e| panic!("compile failed: {e}"))
+}
+
+/// Compile with `config` -> file -> open -> instantiate with `linker`.
+pub fn instantiate_configured(wat: &str, config: &Config, linker: &Linker) -> Instance {
+    linker
+        .instantiate(&open_artifact_bytes(&compile_wat_with(wat, config)))
+        .unwrap_or_else(|e| panic!("instantiate failed: {e}"))
+}
+
 /// Compiles WAT text, returning the compiler's error.
 pub fn try_compile_wat(wat: &str) -> Result<Vec<u8>, CompileError> {
     compile(&wasm(wat), &Config::default())
