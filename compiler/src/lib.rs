@@ -12,6 +12,7 @@
 //! validation pre-pass that sizes the frame), straight into SLJIT. See
 //! `codegen` for the code layout and `vibewasm_format::vmctx` for the ABI.
 
+pub mod cache;
 mod codegen;
 mod emitter;
 mod error;
@@ -39,7 +40,8 @@ pub struct Config {
 }
 
 impl Config {
-    fn code_options(&self) -> CodeOptions {
+    /// The artifact header's record of these options.
+    pub fn code_options(&self) -> CodeOptions {
         CodeOptions {
             bounds_checks: self.bounds_checks,
             fuel: self.fuel,
