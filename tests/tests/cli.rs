@@ -324,6 +324,13 @@ fn malformed_input_is_refused() {
     let out = run_cli(["inspect".as_ref(), art.as_os_str()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("checksum"), "{}", stderr(&out));
+    // inspect wants an artifact: a wasm module is refused by its magic.
+    let wasm_path = dir.join("m.wasm");
+    std::fs::write(&wasm_path, wasm(FIB)).unwrap();
+    let out = run_cli(["inspect".as_ref(), wasm_path.as_os_str()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("magic"), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
 }
 
 #[test]
