@@ -20,6 +20,8 @@ pub enum Error {
     #[error(transparent)]
     Call(#[from] CallError),
     #[error(transparent)]
+    Access(#[from] AccessError),
+    #[error(transparent)]
     Trap(#[from] Trap),
 }
 
@@ -41,6 +43,11 @@ impl Error {
             Error::Trap(trap) | Error::Instantiation(InstantiationError::Start(trap)) => Some(trap),
             _ => None,
         }
+    }
+
+    /// Whether this is a failure to link (a missing or mismatched import).
+    pub fn is_link_error(&self) -> bool {
+        matches!(self, Error::Link(_))
     }
 }
 
@@ -74,7 +81,9 @@ pub enum LoadError {
     },
 }
 
-/// Why the imports of an artifact could not be resolved.
+/// Why the imports of an artifact could not be resolved. The messages
+/// contain the WebAssembly specification's wording ("unknown import",
+/// "incompatible import type").
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
     #[error("unknown import: `{module}::{name}` has not been defined")]
@@ -90,14 +99,17 @@ pub enum LinkError {
         found: Box<FuncType>,
     },
     #[error(
-        "unsupported import kind: `{module}::{name}` is a {kind} import; \
-         only function imports are supported so far"
+        "incompatible import type for `{module}::{name}`: the module expects {expected}, \
+         the definition is {found}"
     )]
-    UnsupportedImportKind {
+    IncompatibleImport {
         module: String,
         name: String,
-        kind: &'static str,
+        expected: String,
+        found: String,
     },
+    #[error("`{module}::{name}` belongs to another store than the instance being created")]
+    ForeignStore { module: String, name: String },
     #[error("`{module}::{name}` is already defined in this linker")]
     Duplicate { module: String, name: String },
     #[error("host function `{module}::{name}` has type {ty}: {unsupported} values cannot cross the host boundary yet")]
@@ -107,6 +119,27 @@ pub enum LinkError {
         ty: FuncType,
         unsupported: ValType,
     },
+}
+
+/// Why an operation on a store's objects (globals, tables, memories,
+/// function references) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessError {
+    #[error(
+        "the store is in use (running wasm on another thread, or the caller is a host \
+         function called by wasm of the same store)"
+    )]
+    StoreBusy,
+    #[error("the value or object belongs to another store")]
+    ForeignStore,
+    #[error("a {expected} was expected, got a {found}")]
+    TypeMismatch { expected: String, found: String },
+    #[error("the global is immutable")]
+    Immutable,
+    #[error("out of bounds {0} access")]
+    OutOfBounds(&'static str),
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// Why instantiation failed after the imports were resolved.
@@ -136,6 +169,8 @@ pub enum InstantiationError {
     },
     #[error("start function trapped: {0}")]
     Start(Trap),
+    #[error(transparent)]
+    Store(#[from] AccessError),
     #[error("unsupported by this loader: {0}")]
     Unsupported(String),
     /// The metadata passed format validation but is inconsistent in a way

@@ -10,7 +10,7 @@ use vibewasm_format::vmctx::{MemoryDef, HOST_STATE, MEMORY0};
 use vibewasm_format::{FuncType, ValType};
 
 use crate::artifact::Artifact;
-use crate::instance::{Instance, InstanceState};
+use crate::instance::{Instance, InstanceData};
 use crate::memory::memory_parts;
 use crate::raw::read_vmctx_ptr;
 use crate::trap::Trap;
@@ -35,7 +35,7 @@ impl HostFunc {
     }
 
     /// An untyped host function of type `ty`. `Err` names the first value
-    /// type that cannot cross the host boundary yet (v128, references).
+    /// type that cannot cross the host boundary yet (v128).
     ///
     /// Results that do not match `ty` turn into a trap.
     pub fn new(
@@ -52,11 +52,12 @@ impl HostFunc {
         }
         let sig = ty.clone();
         let callback = move |caller: &mut Caller<'_>, slots: &mut [u64]| {
+            let store = caller.store_id;
             let args: Vec<Val> = sig
                 .params
                 .iter()
                 .zip(slots.iter())
-                .filter_map(|(t, s)| Val::from_slot(*t, *s))
+                .filter_map(|(t, s)| Val::from_slot_in(*t, *s, store))
                 .collect();
             let results = func(caller, &args)?;
             let matches = results.len() == sig.results.len()
@@ -69,7 +70,11 @@ impl HostFunc {
                 )));
             }
             for (slot, v) in slots.iter_mut().zip(results) {
-                *slot = v.to_slot();
+                *slot = v.to_slot_in(store).map_err(|_| {
+                    Trap::new(format!(
+                        "host function of type {sig} returned a funcref of another store"
+                    ))
+                })?;
             }
             Ok(())
         };
@@ -94,10 +99,16 @@ impl std::fmt::Debug for HostFunc {
 /// The calling instance, as seen by a host function.
 pub struct Caller<'a> {
     vmctx: *mut u8,
-    _borrow: PhantomData<&'a mut InstanceState>,
+    store_id: u64,
+    _borrow: PhantomData<&'a mut InstanceData>,
 }
 
 impl Caller<'_> {
+    /// The id of the calling instance's store ([`crate::Store::id`]).
+    pub fn store_id(&self) -> u64 {
+        self.store_id
+    }
+
     fn memory_parts(&self) -> Option<(*mut u8, usize)> {
         // SAFETY: `vmctx` is the live vmctx of the instance whose wasm code
         // called us; MEMORY0 holds null or its memory descriptor.
@@ -113,8 +124,9 @@ impl Caller<'_> {
     pub fn memory(&self) -> Option<&[u8]> {
         let (base, len) = self.memory_parts()?;
         // SAFETY: the bytes are mapped read+write and stay so while wasm is
-        // suspended in this host call; wasm cannot run (and grow or write the
-        // memory) until the host function returns, which ends this borrow.
+        // suspended in this host call. The calling thread holds the store,
+        // so no wasm can run in it and nothing else can reach the memory
+        // until the host function returns, which ends this borrow.
         Some(unsafe { std::slice::from_raw_parts(base, len) })
     }
 
@@ -228,15 +240,17 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// The [`vibewasm_format::vmctx::HostCallFn`] every imported function's
-/// vmctx slot points to. Returns 0 with the results in `argv`, or 1 after
-/// storing the trap in the calling instance's state.
+/// The [`vibewasm_format::vmctx::HostCallFn`] of every host import. Returns
+/// 0 with the results in `argv`, or 1 after storing the trap in the store.
 ///
 /// # Safety
 /// `env` must be the `HostFunc` pointer the loader stored next to this shim,
 /// `vmctx` the calling instance's vmctx, and `argv` must hold
 /// `max(params, results)` slots of the host function's type.
 pub(crate) unsafe extern "C" fn host_call(env: *mut u8, vmctx: *mut u8, argv: *mut u64) -> u32 {
+    // SAFETY: HOST_STATE holds the instance's data, owned by its store,
+    // which is alive and held by this thread while its wasm runs.
+    let data = unsafe { &*read_vmctx_ptr::<InstanceData>(vmctx, HOST_STATE) };
     // SAFETY: the loader stores `Arc::as_ptr` of a HostFunc the instance
     // keeps alive for its whole life as `env`.
     let func = unsafe { &*(env as *const HostFunc) };
@@ -254,6 +268,7 @@ pub(crate) unsafe extern "C" fn host_call(env: *mut u8, vmctx: *mut u8, argv: *m
         };
         let mut caller = Caller {
             vmctx,
+            store_id: data.store_id,
             _borrow: PhantomData,
         };
         // A panic must not unwind into generated code, which has no unwind
@@ -272,13 +287,9 @@ pub(crate) unsafe extern "C" fn host_call(env: *mut u8, vmctx: *mut u8, argv: *m
             }
         }
     };
-    // SAFETY: HOST_STATE holds the instance's state, which outlives the
-    // vmctx. The Rust side holds no reference to it while wasm runs, and the
-    // callback's borrows ended above.
-    unsafe {
-        let state = read_vmctx_ptr::<InstanceState>(vmctx, HOST_STATE);
-        (*state).pending_trap = Some(trap);
-    }
+    // SAFETY: the store outlives its instances, this thread holds it (wasm
+    // of the store is running), and the callback's borrows ended above.
+    unsafe { (*data.store).set_pending_trap(trap) };
     1
 }
 
@@ -325,6 +336,8 @@ impl<Params: WasmTypeList, Results: WasmTypeList> TypedFunc<Params, Results> {
 
     /// Calls the function in `instance`, which must be an instance of the
     /// artifact this handle came from (otherwise a trap says so).
+    ///
+    /// The values are numbers only, so they need no conversion for the store.
     pub fn call(&self, instance: &mut Instance, params: Params) -> Result<Results, Trap> {
         if !Arc::ptr_eq(&self.artifact, instance.artifact()) {
             return Err(Trap::new(

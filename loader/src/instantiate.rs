@@ -1,34 +1,64 @@
-//! Building an instance: resolve imports, lay out and fill the vmctx,
-//! initialise globals, tables and memory, run the start function.
+//! Building an instance: resolve and type-check imports, create defined
+//! memories and tables in the store, lay out and fill the vmctx, then (in
+//! `init`) evaluate globals and segments and run the start function.
 //!
 //! The metadata passed format validation (indices in range, relocation slots
 //! right), but everything computed from it here still uses checked
 //! arithmetic and `get`: a consistent-looking artifact may still ask for
 //! impossible sizes or mistyped constants.
 
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use vibewasm_format::vmctx::{FuncRef, Helper, VmctxLayout, HOST_STATE, MEMORY0};
-use vibewasm_format::{ConstExpr, ImportKind, Metadata, RelocTarget, SegmentMode, ValType};
+use vibewasm_format::vmctx::{
+    FuncRef, Helper, VmctxLayout, HOST_STATE, IMPORT_CALLEE, IMPORT_HOST_ENV, IMPORT_HOST_FN,
+    MEMORY0, RUNTIME,
+};
+use vibewasm_format::{BoundsChecks, GlobalType, ImportKind, Metadata, RelocTarget};
 
 use crate::artifact::Artifact;
+use crate::call::invoke_in;
 use crate::error::{Error, InstantiationError, LinkError};
+use crate::externs::Extern;
 use crate::func::{host_call, HostFunc};
-use crate::instance::{Instance, InstanceState};
+use crate::helpers::helper_address;
+use crate::init::{apply_segments, evaluate_elements, evaluate_globals};
+use crate::instance::{Instance, InstanceData};
 use crate::linker::Linker;
-use crate::memory::{memory_grow, LinearMemory};
+use crate::memory::LinearMemory;
 use crate::raw::{RawBox, VmctxBuf};
-use crate::table::{Table, NULL_FUNC_REF};
+use crate::store::{Store, StoreGuard};
+use crate::table::Table;
 use crate::types::canonical_type_id;
-use crate::values::Val;
 
-fn invalid(message: impl Into<String>) -> InstantiationError {
+pub(crate) fn invalid(message: impl Into<String>) -> InstantiationError {
     InstantiationError::Invalid(message.into())
 }
 
-pub(crate) fn instantiate(linker: &Linker, artifact: &Arc<Artifact>) -> Result<Instance, Error> {
+/// How an imported function is provided.
+enum ImportedFunc {
+    Host(Arc<HostFunc>),
+    /// Another instance's function (its record, owned by the same store).
+    Wasm(*const FuncRef),
+}
+
+/// The resolved imports, per index space, in import order.
+#[derive(Default)]
+pub(crate) struct Imports {
+    funcs: Vec<ImportedFunc>,
+    pub(crate) memories: Vec<*mut LinearMemory>,
+    pub(crate) tables: Vec<*mut Table>,
+    pub(crate) globals: Vec<(*mut u64, GlobalType)>,
+}
+
+pub(crate) fn instantiate(
+    linker: &Linker,
+    store: &Store,
+    artifact: &Arc<Artifact>,
+) -> Result<Instance, Error> {
+    check_code_options(artifact)?;
     let meta = artifact.metadata();
-    let host_funcs = resolve_imports(linker, meta)?;
     let layout = VmctxLayout::new(meta);
     check_relocations(meta, &layout)?;
     let type_ids: Vec<u32> = meta
@@ -38,83 +68,44 @@ pub(crate) fn instantiate(linker: &Linker, artifact: &Arc<Artifact>) -> Result<I
         .collect::<Option<_>>()
         .ok_or_else(|| InstantiationError::Resource("too many distinct signatures".into()))?;
 
-    let size = usize::try_from(layout.size()).map_err(|_| invalid("vmctx too large"))?;
-    let vmctx = VmctxBuf::new(size).ok_or_else(|| {
-        InstantiationError::Resource(format!("cannot allocate a {size}-byte vmctx"))
-    })?;
-    let memory = match meta.memories.first() {
-        Some(ty) => Some(LinearMemory::new(*ty, linker.memory_limit_pages)?),
-        None => None,
-    };
-    let tables = meta
-        .tables
-        .iter()
-        .map(|t| Table::new(*t))
-        .collect::<Result<Vec<_>, _>>()?;
-    let state = RawBox::new(InstanceState {
-        memory,
-        tables,
-        pending_trap: None,
-        depth: 0,
-        max_wasm_stack: linker.max_wasm_stack,
-    });
-    // From here on the instance owns everything: an error drops it whole.
-    let mut instance = Instance {
-        vmctx,
-        state,
-        host_funcs,
-        artifact: artifact.clone(),
-        layout,
-    };
-    fill_vmctx(&instance, &type_ids);
-    init_globals(&instance)?;
-    init_elements(&mut instance, &type_ids)?;
-    init_data(&mut instance)?;
+    let mut guard = store.enter().map_err(InstantiationError::Store)?;
+    let imports = resolve_imports(linker, &mut guard, store, meta)?;
+    let data = build(linker, &mut guard, artifact, layout, &type_ids, imports)?;
+    // The store owns the instance from here on, even if a segment or the
+    // start function traps: its functions may already sit in shared tables.
+    let ptr = data.as_ptr();
+    // SAFETY: the box is live; only the vmctx address is read.
+    let vmctx = unsafe { (*ptr).vmctx.ptr() };
+    let objects = guard.objects();
+    objects.by_vmctx.insert(vmctx as usize, ptr);
+    objects.instances.push(data);
+    // SAFETY: owned by the store, alive as long as it is.
+    let data_ref = unsafe { &*ptr };
+    apply_segments(data_ref)?;
     if let Some(start) = meta.start {
+        let func = data_ref
+            .func_ref(start)
+            .ok_or_else(|| invalid(format!("start function {start} does not exist")))?;
         let mut argv = [0u64; 1];
-        instance
-            .invoke(start, &mut argv)
-            .map_err(InstantiationError::Start)?;
+        invoke_in(&mut guard, func, &mut argv).map_err(InstantiationError::Start)?;
     }
-    Ok(instance)
+    drop(guard);
+    let data = NonNull::new(ptr).expect("boxed");
+    // SAFETY: the store owns `data`.
+    Ok(unsafe { Instance::new(store.clone(), data) })
 }
 
-/// The host function for each imported function, in import order.
-fn resolve_imports(linker: &Linker, meta: &Metadata) -> Result<Vec<Arc<HostFunc>>, Error> {
-    let mut funcs = Vec::new();
-    for import in &meta.imports {
-        let (module, name) = (import.module.clone(), import.name.clone());
-        let kind = match &import.kind {
-            ImportKind::Func(t) => {
-                let expected = meta
-                    .types
-                    .get(*t as usize)
-                    .ok_or_else(|| invalid(format!("import {module}::{name} has no type")))?;
-                let func = linker
-                    .get(&module, &name)
-                    .ok_or_else(|| LinkError::MissingImport {
-                        module: module.clone(),
-                        name: name.clone(),
-                    })?;
-                if func.ty() != expected {
-                    return Err(LinkError::SignatureMismatch {
-                        module,
-                        name,
-                        expected: Box::new(expected.clone()),
-                        found: Box::new(func.ty().clone()),
-                    }
-                    .into());
-                }
-                funcs.push(func.clone());
-                continue;
-            }
-            ImportKind::Memory(_) => "memory",
-            ImportKind::Table(_) => "table",
-            ImportKind::Global(_) => "global",
-        };
-        return Err(LinkError::UnsupportedImportKind { module, name, kind }.into());
+/// Only code this loader can run: explicit bounds checks, no fuel or epoch
+/// checks (those read runtime state this loader does not provide yet).
+fn check_code_options(artifact: &Artifact) -> Result<(), InstantiationError> {
+    let bits = artifact.header().options.to_bits();
+    if bits != BoundsChecks::Explicit as u32 {
+        return Err(InstantiationError::Unsupported(format!(
+            "code options {bits:#x} (this loader runs code with explicit bounds checks \
+             and without fuel or epoch checks only)"
+        )));
     }
-    Ok(funcs)
+    Ok(())
 }
 
 /// Every relocation names a slot this loader fills (it fills all helper and
@@ -124,7 +115,7 @@ fn check_relocations(meta: &Metadata, layout: &VmctxLayout) -> Result<(), Instan
         let expected = match reloc.target {
             RelocTarget::Helper(h) => Helper::from_u32(h).map(|h| layout.helper(h)),
             RelocTarget::ImportedFunc(f) => {
-                (f < layout.num_imported_funcs).then(|| layout.imported_func_code(f))
+                (f < layout.num_imported_funcs).then(|| layout.imported_func(f))
             }
         };
         if expected.and_then(|s| u32::try_from(s).ok()) != Some(reloc.slot) {
@@ -137,193 +128,278 @@ fn check_relocations(meta: &Metadata, layout: &VmctxLayout) -> Result<(), Instan
     Ok(())
 }
 
-fn fill_vmctx(instance: &Instance, type_ids: &[u32]) {
-    let (vmctx, layout) = (&instance.vmctx, &instance.layout);
-    for helper in Helper::ALL {
-        let address = match helper {
-            Helper::MemoryGrow => memory_grow as *const u8,
-        };
-        vmctx.write_ptr(layout.helper(helper), address);
+fn incompatible(module: &str, name: &str, expected: String, found: String) -> LinkError {
+    LinkError::IncompatibleImport {
+        module: module.to_string(),
+        name: name.to_string(),
+        expected,
+        found,
     }
-    for (i, func) in (0u32..).zip(&instance.host_funcs) {
-        vmctx.write_ptr(layout.imported_func_code(i), host_call as *const u8);
-        vmctx.write_ptr(layout.imported_func_env(i), Arc::as_ptr(func));
-    }
-    for (i, id) in (0u32..).zip(type_ids) {
-        vmctx.write_u32(layout.type_id(i), *id);
-    }
-    let state = instance.state();
-    for (i, table) in (0u32..).zip(&state.tables) {
-        vmctx.write_ptr(layout.table(i), table.def_ptr());
-    }
-    let memory0 = state
-        .memory
-        .as_ref()
-        .map_or(std::ptr::null_mut(), |m| m.def_ptr());
-    vmctx.write_ptr(MEMORY0, memory0);
-    vmctx.write_ptr(HOST_STATE, instance.state.as_ptr());
 }
 
-/// A constant expression's value.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum ConstValue {
-    Num(Val),
-    NullRef,
-    Func(u32),
+fn limits(min: u64, max: Option<u64>) -> String {
+    match max {
+        Some(max) => format!("{min}..{max}"),
+        None => format!("{min}.."),
+    }
 }
 
-/// Evaluates `expr`; `globals` are the values of the globals initialised so far.
-fn eval_const(expr: &ConstExpr, globals: &[ConstValue]) -> Result<ConstValue, InstantiationError> {
-    Ok(match *expr {
-        ConstExpr::I32(v) => ConstValue::Num(Val::I32(v)),
-        ConstExpr::I64(v) => ConstValue::Num(Val::I64(v)),
-        ConstExpr::F32(bits) => ConstValue::Num(Val::F32(bits)),
-        ConstExpr::F64(bits) => ConstValue::Num(Val::F64(bits)),
-        ConstExpr::GlobalGet(g) => *globals.get(g as usize).ok_or_else(|| {
-            invalid(format!(
-                "constant expression reads global {g} before it is initialised"
-            ))
-        })?,
-        ConstExpr::RefNull(_) => ConstValue::NullRef,
-        ConstExpr::RefFunc(f) => ConstValue::Func(f),
-    })
+/// The spec's import matching for limits: at least `min` now, and a
+/// maximum no larger than the import's if it has one.
+fn limits_match(min: u64, max: Option<u64>, actual: u64, actual_max: Option<u64>) -> bool {
+    actual >= min
+        && match (max, actual_max) {
+            (None, _) => true,
+            (Some(max), Some(actual_max)) => actual_max <= max,
+            (Some(_), None) => false,
+        }
 }
 
-fn global_values(meta: &Metadata) -> Result<Vec<ConstValue>, InstantiationError> {
-    let mut values = Vec::with_capacity(meta.globals.len());
-    for (i, global) in meta.globals.iter().enumerate() {
-        let value = eval_const(&global.init, &values)?;
-        let ty = global.ty.ty;
-        let ok = match value {
-            ConstValue::Num(v) => v.ty() == ty,
-            ConstValue::NullRef => matches!(ty, ValType::FuncRef | ValType::ExternRef),
-            ConstValue::Func(_) => {
-                return Err(InstantiationError::Unsupported(format!(
-                    "global {i} holds a function reference"
-                )))
+/// What `ext` is, for messages. Takes the guard because sizes may change
+/// while wasm runs.
+fn describe(ext: &Extern, _guard: &StoreGuard<'_>) -> String {
+    match ext {
+        Extern::Func(f) => format!("a function of type {}", f.ty()),
+        Extern::Memory(m) => {
+            // SAFETY: owned by the store, which this thread holds.
+            let size = unsafe { (*m.ptr()).size_pages() };
+            format!("a memory of {} pages", limits(size, m.ty().max_pages))
+        }
+        Extern::Table(t) => {
+            // SAFETY: as above.
+            let size = unsafe { (*t.ptr()).len() };
+            format!("a table of {} {}", limits(size, t.ty().max), t.ty().element)
+        }
+        Extern::Global(g) => global_desc(g.ty()),
+    }
+}
+
+fn global_desc(ty: GlobalType) -> String {
+    match ty.mutable {
+        true => format!("a global (mut {})", ty.ty),
+        false => format!("a global {}", ty.ty),
+    }
+}
+
+/// Looks every import up in `linker` and checks it against the import's type.
+fn resolve_imports(
+    linker: &Linker,
+    guard: &mut StoreGuard<'_>,
+    store: &Store,
+    meta: &Metadata,
+) -> Result<Imports, Error> {
+    let mut imports = Imports::default();
+    for import in &meta.imports {
+        let (module, name) = (import.module.as_str(), import.name.as_str());
+        let ext = linker
+            .get(module, name)
+            .ok_or_else(|| LinkError::MissingImport {
+                module: module.to_string(),
+                name: name.to_string(),
+            })?;
+        if ext.store().is_some_and(|s| !Store::same(s, store)) {
+            return Err(LinkError::ForeignStore {
+                module: module.to_string(),
+                name: name.to_string(),
             }
-        };
-        if !ok {
-            return Err(invalid(format!(
-                "global {i} of type {ty} initialised with {value:?}"
-            )));
+            .into());
         }
-        values.push(value);
-    }
-    Ok(values)
-}
-
-/// Defined globals are stored inline: the value's slot form (32-bit values
-/// zero-extended to 8 bytes), and 0 for a null reference.
-fn init_globals(instance: &Instance) -> Result<(), InstantiationError> {
-    let meta = instance.artifact.metadata();
-    let first = instance.layout.num_imported_globals;
-    for (i, value) in (first..).zip(global_values(meta)?) {
-        let slot = match value {
-            ConstValue::Num(v) => v.to_slot(),
-            _ => 0,
-        };
-        instance.vmctx.write_u64(instance.layout.global(i), slot);
-    }
-    Ok(())
-}
-
-/// The offset of an active segment: an i32 constant, read as unsigned.
-fn segment_offset(
-    expr: &ConstExpr,
-    globals: &[ConstValue],
-    what: &str,
-) -> Result<u64, InstantiationError> {
-    match eval_const(expr, globals)? {
-        ConstValue::Num(Val::I32(v)) => Ok(v as u32 as u64),
-        other => Err(invalid(format!("{what} offset is {other:?}, not an i32"))),
-    }
-}
-
-fn func_ref(instance: &Instance, type_ids: &[u32], func: u32) -> Option<FuncRef> {
-    let meta = instance.artifact.metadata();
-    let range = meta.functions.get(func as usize)?;
-    let ty = *meta.func_types.get(func as usize)?;
-    Some(FuncRef {
-        // Imports have stubs in the code too, so this is uniform.
-        code: instance
-            .artifact
-            .code_base()
-            .wrapping_add(range.offset as usize),
-        vmctx: instance.vmctx.ptr(),
-        type_id: u64::from(*type_ids.get(ty as usize)?),
-        reserved: 0,
-    })
-}
-
-fn init_elements(instance: &mut Instance, type_ids: &[u32]) -> Result<(), InstantiationError> {
-    let artifact = instance.artifact.clone();
-    let meta = artifact.metadata();
-    let globals = global_values(meta)?;
-    for (segment, seg) in (0u32..).zip(&meta.elements) {
-        let SegmentMode::Active { index, offset } = &seg.mode else {
-            continue;
-        };
-        let what = format!("element segment {segment}");
-        let offset = segment_offset(offset, &globals, &what)?;
-        let mut items = Vec::with_capacity(seg.items.len());
-        for item in &seg.items {
-            items.push(match eval_const(item, &globals)? {
-                ConstValue::NullRef => NULL_FUNC_REF,
-                ConstValue::Func(f) => func_ref(instance, type_ids, f)
-                    .ok_or_else(|| invalid(format!("{what} names function {f}")))?,
-                ConstValue::Num(v) => return Err(invalid(format!("{what} holds {v}"))),
-            });
+        let mismatch =
+            |expected: String| incompatible(module, name, expected, describe(ext, guard));
+        match (&import.kind, ext) {
+            (ImportKind::Func(t), Extern::Func(f)) => {
+                let expected = meta
+                    .types
+                    .get(*t as usize)
+                    .ok_or_else(|| invalid(format!("import {module}::{name} has no type")))?;
+                if f.ty() != expected {
+                    return Err(LinkError::SignatureMismatch {
+                        module: module.to_string(),
+                        name: name.to_string(),
+                        expected: Box::new(expected.clone()),
+                        found: Box::new(f.ty().clone()),
+                    }
+                    .into());
+                }
+                imports.funcs.push(match (f.as_host(), f.func_ref_ptr()) {
+                    (Some(host), _) => ImportedFunc::Host(host.clone()),
+                    (None, Some(record)) => ImportedFunc::Wasm(record),
+                    (None, None) => return Err(invalid("function without code").into()),
+                });
+            }
+            (ImportKind::Memory(ty), Extern::Memory(m)) => {
+                // SAFETY: owned by the store, which this thread holds.
+                let size = unsafe { (*m.ptr()).size_pages() };
+                if !limits_match(ty.min_pages, ty.max_pages, size, m.ty().max_pages) {
+                    let expected =
+                        format!("a memory of {} pages", limits(ty.min_pages, ty.max_pages));
+                    return Err(mismatch(expected).into());
+                }
+                imports.memories.push(m.ptr());
+            }
+            (ImportKind::Table(ty), Extern::Table(t)) => {
+                // SAFETY: as above.
+                let size = unsafe { (*t.ptr()).len() };
+                let actual = t.ty();
+                if ty.element != actual.element || !limits_match(ty.min, ty.max, size, actual.max) {
+                    let expected = format!("a table of {} {}", limits(ty.min, ty.max), ty.element);
+                    return Err(mismatch(expected).into());
+                }
+                imports.tables.push(t.ptr());
+            }
+            (ImportKind::Global(ty), Extern::Global(g)) => {
+                if g.ty() != *ty {
+                    return Err(mismatch(global_desc(*ty)).into());
+                }
+                imports.globals.push((g.cell(), *ty));
+            }
+            (kind, _) => {
+                let expected = match kind {
+                    ImportKind::Func(_) => "a function",
+                    ImportKind::Memory(_) => "a memory",
+                    ImportKind::Table(_) => "a table",
+                    ImportKind::Global(_) => "a global",
+                };
+                return Err(mismatch(expected.to_string()).into());
+            }
         }
-        let table = instance
-            .state_mut()
-            .tables
-            .get_mut(*index as usize)
-            .ok_or_else(|| invalid(format!("{what} names table {index}")))?;
-        let table_len = table.len();
-        table
-            .init(offset, &items)
-            .map_err(|()| InstantiationError::ElementOutOfBounds {
-                segment,
-                table: *index,
-                offset,
-                len: items.len() as u64,
-                table_len,
-            })?;
     }
-    Ok(())
+    Ok(imports)
 }
 
-fn init_data(instance: &mut Instance) -> Result<(), InstantiationError> {
-    let artifact = instance.artifact.clone();
+/// Creates the defined memories and tables in the store, the vmctx and the
+/// function records, evaluates globals and element segments, and fills the
+/// vmctx. Nothing runs yet.
+fn build(
+    linker: &Linker,
+    guard: &mut StoreGuard<'_>,
+    artifact: &Arc<Artifact>,
+    layout: VmctxLayout,
+    type_ids: &[u32],
+    imports: Imports,
+) -> Result<RawBox<InstanceData>, Error> {
     let meta = artifact.metadata();
-    let globals = global_values(meta)?;
-    for (segment, seg) in (0u32..).zip(&meta.data) {
-        let SegmentMode::Active { index, offset } = &seg.mode else {
-            continue;
-        };
-        let what = format!("data segment {segment}");
-        let offset = segment_offset(offset, &globals, &what)?;
-        let memory = match (index, instance.memory_mut()) {
-            (0, Some(memory)) => memory,
-            _ => return Err(invalid(format!("{what} names memory {index}"))),
-        };
-        let memory_len = memory.len() as u64;
-        let len = seg.bytes.len() as u64;
-        let target = usize::try_from(offset)
-            .ok()
-            .and_then(|start| Some(start..start.checked_add(seg.bytes.len())?))
-            .and_then(|range| memory.get_mut(range))
-            .ok_or(InstantiationError::DataOutOfBounds {
-                segment,
-                memory: *index,
-                offset,
-                len,
-                memory_len,
-            })?;
-        target.copy_from_slice(&seg.bytes);
+    let size = usize::try_from(layout.size()).map_err(|_| invalid("vmctx too large"))?;
+    let vmctx = VmctxBuf::new(size).ok_or_else(|| {
+        InstantiationError::Resource(format!("cannot allocate a {size}-byte vmctx"))
+    })?;
+
+    let mut memories = imports.memories;
+    for ty in &meta.memories {
+        let memory = RawBox::new(LinearMemory::new(*ty, linker.memory_limit_pages)?);
+        memories.push(memory.as_ptr());
+        guard.objects().memories.push(memory);
     }
-    Ok(())
+    let mut tables = imports.tables;
+    for ty in &meta.tables {
+        let table = RawBox::new(Table::new(*ty, 0)?);
+        tables.push(table.as_ptr());
+        guard.objects().tables.push(table);
+    }
+
+    // Function records and what each `func_refs` slot holds.
+    let code_base = artifact.code_base();
+    let mut records = Vec::with_capacity(meta.functions.len());
+    for (f, range) in meta.functions.iter().enumerate() {
+        let ty = *meta
+            .func_types
+            .get(f)
+            .ok_or_else(|| invalid(format!("function {f} has no type")))?;
+        let type_id = *type_ids
+            .get(ty as usize)
+            .ok_or_else(|| invalid(format!("function {f} has type {ty}, which does not exist")))?;
+        records.push(FuncRef {
+            // Imports have stubs in the code too, so this is uniform.
+            code: code_base.wrapping_add(range.offset as usize),
+            vmctx: vmctx.ptr(),
+            type_id: u64::from(type_id),
+        });
+    }
+    let records = RawBox::from_box(records.into_boxed_slice());
+    let func_refs: Vec<u64> = (0..meta.functions.len())
+        .map(|f| match imports.funcs.get(f) {
+            Some(ImportedFunc::Wasm(record)) => *record as usize as u64,
+            // SAFETY: `f` is within the records slice, which is live.
+            _ => unsafe { records.as_ptr().cast::<FuncRef>().add(f) as usize as u64 },
+        })
+        .collect();
+
+    let num_imported_globals = imports.globals.len();
+    let global_values = evaluate_globals(meta, &imports.globals, &func_refs)?;
+    let mut globals = imports.globals;
+    for (i, def) in meta.globals.iter().enumerate() {
+        let index =
+            u32::try_from(num_imported_globals + i).map_err(|_| invalid("too many globals"))?;
+        let slot = vmctx.slot_ptr(layout.global(index), 8).cast::<u64>();
+        globals.push((slot, def.ty));
+    }
+    let elements = evaluate_elements(meta, &globals, &global_values, &func_refs)?;
+
+    let mut host_funcs = Vec::new();
+    for (i, import) in (0u32..).zip(&imports.funcs) {
+        let slot = layout.imported_func(i);
+        match import {
+            ImportedFunc::Host(func) => {
+                vmctx.write_ptr(slot + IMPORT_CALLEE, std::ptr::null::<u8>());
+                vmctx.write_ptr(slot + IMPORT_HOST_FN, host_call as *const u8);
+                vmctx.write_ptr(slot + IMPORT_HOST_ENV, Arc::as_ptr(func));
+                host_funcs.push(func.clone());
+            }
+            ImportedFunc::Wasm(record) => {
+                vmctx.write_ptr(slot + IMPORT_CALLEE, *record);
+                vmctx.write_ptr(slot + IMPORT_HOST_FN, std::ptr::null::<u8>());
+                vmctx.write_ptr(slot + IMPORT_HOST_ENV, std::ptr::null::<u8>());
+            }
+        }
+    }
+    vmctx.write_ptr(RUNTIME, guard.runtime());
+    let memory0 = memories.first().map_or(std::ptr::null_mut(), |m| {
+        // SAFETY: owned by the store, which this thread holds.
+        unsafe { (**m).def_ptr() }
+    });
+    vmctx.write_ptr(MEMORY0, memory0);
+    for helper in Helper::ALL {
+        vmctx.write_ptr(layout.helper(*helper), helper_address(*helper));
+    }
+    for (f, value) in (0u32..).zip(&func_refs) {
+        vmctx.write_u64(layout.func_ref(f), *value);
+    }
+    for (t, id) in (0u32..).zip(type_ids) {
+        vmctx.write_u32(layout.type_id(t), *id);
+    }
+    for (t, table) in (0u32..).zip(&tables) {
+        // SAFETY: owned by the store.
+        vmctx.write_ptr(layout.table(t), unsafe { (**table).def_ptr() });
+    }
+    for (g, (cell, _)) in (0u32..).zip(&globals) {
+        if (g as usize) < num_imported_globals {
+            vmctx.write_ptr(layout.global(g), *cell);
+        }
+    }
+    for (g, value) in (num_imported_globals as u32..).zip(&global_values) {
+        vmctx.write_u64(layout.global(g), *value);
+    }
+
+    let data = RawBox::new(InstanceData {
+        store: std::ptr::null(),
+        store_id: guard.id(),
+        artifact: artifact.clone(),
+        layout,
+        vmctx,
+        func_refs: records,
+        memories,
+        tables,
+        globals,
+        host_funcs,
+        elements,
+        data_dropped: meta.data.iter().map(|_| AtomicBool::new(false)).collect(),
+    });
+    // SAFETY: the box is live and not shared yet.
+    unsafe {
+        (*data.as_ptr()).store = guard.store_ptr();
+        (*data.as_ptr()).vmctx.write_ptr(HOST_STATE, data.as_ptr());
+    }
+    Ok(data)
 }
 
 #[cfg(test)]
@@ -331,17 +407,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn const_eval_reads_earlier_globals_only() {
-        let globals = [ConstValue::Num(Val::I32(5))];
-        assert_eq!(
-            eval_const(&ConstExpr::GlobalGet(0), &globals).unwrap(),
-            ConstValue::Num(Val::I32(5))
-        );
-        assert!(eval_const(&ConstExpr::GlobalGet(1), &globals).is_err());
-        assert_eq!(
-            segment_offset(&ConstExpr::I32(-1), &[], "x").unwrap(),
-            u32::MAX as u64
-        );
-        assert!(segment_offset(&ConstExpr::I64(1), &[], "x").is_err());
+    fn limits_subtyping() {
+        assert!(limits_match(1, None, 1, None));
+        assert!(limits_match(1, None, 2, Some(3)));
+        assert!(!limits_match(2, None, 1, None));
+        assert!(limits_match(1, Some(3), 1, Some(3)));
+        assert!(limits_match(1, Some(3), 2, Some(2)));
+        assert!(!limits_match(1, Some(3), 1, Some(4)));
+        assert!(!limits_match(1, Some(3), 1, None));
+        assert_eq!(limits(1, None), "1..");
+        assert_eq!(limits(1, Some(2)), "1..2");
     }
 }

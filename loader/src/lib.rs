@@ -21,20 +21,29 @@
 //!    [`vibewasm_format::read_artifact`] (header, checksum, target, CPU
 //!    features, metadata), and maps the code section read+execute straight
 //!    from the file. Code pages are never writable.
-//! 2. [`Linker::instantiate`] resolves imports against host functions,
-//!    allocates the instance's `vmctx` (layout in [`vibewasm_format::vmctx`])
-//!    and fills it: runtime helpers, import shims, canonical signature ids,
-//!    tables, globals, memory 0 and the loader's own state. Then it applies
-//!    active element and data segments and runs the start function.
+//! 2. [`Linker::instantiate`] resolves imports against the linker's
+//!    definitions (host functions; memories, tables and globals; other
+//!    instances' exports) with the specification's type checks, allocates
+//!    the instance's `vmctx` (layout in [`vibewasm_format::vmctx`]) in a
+//!    [`Store`] and fills it: the store's runtime state, runtime helpers,
+//!    imported functions, function references, canonical signature ids,
+//!    tables, globals and memory 0. Then it applies active element and data
+//!    segments and runs the start function.
 //! 3. Calls go through the artifact's host entry trampoline with the
-//!    arguments in an array of 8-byte slots. A trap comes back as a status
-//!    and a trap-site number, which the artifact's trap table turns into a
+//!    arguments in an array of 8-byte slots. A trap comes back as a status;
+//!    the store's runtime state then names the trap site and the instance
+//!    whose code trapped, whose artifact's trap table turns it into a
 //!    [`Trap`] with code, function and wasm offset.
+//!
+//! Instances that may call each other share a [`Store`] (see there for
+//! what it owns and for threads). A [`Linker`] with only host functions
+//! gives every instance its own store; one holding store objects (memories,
+//! tables, globals, another instance's exports) creates instances in its store.
 //!
 //! Linear memory is an 8 GiB address-space reservation of which only the
 //! current size is accessible, so its base never moves. Wasm runs on the
 //! calling thread's stack under a limit computed from that thread's stack
-//! bounds (see [`RED_ZONE`] and [`Linker::max_wasm_stack`]), so unbounded
+//! bounds (see [`RED_ZONE`] and [`Store::set_max_wasm_stack`]), so unbounded
 //! recursion traps instead of crashing.
 //!
 //! # Trust
@@ -48,35 +57,46 @@
 //!
 //! # Not yet supported
 //!
-//! Imports of memories, tables and globals (a [`LinkError::UnsupportedImportKind`]
-//! names them), v128 and reference values at the host boundary, globals
-//! holding a `ref.func`, and more than one memory.
+//! v128 values at the host boundary, more than one memory, and code compiled
+//! with guard-page bounds checks, fuel metering or epoch checks.
 
 mod artifact;
+mod call;
 mod error;
+mod externs;
 mod func;
+mod helpers;
+mod init;
 mod instance;
 mod instantiate;
 mod linker;
 mod memory;
 mod raw;
 mod stack;
+mod store;
 mod table;
 mod trap;
 mod types;
 mod values;
 
 pub use artifact::Artifact;
-pub use error::{kind_name, CallError, Error, InstantiationError, LinkError, LoadError};
+pub use error::{
+    kind_name, AccessError, CallError, Error, InstantiationError, LinkError, LoadError,
+};
+pub use externs::{Extern, Func, Global, Memory, Table};
 pub use func::{Caller, HostFunc, HostResult, IntoFunc, TypedFunc, WithCaller};
 pub use instance::Instance;
 pub use linker::Linker;
 pub use memory::{MAX_WASM_PAGES, MEMORY_RESERVATION, WASM_PAGE_SIZE};
 pub use stack::{DEFAULT_MAX_WASM_STACK, RED_ZONE};
+pub use store::Store;
+pub use table::MAX_TABLE_ELEMENTS;
 pub use trap::Trap;
 pub use types::canonical_type_id;
-pub use values::{Val, WasmTy, WasmTypeList};
-pub use vibewasm_format::{ExternKind, FuncType, TrapCode, ValType};
+pub use values::{ExternRef, FuncRefHandle, Val, WasmTy, WasmTypeList};
+pub use vibewasm_format::{
+    ExternKind, FuncType, GlobalType, MemoryType, TableType, TrapCode, ValType,
+};
 
 #[cfg(test)]
 mod tests;

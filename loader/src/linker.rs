@@ -1,21 +1,30 @@
-//! The linker: host definitions that satisfy an artifact's imports, and the
-//! per-instance settings instances start with.
+//! The linker: definitions that satisfy an artifact's imports (host
+//! functions, memories, tables, globals, other instances' exports), the
+//! store instances are created in, and the settings they start with.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use vibewasm_format::FuncType;
+use vibewasm_format::{FuncType, GlobalType, MemoryType, TableType};
 
 use crate::artifact::Artifact;
 use crate::error::{Error, LinkError};
+use crate::externs::{Extern, Func, Global, Memory, Table};
 use crate::func::{Caller, HostFunc, IntoFunc};
 use crate::instance::Instance;
 use crate::memory::MAX_WASM_PAGES;
 use crate::stack::DEFAULT_MAX_WASM_STACK;
+use crate::store::Store;
 use crate::trap::Trap;
 use crate::values::Val;
 
-/// Host definitions by `(module, name)`, plus instance settings.
+/// Definitions by `(module, name)`, plus instance settings.
+///
+/// A linker with only host functions creates a fresh [`Store`] for every
+/// instance. Once it holds anything that lives in a store (a memory, table
+/// or global it created, another instance's exports), it is bound to that
+/// store and creates every instance there, so they can all be linked with
+/// each other; definitions from another store are refused.
 ///
 /// ```no_run
 /// # use std::sync::Arc;
@@ -30,13 +39,17 @@ use crate::values::Val;
 ///         let memory = caller.memory().unwrap_or(&[]);
 ///         memory.get(addr as u32 as usize).copied().unwrap_or(0) as i32
 ///     })?;
-/// let artifact = Arc::new(Artifact::open("module.vwa")?);
-/// let instance = linker.instantiate(&artifact)?;
+/// let lib = linker.instantiate(&Arc::new(Artifact::open("lib.vwa")?))?;
+/// // The next instance imports `lib::*` and shares lib's store.
+/// linker.define_instance("lib", &lib)?;
+/// let app = linker.instantiate(&Arc::new(Artifact::open("app.vwa")?))?;
 /// # Ok::<(), vibewasm_loader::Error>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct Linker {
-    funcs: HashMap<String, HashMap<String, Arc<HostFunc>>>,
+    defs: HashMap<String, HashMap<String, Extern>>,
+    store: Option<Store>,
+    allow_shadowing: bool,
     pub(crate) max_wasm_stack: usize,
     pub(crate) memory_limit_pages: u64,
 }
@@ -50,10 +63,38 @@ impl Default for Linker {
 impl Linker {
     pub fn new() -> Linker {
         Linker {
-            funcs: HashMap::new(),
+            defs: HashMap::new(),
+            store: None,
+            allow_shadowing: false,
             max_wasm_stack: DEFAULT_MAX_WASM_STACK,
             memory_limit_pages: MAX_WASM_PAGES,
         }
+    }
+
+    /// A linker bound to `store` from the start.
+    pub fn with_store(store: Store) -> Linker {
+        Linker {
+            store: Some(store),
+            ..Linker::new()
+        }
+    }
+
+    /// The store instances are created in, binding the linker to a new one
+    /// if it has none yet.
+    pub fn store(&mut self) -> &Store {
+        let max_wasm_stack = self.max_wasm_stack;
+        self.store.get_or_insert_with(|| {
+            let store = Store::new();
+            store.set_max_wasm_stack(max_wasm_stack);
+            store
+        })
+    }
+
+    /// Whether a later definition of a name replaces an earlier one
+    /// (default: refused as [`LinkError::Duplicate`]).
+    pub fn allow_shadowing(&mut self, allow: bool) -> &mut Linker {
+        self.allow_shadowing = allow;
+        self
     }
 
     /// Defines `module::name` as a typed Rust closure; see [`IntoFunc`].
@@ -86,48 +127,152 @@ impl Linker {
         self.define(module, name, func)
     }
 
-    /// Defines `module::name` as `func`. Each name can be defined once.
+    /// Defines `module::name` as the host function `func`.
     pub fn define(
         &mut self,
         module: &str,
         name: &str,
         func: HostFunc,
     ) -> Result<&mut Linker, LinkError> {
-        let names = self.funcs.entry(module.to_string()).or_default();
-        if names.contains_key(name) {
+        self.define_extern(module, name, Func::from_host(Arc::new(func)))
+    }
+
+    /// Defines `module::name` as `ext`. Each name can be defined once
+    /// (unless shadowing is allowed); `ext` must belong to the linker's
+    /// store, and binds the linker to its store if it has none yet.
+    pub fn define_extern(
+        &mut self,
+        module: &str,
+        name: &str,
+        ext: impl Into<Extern>,
+    ) -> Result<&mut Linker, LinkError> {
+        let ext = ext.into();
+        let names = self.defs.get(module);
+        if !self.allow_shadowing && names.is_some_and(|n| n.contains_key(name)) {
             return Err(LinkError::Duplicate {
                 module: module.to_string(),
                 name: name.to_string(),
             });
         }
-        names.insert(name.to_string(), Arc::new(func));
+        self.bind(ext.store(), module, name)?;
+        self.defs
+            .entry(module.to_string())
+            .or_default()
+            .insert(name.to_string(), ext);
         Ok(self)
     }
 
-    pub(crate) fn get(&self, module: &str, name: &str) -> Option<&Arc<HostFunc>> {
-        self.funcs.get(module)?.get(name)
+    fn bind(&mut self, store: Option<&Store>, module: &str, name: &str) -> Result<(), LinkError> {
+        match (&self.store, store) {
+            (_, None) => Ok(()),
+            (None, Some(store)) => {
+                self.store = Some(store.clone());
+                Ok(())
+            }
+            (Some(mine), Some(theirs)) if Store::same(mine, theirs) => Ok(()),
+            (Some(_), Some(_)) => Err(LinkError::ForeignStore {
+                module: module.to_string(),
+                name: name.to_string(),
+            }),
+        }
+    }
+
+    /// Creates a memory of type `ty` in the linker's store and defines it
+    /// as `module::name`.
+    pub fn define_memory(
+        &mut self,
+        module: &str,
+        name: &str,
+        ty: MemoryType,
+    ) -> Result<Memory, Error> {
+        let memory = Memory::new(self.store(), ty)?;
+        self.define_extern(module, name, memory.clone())?;
+        Ok(memory)
+    }
+
+    /// Creates a table of type `ty`, its elements set to `init`, in the
+    /// linker's store and defines it as `module::name`.
+    pub fn define_table(
+        &mut self,
+        module: &str,
+        name: &str,
+        ty: TableType,
+        init: Val,
+    ) -> Result<Table, Error> {
+        let table = Table::new(self.store(), ty, init)?;
+        self.define_extern(module, name, table.clone())?;
+        Ok(table)
+    }
+
+    /// Creates a global of type `ty` holding `value` in the linker's store
+    /// and defines it as `module::name`.
+    pub fn define_global(
+        &mut self,
+        module: &str,
+        name: &str,
+        ty: GlobalType,
+        value: Val,
+    ) -> Result<Global, Error> {
+        let global = Global::new(self.store(), ty, value)?;
+        self.define_extern(module, name, global.clone())?;
+        Ok(global)
+    }
+
+    /// Defines every export of `instance` under module name `module`, and
+    /// binds the linker to the instance's store.
+    pub fn define_instance(
+        &mut self,
+        module: &str,
+        instance: &Instance,
+    ) -> Result<&mut Linker, LinkError> {
+        self.bind(Some(instance.store()), module, "*")?;
+        let names: Vec<String> = instance.exports().map(|(n, _)| n.to_string()).collect();
+        for name in names {
+            if let Some(ext) = instance.get_export(&name) {
+                self.define_extern(module, &name, ext)?;
+            }
+        }
+        Ok(self)
+    }
+
+    /// The definition of `module::name`.
+    pub fn get(&self, module: &str, name: &str) -> Option<&Extern> {
+        self.defs.get(module)?.get(name)
     }
 
     /// How much stack wasm may use below the point where it is entered
-    /// (default 1 MiB). The thread's own stack size caps it further: a
-    /// red zone of [`crate::RED_ZONE`] bytes always stays free.
+    /// (default 1 MiB), for the stores this linker creates (and the one it
+    /// is bound to). The thread's own stack size caps it further: a red zone
+    /// of [`crate::RED_ZONE`] bytes always stays free.
     pub fn max_wasm_stack(&mut self, bytes: usize) -> &mut Linker {
         self.max_wasm_stack = bytes;
+        if let Some(store) = &self.store {
+            store.set_max_wasm_stack(bytes);
+        }
         self
     }
 
-    /// Most pages memory 0 of an instance may have (default 65536, 4 GiB);
-    /// `memory.grow` beyond it fails, and so does instantiating a module
-    /// whose initial memory is larger.
+    /// Most pages a memory created by an instance may have (default 65536,
+    /// 4 GiB); `memory.grow` beyond it fails, and so does instantiating a
+    /// module whose initial memory is larger.
     pub fn memory_limit_pages(&mut self, pages: u64) -> &mut Linker {
         self.memory_limit_pages = pages;
         self
     }
 
-    /// Instantiates `artifact` with these definitions: resolves imports,
+    /// Instantiates `artifact` with these definitions, in the linker's store
+    /// (or a fresh one if the linker is not bound to any): resolves imports,
     /// builds the vmctx, applies segments and runs the start function.
     pub fn instantiate(&self, artifact: &Arc<Artifact>) -> Result<Instance, Error> {
-        crate::instantiate::instantiate(self, artifact)
+        let store = match &self.store {
+            Some(store) => store.clone(),
+            None => {
+                let store = Store::new();
+                store.set_max_wasm_stack(self.max_wasm_stack);
+                store
+            }
+        };
+        crate::instantiate::instantiate(self, &store, artifact)
     }
 }
 
@@ -158,7 +303,10 @@ mod tests {
                 |_: i32, _: i32, _: i32, _: i32, _: i32, _: f64| (),
             )
             .unwrap();
-        let ty = |name: &str| linker.get("env", name).unwrap().ty().clone();
+        let ty = |name: &str| match linker.get("env", name).unwrap() {
+            Extern::Func(f) => f.ty().clone(),
+            other => panic!("{other:?}"),
+        };
         assert_eq!(ty("nothing").to_string(), "[] -> []");
         assert_eq!(ty("add").to_string(), "[i32 i64] -> [i64]");
         assert_eq!(ty("pair").to_string(), "[f32] -> [f64 i32]");
@@ -172,13 +320,61 @@ mod tests {
         linker.func_wrap("env", "f", || {}).unwrap();
         let err = linker.func_wrap("env", "f", || {}).unwrap_err();
         assert!(err.to_string().contains("env::f"), "{err}");
+        linker.allow_shadowing(true);
+        linker.func_wrap("env", "f", |_: i32| {}).unwrap();
         let ty = FuncType {
-            params: vec![ValType::ExternRef],
+            params: vec![ValType::V128],
             results: vec![],
         };
         let err = linker
             .func_new("env", "g", ty, |_, _| Ok(vec![]))
             .unwrap_err();
-        assert!(err.to_string().contains("externref"), "{err}");
+        assert!(err.to_string().contains("v128"), "{err}");
+        let ty = FuncType {
+            params: vec![ValType::ExternRef],
+            results: vec![ValType::FuncRef],
+        };
+        assert!(linker.func_new("env", "h", ty, |_, _| Ok(vec![])).is_ok());
+    }
+
+    #[test]
+    fn store_objects_bind_the_linker_to_their_store() {
+        let mut linker = Linker::new();
+        let memory = MemoryType {
+            min_pages: 1,
+            max_pages: Some(2),
+        };
+        let m = linker.define_memory("env", "mem", memory).unwrap();
+        assert!(Store::same(m.store(), linker.store()));
+        let global = GlobalType {
+            ty: ValType::I32,
+            mutable: true,
+        };
+        let g = linker
+            .define_global("env", "g", global, Val::I32(5))
+            .unwrap();
+        assert_eq!(g.get(), Ok(Val::I32(5)));
+        g.set(Val::I32(6)).unwrap();
+        assert_eq!(g.get(), Ok(Val::I32(6)));
+        assert!(g.set(Val::I64(6)).is_err());
+
+        let elsewhere = Global::new(&Store::new(), global, Val::I32(1)).unwrap();
+        let err = linker.define_extern("env", "other", elsewhere).unwrap_err();
+        assert!(matches!(err, LinkError::ForeignStore { .. }), "{err}");
+
+        let table = TableType {
+            element: ValType::FuncRef,
+            min: 2,
+            max: Some(4),
+        };
+        let t = linker
+            .define_table("env", "t", table, Val::FuncRef(None))
+            .unwrap();
+        assert_eq!(t.size(), Ok(2));
+        assert_eq!(t.grow(2, Val::FuncRef(None)), Ok(Some(2)));
+        assert_eq!(t.grow(1, Val::FuncRef(None)), Ok(None));
+        assert!(t.set(0, Val::ExternRef(None)).is_err());
+        assert_eq!(t.get(3), Ok(Val::FuncRef(None)));
+        assert!(t.get(4).is_err());
     }
 }

@@ -8,12 +8,13 @@
 //! `PROT_NONE` keep the reservation free of commit charge until pages are
 //! made accessible.
 
-use vibewasm_format::vmctx::{MemoryDef, HOST_STATE};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use vibewasm_format::vmctx::MemoryDef;
 use vibewasm_format::MemoryType;
 
 use crate::error::InstantiationError;
-use crate::instance::InstanceState;
-use crate::raw::{read_vmctx_ptr, RawBox};
+use crate::raw::RawBox;
 
 /// Bytes in a wasm page.
 pub const WASM_PAGE_SIZE: u64 = 65536;
@@ -22,13 +23,34 @@ pub const MAX_WASM_PAGES: u64 = 65536;
 /// Address space reserved for every memory.
 pub const MEMORY_RESERVATION: usize = 8 << 30;
 
-/// One linear memory of an instance.
+/// One linear memory, owned by a store and shared by the instances that
+/// import it.
 pub(crate) struct LinearMemory {
     def: RawBox<MemoryDef>,
+    /// The type it was created with.
+    ty: MemoryType,
     /// The memory type's maximum, capped at [`MAX_WASM_PAGES`].
     max_pages: u64,
-    /// The embedder's limit for this instance.
-    limit_pages: u64,
+    /// The embedder's limit.
+    limit_pages: AtomicU64,
+}
+
+/// An access outside the memory (or the data segment) it was meant for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct OutOfBounds;
+
+/// `start..start + len` if it lies within `size`.
+pub(crate) fn checked_range(
+    start: u64,
+    len: u64,
+    size: u64,
+) -> Result<std::ops::Range<usize>, OutOfBounds> {
+    let end = start.checked_add(len).ok_or(OutOfBounds)?;
+    if end > size {
+        return Err(OutOfBounds);
+    }
+    // `size` is the length of something in memory, so both fit usize.
+    Ok(start as usize..end as usize)
 }
 
 impl LinearMemory {
@@ -78,8 +100,9 @@ impl LinearMemory {
                 base: base.cast(),
                 len: 0,
             }),
+            ty,
             max_pages,
-            limit_pages,
+            limit_pages: AtomicU64::new(limit_pages),
         };
         // From here on `memory`'s Drop unmaps the reservation on failure.
         memory.make_accessible(0, ty.min_pages).map_err(|e| {
@@ -110,8 +133,13 @@ impl LinearMemory {
         self.len_bytes() / WASM_PAGE_SIZE
     }
 
-    pub(crate) fn set_limit_pages(&mut self, pages: u64) {
-        self.limit_pages = pages;
+    pub(crate) fn ty(&self) -> MemoryType {
+        self.ty
+    }
+
+    /// The embedder's limit on growth (the type's maximum applies too).
+    pub(crate) fn set_limit_pages(&self, pages: u64) {
+        self.limit_pages.store(pages, Ordering::Relaxed);
     }
 
     fn set_len_pages(&self, pages: u64) {
@@ -148,7 +176,7 @@ impl LinearMemory {
     pub(crate) fn grow(&mut self, delta: u64) -> Option<u64> {
         let old = self.size_pages();
         let new = old.checked_add(delta)?;
-        if new > self.max_pages || new > self.limit_pages {
+        if new > self.max_pages || new > self.limit_pages.load(Ordering::Relaxed) {
             return None;
         }
         self.make_accessible(old, new).ok()?;
@@ -169,6 +197,45 @@ impl LinearMemory {
         // SAFETY: as in `as_slice`, with `&mut self` for exclusivity.
         unsafe { std::slice::from_raw_parts_mut(def.base, def.len as usize) }
     }
+
+    /// `memory.copy`: moves `len` bytes from `src` to `dst` (the ranges may
+    /// overlap) after checking both; nothing is written if either is outside.
+    pub(crate) fn copy_within(&mut self, dst: u64, src: u64, len: u64) -> Result<(), OutOfBounds> {
+        let size = self.len_bytes();
+        let dst = checked_range(dst, len, size)?;
+        let src = checked_range(src, len, size)?;
+        self.as_mut_slice().copy_within(src, dst.start);
+        Ok(())
+    }
+
+    /// `memory.fill`: sets `len` bytes from `dst` to `value`, after checking.
+    pub(crate) fn fill(&mut self, dst: u64, value: u8, len: u64) -> Result<(), OutOfBounds> {
+        let dst = checked_range(dst, len, self.len_bytes())?;
+        self.as_mut_slice()[dst].fill(value);
+        Ok(())
+    }
+
+    /// `memory.init` and host writes: copies `bytes[src..src + len]` to
+    /// `dst`, after checking both ranges.
+    pub(crate) fn write(
+        &mut self,
+        dst: u64,
+        bytes: &[u8],
+        src: u64,
+        len: u64,
+    ) -> Result<(), OutOfBounds> {
+        let src = checked_range(src, len, bytes.len() as u64)?;
+        let dst = checked_range(dst, len, self.len_bytes())?;
+        self.as_mut_slice()[dst].copy_from_slice(&bytes[src]);
+        Ok(())
+    }
+
+    /// Copies `out.len()` bytes from `src` into `out`, after checking.
+    pub(crate) fn read(&self, src: u64, out: &mut [u8]) -> Result<(), OutOfBounds> {
+        let src = checked_range(src, out.len() as u64, self.len_bytes())?;
+        out.copy_from_slice(&self.as_slice()[src]);
+        Ok(())
+    }
 }
 
 impl Drop for LinearMemory {
@@ -188,22 +255,6 @@ impl Drop for LinearMemory {
 pub(crate) unsafe fn memory_parts(def: *const MemoryDef) -> (*mut u8, usize) {
     // SAFETY: guaranteed by the caller.
     unsafe { ((*def).base, (*def).len as usize) }
-}
-
-/// Runtime helper `Helper::MemoryGrow`, called by generated code.
-///
-/// # Safety
-/// `vmctx` must be the live vmctx of an instance of this loader.
-pub(crate) unsafe extern "C" fn memory_grow(vmctx: *mut u8, delta_pages: u64) -> u64 {
-    const FAILED: u64 = u32::MAX as u64;
-    // SAFETY: the loader stored the instance state pointer at HOST_STATE and
-    // the state outlives the vmctx. Generated code is suspended in this call
-    // and the Rust side holds no reference to the state while wasm runs.
-    let state = unsafe { &mut *read_vmctx_ptr::<InstanceState>(vmctx, HOST_STATE) };
-    match state.memory.as_mut().and_then(|m| m.grow(delta_pages)) {
-        Some(old) => old,
-        None => FAILED,
-    }
 }
 
 #[cfg(test)]
@@ -263,6 +314,38 @@ mod tests {
         // Touch only the last page: committing 4 GiB would be wasteful.
         let last = m.as_slice().len() - 1;
         m.as_mut_slice()[last] = 9;
+    }
+
+    #[test]
+    fn bulk_operations_check_before_writing() {
+        let mut m = memory(1, None, MAX_WASM_PAGES);
+        let size = 65536;
+        assert_eq!(m.write(10, b"abcdef", 1, 4), Ok(()));
+        assert_eq!(&m.as_slice()[10..14], b"bcde");
+        // Overlapping copies move like memmove.
+        assert_eq!(m.copy_within(11, 10, 4), Ok(()));
+        assert_eq!(&m.as_slice()[10..15], b"bbcde");
+        assert_eq!(m.copy_within(10, 11, 4), Ok(()));
+        assert_eq!(&m.as_slice()[10..15], b"bcdee");
+        assert_eq!(m.fill(size - 2, 0xaa, 2), Ok(()));
+        assert_eq!(&m.as_slice()[size as usize - 2..], [0xaa, 0xaa]);
+        // Length 0 at the very end is fine, one byte past is not.
+        assert_eq!(m.fill(size, 1, 0), Ok(()));
+        assert_eq!(m.fill(size + 1, 1, 0), Err(OutOfBounds));
+        assert_eq!(m.copy_within(size, 0, 0), Ok(()));
+        assert_eq!(m.write(size, b"", 0, 0), Ok(()));
+        // No partial writes.
+        assert_eq!(m.fill(size - 1, 7, 2), Err(OutOfBounds));
+        assert_eq!(m.as_slice()[size as usize - 1], 0xaa);
+        assert_eq!(m.write(0, b"xy", 1, 2), Err(OutOfBounds));
+        assert_eq!(m.write(size - 1, b"xy", 0, 2), Err(OutOfBounds));
+        assert_eq!(m.copy_within(0, size - 1, 2), Err(OutOfBounds));
+        assert_eq!(m.copy_within(u64::MAX, 0, 2), Err(OutOfBounds));
+        assert_eq!(m.fill(0, 1, u64::MAX), Err(OutOfBounds));
+        let mut out = [0u8; 3];
+        assert_eq!(m.read(10, &mut out), Ok(()));
+        assert_eq!(&out, b"bcd");
+        assert_eq!(m.read(size - 2, &mut out), Err(OutOfBounds));
     }
 
     #[test]

@@ -61,7 +61,8 @@ impl VmctxBuf {
         self.ptr.as_ptr()
     }
 
-    fn slot(&self, offset: i32, width: usize) -> *mut u8 {
+    /// The address of the `width`-byte slot at `offset`.
+    pub(crate) fn slot_ptr(&self, offset: i32, width: usize) -> *mut u8 {
         // Offsets come from `VmctxLayout` for indices below its own counts,
         // so they always lie inside; a failure here is a loader bug.
         let offset = usize::try_from(offset).expect("vmctx offset is positive");
@@ -76,14 +77,14 @@ impl VmctxBuf {
     }
 
     pub(crate) fn write_u64(&self, offset: i32, value: u64) {
-        let p = self.slot(offset, 8);
+        let p = self.slot_ptr(offset, 8);
         // SAFETY: `slot` checked that the 8 bytes lie inside the allocation;
         // unaligned writes are allowed, and no Rust reference to the buffer exists.
         unsafe { p.cast::<u64>().write_unaligned(value) }
     }
 
     pub(crate) fn write_u32(&self, offset: i32, value: u32) {
-        let p = self.slot(offset, 4);
+        let p = self.slot_ptr(offset, 4);
         // SAFETY: as in `write_u64`, for 4 bytes.
         unsafe { p.cast::<u32>().write_unaligned(value) }
     }
@@ -93,14 +94,16 @@ impl VmctxBuf {
     }
 
     pub(crate) fn read_u64(&self, offset: i32) -> u64 {
-        let p = self.slot(offset, 8);
-        // SAFETY: as in `write_u64`; generated code is not running
-        // concurrently (calls take `&mut Instance`).
+        let p = self.slot_ptr(offset, 8);
+        // SAFETY: as in `write_u64`; the slots read after instantiation are
+        // never written by generated code (the globals it writes are read
+        // through their cells, under the store).
         unsafe { p.cast::<u64>().read_unaligned() }
     }
 
+    #[cfg(test)]
     pub(crate) fn read_u32(&self, offset: i32) -> u32 {
-        let p = self.slot(offset, 4);
+        let p = self.slot_ptr(offset, 4);
         // SAFETY: as in `read_u64`, for 4 bytes.
         unsafe { p.cast::<u32>().read_unaligned() }
     }

@@ -11,24 +11,42 @@ use std::sync::{Mutex, OnceLock};
 
 use vibewasm_format::FuncType;
 
-fn interner() -> &'static Mutex<HashMap<FuncType, u32>> {
-    static INTERNER: OnceLock<Mutex<HashMap<FuncType, u32>>> = OnceLock::new();
-    INTERNER.get_or_init(|| Mutex::new(HashMap::new()))
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<FuncType, u32>,
+    /// Signature of id `i + 1`.
+    types: Vec<FuncType>,
+}
+
+fn interner() -> std::sync::MutexGuard<'static, Interner> {
+    static INTERNER: OnceLock<Mutex<Interner>> = OnceLock::new();
+    // A panic while holding the lock cannot leave the interner half-updated
+    // (the id is computed before both inserts, which cannot fail), so a
+    // poisoned lock is still consistent.
+    INTERNER
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
 }
 
 /// The process-wide id of `ty`. Ids start at 1, so a zeroed (null) table
 /// entry never matches any signature. `None` only if the process has seen
 /// more than `u32::MAX - 1` distinct signatures.
 pub fn canonical_type_id(ty: &FuncType) -> Option<u32> {
-    // A panic while holding the lock cannot leave the map half-updated (one
-    // insert is the only mutation), so a poisoned lock is still consistent.
-    let mut map = interner().lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(&id) = map.get(ty) {
+    let mut interner = interner();
+    if let Some(&id) = interner.ids.get(ty) {
         return Some(id);
     }
-    let id = u32::try_from(map.len()).ok()?.checked_add(1)?;
-    map.insert(ty.clone(), id);
+    let id = u32::try_from(interner.types.len()).ok()?.checked_add(1)?;
+    interner.ids.insert(ty.clone(), id);
+    interner.types.push(ty.clone());
     Some(id)
+}
+
+/// The signature with canonical id `id`.
+pub(crate) fn type_of_id(id: u64) -> Option<FuncType> {
+    let index = usize::try_from(id.checked_sub(1)?).ok()?;
+    interner().types.get(index).cloned()
 }
 
 #[cfg(test)]
@@ -56,5 +74,7 @@ mod tests {
             .join()
             .unwrap();
         assert_eq!(from_thread, Some(id_b));
+        assert_eq!(type_of_id(id_a as u64), Some(a));
+        assert_eq!(type_of_id(0), None);
     }
 }

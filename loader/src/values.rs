@@ -1,10 +1,62 @@
 //! Values crossing the host/wasm boundary, and how they sit in the 8-byte
 //! argument slots of the calling convention (see `vibewasm_format::vmctx`).
 
+use std::num::NonZeroU64;
+
+use vibewasm_format::vmctx::FuncRef;
 use vibewasm_format::ValType;
 
+/// A non-null `funcref` value: a function of one [`crate::Store`].
+///
+/// It is a plain identifier (store id and record address) and is only ever
+/// dereferenced after checking that it belongs to the store it is used in,
+/// whose records live as long as the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FuncRefHandle {
+    store: u64,
+    ptr: NonZeroU64,
+}
+
+impl FuncRefHandle {
+    pub(crate) fn new(store: u64, ptr: *const FuncRef) -> Option<FuncRefHandle> {
+        Some(FuncRefHandle {
+            store,
+            ptr: NonZeroU64::new(ptr as usize as u64)?,
+        })
+    }
+
+    /// The id of the store ([`crate::Store::id`]) the function belongs to.
+    pub fn store_id(&self) -> u64 {
+        self.store
+    }
+
+    pub(crate) fn ptr(&self) -> *const FuncRef {
+        self.ptr.get() as usize as *const FuncRef
+    }
+}
+
+/// A non-null `externref` value: an opaque 64-bit handle chosen by the host.
+///
+/// Wasm code can only pass it around. A host either uses its own numbering
+/// ([`ExternRef::from_raw`]) or lets a store keep a Rust value for it
+/// ([`crate::Store::extern_ref`], [`crate::Store::extern_data`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ExternRef(NonZeroU64);
+
+impl ExternRef {
+    /// The handle with raw value `raw`; `None` for 0, which is `ref.null extern`.
+    pub fn from_raw(raw: u64) -> Option<ExternRef> {
+        NonZeroU64::new(raw).map(ExternRef)
+    }
+
+    pub fn raw(&self) -> u64 {
+        self.0.get()
+    }
+}
+
 /// A WebAssembly value. Floats are kept as bit patterns so NaN payloads
-/// survive a round trip unchanged.
+/// survive a round trip unchanged. `v128` values cannot cross the host
+/// boundary (yet).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Val {
     I32(i32),
@@ -13,7 +65,15 @@ pub enum Val {
     F32(u32),
     /// Bit pattern of an `f64`.
     F64(u64),
+    /// A `funcref`; `None` is `ref.null func`.
+    FuncRef(Option<FuncRefHandle>),
+    /// An `externref`; `None` is `ref.null extern`.
+    ExternRef(Option<ExternRef>),
 }
+
+/// Why a [`Val`] cannot go into a slot of a given store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ForeignFuncRef;
 
 impl Val {
     pub fn ty(&self) -> ValType {
@@ -22,36 +82,81 @@ impl Val {
             Val::I64(_) => ValType::I64,
             Val::F32(_) => ValType::F32,
             Val::F64(_) => ValType::F64,
+            Val::FuncRef(_) => ValType::FuncRef,
+            Val::ExternRef(_) => ValType::ExternRef,
+        }
+    }
+
+    /// The null reference of `ty`, or `None` if `ty` is not a reference type.
+    pub fn null(ty: ValType) -> Option<Val> {
+        match ty {
+            ValType::FuncRef => Some(Val::FuncRef(None)),
+            ValType::ExternRef => Some(Val::ExternRef(None)),
+            _ => None,
         }
     }
 
     /// The value as stored in an argument slot: 32-bit values in the low 4
     /// bytes with the upper bytes zero, so generated code may read either
-    /// width.
-    pub fn to_slot(self) -> u64 {
+    /// width. A function reference goes into slots of the store it belongs
+    /// to only: `store` is that store's id.
+    pub(crate) fn to_slot_in(self, store: u64) -> Result<u64, ForeignFuncRef> {
+        Ok(match self {
+            Val::FuncRef(Some(f)) if f.store != store => return Err(ForeignFuncRef),
+            Val::FuncRef(Some(f)) => f.ptr.get(),
+            Val::FuncRef(None) | Val::ExternRef(None) => 0,
+            Val::ExternRef(Some(r)) => r.raw(),
+            v => v.num_to_slot(),
+        })
+    }
+
+    fn num_to_slot(self) -> u64 {
         match self {
             Val::I32(v) => v as u32 as u64,
             Val::I64(v) => v as u64,
             Val::F32(bits) => bits as u64,
             Val::F64(bits) => bits,
+            Val::FuncRef(_) | Val::ExternRef(_) => 0,
         }
     }
 
-    /// Reads a value of type `ty` from a slot (upper bytes of 32-bit values
-    /// are ignored). `None` for types that have no [`Val`] yet (v128, references).
+    /// The slot form of a number (see [`Val::to_slot_in`]); references,
+    /// which need a store, give 0 here.
+    pub fn to_slot(self) -> u64 {
+        match self {
+            Val::ExternRef(r) => r.map_or(0, |r| r.raw()),
+            v => v.num_to_slot(),
+        }
+    }
+
+    /// Reads a value of type `ty` from a slot of the store with id `store`
+    /// (upper bytes of 32-bit values are ignored). `None` for v128.
+    pub(crate) fn from_slot_in(ty: ValType, slot: u64, store: u64) -> Option<Val> {
+        Some(match ty {
+            ValType::FuncRef => {
+                Val::FuncRef(FuncRefHandle::new(store, slot as usize as *const FuncRef))
+            }
+            _ => Val::from_slot(ty, slot)?,
+        })
+    }
+
+    /// Reads a number or an `externref` of type `ty` from a slot (upper bytes
+    /// of 32-bit values are ignored). `None` for v128 and `funcref`, which
+    /// needs its store (see [`crate::Instance::call`]).
     pub fn from_slot(ty: ValType, slot: u64) -> Option<Val> {
         Some(match ty {
             ValType::I32 => Val::I32(slot as u32 as i32),
             ValType::I64 => Val::I64(slot as i64),
             ValType::F32 => Val::F32(slot as u32),
             ValType::F64 => Val::F64(slot),
-            ValType::V128 | ValType::FuncRef | ValType::ExternRef => return None,
+            ValType::ExternRef => Val::ExternRef(ExternRef::from_raw(slot)),
+            ValType::V128 | ValType::FuncRef => return None,
         })
     }
 
     /// Whether values of `ty` can be passed between host and wasm.
     pub fn supports(ty: ValType) -> bool {
-        Val::from_slot(ty, 0).is_some()
+        ty != ValType::V128
     }
 
     pub fn f32(v: f32) -> Val {
@@ -81,6 +186,18 @@ impl Val {
     pub fn as_f64(&self) -> Option<f64> {
         match *self {
             Val::F64(bits) => Some(f64::from_bits(bits)),
+            _ => None,
+        }
+    }
+    pub fn as_func_ref(&self) -> Option<Option<FuncRefHandle>> {
+        match *self {
+            Val::FuncRef(f) => Some(f),
+            _ => None,
+        }
+    }
+    pub fn as_extern_ref(&self) -> Option<Option<ExternRef>> {
+        match *self {
+            Val::ExternRef(r) => Some(r),
             _ => None,
         }
     }
@@ -114,6 +231,10 @@ impl std::fmt::Display for Val {
             Val::I64(v) => write!(f, "i64:{v}"),
             Val::F32(bits) => write!(f, "f32:{}", f32::from_bits(bits)),
             Val::F64(bits) => write!(f, "f64:{}", f64::from_bits(bits)),
+            Val::FuncRef(None) => f.write_str("ref.null func"),
+            Val::FuncRef(Some(r)) => write!(f, "ref.func@{:#x}", r.ptr.get()),
+            Val::ExternRef(None) => f.write_str("ref.null extern"),
+            Val::ExternRef(Some(r)) => write!(f, "ref.extern {}", r.raw()),
         }
     }
 }
@@ -264,7 +385,39 @@ mod tests {
         );
         assert_eq!(i32::from_slot(0xdead_beef_ffff_fffe), -2);
         assert_eq!(Val::from_slot(ValType::V128, 0), None);
-        assert!(!Val::supports(ValType::ExternRef));
+        assert!(!Val::supports(ValType::V128));
+        assert!(Val::supports(ValType::ExternRef));
+    }
+
+    #[test]
+    fn references_round_trip_within_their_store() {
+        let r = ExternRef::from_raw(7).unwrap();
+        assert_eq!(ExternRef::from_raw(0), None);
+        assert_eq!(Val::ExternRef(Some(r)).to_slot_in(1), Ok(7));
+        assert_eq!(Val::ExternRef(None).to_slot_in(1), Ok(0));
+        assert_eq!(
+            Val::from_slot_in(ValType::ExternRef, 7, 1),
+            Some(Val::ExternRef(Some(r)))
+        );
+        let record = FuncRef {
+            code: std::ptr::null(),
+            vmctx: std::ptr::null_mut(),
+            type_id: 1,
+        };
+        let f = FuncRefHandle::new(3, &record).unwrap();
+        let slot = Val::FuncRef(Some(f)).to_slot_in(3).unwrap();
+        assert_eq!(slot, &record as *const FuncRef as u64);
+        assert_eq!(Val::FuncRef(Some(f)).to_slot_in(4), Err(ForeignFuncRef));
+        assert_eq!(
+            Val::from_slot_in(ValType::FuncRef, slot, 3),
+            Some(Val::FuncRef(Some(f)))
+        );
+        assert_eq!(
+            Val::from_slot_in(ValType::FuncRef, 0, 3),
+            Some(Val::FuncRef(None))
+        );
+        assert_eq!(Val::null(ValType::I32), None);
+        assert_eq!(Val::FuncRef(None).to_string(), "ref.null func");
     }
 
     #[test]

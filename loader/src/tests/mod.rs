@@ -5,11 +5,15 @@
 use std::sync::Arc;
 
 use vibewasm_format::{
-    write_artifact, ArtifactParts, BoundsChecks, CodeOptions, FuncType, Metadata, Target, ValType,
+    write_artifact, ArtifactParts, CodeOptions, FuncType, Metadata, Target, ValType,
 };
 
 use crate::Artifact;
 
+#[cfg(target_arch = "x86_64")]
+mod asm;
+mod helpers;
+mod linking;
 mod no_code;
 #[cfg(all(target_arch = "x86_64", any(target_os = "linux", target_os = "macos")))]
 mod x86_64;
@@ -18,9 +22,7 @@ pub(crate) fn artifact_bytes(metadata: &Metadata, code: &[u8]) -> Vec<u8> {
     write_artifact(&ArtifactParts {
         compiler_version: "hand-built",
         target: Target::host().expect("supported host"),
-        options: CodeOptions {
-            bounds_checks: BoundsChecks::Explicit,
-        },
+        options: CodeOptions::default(),
         wasm: b"\0asm",
         metadata,
         code,
@@ -46,5 +48,11 @@ fn public_types_are_thread_safe() {
     send_sync::<crate::Linker>();
     send_sync::<crate::Error>();
     send_sync::<crate::TypedFunc<(i32, i64), f64>>();
-    send::<crate::Instance>();
+    // Stores are used by one thread at a time, which every operation checks
+    // (see `crate::store`), so their handles may be shared.
+    send_sync::<crate::Store>();
+    send_sync::<crate::Instance>();
+    send_sync::<crate::Extern>();
+    send_sync::<crate::Val>();
+    send::<crate::Func>();
 }

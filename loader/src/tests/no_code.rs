@@ -92,7 +92,8 @@ fn memory_globals_and_data_segments() {
     assert_eq!(instance.global("g_copy"), Some(Val::I32(-5)));
     assert_eq!(instance.global("mem"), None);
     // An i32 sits in the low 4 bytes of its slot, the upper 4 are zero.
-    let slot = instance.vmctx.read_u64(instance.layout.global(0));
+    let data = instance.data();
+    let slot = data.vmctx.read_u64(data.layout.global(0));
     assert_eq!(slot, 0xffff_fffb);
 
     let exports: Vec<_> = instance.exports().collect();
@@ -191,7 +192,8 @@ fn element_segments_are_bounds_checked() {
     let instance = Linker::new()
         .instantiate(&load(&table_module(0, 2), &[]))
         .unwrap();
-    assert_eq!(instance.state().tables[0].len(), 2);
+    // SAFETY: the table is owned by the instance's store; nothing runs.
+    assert_eq!(unsafe { (*instance.data().tables[0]).len() }, 2);
     assert!(Linker::new()
         .instantiate(&load(&table_module(2, 0), &[]))
         .is_ok());
@@ -218,7 +220,11 @@ fn import_module(kind: ImportKind) -> Metadata {
         }],
         func_types: if is_func { vec![0] } else { vec![] },
         functions: if is_func {
-            vec![vibewasm_format::CodeRange { offset: 0, len: 1 }]
+            vec![vibewasm_format::CodeRange {
+                offset: 0,
+                len: 1,
+                frame_size: 8,
+            }]
         } else {
             vec![]
         },
@@ -251,8 +257,9 @@ fn imports_are_resolved_by_name_and_signature() {
     let mut linker = Linker::new();
     linker.func_wrap("env", "f", |_: i32| {}).unwrap();
     let instance = linker.instantiate(&artifact).unwrap();
-    assert_eq!(instance.host_funcs.len(), 1);
+    assert_eq!(instance.data().host_funcs.len(), 1);
 
+    // A function where a memory is expected.
     let memory = ImportKind::Memory(MemoryType {
         min_pages: 0,
         max_pages: None,
@@ -261,8 +268,12 @@ fn imports_are_resolved_by_name_and_signature() {
         .instantiate(&load(&import_module(memory), &[]))
         .unwrap_err();
     let message = err.to_string();
-    assert!(message.contains("unsupported import kind"), "{message}");
-    assert!(message.contains("`env::f` is a memory import"), "{message}");
+    assert!(message.contains("incompatible import type"), "{message}");
+    assert!(message.contains("expects a memory"), "{message}");
+    assert!(
+        message.contains("a function of type [i32] -> []"),
+        "{message}"
+    );
 }
 
 #[test]

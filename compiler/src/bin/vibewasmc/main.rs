@@ -146,6 +146,7 @@ fn print_val(val: &Val) {
         Val::I64(v) => println!("{v}"),
         Val::F32(bits) => println!("{}", f32::from_bits(*bits)),
         Val::F64(bits) => println!("{}", f64::from_bits(*bits)),
+        other => println!("{other}"),
     }
 }
 

@@ -1,0 +1,194 @@
+//! Entering wasm: the host entry trampoline, the stack limit, and turning a
+//! trap reported through the store's [`RuntimeState`] into a [`Trap`].
+//!
+//! [`RuntimeState`]: vibewasm_format::vmctx::RuntimeState
+
+use vibewasm_format::vmctx::FuncRef;
+use vibewasm_format::{FuncType, ImportKind, Metadata, TrapCode};
+
+use crate::error::{AccessError, CallError, Error};
+use crate::stack;
+use crate::store::{Store, StoreGuard};
+use crate::trap::Trap;
+use crate::values::Val;
+
+/// `extern "C" fn(vmctx, argv, code) -> u32`: an artifact's host entry trampoline.
+type HostEntryFn = unsafe extern "C" fn(*mut u8, *mut u64, *const u8) -> u32;
+
+/// Calls the function `func` of `store` with `args` checked against `ty`
+/// (`name` is for messages).
+pub(crate) fn call_func_ref(
+    store: &Store,
+    func: *const FuncRef,
+    name: &str,
+    ty: &FuncType,
+    args: &[Val],
+) -> Result<Vec<Val>, Error> {
+    check_args(name, ty, args)?;
+    let id = store.id();
+    let mut argv = vec![0u64; ty.params.len().max(ty.results.len()).max(1)];
+    for (slot, arg) in argv.iter_mut().zip(args) {
+        *slot = arg.to_slot_in(id).map_err(|_| AccessError::ForeignStore)?;
+    }
+    invoke_func_ref(store, func, &mut argv)?;
+    Ok(ty
+        .results
+        .iter()
+        .zip(&argv)
+        .filter_map(|(t, slot)| Val::from_slot_in(*t, *slot, id))
+        .collect())
+}
+
+/// Checks that `args` fit `ty` and that every value can cross the boundary.
+pub(crate) fn check_args(name: &str, ty: &FuncType, args: &[Val]) -> Result<(), CallError> {
+    if let Some(&t) = ty
+        .params
+        .iter()
+        .chain(&ty.results)
+        .find(|t| !Val::supports(**t))
+    {
+        return Err(CallError::UnsupportedType {
+            name: name.to_string(),
+            ty: ty.clone(),
+            unsupported: t,
+        });
+    }
+    if args.len() != ty.params.len() {
+        return Err(CallError::ArgumentCount {
+            name: name.to_string(),
+            expected: ty.params.len(),
+            found: args.len(),
+            ty: ty.clone(),
+        });
+    }
+    if let Some((i, (arg, expected))) = args
+        .iter()
+        .zip(&ty.params)
+        .enumerate()
+        .find(|(_, (a, t))| a.ty() != **t)
+    {
+        return Err(CallError::ArgumentType {
+            name: name.to_string(),
+            index: i,
+            expected: *expected,
+            found: arg.ty(),
+            ty: ty.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Runs the function `func` of `store` with `argv` (enough slots for its
+/// signature, arguments stored); the results replace the arguments.
+pub(crate) fn invoke_func_ref(
+    store: &Store,
+    func: *const FuncRef,
+    argv: &mut [u64],
+) -> Result<(), Trap> {
+    let mut guard = store.enter().map_err(|e| Trap::new(e.to_string()))?;
+    invoke_in(&mut guard, func, argv)
+}
+
+/// As [`invoke_func_ref`], with the store already taken.
+pub(crate) fn invoke_in(
+    guard: &mut StoreGuard<'_>,
+    func: *const FuncRef,
+    argv: &mut [u64],
+) -> Result<(), Trap> {
+    if argv.is_empty() || func.is_null() {
+        return Err(Trap::internal("call without a function or argument slots"));
+    }
+    // SAFETY: callers pass a record of an instance of this store (read from
+    // its vmctx, or a handle whose store id was checked); records live as
+    // long as the store.
+    let FuncRef { code, vmctx, .. } = unsafe { *func };
+    let entry = {
+        let objects = guard.objects();
+        let data = objects
+            .instance_at(vmctx)
+            .ok_or_else(|| Trap::internal("function of an instance of another store"))?;
+        let artifact = &data.artifact;
+        match artifact.metadata().trampolines {
+            // Format validation checked the offset against the code length;
+            // the artifact is kept alive by the instance, which the store owns.
+            Some(t) if !artifact.code_base().is_null() => {
+                artifact.code_base().wrapping_add(t.host_entry as usize)
+            }
+            _ => return Err(Trap::internal("artifact without a host entry trampoline")),
+        }
+    };
+    // Each entry takes the store, so this is always the outermost entry
+    // into it: set the limit for this thread's stack.
+    let limit = stack::wasm_stack_limit(guard.max_wasm_stack())
+        .ok_or_else(|| Trap::from_code(TrapCode::StackOverflow))?;
+    let runtime = guard.runtime();
+    // SAFETY: the runtime state lives as long as the store; generated code
+    // does not run right now.
+    unsafe { (*runtime).stack_limit = limit };
+    guard.take_pending_trap();
+
+    // SAFETY: `entry` is the host entry trampoline inside the executable
+    // code mapping of the callee's artifact, with this exact C signature (the
+    // artifact ABI; the artifact passed all format checks and is trusted to
+    // follow it). Its arguments: the callee's live, fully initialised vmctx,
+    // whose runtime slot points to this store's runtime state; `argv` with
+    // enough slots for the callee's signature (callers check it); `code`,
+    // the callee's entry. This thread holds the store, and no Rust reference
+    // to the vmctx, runtime state, memories or tables is alive across the call.
+    let status = unsafe {
+        let entry = std::mem::transmute::<*const u8, HostEntryFn>(entry);
+        entry(vmctx, argv.as_mut_ptr(), code)
+    };
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(take_trap(guard))
+    }
+}
+
+/// The trap generated code just reported through the runtime state.
+fn take_trap(guard: &mut StoreGuard<'_>) -> Trap {
+    let runtime = guard.runtime();
+    // SAFETY: the runtime state lives as long as the store; the trap stub
+    // wrote it before unwinding, and no code runs now.
+    let (site_index, vmctx) = unsafe { ((*runtime).trap_site, (*runtime).trap_vmctx) };
+    let pending = guard.take_pending_trap();
+    let Some(data) = guard.objects().instance_at(vmctx) else {
+        return Trap::internal(format!(
+            "generated code reported a trap in vmctx {vmctx:?}, which is not an instance of this store"
+        ));
+    };
+    let meta = data.artifact.metadata();
+    let Some(site) = meta.traps.get(site_index as usize) else {
+        return Trap::internal(format!(
+            "generated code reported trap site {site_index}, but the artifact has {}",
+            meta.traps.len()
+        ));
+    };
+    let mut trap = match site.code {
+        TrapCode::HostError => {
+            pending.unwrap_or_else(|| Trap::internal("a host function failed without an error"))
+        }
+        code => Trap::from_code(code),
+    };
+    if trap.func.is_none() {
+        let imported = site.func < data.layout.num_imported_funcs;
+        trap.func = Some(site.func);
+        trap.func_name = func_display_name(meta, site.func);
+        // Import stubs have no wasm code of their own.
+        trap.wasm_offset = (!imported).then_some(site.wasm_offset);
+    }
+    trap
+}
+
+/// The name-section name of function `index`, or `module.name` for an import.
+fn func_display_name(meta: &Metadata, index: u32) -> Option<String> {
+    if let Some(name) = meta.func_name(index) {
+        return Some(name.to_string());
+    }
+    meta.imports
+        .iter()
+        .filter(|i| matches!(i.kind, ImportKind::Func(_)))
+        .nth(index as usize)
+        .map(|i| format!("{}.{}", i.module, i.name))
+}

@@ -1,0 +1,450 @@
+//! Handles to what instances export and import: functions, memories,
+//! tables and globals. Each (but a host function) belongs to a [`Store`],
+//! stays valid as long as any handle to the store does, and takes the store
+//! for every access (see `crate::store` for threads).
+
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use vibewasm_format::vmctx::FuncRef;
+use vibewasm_format::{ExternKind, FuncType, GlobalType, MemoryType, TableType, ValType};
+
+use crate::call::call_func_ref;
+use crate::error::{AccessError, Error};
+use crate::func::HostFunc;
+use crate::memory::{LinearMemory, MAX_WASM_PAGES};
+use crate::raw::RawBox;
+use crate::store::{Store, StoreGuard};
+use crate::table::Table as TableObj;
+use crate::values::{FuncRefHandle, Val};
+
+/// Something an instance exports or imports.
+#[derive(Clone, Debug)]
+pub enum Extern {
+    Func(Func),
+    Memory(Memory),
+    Table(Table),
+    Global(Global),
+}
+
+impl Extern {
+    pub fn kind(&self) -> ExternKind {
+        match self {
+            Extern::Func(_) => ExternKind::Func,
+            Extern::Memory(_) => ExternKind::Memory,
+            Extern::Table(_) => ExternKind::Table,
+            Extern::Global(_) => ExternKind::Global,
+        }
+    }
+
+    /// The store it belongs to (`None` for a host function, which fits any).
+    pub fn store(&self) -> Option<&Store> {
+        match self {
+            Extern::Func(f) => f.store(),
+            Extern::Memory(m) => Some(&m.store),
+            Extern::Table(t) => Some(&t.store),
+            Extern::Global(g) => Some(&g.store),
+        }
+    }
+}
+
+impl From<Func> for Extern {
+    fn from(f: Func) -> Extern {
+        Extern::Func(f)
+    }
+}
+impl From<Memory> for Extern {
+    fn from(m: Memory) -> Extern {
+        Extern::Memory(m)
+    }
+}
+impl From<Table> for Extern {
+    fn from(t: Table) -> Extern {
+        Extern::Table(t)
+    }
+}
+impl From<Global> for Extern {
+    fn from(g: Global) -> Extern {
+        Extern::Global(g)
+    }
+}
+
+#[derive(Clone)]
+enum FuncKind {
+    Host(Arc<HostFunc>),
+    Wasm {
+        store: Store,
+        func_ref: NonNull<FuncRef>,
+        ty: Arc<FuncType>,
+    },
+}
+
+/// A function: a host function, or a function of an instance (which may be
+/// an imported host function re-exported by the instance).
+#[derive(Clone)]
+pub struct Func {
+    kind: FuncKind,
+}
+
+// SAFETY: a host function is `Send + Sync`; the record of a wasm function is
+// owned by its store, immutable, and only used to enter the store.
+unsafe impl Send for Func {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Func {}
+
+impl Func {
+    pub fn host(func: HostFunc) -> Func {
+        Func::from_host(Arc::new(func))
+    }
+
+    pub(crate) fn from_host(func: Arc<HostFunc>) -> Func {
+        Func {
+            kind: FuncKind::Host(func),
+        }
+    }
+
+    /// The function whose record is `func_ref`, which `store` owns.
+    pub(crate) fn wasm(store: &Store, func_ref: *const FuncRef, ty: FuncType) -> Option<Func> {
+        Some(Func {
+            kind: FuncKind::Wasm {
+                store: store.clone(),
+                func_ref: NonNull::new(func_ref.cast_mut())?,
+                ty: Arc::new(ty),
+            },
+        })
+    }
+
+    pub fn ty(&self) -> &FuncType {
+        match &self.kind {
+            FuncKind::Host(f) => f.ty(),
+            FuncKind::Wasm { ty, .. } => ty,
+        }
+    }
+
+    pub fn store(&self) -> Option<&Store> {
+        match &self.kind {
+            FuncKind::Host(_) => None,
+            FuncKind::Wasm { store, .. } => Some(store),
+        }
+    }
+
+    pub(crate) fn as_host(&self) -> Option<&Arc<HostFunc>> {
+        match &self.kind {
+            FuncKind::Host(f) => Some(f),
+            FuncKind::Wasm { .. } => None,
+        }
+    }
+
+    /// The record generated code calls (functions of an instance only).
+    pub(crate) fn func_ref_ptr(&self) -> Option<*const FuncRef> {
+        match &self.kind {
+            FuncKind::Host(_) => None,
+            FuncKind::Wasm { func_ref, .. } => Some(func_ref.as_ptr()),
+        }
+    }
+
+    /// The function as a `funcref` value (functions of an instance only).
+    pub fn to_func_ref(&self) -> Option<FuncRefHandle> {
+        match &self.kind {
+            FuncKind::Host(_) => None,
+            FuncKind::Wasm {
+                store, func_ref, ..
+            } => FuncRefHandle::new(store.id(), func_ref.as_ptr()),
+        }
+    }
+
+    /// Calls the function with `args`, checked against its signature.
+    /// Host functions are only called by wasm.
+    pub fn call(&self, args: &[Val]) -> Result<Vec<Val>, Error> {
+        match &self.kind {
+            FuncKind::Host(_) => Err(AccessError::Unsupported(
+                "a host function defined in a linker is only called by wasm".into(),
+            )
+            .into()),
+            FuncKind::Wasm {
+                store,
+                func_ref,
+                ty,
+            } => call_func_ref(store, func_ref.as_ptr(), "(funcref)", ty, args),
+        }
+    }
+}
+
+impl std::fmt::Debug for Func {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            FuncKind::Host(h) => write!(f, "Func::Host({})", h.ty()),
+            FuncKind::Wasm { store, ty, .. } => write!(f, "Func::Wasm({ty}, store {})", store.id()),
+        }
+    }
+}
+
+/// A linear memory.
+#[derive(Clone)]
+pub struct Memory {
+    store: Store,
+    memory: NonNull<LinearMemory>,
+}
+
+// SAFETY: the memory is owned by the store and only accessed while holding it.
+unsafe impl Send for Memory {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Memory {}
+
+impl Memory {
+    /// A new memory of type `ty` in `store`, with `ty.min_pages` zeroed pages.
+    pub fn new(store: &Store, ty: MemoryType) -> Result<Memory, Error> {
+        let memory = LinearMemory::new(ty, MAX_WASM_PAGES)?;
+        let mut guard = store.enter()?;
+        let memory = RawBox::new(memory);
+        let ptr = memory.as_ptr();
+        guard.objects().memories.push(memory);
+        Ok(Memory::from_raw(store, ptr).expect("non-null"))
+    }
+
+    pub(crate) fn from_raw(store: &Store, memory: *mut LinearMemory) -> Option<Memory> {
+        Some(Memory {
+            store: store.clone(),
+            memory: NonNull::new(memory)?,
+        })
+    }
+
+    pub(crate) fn ptr(&self) -> *mut LinearMemory {
+        self.memory.as_ptr()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The type the memory was created with.
+    pub fn ty(&self) -> MemoryType {
+        // SAFETY: owned by the store; the type never changes.
+        unsafe { (*self.memory.as_ptr()).ty() }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut LinearMemory) -> R) -> Result<R, AccessError> {
+        let _guard = self.store.enter()?;
+        // SAFETY: owned by the store, which this thread holds: nothing else
+        // (wasm included) accesses the memory meanwhile.
+        Ok(f(unsafe { &mut *self.memory.as_ptr() }))
+    }
+
+    /// Current size in pages.
+    pub fn size_pages(&self) -> Result<u64, AccessError> {
+        self.with(|m| m.size_pages())
+    }
+
+    /// Grows by `delta` pages: the old size, or `None` if it cannot grow.
+    pub fn grow(&self, delta: u64) -> Result<Option<u64>, AccessError> {
+        self.with(|m| m.grow(delta))
+    }
+
+    /// Copies bytes from `offset` into `out`.
+    pub fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), AccessError> {
+        self.with(|m| m.read(offset, out))?
+            .map_err(|_| AccessError::OutOfBounds("memory"))
+    }
+
+    /// Copies `data` to `offset`.
+    pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), AccessError> {
+        self.with(|m| m.write(offset, data, 0, data.len() as u64))?
+            .map_err(|_| AccessError::OutOfBounds("memory"))
+    }
+
+    /// Whether `a` and `b` are the same memory.
+    pub fn same(a: &Memory, b: &Memory) -> bool {
+        a.memory == b.memory
+    }
+}
+
+impl std::fmt::Debug for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Memory({:?}, store {})", self.ty(), self.store.id())
+    }
+}
+
+/// The slot form of `value` for an element of type `element` in `guard`'s store.
+fn element_slot(guard: &StoreGuard<'_>, element: ValType, value: Val) -> Result<u64, AccessError> {
+    if value.ty() != element {
+        return Err(AccessError::TypeMismatch {
+            expected: element.to_string(),
+            found: value.ty().to_string(),
+        });
+    }
+    value
+        .to_slot_in(guard.id())
+        .map_err(|_| AccessError::ForeignStore)
+}
+
+/// A table.
+#[derive(Clone)]
+pub struct Table {
+    store: Store,
+    table: NonNull<TableObj>,
+}
+
+// SAFETY: the table is owned by the store and only accessed while holding it.
+unsafe impl Send for Table {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Table {}
+
+impl Table {
+    /// A new table of type `ty` in `store`, its `ty.min` elements set to `init`.
+    pub fn new(store: &Store, ty: TableType, init: Val) -> Result<Table, Error> {
+        let mut guard = store.enter()?;
+        let init = element_slot(&guard, ty.element, init)?;
+        let table = RawBox::new(TableObj::new(ty, init)?);
+        let ptr = table.as_ptr();
+        guard.objects().tables.push(table);
+        Ok(Table::from_raw(store, ptr).expect("non-null"))
+    }
+
+    pub(crate) fn from_raw(store: &Store, table: *mut TableObj) -> Option<Table> {
+        Some(Table {
+            store: store.clone(),
+            table: NonNull::new(table)?,
+        })
+    }
+
+    pub(crate) fn ptr(&self) -> *mut TableObj {
+        self.table.as_ptr()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The type the table was created with.
+    pub fn ty(&self) -> TableType {
+        // SAFETY: owned by the store; the type never changes.
+        unsafe { (*self.table.as_ptr()).ty() }
+    }
+
+    fn with<R>(
+        &self,
+        f: impl FnOnce(&StoreGuard<'_>, &mut TableObj) -> R,
+    ) -> Result<R, AccessError> {
+        let guard = self.store.enter()?;
+        // SAFETY: owned by the store, which this thread holds: nothing else
+        // (wasm included) accesses the table meanwhile.
+        Ok(f(&guard, unsafe { &mut *self.table.as_ptr() }))
+    }
+
+    pub fn size(&self) -> Result<u64, AccessError> {
+        self.with(|_, t| t.len())
+    }
+
+    pub fn get(&self, index: u64) -> Result<Val, AccessError> {
+        let element = self.ty().element;
+        self.with(|guard, t| {
+            let slot = t.get(index).ok_or(AccessError::OutOfBounds("table"))?;
+            Val::from_slot_in(element, slot, guard.id())
+                .ok_or_else(|| AccessError::Unsupported(format!("{element} table elements")))
+        })?
+    }
+
+    pub fn set(&self, index: u64, value: Val) -> Result<(), AccessError> {
+        let element = self.ty().element;
+        self.with(|guard, t| {
+            let slot = element_slot(guard, element, value)?;
+            t.set(index, slot)
+                .map_err(|_| AccessError::OutOfBounds("table"))
+        })?
+    }
+
+    /// Grows by `delta` elements set to `init`: the old size, or `None`.
+    pub fn grow(&self, delta: u64, init: Val) -> Result<Option<u64>, AccessError> {
+        let element = self.ty().element;
+        self.with(|guard, t| Ok(t.grow(delta, element_slot(guard, element, init)?)))?
+    }
+
+    /// Whether `a` and `b` are the same table.
+    pub fn same(a: &Table, b: &Table) -> bool {
+        a.table == b.table
+    }
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Table({:?}, store {})", self.ty(), self.store.id())
+    }
+}
+
+/// A global: an 8-byte value cell and its type.
+#[derive(Clone)]
+pub struct Global {
+    store: Store,
+    cell: NonNull<u64>,
+    ty: GlobalType,
+}
+
+// SAFETY: the cell is owned by the store (a host cell, or a slot of an
+// instance's vmctx) and only accessed while holding it.
+unsafe impl Send for Global {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Global {}
+
+impl Global {
+    /// A new global of type `ty` in `store`, holding `value`.
+    pub fn new(store: &Store, ty: GlobalType, value: Val) -> Result<Global, Error> {
+        let mut guard = store.enter()?;
+        let slot = element_slot(&guard, ty.ty, value)?;
+        let cell = RawBox::new(slot);
+        let ptr = cell.as_ptr();
+        guard.objects().globals.push(cell);
+        Ok(Global::from_raw(store, ptr, ty).expect("non-null"))
+    }
+
+    pub(crate) fn from_raw(store: &Store, cell: *mut u64, ty: GlobalType) -> Option<Global> {
+        Some(Global {
+            store: store.clone(),
+            cell: NonNull::new(cell)?,
+            ty,
+        })
+    }
+
+    pub(crate) fn cell(&self) -> *mut u64 {
+        self.cell.as_ptr()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn ty(&self) -> GlobalType {
+        self.ty
+    }
+
+    pub fn get(&self) -> Result<Val, AccessError> {
+        let guard = self.store.enter()?;
+        // SAFETY: the cell is owned by the store, which this thread holds.
+        // Cells in a vmctx are 8-byte aligned like every vmctx slot.
+        let slot = unsafe { self.cell.as_ptr().read() };
+        Val::from_slot_in(self.ty.ty, slot, guard.id())
+            .ok_or_else(|| AccessError::Unsupported(format!("{} globals", self.ty.ty)))
+    }
+
+    /// Sets a mutable global.
+    pub fn set(&self, value: Val) -> Result<(), AccessError> {
+        if !self.ty.mutable {
+            return Err(AccessError::Immutable);
+        }
+        let guard = self.store.enter()?;
+        let slot = element_slot(&guard, self.ty.ty, value)?;
+        // SAFETY: as in `get`.
+        unsafe { self.cell.as_ptr().write(slot) };
+        Ok(())
+    }
+
+    /// Whether `a` and `b` are the same global.
+    pub fn same(a: &Global, b: &Global) -> bool {
+        a.cell == b.cell
+    }
+}
+
+impl std::fmt::Debug for Global {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Global({:?}, store {})", self.ty, self.store.id())
+    }
+}

@@ -1,0 +1,229 @@
+//! Runtime helpers generated code calls through `vmctx.helpers`: memory and
+//! table operators too large to inline.
+//!
+//! Convention ([`vibewasm_format::vmctx::HelperFn`]): `(vmctx, args) -> u32`,
+//! operands in `args` in wasm order followed by the helper's immediates,
+//! results written from `args[0]`, return 0 or the [`TrapCode`] to raise.
+//! i32 operands sit in the low 4 bytes of their slot (the upper 4 are not
+//! guaranteed) and are masked here; references are whole slots.
+//!
+//! The bulk operators follow the bulk-memory proposal: bounds are checked
+//! first and an out-of-bounds operation writes nothing; a length of 0 at
+//! exactly the end is fine; a dropped segment behaves like an empty one.
+//!
+//! Helpers must never unwind (they are `extern "C"`): nothing here panics.
+
+use std::sync::atomic::Ordering;
+
+use vibewasm_format::vmctx::{Helper, HOST_STATE};
+use vibewasm_format::TrapCode;
+
+use crate::instance::InstanceData;
+use crate::memory::{LinearMemory, OutOfBounds};
+use crate::raw::read_vmctx_ptr;
+use crate::table::Table;
+
+/// The address of `helper`'s implementation.
+pub(crate) fn helper_address(helper: Helper) -> *const u8 {
+    let f: unsafe extern "C" fn(*mut u8, *mut u64) -> u32 = match helper {
+        Helper::MemoryGrow => memory_grow,
+        Helper::MemoryCopy => memory_copy,
+        Helper::MemoryFill => memory_fill,
+        Helper::MemoryInit => memory_init,
+        Helper::DataDrop => data_drop,
+        Helper::TableGrow => table_grow,
+        Helper::TableFill => table_fill,
+        Helper::TableCopy => table_copy,
+        Helper::TableInit => table_init,
+        Helper::ElemDrop => elem_drop,
+        Helper::RecordTrap => record_trap,
+    };
+    f as *const u8
+}
+
+const MEMORY_OOB: u32 = TrapCode::MemoryOutOfBounds as u32;
+const TABLE_OOB: u32 = TrapCode::TableOutOfBounds as u32;
+/// What `memory.grow`/`table.grow` return on failure: -1 as an i32.
+const GROW_FAILED: u64 = u32::MAX as u64;
+
+/// The calling instance and its `N` argument slots.
+///
+/// # Safety
+/// `vmctx` must be the live vmctx of an instance of this loader whose code is
+/// running on this thread (so this thread holds its store), and `args` must
+/// point to at least `N` slots, as the helper convention guarantees.
+unsafe fn enter<'a, const N: usize>(
+    vmctx: *mut u8,
+    args: *mut u64,
+) -> (&'a InstanceData, &'a mut [u64; N]) {
+    // SAFETY: guaranteed by the caller. The instance data is owned by the
+    // store and only read here (its mutable parts are atomics or behind
+    // pointers); the slots belong to the suspended wasm frame.
+    unsafe {
+        (
+            &*read_vmctx_ptr::<InstanceData>(vmctx, HOST_STATE),
+            &mut *args.cast::<[u64; N]>(),
+        )
+    }
+}
+
+fn u32_operand(slot: u64) -> u64 {
+    slot & 0xffff_ffff
+}
+
+/// Runs `f` on memory 0 of `data`; out of bounds if there is none.
+fn with_memory0<R>(
+    data: &InstanceData,
+    f: impl FnOnce(&mut LinearMemory) -> Result<R, OutOfBounds>,
+) -> Result<R, OutOfBounds> {
+    let memory = *data.memories.first().ok_or(OutOfBounds)?;
+    // SAFETY: owned by the store; wasm is suspended in this helper and no
+    // other Rust reference to the memory exists while wasm runs.
+    f(unsafe { &mut *memory })
+}
+
+/// Table `index` of `data` (an immediate, so validated by the compiler).
+fn table(data: &InstanceData, index: u64) -> Option<*mut Table> {
+    data.tables.get(usize::try_from(index).ok()?).copied()
+}
+
+fn status(result: Result<(), OutOfBounds>, trap: u32) -> u32 {
+    match result {
+        Ok(()) => 0,
+        Err(OutOfBounds) => trap,
+    }
+}
+
+/// `memory.grow`: args `[delta]` -> `[old pages or -1]`.
+unsafe extern "C" fn memory_grow(vmctx: *mut u8, args: *mut u64) -> u32 {
+    // SAFETY: the helper convention (see `enter`).
+    let (data, args) = unsafe { enter::<1>(vmctx, args) };
+    let delta = u32_operand(args[0]);
+    args[0] = with_memory0(data, |m| m.grow(delta).ok_or(OutOfBounds)).unwrap_or(GROW_FAILED);
+    0
+}
+
+/// `memory.copy`: args `[dst, src, len]`.
+unsafe extern "C" fn memory_copy(vmctx: *mut u8, args: *mut u64) -> u32 {
+    // SAFETY: the helper convention (see `enter`).
+    let (data, args) = unsafe { enter::<3>(vmctx, args) };
+    let [dst, src, len] = args.map(u32_operand);
+    let result = with_memory0(data, |m| m.copy_within(dst, src, len));
+    status(result, MEMORY_OOB)
+}
+
+/// `memory.fill`: args `[dst, value, len]`.
+unsafe extern "C" fn memory_fill(vmctx: *mut u8, args: *mut u64) -> u32 {
+    // SAFETY: the helper convention (see `enter`).
+    let (data, args) = unsafe { enter::<3>(vmctx, args) };
+    let [dst, value, len] = args.map(u32_operand);
+    let result = with_memory0(data, |m| m.fill(dst, value as u8, len));
+    status(result, MEMORY_OOB)
+}
+
+/// `memory.init`: args `[dst, src, len, segment]`.
+unsafe extern "C" fn memory_init(vmctx: *mut u8, args: *mut u64) -> u32 {
+    // SAFETY: the helper convention (see `enter`).
+    let (data, args) = unsafe { enter::<4>(vmctx, args) };
+    let [dst, src, len, segment] = args.map(u32_operand);
+    let segment = segment as usize;
+    let meta = data.artifact.metadata();
+    let bytes = match (meta.data.get(segment), data.data_dropped.get(segment)) {
+        (Some(seg), Some(dropped)) if !dropped.load(Ordering::Relaxed) => &seg.bytes[..],
+        _ => &[],
+    };
+    let result = with_memory0(data, |m| m.write(dst, bytes, src, len));
+    status(result, MEMORY_OOB)
+}
+
+/// `data.drop`: args `[segment]`.
+unsafe extern "C" fn data_drop(vmctx: *mut u8, args: *mut u64) -> u32 {
+    // SAFETY: the helper convention (see `enter`).
+    let (data, args) = unsafe { enter::<1>(vmctx, args) };
+    if let Some(dropped) = data.data_dropped.get(u32_operand(args[0]) as usize) {
+        dropped.store(true, Ordering::Relaxed);
+    }
+    0
+}
+
+/// `table.grow`: args `[init, delta, table]` -> `[old size or -1]`.
+unsafe extern "C" fn table_grow(vmctx: *mut u8, args: *mut u64) -> u32 {
+    // SAFETY: the helper convention (see `enter`).
+    let (data, args) = unsafe { enter::<3>(vmctx, args) };
+    let [init, delta, index] = *args;
+    // SAFETY: tables are owned by the store; wasm is suspended here and no
+    // Rust reference to the table exists while wasm runs.
+    let old = table(data, index).and_then(|t| unsafe { (*t).grow(u32_operand(delta), init) });
+    args[0] = old.unwrap_or(GROW_FAILED);
+    0
+}
+
+/// `table.fill`: args `[dst, value, len, table]`.
+unsafe extern "C" fn table_fill(vmctx: *mut u8, args: *mut u64) -> u32 {
+    // SAFETY: the helper convention (see `enter`).
+    let (data, args) = unsafe { enter::<4>(vmctx, args) };
+    let [dst, value, len, index] = *args;
+    let Some(t) = table(data, index) else {
+        return TABLE_OOB;
+    };
+    // SAFETY: as in `table_grow`.
+    let result = unsafe { (*t).fill(u32_operand(dst), value, u32_operand(len)) };
+    status(result, TABLE_OOB)
+}
+
+/// `table.copy`: args `[dst, src, len, dst_table, src_table]`.
+unsafe extern "C" fn table_copy(vmctx: *mut u8, args: *mut u64) -> u32 {
+    // SAFETY: the helper convention (see `enter`).
+    let (data, args) = unsafe { enter::<5>(vmctx, args) };
+    let [dst, src, len, dst_index, src_index] = *args;
+    let (Some(dst_table), Some(src_table)) = (table(data, dst_index), table(data, src_index))
+    else {
+        return TABLE_OOB;
+    };
+    let (dst, src, len) = (u32_operand(dst), u32_operand(src), u32_operand(len));
+    // SAFETY: as in `table_grow`; one table is borrowed mutably and, when
+    // they differ, the other shared.
+    let result = unsafe {
+        if dst_table == src_table {
+            (*dst_table).copy_within(dst, src, len)
+        } else {
+            (*dst_table).copy_from(dst, &*src_table, src, len)
+        }
+    };
+    status(result, TABLE_OOB)
+}
+
+/// `table.init`: args `[dst, src, len, table, segment]`.
+unsafe extern "C" fn table_init(vmctx: *mut u8, args: *mut u64) -> u32 {
+    // SAFETY: the helper convention (see `enter`).
+    let (data, args) = unsafe { enter::<5>(vmctx, args) };
+    let [dst, src, len, index, segment] = *args;
+    let Some(t) = table(data, index) else {
+        return TABLE_OOB;
+    };
+    let items = match data.elements.get(segment as usize) {
+        Some(seg) if !seg.dropped.load(Ordering::Relaxed) => &seg.items[..],
+        _ => &[],
+    };
+    // SAFETY: as in `table_grow`.
+    let result = unsafe { (*t).init(u32_operand(dst), items, u32_operand(src), u32_operand(len)) };
+    status(result, TABLE_OOB)
+}
+
+/// `elem.drop`: args `[segment]`.
+unsafe extern "C" fn elem_drop(vmctx: *mut u8, args: *mut u64) -> u32 {
+    // SAFETY: the helper convention (see `enter`).
+    let (data, args) = unsafe { enter::<1>(vmctx, args) };
+    if let Some(seg) = data.elements.get(u32_operand(args[0]) as usize) {
+        seg.dropped.store(true, Ordering::Relaxed);
+    }
+    0
+}
+
+/// `RecordTrap`: called by every trap stub before it unwinds, with the
+/// trapping frame's stack pointer instead of an argument array. This loader
+/// reads the trap from the runtime state after the unwind and does not
+/// record backtraces (yet).
+unsafe extern "C" fn record_trap(_vmctx: *mut u8, _sp: *mut u64) -> u32 {
+    0
+}

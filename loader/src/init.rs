@@ -1,0 +1,237 @@
+//! Instantiation-time evaluation: constant expressions (global initialisers,
+//! segment offsets, element items) and the active segments, applied like
+//! `table.init`/`memory.init` followed by `elem.drop`/`data.drop` (Wasm 2.0:
+//! each segment is checked whole before it is written, and the segments
+//! applied before a failing one stay applied).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use vibewasm_format::{ConstExpr, GlobalType, Metadata, SegmentMode, ValType};
+
+use crate::error::InstantiationError;
+use crate::instance::{ElemSegment, InstanceData};
+use crate::instantiate::invalid;
+
+/// A constant's value: its type and slot form.
+type Value = (ValType, u64);
+
+fn eval(
+    expr: &ConstExpr,
+    global: &dyn Fn(u32) -> Option<Value>,
+    func_refs: &[u64],
+) -> Result<Value, InstantiationError> {
+    Ok(match *expr {
+        ConstExpr::I32(v) => (ValType::I32, v as u32 as u64),
+        ConstExpr::I64(v) => (ValType::I64, v as u64),
+        ConstExpr::F32(bits) => (ValType::F32, bits as u64),
+        ConstExpr::F64(bits) => (ValType::F64, bits),
+        ConstExpr::GlobalGet(g) => global(g).ok_or_else(|| {
+            invalid(format!(
+                "constant expression reads global {g} before it is initialised"
+            ))
+        })?,
+        ConstExpr::RefNull(ty) => (ty, 0),
+        ConstExpr::RefFunc(f) => {
+            let value = func_refs
+                .get(f as usize)
+                .ok_or_else(|| invalid(format!("constant expression names function {f}")))?;
+            (ValType::FuncRef, *value)
+        }
+    })
+}
+
+/// Reads an imported global's cell.
+///
+/// # Safety
+/// `cell` must be a live global cell of the store the caller holds.
+unsafe fn read_cell(cell: *mut u64) -> u64 {
+    // SAFETY: guaranteed by the caller; cells are 8-byte aligned.
+    unsafe { cell.read() }
+}
+
+/// The initial values of the defined globals (slot form). Initialisers may
+/// read imported globals and the defined globals before them.
+///
+/// The caller holds the store the imported cells belong to.
+pub(crate) fn evaluate_globals(
+    meta: &Metadata,
+    imported: &[(*mut u64, GlobalType)],
+    func_refs: &[u64],
+) -> Result<Vec<u64>, InstantiationError> {
+    let mut values: Vec<Value> = Vec::with_capacity(meta.globals.len());
+    for (i, def) in meta.globals.iter().enumerate() {
+        let lookup = |g: u32| lookup_global(g, imported, &values);
+        let (ty, value) = eval(&def.init, &lookup, func_refs)?;
+        if ty != def.ty.ty {
+            return Err(invalid(format!(
+                "global {} of type {} initialised with a {ty}",
+                imported.len() + i,
+                def.ty.ty
+            )));
+        }
+        values.push((ty, value));
+    }
+    Ok(values.into_iter().map(|(_, v)| v).collect())
+}
+
+fn lookup_global(g: u32, imported: &[(*mut u64, GlobalType)], defined: &[Value]) -> Option<Value> {
+    match imported.get(g as usize) {
+        // SAFETY: imported cells belong to the store the caller holds.
+        Some(&(cell, ty)) => Some((ty.ty, unsafe { read_cell(cell) })),
+        None => defined.get(g as usize - imported.len()).copied(),
+    }
+}
+
+/// The items of every element segment, evaluated once at instantiation.
+pub(crate) fn evaluate_elements(
+    meta: &Metadata,
+    globals: &[(*mut u64, GlobalType)],
+    defined_values: &[u64],
+    func_refs: &[u64],
+) -> Result<Vec<ElemSegment>, InstantiationError> {
+    let num_imported = globals.len() - defined_values.len();
+    let defined: Vec<Value> = globals[num_imported..]
+        .iter()
+        .zip(defined_values)
+        .map(|((_, ty), v)| (ty.ty, *v))
+        .collect();
+    let lookup = |g: u32| lookup_global(g, &globals[..num_imported], &defined);
+    let mut segments = Vec::with_capacity(meta.elements.len());
+    for (s, seg) in meta.elements.iter().enumerate() {
+        let mut items = Vec::with_capacity(seg.items.len());
+        for item in &seg.items {
+            let (ty, value) = eval(item, &lookup, func_refs)?;
+            if ty != seg.element {
+                return Err(invalid(format!(
+                    "element segment {s} of {} holds a {ty}",
+                    seg.element
+                )));
+            }
+            items.push(value);
+        }
+        segments.push(ElemSegment {
+            items,
+            dropped: AtomicBool::new(false),
+        });
+    }
+    Ok(segments)
+}
+
+/// The offset of an active segment: an i32 constant, read as unsigned.
+fn segment_offset(
+    data: &InstanceData,
+    expr: &ConstExpr,
+    what: &str,
+) -> Result<u64, InstantiationError> {
+    let global = |g: u32| {
+        let &(cell, ty) = data.globals.get(g as usize)?;
+        // SAFETY: every global cell of the instance (imported or in its
+        // vmctx) belongs to the store the caller holds.
+        Some((ty.ty, unsafe { read_cell(cell) }))
+    };
+    let func_refs: Vec<u64> = Vec::new();
+    match eval(expr, &global, &func_refs)? {
+        (ValType::I32, v) => Ok(v & 0xffff_ffff),
+        (ty, _) => Err(invalid(format!("{what} offset is a {ty}, not an i32"))),
+    }
+}
+
+/// Applies the active element and data segments of `data`, then drops them
+/// (and the declarative ones), in module order. The caller holds the store
+/// and no wasm runs meanwhile.
+pub(crate) fn apply_segments(data: &InstanceData) -> Result<(), InstantiationError> {
+    let meta = data.artifact.metadata();
+    for ((segment, seg), evaluated) in (0u32..).zip(&meta.elements).zip(&data.elements) {
+        match &seg.mode {
+            SegmentMode::Passive => continue,
+            SegmentMode::Declared => {}
+            SegmentMode::Active { index, offset } => {
+                let what = format!("element segment {segment}");
+                let offset = segment_offset(data, offset, &what)?;
+                let table = *data
+                    .tables
+                    .get(*index as usize)
+                    .ok_or_else(|| invalid(format!("{what} names table {index}")))?;
+                let len = evaluated.items.len() as u64;
+                // SAFETY: owned by the store, which the caller holds; no
+                // other reference to the table exists meanwhile.
+                let table = unsafe { &mut *table };
+                let table_len = table.len();
+                table.init(offset, &evaluated.items, 0, len).map_err(|_| {
+                    InstantiationError::ElementOutOfBounds {
+                        segment,
+                        table: *index,
+                        offset,
+                        len,
+                        table_len,
+                    }
+                })?;
+            }
+        }
+        evaluated.dropped.store(true, Ordering::Relaxed);
+    }
+    for ((segment, seg), dropped) in (0u32..).zip(&meta.data).zip(&data.data_dropped) {
+        let SegmentMode::Active { index, offset } = &seg.mode else {
+            continue;
+        };
+        let what = format!("data segment {segment}");
+        let offset = segment_offset(data, offset, &what)?;
+        let memory = *data
+            .memories
+            .get(*index as usize)
+            .ok_or_else(|| invalid(format!("{what} names memory {index}")))?;
+        // SAFETY: as for tables above.
+        let memory = unsafe { &mut *memory };
+        let len = seg.bytes.len() as u64;
+        let memory_len = memory.len_bytes();
+        memory.write(offset, &seg.bytes, 0, len).map_err(|_| {
+            InstantiationError::DataOutOfBounds {
+                segment,
+                memory: *index,
+                offset,
+                len,
+                memory_len,
+            }
+        })?;
+        dropped.store(true, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constants_and_global_reads() {
+        let no_globals = |_| None;
+        assert_eq!(
+            eval(&ConstExpr::I32(-1), &no_globals, &[]).unwrap(),
+            (ValType::I32, 0xffff_ffff)
+        );
+        assert_eq!(
+            eval(&ConstExpr::RefFunc(1), &no_globals, &[10, 20]).unwrap(),
+            (ValType::FuncRef, 20)
+        );
+        assert!(eval(&ConstExpr::RefFunc(2), &no_globals, &[10, 20]).is_err());
+        assert!(eval(&ConstExpr::GlobalGet(0), &no_globals, &[]).is_err());
+        let mut cell = 7u64;
+        let imported = [(
+            &mut cell as *mut u64,
+            GlobalType {
+                ty: ValType::I64,
+                mutable: false,
+            },
+        )];
+        let defined = [(ValType::I32, 5)];
+        assert_eq!(
+            lookup_global(0, &imported, &defined),
+            Some((ValType::I64, 7))
+        );
+        assert_eq!(
+            lookup_global(1, &imported, &defined),
+            Some((ValType::I32, 5))
+        );
+        assert_eq!(lookup_global(2, &imported, &defined), None);
+    }
+}
