@@ -716,3 +716,95 @@ fn many_results_through_the_host_boundary() {
     );
     assert_eq!(call(&mut inst, "sum", &[i(10)]), [Val::f64(108.0)]);
 }
+
+#[test]
+fn many_float_and_int_locals_across_calls() {
+    // More float locals (12) and integer locals (12) than registers, all
+    // live across a wasm call and a host call in every iteration.
+    let mut linker = Linker::new();
+    linker
+        .func_wrap("env", "h", |x: f64, y: i64| -> f64 { x * 0.5 + y as f64 })
+        .unwrap();
+    let n = 12;
+    let mut decl = String::new();
+    for _ in 0..n {
+        decl += "(local f64) (local i64) ";
+    }
+    // locals: 0 = param i32 count; then pairs (f64, i64) at 1+2k, 2+2k
+    let f = |k: usize| 1 + 2 * k;
+    let g = |k: usize| 2 + 2 * k;
+    let mut init = String::new();
+    for k in 0..n {
+        init += &format!(
+            "(local.set {} (f64.const {}.25)) (local.set {} (i64.const {}))\n",
+            f(k),
+            k,
+            g(k),
+            k * 1000
+        );
+    }
+    let mut step = String::new();
+    for k in 0..n {
+        let prev = (k + n - 1) % n;
+        step += &format!(
+            "(local.set {fk} (f64.add (local.get {fk}) (f64.mul (local.get {fp}) (f64.const 0.125))))\n\
+             (local.set {gk} (i64.add (local.get {gk}) (i64.xor (local.get {gp}) (i64.const {k}))))\n",
+            fk = f(k),
+            fp = f(prev),
+            gk = g(k),
+            gp = g(prev),
+        );
+    }
+    let mut digest = String::from("(f64.const 0)");
+    for k in 0..n {
+        digest = format!(
+            "(f64.add (f64.mul {digest} (f64.const 1.5)) (f64.add (local.get {}) (f64.convert_i64_s (local.get {}))))",
+            f(k),
+            g(k)
+        );
+    }
+    let wat = format!(
+        r#"(module
+          (import "env" "h" (func $h (param f64 i64) (result f64)))
+          (func $w (param f64 i64) (result f64) (f64.sub (local.get 0) (f64.convert_i64_s (local.get 1))))
+          (func (export "run") (param i32) (result f64) {decl}
+            (local $acc f64)
+            {init}
+            (block $done (loop $l
+              (br_if $done (i32.eqz (local.get 0)))
+              (local.set $acc (f64.add (local.get $acc) (call $w (local.get 3) (local.get 4))))
+              {step}
+              (local.set $acc (f64.add (local.get $acc) (call $h (local.get 5) (local.get 6))))
+              (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+              (br $l)))
+            (f64.add (local.get $acc) {digest})))"#
+    );
+    let mut inst = instantiate_with(&wat, &linker);
+    let model = |mut count: i32| -> f64 {
+        let mut fs: Vec<f64> = (0..n).map(|k| k as f64 + 0.25).collect();
+        let mut gs: Vec<i64> = (0..n).map(|k| k as i64 * 1000).collect();
+        let mut acc = 0.0;
+        while count != 0 {
+            acc += fs[1] - gs[1] as f64;
+            for k in 0..n {
+                let prev = (k + n - 1) % n;
+                fs[k] += fs[prev] * 0.125;
+                gs[k] = gs[k].wrapping_add(gs[prev] ^ k as i64);
+            }
+            acc += fs[2] * 0.5 + gs[2] as f64;
+            count -= 1;
+        }
+        let mut digest = 0.0;
+        for k in 0..n {
+            digest = digest * 1.5 + (fs[k] + gs[k] as f64);
+        }
+        acc + digest
+    };
+    for count in [0, 1, 7, 50] {
+        assert_eq!(
+            call(&mut inst, "run", &[i(count)]),
+            [Val::f64(model(count))],
+            "run({count})"
+        );
+    }
+}
