@@ -15,6 +15,8 @@ use vibewasm_format::{
 };
 use vibewasm_loader::{Artifact, Linker, Val};
 
+mod wast;
+
 #[derive(Parser)]
 #[command(
     name = "vibewasmc",
@@ -47,6 +49,8 @@ enum Command {
     },
     /// Print an artifact's header, imports, exports, functions and relocations.
     Inspect { input: PathBuf },
+    /// Run WebAssembly specification scripts (.wast) and print the results.
+    Wast(wast::WastArgs),
 }
 
 /// A failure and the exit code it maps to.
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
             args,
         } => cmd_run(&input, &invoke, &args),
         Command::Inspect { input } => cmd_inspect(&input),
+        Command::Wast(args) => wast::cmd_wast(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
