@@ -219,36 +219,41 @@ impl Memory {
 
     /// The type the memory was created with.
     pub fn ty(&self) -> MemoryType {
-        // SAFETY: owned by the store; the type never changes.
-        unsafe { (*self.memory.as_ptr()).ty() }
+        // SAFETY: owned by the store, alive as long as `self`; a memory is
+        // never borrowed mutably (see `LinearMemory`), so this may read its
+        // fixed type while another thread uses the store.
+        unsafe { self.memory.as_ref() }.ty()
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut LinearMemory) -> R) -> Result<R, AccessError> {
+    /// Runs `f` on the memory while holding its store.
+    fn with<R>(&self, f: impl FnOnce(&LinearMemory) -> R) -> Result<R, AccessError> {
         let _guard = self.store.enter()?;
-        // SAFETY: owned by the store, which this thread holds: nothing else
-        // (wasm included) accesses the memory meanwhile.
-        Ok(f(unsafe { &mut *self.memory.as_ptr() }))
+        // SAFETY: owned by the store, which lives as long as `self`.
+        Ok(f(unsafe { self.memory.as_ref() }))
     }
+
+    // SAFETY (for the `unsafe` calls in the closures below): `with` holds
+    // the memory's store, the contract of `LinearMemory`'s methods.
 
     /// Current size in pages.
     pub fn size_pages(&self) -> Result<u64, AccessError> {
-        self.with(|m| m.size_pages())
+        self.with(|m| unsafe { m.size_pages() })
     }
 
     /// Grows by `delta` pages: the old size, or `None` if it cannot grow.
     pub fn grow(&self, delta: u64) -> Result<Option<u64>, AccessError> {
-        self.with(|m| m.grow(delta))
+        self.with(|m| unsafe { m.grow(delta) })
     }
 
     /// Copies bytes from `offset` into `out`.
     pub fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), AccessError> {
-        self.with(|m| m.read(offset, out))?
+        self.with(|m| unsafe { m.read(offset, out) })?
             .map_err(|_| AccessError::OutOfBounds("memory"))
     }
 
     /// Copies `data` to `offset`.
     pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), AccessError> {
-        self.with(|m| m.write(offset, data, 0, data.len() as u64))?
+        self.with(|m| unsafe { m.write(offset, data, 0, data.len() as u64) })?
             .map_err(|_| AccessError::OutOfBounds("memory"))
     }
 
@@ -317,28 +322,28 @@ impl Table {
 
     /// The type the table was created with.
     pub fn ty(&self) -> TableType {
-        // SAFETY: owned by the store; the type never changes.
-        unsafe { (*self.table.as_ptr()).ty() }
+        // SAFETY: as for `Memory::ty`.
+        unsafe { self.table.as_ref() }.ty()
     }
 
-    fn with<R>(
-        &self,
-        f: impl FnOnce(&StoreGuard<'_>, &mut TableObj) -> R,
-    ) -> Result<R, AccessError> {
+    /// Runs `f` on the table while holding its store.
+    fn with<R>(&self, f: impl FnOnce(&StoreGuard<'_>, &TableObj) -> R) -> Result<R, AccessError> {
         let guard = self.store.enter()?;
-        // SAFETY: owned by the store, which this thread holds: nothing else
-        // (wasm included) accesses the table meanwhile.
-        Ok(f(&guard, unsafe { &mut *self.table.as_ptr() }))
+        // SAFETY: owned by the store, which lives as long as `self`.
+        Ok(f(&guard, unsafe { self.table.as_ref() }))
     }
+
+    // SAFETY (for the `unsafe` calls in the closures below): `with` holds
+    // the table's store, the contract of `table::Table`'s methods.
 
     pub fn size(&self) -> Result<u64, AccessError> {
-        self.with(|_, t| t.len())
+        self.with(|_, t| unsafe { t.len() })
     }
 
     pub fn get(&self, index: u64) -> Result<Val, AccessError> {
         let element = self.ty().element;
         self.with(|guard, t| {
-            let slot = t.get(index).ok_or(AccessError::OutOfBounds("table"))?;
+            let slot = unsafe { t.get(index) }.ok_or(AccessError::OutOfBounds("table"))?;
             Val::from_slot_in(element, slot, guard.id())
                 .ok_or_else(|| AccessError::Unsupported(format!("{element} table elements")))
         })?
@@ -348,15 +353,17 @@ impl Table {
         let element = self.ty().element;
         self.with(|guard, t| {
             let slot = element_slot(guard, element, value)?;
-            t.set(index, slot)
-                .map_err(|_| AccessError::OutOfBounds("table"))
+            unsafe { t.set(index, slot) }.map_err(|_| AccessError::OutOfBounds("table"))
         })?
     }
 
     /// Grows by `delta` elements set to `init`: the old size, or `None`.
     pub fn grow(&self, delta: u64, init: Val) -> Result<Option<u64>, AccessError> {
         let element = self.ty().element;
-        self.with(|guard, t| Ok(t.grow(delta, element_slot(guard, element, init)?)))?
+        self.with(|guard, t| {
+            let init = element_slot(guard, element, init)?;
+            Ok(unsafe { t.grow(delta, init) })
+        })?
     }
 
     /// Whether `a` and `b` are the same table.

@@ -72,19 +72,25 @@ fn u32_operand(slot: u64) -> u64 {
 }
 
 /// Runs `f` on memory 0 of `data`; out of bounds if there is none.
+///
+/// The `unsafe` memory and table methods the helpers call have one contract:
+/// the caller holds the store. Helpers run on the thread that holds the
+/// store, inside its wasm code, with nothing else touching the store's
+/// objects (see `enter`); each such call below relies on that.
 fn with_memory0<R>(
     data: &InstanceData,
-    f: impl FnOnce(&mut LinearMemory) -> Result<R, OutOfBounds>,
+    f: impl FnOnce(&LinearMemory) -> Result<R, OutOfBounds>,
 ) -> Result<R, OutOfBounds> {
     let memory = *data.memories.first().ok_or(OutOfBounds)?;
-    // SAFETY: owned by the store; wasm is suspended in this helper and no
-    // other Rust reference to the memory exists while wasm runs.
-    f(unsafe { &mut *memory })
+    // SAFETY: owned by the store, which outlives the running wasm code.
+    f(unsafe { &*memory })
 }
 
 /// Table `index` of `data` (an immediate, so validated by the compiler).
-fn table(data: &InstanceData, index: u64) -> Option<*mut Table> {
-    data.tables.get(usize::try_from(index).ok()?).copied()
+fn table(data: &InstanceData, index: u64) -> Option<&Table> {
+    let table = *data.tables.get(usize::try_from(index).ok()?)?;
+    // SAFETY: owned by the store, which outlives the running wasm code.
+    Some(unsafe { &*table })
 }
 
 fn status(result: Result<(), OutOfBounds>, trap: u32) -> u32 {
@@ -99,7 +105,8 @@ unsafe extern "C" fn memory_grow(vmctx: *mut u8, args: *mut u64) -> u32 {
     // SAFETY: the helper convention (see `enter`).
     let (data, args) = unsafe { enter::<1>(vmctx, args) };
     let delta = u32_operand(args[0]);
-    args[0] = with_memory0(data, |m| m.grow(delta).ok_or(OutOfBounds)).unwrap_or(GROW_FAILED);
+    args[0] =
+        with_memory0(data, |m| unsafe { m.grow(delta) }.ok_or(OutOfBounds)).unwrap_or(GROW_FAILED);
     0
 }
 
@@ -108,7 +115,7 @@ unsafe extern "C" fn memory_copy(vmctx: *mut u8, args: *mut u64) -> u32 {
     // SAFETY: the helper convention (see `enter`).
     let (data, args) = unsafe { enter::<3>(vmctx, args) };
     let [dst, src, len] = args.map(u32_operand);
-    let result = with_memory0(data, |m| m.copy_within(dst, src, len));
+    let result = with_memory0(data, |m| unsafe { m.copy_within(dst, src, len) });
     status(result, MEMORY_OOB)
 }
 
@@ -117,7 +124,7 @@ unsafe extern "C" fn memory_fill(vmctx: *mut u8, args: *mut u64) -> u32 {
     // SAFETY: the helper convention (see `enter`).
     let (data, args) = unsafe { enter::<3>(vmctx, args) };
     let [dst, value, len] = args.map(u32_operand);
-    let result = with_memory0(data, |m| m.fill(dst, value as u8, len));
+    let result = with_memory0(data, |m| unsafe { m.fill(dst, value as u8, len) });
     status(result, MEMORY_OOB)
 }
 
@@ -132,7 +139,7 @@ unsafe extern "C" fn memory_init(vmctx: *mut u8, args: *mut u64) -> u32 {
         (Some(seg), Some(dropped)) if !dropped.load(Ordering::Relaxed) => &seg.bytes[..],
         _ => &[],
     };
-    let result = with_memory0(data, |m| m.write(dst, bytes, src, len));
+    let result = with_memory0(data, |m| unsafe { m.write(dst, bytes, src, len) });
     status(result, MEMORY_OOB)
 }
 
@@ -151,9 +158,8 @@ unsafe extern "C" fn table_grow(vmctx: *mut u8, args: *mut u64) -> u32 {
     // SAFETY: the helper convention (see `enter`).
     let (data, args) = unsafe { enter::<3>(vmctx, args) };
     let [init, delta, index] = *args;
-    // SAFETY: tables are owned by the store; wasm is suspended here and no
-    // Rust reference to the table exists while wasm runs.
-    let old = table(data, index).and_then(|t| unsafe { (*t).grow(u32_operand(delta), init) });
+    // SAFETY: this thread holds the store (see `with_memory0`).
+    let old = table(data, index).and_then(|t| unsafe { t.grow(u32_operand(delta), init) });
     args[0] = old.unwrap_or(GROW_FAILED);
     0
 }
@@ -166,8 +172,8 @@ unsafe extern "C" fn table_fill(vmctx: *mut u8, args: *mut u64) -> u32 {
     let Some(t) = table(data, index) else {
         return TABLE_OOB;
     };
-    // SAFETY: as in `table_grow`.
-    let result = unsafe { (*t).fill(u32_operand(dst), value, u32_operand(len)) };
+    // SAFETY: this thread holds the store (see `with_memory0`).
+    let result = unsafe { t.fill(u32_operand(dst), value, u32_operand(len)) };
     status(result, TABLE_OOB)
 }
 
@@ -181,15 +187,8 @@ unsafe extern "C" fn table_copy(vmctx: *mut u8, args: *mut u64) -> u32 {
         return TABLE_OOB;
     };
     let (dst, src, len) = (u32_operand(dst), u32_operand(src), u32_operand(len));
-    // SAFETY: as in `table_grow`; one table is borrowed mutably and, when
-    // they differ, the other shared.
-    let result = unsafe {
-        if dst_table == src_table {
-            (*dst_table).copy_within(dst, src, len)
-        } else {
-            (*dst_table).copy_from(dst, &*src_table, src, len)
-        }
-    };
+    // SAFETY: this thread holds the store (see `with_memory0`).
+    let result = unsafe { dst_table.copy(dst, src_table, src, len) };
     status(result, TABLE_OOB)
 }
 
@@ -205,8 +204,8 @@ unsafe extern "C" fn table_init(vmctx: *mut u8, args: *mut u64) -> u32 {
         Some(seg) if !seg.dropped.load(Ordering::Relaxed) => &seg.items[..],
         _ => &[],
     };
-    // SAFETY: as in `table_grow`.
-    let result = unsafe { (*t).init(u32_operand(dst), items, u32_operand(src), u32_operand(len)) };
+    // SAFETY: this thread holds the store (see `with_memory0`).
+    let result = unsafe { t.init(u32_operand(dst), items, u32_operand(src), u32_operand(len)) };
     status(result, TABLE_OOB)
 }
 

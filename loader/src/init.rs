@@ -153,11 +153,11 @@ pub(crate) fn apply_segments(data: &InstanceData) -> Result<(), InstantiationErr
                     .get(*index as usize)
                     .ok_or_else(|| invalid(format!("{what} names table {index}")))?;
                 let len = evaluated.items.len() as u64;
-                // SAFETY: owned by the store, which the caller holds; no
-                // other reference to the table exists meanwhile.
-                let table = unsafe { &mut *table };
-                let table_len = table.len();
-                table.init(offset, &evaluated.items, 0, len).map_err(|_| {
+                // SAFETY: owned by the store, which the caller holds (the
+                // contract of the table's methods).
+                let table = unsafe { &*table };
+                let table_len = unsafe { table.len() };
+                unsafe { table.init(offset, &evaluated.items, 0, len) }.map_err(|_| {
                     InstantiationError::ElementOutOfBounds {
                         segment,
                         table: *index,
@@ -180,11 +180,11 @@ pub(crate) fn apply_segments(data: &InstanceData) -> Result<(), InstantiationErr
             .memories
             .get(*index as usize)
             .ok_or_else(|| invalid(format!("{what} names memory {index}")))?;
-        // SAFETY: as for tables above.
-        let memory = unsafe { &mut *memory };
+        // SAFETY: as for tables above; the bytes come from the artifact.
+        let memory = unsafe { &*memory };
         let len = seg.bytes.len() as u64;
-        let memory_len = memory.len_bytes();
-        memory.write(offset, &seg.bytes, 0, len).map_err(|_| {
+        let memory_len = unsafe { memory.len_bytes() };
+        unsafe { memory.write(offset, &seg.bytes, 0, len) }.map_err(|_| {
             InstantiationError::DataOutOfBounds {
                 segment,
                 memory: *index,

@@ -180,17 +180,20 @@ impl Instance {
     /// or funcref refers to it). Otherwise use [`Memory::read`] and
     /// [`Memory::write`] on [`Instance::get_memory`].
     pub fn memory(&mut self) -> Option<&[u8]> {
-        let memory = self.memory0()?;
-        // SAFETY: the store owns the memory and outlives the borrow of
-        // `self`; nothing else can access it (see `memory0`).
-        Some(unsafe { (*memory).as_slice() })
+        Some(self.memory_mut()?)
     }
 
     /// Memory 0, writable (same condition as [`Instance::memory`]).
     pub fn memory_mut(&mut self) -> Option<&mut [u8]> {
         let memory = self.memory0()?;
-        // SAFETY: as in `memory`.
-        Some(unsafe { (*memory).as_mut_slice() })
+        // SAFETY: the store owns the memory and outlives the borrow of
+        // `self`. Nothing else can reach the memory while the slice lives
+        // (see `memory0`), which is the contract of `bytes`, and the
+        // accessible bytes never shrink or move.
+        unsafe {
+            let (base, len) = (*memory).bytes();
+            Some(std::slice::from_raw_parts_mut(base, len))
+        }
     }
 
     /// How much stack wasm may use below the point where it is entered, for

@@ -115,22 +115,15 @@ impl LinearMemory {
         Ok(memory)
     }
 
-    fn def(&self) -> &MemoryDef {
-        // SAFETY: the descriptor lives as long as `self`; generated code only
-        // writes it through `memory_grow`, which holds `&mut self`.
-        unsafe { &*self.def.as_ptr() }
+    /// Base address and current length in bytes.
+    fn parts(&self) -> (*mut u8, u64) {
+        // SAFETY: the descriptor lives as long as `self` and is only written
+        // by `set_len_pages`, under the same contract as the callers here.
+        unsafe { ((*self.def.as_ptr()).base, (*self.def.as_ptr()).len) }
     }
 
     pub(crate) fn def_ptr(&self) -> *mut MemoryDef {
         self.def.as_ptr()
-    }
-
-    pub(crate) fn len_bytes(&self) -> u64 {
-        self.def().len
-    }
-
-    pub(crate) fn size_pages(&self) -> u64 {
-        self.len_bytes() / WASM_PAGE_SIZE
     }
 
     pub(crate) fn ty(&self) -> MemoryType {
@@ -142,8 +135,35 @@ impl LinearMemory {
         self.limit_pages.store(pages, Ordering::Relaxed);
     }
 
+    // Every method below reads or writes the size or the bytes. Their common
+    // safety contract: the caller holds the store that owns the memory (or
+    // owns the memory alone, before it is shared), so no other thread and
+    // no wasm code accesses the descriptor or the bytes meanwhile, and no
+    // slice of the bytes given out earlier is alive. `&self` is enough: the
+    // bytes and the descriptor are not part of `LinearMemory` itself, so a
+    // `LinearMemory` is never borrowed mutably and its type and limit can be
+    // read from any thread.
+
+    /// Current size in bytes.
+    ///
+    /// # Safety
+    /// See the contract above.
+    pub(crate) unsafe fn len_bytes(&self) -> u64 {
+        self.parts().1
+    }
+
+    /// Current size in pages.
+    ///
+    /// # Safety
+    /// See the contract above.
+    pub(crate) unsafe fn size_pages(&self) -> u64 {
+        // SAFETY: forwarded.
+        unsafe { self.len_bytes() / WASM_PAGE_SIZE }
+    }
+
     fn set_len_pages(&self, pages: u64) {
-        // SAFETY: as in `def`; no reference to the descriptor is live.
+        // SAFETY: called from `new` (not shared yet) and `grow` (under its
+        // contract); nothing holds a reference to the descriptor.
         unsafe { (*self.def.as_ptr()).len = pages * WASM_PAGE_SIZE }
     }
 
@@ -156,11 +176,11 @@ impl LinearMemory {
         // 4 GiB) lies inside the reservation and fits usize.
         let start = (from * WASM_PAGE_SIZE) as usize;
         let len = ((to - from) * WASM_PAGE_SIZE) as usize;
-        // SAFETY: the range is inside our own reservation (see above), which
-        // no Rust reference covers beyond the current length.
+        // SAFETY: the range is inside our own reservation (see above) and
+        // beyond the current size, where nothing reads or writes.
         let rc = unsafe {
             libc::mprotect(
-                self.def().base.add(start).cast(),
+                self.parts().0.add(start).cast(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
             )
@@ -173,8 +193,12 @@ impl LinearMemory {
 
     /// `memory.grow`: the old size in pages, or `None` if the memory cannot
     /// grow by `delta` pages (the memory is then unchanged).
-    pub(crate) fn grow(&mut self, delta: u64) -> Option<u64> {
-        let old = self.size_pages();
+    ///
+    /// # Safety
+    /// See the contract above.
+    pub(crate) unsafe fn grow(&self, delta: u64) -> Option<u64> {
+        // SAFETY: forwarded.
+        let old = unsafe { self.size_pages() };
         let new = old.checked_add(delta)?;
         if new > self.max_pages || new > self.limit_pages.load(Ordering::Relaxed) {
             return None;
@@ -184,56 +208,79 @@ impl LinearMemory {
         Some(old)
     }
 
-    pub(crate) fn as_slice(&self) -> &[u8] {
-        let def = self.def();
-        // SAFETY: `[base, base + len)` is mapped read+write for as long as
-        // `self` lives (it only ever grows), and `&self` keeps wasm from
-        // running and writing it meanwhile.
-        unsafe { std::slice::from_raw_parts(def.base, def.len as usize) }
-    }
-
-    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
-        let def = self.def();
-        // SAFETY: as in `as_slice`, with `&mut self` for exclusivity.
-        unsafe { std::slice::from_raw_parts_mut(def.base, def.len as usize) }
+    /// The accessible bytes, for as long as the caller's guarantees last.
+    ///
+    /// # Safety
+    /// See the contract above; it must hold for the whole life of the slice
+    /// (and the slice must be the only one if it is written through).
+    pub(crate) unsafe fn bytes(&self) -> (*mut u8, usize) {
+        let (base, len) = self.parts();
+        (base, len as usize)
     }
 
     /// `memory.copy`: moves `len` bytes from `src` to `dst` (the ranges may
     /// overlap) after checking both; nothing is written if either is outside.
-    pub(crate) fn copy_within(&mut self, dst: u64, src: u64, len: u64) -> Result<(), OutOfBounds> {
-        let size = self.len_bytes();
+    ///
+    /// # Safety
+    /// See the contract above.
+    pub(crate) unsafe fn copy_within(
+        &self,
+        dst: u64,
+        src: u64,
+        len: u64,
+    ) -> Result<(), OutOfBounds> {
+        let (base, size) = self.parts();
         let dst = checked_range(dst, len, size)?;
         let src = checked_range(src, len, size)?;
-        self.as_mut_slice().copy_within(src, dst.start);
+        // SAFETY: both ranges were checked to lie in the accessible bytes;
+        // `copy` allows overlap; nothing else accesses them (contract).
+        unsafe { std::ptr::copy(base.add(src.start), base.add(dst.start), src.len()) };
         Ok(())
     }
 
     /// `memory.fill`: sets `len` bytes from `dst` to `value`, after checking.
-    pub(crate) fn fill(&mut self, dst: u64, value: u8, len: u64) -> Result<(), OutOfBounds> {
-        let dst = checked_range(dst, len, self.len_bytes())?;
-        self.as_mut_slice()[dst].fill(value);
+    ///
+    /// # Safety
+    /// See the contract above.
+    pub(crate) unsafe fn fill(&self, dst: u64, value: u8, len: u64) -> Result<(), OutOfBounds> {
+        let (base, size) = self.parts();
+        let dst = checked_range(dst, len, size)?;
+        // SAFETY: as in `copy_within`.
+        unsafe { std::ptr::write_bytes(base.add(dst.start), value, dst.len()) };
         Ok(())
     }
 
     /// `memory.init` and host writes: copies `bytes[src..src + len]` to
     /// `dst`, after checking both ranges.
-    pub(crate) fn write(
-        &mut self,
+    ///
+    /// # Safety
+    /// See the contract above; `bytes` must not point into this memory.
+    pub(crate) unsafe fn write(
+        &self,
         dst: u64,
         bytes: &[u8],
         src: u64,
         len: u64,
     ) -> Result<(), OutOfBounds> {
+        let (base, size) = self.parts();
         let src = checked_range(src, len, bytes.len() as u64)?;
-        let dst = checked_range(dst, len, self.len_bytes())?;
-        self.as_mut_slice()[dst].copy_from_slice(&bytes[src]);
+        let dst = checked_range(dst, len, size)?;
+        // SAFETY: as in `copy_within`; the source is a separate allocation.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes[src].as_ptr(), base.add(dst.start), dst.len())
+        };
         Ok(())
     }
 
     /// Copies `out.len()` bytes from `src` into `out`, after checking.
-    pub(crate) fn read(&self, src: u64, out: &mut [u8]) -> Result<(), OutOfBounds> {
-        let src = checked_range(src, out.len() as u64, self.len_bytes())?;
-        out.copy_from_slice(&self.as_slice()[src]);
+    ///
+    /// # Safety
+    /// See the contract above; `out` must not point into this memory.
+    pub(crate) unsafe fn read(&self, src: u64, out: &mut [u8]) -> Result<(), OutOfBounds> {
+        let (base, size) = self.parts();
+        let src = checked_range(src, out.len() as u64, size)?;
+        // SAFETY: as in `write`, the other way round.
+        unsafe { std::ptr::copy_nonoverlapping(base.add(src.start), out.as_mut_ptr(), src.len()) };
         Ok(())
     }
 }
@@ -241,9 +288,10 @@ impl LinearMemory {
 impl Drop for LinearMemory {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly the reservation made in `new`; every slice
-        // handed out borrowed `self`, so none outlives this.
+        // handed out borrowed `self` (or the store owning it), so none
+        // outlives this.
         unsafe {
-            libc::munmap(self.def().base.cast(), MEMORY_RESERVATION);
+            libc::munmap(self.parts().0.cast(), MEMORY_RESERVATION);
         }
     }
 }
@@ -261,6 +309,31 @@ pub(crate) unsafe fn memory_parts(def: *const MemoryDef) -> (*mut u8, usize) {
 mod tests {
     use super::*;
 
+    /// A copy of the accessible bytes.
+    fn slice(m: &LinearMemory) -> Vec<u8> {
+        // SAFETY: the memory is owned by the test alone.
+        unsafe {
+            let (base, len) = m.bytes();
+            std::slice::from_raw_parts(base, len).to_vec()
+        }
+    }
+
+    fn base(m: &LinearMemory) -> *mut u8 {
+        // SAFETY: as above.
+        unsafe { m.bytes().0 }
+    }
+
+    fn poke(m: &LinearMemory, at: usize, value: u8) {
+        // SAFETY: as above, and `at` is checked.
+        unsafe {
+            let (base, len) = m.bytes();
+            assert!(at < len);
+            base.add(at).write(value);
+        }
+    }
+
+    // SAFETY (for the unsafe calls below): each test owns its memory alone.
+
     fn memory(min: u64, max: Option<u64>, limit: u64) -> LinearMemory {
         LinearMemory::new(
             MemoryType {
@@ -274,78 +347,78 @@ mod tests {
 
     #[test]
     fn initial_pages_are_zeroed_and_writable() {
-        let mut m = memory(2, None, MAX_WASM_PAGES);
-        assert_eq!(m.size_pages(), 2);
-        assert_eq!(m.as_slice().len(), 2 * 65536);
-        assert!(m.as_slice().iter().all(|&b| b == 0));
-        let last = m.as_slice().len() - 1;
-        m.as_mut_slice()[last] = 7;
-        assert_eq!(m.as_slice()[last], 7);
+        let m = memory(2, None, MAX_WASM_PAGES);
+        assert_eq!(unsafe { m.size_pages() }, 2);
+        assert_eq!(slice(&m).len(), 2 * 65536);
+        assert!(slice(&m).iter().all(|&b| b == 0));
+        let last = unsafe { m.len_bytes() } as usize - 1;
+        poke(&m, last, 7);
+        assert_eq!(slice(&m)[last], 7);
     }
 
     #[test]
     fn grow_respects_maximum_and_limit() {
-        let mut m = memory(1, Some(3), MAX_WASM_PAGES);
-        let base = m.as_slice().as_ptr();
-        assert_eq!(m.grow(0), Some(1));
-        assert_eq!(m.grow(2), Some(1));
-        assert_eq!(m.size_pages(), 3);
-        assert_eq!(m.grow(1), None);
-        assert_eq!(m.grow(u64::MAX), None);
-        assert_eq!(m.size_pages(), 3);
-        assert_eq!(m.as_slice().as_ptr(), base, "the base never moves");
-        m.as_mut_slice()[3 * 65536 - 1] = 1;
+        let m = memory(1, Some(3), MAX_WASM_PAGES);
+        let base = base(&m);
+        assert_eq!(unsafe { m.grow(0) }, Some(1));
+        assert_eq!(unsafe { m.grow(2) }, Some(1));
+        assert_eq!(unsafe { m.size_pages() }, 3);
+        assert_eq!(unsafe { m.grow(1) }, None);
+        assert_eq!(unsafe { m.grow(u64::MAX) }, None);
+        assert_eq!(unsafe { m.size_pages() }, 3);
+        assert_eq!(super::tests::base(&m), base, "the base never moves");
+        poke(&m, 3 * 65536 - 1, 1);
 
-        let mut limited = memory(0, None, 2);
-        assert_eq!(limited.grow(3), None);
-        assert_eq!(limited.grow(2), Some(0));
-        assert_eq!(limited.grow(1), None);
+        let limited = memory(0, None, 2);
+        assert_eq!(unsafe { limited.grow(3) }, None);
+        assert_eq!(unsafe { limited.grow(2) }, Some(0));
+        assert_eq!(unsafe { limited.grow(1) }, None);
         limited.set_limit_pages(10);
-        assert_eq!(limited.grow(1), Some(2));
+        assert_eq!(unsafe { limited.grow(1) }, Some(2));
     }
 
     #[test]
     fn full_four_gib_is_reachable_but_not_more() {
-        let mut m = memory(0, None, MAX_WASM_PAGES);
-        assert_eq!(m.grow(MAX_WASM_PAGES + 1), None);
-        assert_eq!(m.grow(MAX_WASM_PAGES), Some(0));
-        assert_eq!(m.len_bytes(), 4 << 30);
-        assert_eq!(m.grow(1), None);
+        let m = memory(0, None, MAX_WASM_PAGES);
+        assert_eq!(unsafe { m.grow(MAX_WASM_PAGES + 1) }, None);
+        assert_eq!(unsafe { m.grow(MAX_WASM_PAGES) }, Some(0));
+        assert_eq!(unsafe { m.len_bytes() }, 4 << 30);
+        assert_eq!(unsafe { m.grow(1) }, None);
         // Touch only the last page: committing 4 GiB would be wasteful.
-        let last = m.as_slice().len() - 1;
-        m.as_mut_slice()[last] = 9;
+        let last = unsafe { m.len_bytes() } as usize - 1;
+        poke(&m, last, 9);
     }
 
     #[test]
     fn bulk_operations_check_before_writing() {
-        let mut m = memory(1, None, MAX_WASM_PAGES);
+        let m = memory(1, None, MAX_WASM_PAGES);
         let size = 65536;
-        assert_eq!(m.write(10, b"abcdef", 1, 4), Ok(()));
-        assert_eq!(&m.as_slice()[10..14], b"bcde");
+        assert_eq!(unsafe { m.write(10, b"abcdef", 1, 4) }, Ok(()));
+        assert_eq!(&slice(&m)[10..14], b"bcde");
         // Overlapping copies move like memmove.
-        assert_eq!(m.copy_within(11, 10, 4), Ok(()));
-        assert_eq!(&m.as_slice()[10..15], b"bbcde");
-        assert_eq!(m.copy_within(10, 11, 4), Ok(()));
-        assert_eq!(&m.as_slice()[10..15], b"bcdee");
-        assert_eq!(m.fill(size - 2, 0xaa, 2), Ok(()));
-        assert_eq!(&m.as_slice()[size as usize - 2..], [0xaa, 0xaa]);
+        assert_eq!(unsafe { m.copy_within(11, 10, 4) }, Ok(()));
+        assert_eq!(&slice(&m)[10..15], b"bbcde");
+        assert_eq!(unsafe { m.copy_within(10, 11, 4) }, Ok(()));
+        assert_eq!(&slice(&m)[10..15], b"bcdee");
+        assert_eq!(unsafe { m.fill(size - 2, 0xaa, 2) }, Ok(()));
+        assert_eq!(&slice(&m)[size as usize - 2..], [0xaa, 0xaa]);
         // Length 0 at the very end is fine, one byte past is not.
-        assert_eq!(m.fill(size, 1, 0), Ok(()));
-        assert_eq!(m.fill(size + 1, 1, 0), Err(OutOfBounds));
-        assert_eq!(m.copy_within(size, 0, 0), Ok(()));
-        assert_eq!(m.write(size, b"", 0, 0), Ok(()));
+        assert_eq!(unsafe { m.fill(size, 1, 0) }, Ok(()));
+        assert_eq!(unsafe { m.fill(size + 1, 1, 0) }, Err(OutOfBounds));
+        assert_eq!(unsafe { m.copy_within(size, 0, 0) }, Ok(()));
+        assert_eq!(unsafe { m.write(size, b"", 0, 0) }, Ok(()));
         // No partial writes.
-        assert_eq!(m.fill(size - 1, 7, 2), Err(OutOfBounds));
-        assert_eq!(m.as_slice()[size as usize - 1], 0xaa);
-        assert_eq!(m.write(0, b"xy", 1, 2), Err(OutOfBounds));
-        assert_eq!(m.write(size - 1, b"xy", 0, 2), Err(OutOfBounds));
-        assert_eq!(m.copy_within(0, size - 1, 2), Err(OutOfBounds));
-        assert_eq!(m.copy_within(u64::MAX, 0, 2), Err(OutOfBounds));
-        assert_eq!(m.fill(0, 1, u64::MAX), Err(OutOfBounds));
+        assert_eq!(unsafe { m.fill(size - 1, 7, 2) }, Err(OutOfBounds));
+        assert_eq!(slice(&m)[size as usize - 1], 0xaa);
+        assert_eq!(unsafe { m.write(0, b"xy", 1, 2) }, Err(OutOfBounds));
+        assert_eq!(unsafe { m.write(size - 1, b"xy", 0, 2) }, Err(OutOfBounds));
+        assert_eq!(unsafe { m.copy_within(0, size - 1, 2) }, Err(OutOfBounds));
+        assert_eq!(unsafe { m.copy_within(u64::MAX, 0, 2) }, Err(OutOfBounds));
+        assert_eq!(unsafe { m.fill(0, 1, u64::MAX) }, Err(OutOfBounds));
         let mut out = [0u8; 3];
-        assert_eq!(m.read(10, &mut out), Ok(()));
+        assert_eq!(unsafe { m.read(10, &mut out) }, Ok(()));
         assert_eq!(&out, b"bcd");
-        assert_eq!(m.read(size - 2, &mut out), Err(OutOfBounds));
+        assert_eq!(unsafe { m.read(size - 2, &mut out) }, Err(OutOfBounds));
     }
 
     #[test]

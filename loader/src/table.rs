@@ -2,6 +2,8 @@
 //! stable [`TableDef`] pointing to 8-byte elements (a `funcref` is a
 //! `*const FuncRef`, an `externref` a host handle, 0 is null).
 
+use std::cell::UnsafeCell;
+
 use vibewasm_format::vmctx::TableDef;
 use vibewasm_format::TableType;
 
@@ -14,12 +16,19 @@ use crate::raw::RawBox;
 pub const MAX_TABLE_ELEMENTS: u64 = 10_000_000;
 
 /// One table, owned by a store and shared by the instances that import it.
+///
+/// Like [`crate::memory::LinearMemory`], a table is never borrowed mutably:
+/// its elements and descriptor live in separate allocations, changed through
+/// raw pointers by the `unsafe` methods below, whose common contract is that
+/// the caller holds the store that owns the table (or owns the table alone,
+/// before it is shared), so no other thread and no wasm code accesses the
+/// descriptor or the elements meanwhile. Its type can be read from anywhere.
 pub(crate) struct Table {
     /// What generated code reads; its address never changes, `elements` is
     /// re-pointed when the storage moves.
     def: RawBox<TableDef>,
-    /// Room for at least `def.len` elements.
-    storage: RawBox<[u64]>,
+    /// Room for at least `def.len` elements; replaced by `grow`.
+    storage: UnsafeCell<RawBox<[u64]>>,
     ty: TableType,
 }
 
@@ -47,7 +56,11 @@ impl Table {
             elements: storage.as_ptr().cast(),
             len: ty.min,
         });
-        Ok(Table { def, storage, ty })
+        Ok(Table {
+            def,
+            storage: UnsafeCell::new(storage),
+            ty,
+        })
     }
 
     pub(crate) fn def_ptr(&self) -> *mut TableDef {
@@ -58,109 +71,138 @@ impl Table {
         self.ty
     }
 
+    /// Elements and current length.
+    fn parts(&self) -> (*mut u64, u64) {
+        // SAFETY: the descriptor lives as long as `self`; it is written only
+        // by `grow`, under the contract every caller of this shares.
+        unsafe { ((*self.def.as_ptr()).elements, (*self.def.as_ptr()).len) }
+    }
+
     /// Current number of elements.
-    pub(crate) fn len(&self) -> u64 {
-        // SAFETY: the descriptor lives as long as `self`; generated code
-        // never writes it, and the helpers that do hold `&mut self`.
-        unsafe { (*self.def.as_ptr()).len }
+    ///
+    /// # Safety
+    /// The contract in the type's docs.
+    pub(crate) unsafe fn len(&self) -> u64 {
+        self.parts().1
     }
 
-    fn elements(&self) -> &[u64] {
-        let len = self.len() as usize;
-        // SAFETY: the storage holds at least `len` elements (an invariant of
-        // `grow`) and lives as long as `self`; `&self` means no wasm runs
-        // meanwhile (wasm only runs while the store is held mutably).
-        unsafe { &(&*self.storage.as_ptr())[..len] }
+    /// # Safety
+    /// The contract in the type's docs.
+    pub(crate) unsafe fn get(&self, index: u64) -> Option<u64> {
+        let (elements, len) = self.parts();
+        // SAFETY: in bounds; the contract excludes concurrent writers.
+        (index < len).then(|| unsafe { elements.add(index as usize).read() })
     }
 
-    fn elements_mut(&mut self) -> &mut [u64] {
-        let len = self.len() as usize;
-        // SAFETY: as in `elements`, exclusive through `&mut self`.
-        unsafe { &mut (&mut *self.storage.as_ptr())[..len] }
-    }
-
-    pub(crate) fn get(&self, index: u64) -> Option<u64> {
-        self.elements().get(usize::try_from(index).ok()?).copied()
-    }
-
-    pub(crate) fn set(&mut self, index: u64, value: u64) -> Result<(), OutOfBounds> {
-        let index = usize::try_from(index).map_err(|_| OutOfBounds)?;
-        *self.elements_mut().get_mut(index).ok_or(OutOfBounds)? = value;
+    /// # Safety
+    /// The contract in the type's docs.
+    pub(crate) unsafe fn set(&self, index: u64, value: u64) -> Result<(), OutOfBounds> {
+        let (elements, len) = self.parts();
+        if index >= len {
+            return Err(OutOfBounds);
+        }
+        // SAFETY: as in `get`.
+        unsafe { elements.add(index as usize).write(value) };
         Ok(())
     }
 
     /// `table.grow`: the old size, or `None` if the table cannot grow by
     /// `delta` (it is then unchanged). New elements are `init`.
-    pub(crate) fn grow(&mut self, delta: u64, init: u64) -> Option<u64> {
-        let old = self.len();
+    ///
+    /// # Safety
+    /// The contract in the type's docs.
+    pub(crate) unsafe fn grow(&self, delta: u64, init: u64) -> Option<u64> {
+        let (elements, old) = self.parts();
         let new = old.checked_add(delta)?;
         let max = self.ty.max.unwrap_or(u32::MAX as u64);
         if new > max || new > MAX_TABLE_ELEMENTS {
             return None;
         }
-        let capacity = self.storage.as_ptr().len() as u64;
+        // SAFETY: the contract makes this thread the only one touching the
+        // table, and no reference to the storage is alive.
+        let storage = unsafe { &mut *self.storage.get() };
+        let capacity = storage.as_ptr().len() as u64;
+        let mut elements = elements;
         if new > capacity {
             // Grow geometrically so repeated `table.grow 1` stays linear.
-            let capacity = new
-                .max(capacity.saturating_mul(2))
-                .min(max.min(MAX_TABLE_ELEMENTS));
-            let storage = allocate(capacity, 0)?;
-            // SAFETY: a fresh allocation of `capacity >= new > old` elements,
-            // not yet shared with anyone.
-            unsafe { (&mut *storage.as_ptr())[..old as usize].copy_from_slice(self.elements()) };
-            // SAFETY: the descriptor lives as long as `self`; wasm is not
-            // running (`&mut self`). Re-point it before freeing the old storage.
-            unsafe { (*self.def.as_ptr()).elements = storage.as_ptr().cast() };
-            self.storage = storage;
+            let limit = max.min(MAX_TABLE_ELEMENTS);
+            let capacity = new.max(capacity.saturating_mul(2)).min(limit);
+            let fresh = allocate(capacity, 0)?;
+            // SAFETY: `old` elements are live in the old storage, and the
+            // fresh one (not shared yet) has room for `capacity > old`.
+            unsafe {
+                std::ptr::copy_nonoverlapping(elements, fresh.as_ptr().cast::<u64>(), old as usize)
+            };
+            elements = fresh.as_ptr().cast();
+            // SAFETY: as above; re-point the descriptor before the old
+            // storage is freed.
+            unsafe { (*self.def.as_ptr()).elements = elements };
+            *storage = fresh;
         }
-        // SAFETY: as above; the storage now has room for `new` elements.
-        unsafe { (*self.def.as_ptr()).len = new };
-        self.elements_mut()[old as usize..].fill(init);
+        // SAFETY: the storage has room for `new` elements.
+        unsafe {
+            for k in old..new {
+                elements.add(k as usize).write(init);
+            }
+            (*self.def.as_ptr()).len = new;
+        }
         Some(old)
     }
 
     /// `table.fill`: `len` elements from `dst` set to `value`, after checking.
-    pub(crate) fn fill(&mut self, dst: u64, value: u64, len: u64) -> Result<(), OutOfBounds> {
-        let range = checked_range(dst, len, self.len())?;
-        self.elements_mut()[range].fill(value);
+    ///
+    /// # Safety
+    /// The contract in the type's docs.
+    pub(crate) unsafe fn fill(&self, dst: u64, value: u64, len: u64) -> Result<(), OutOfBounds> {
+        let (elements, size) = self.parts();
+        let range = checked_range(dst, len, size)?;
+        for k in range {
+            // SAFETY: checked to be in bounds.
+            unsafe { elements.add(k).write(value) };
+        }
         Ok(())
     }
 
     /// `table.init` (and active element segments): `items[src..src + len]`
     /// to `dst`, after checking both ranges.
-    pub(crate) fn init(
-        &mut self,
+    ///
+    /// # Safety
+    /// The contract in the type's docs; `items` is not this table's storage.
+    pub(crate) unsafe fn init(
+        &self,
         dst: u64,
         items: &[u64],
         src: u64,
         len: u64,
     ) -> Result<(), OutOfBounds> {
+        let (elements, size) = self.parts();
         let src = checked_range(src, len, items.len() as u64)?;
-        let dst = checked_range(dst, len, self.len())?;
-        self.elements_mut()[dst].copy_from_slice(&items[src]);
-        Ok(())
-    }
-
-    /// `table.copy` within one table (the ranges may overlap).
-    pub(crate) fn copy_within(&mut self, dst: u64, src: u64, len: u64) -> Result<(), OutOfBounds> {
-        let size = self.len();
         let dst = checked_range(dst, len, size)?;
-        let src = checked_range(src, len, size)?;
-        self.elements_mut().copy_within(src, dst.start);
+        // SAFETY: both ranges checked; separate allocations.
+        unsafe {
+            std::ptr::copy_nonoverlapping(items[src].as_ptr(), elements.add(dst.start), dst.len())
+        };
         Ok(())
     }
 
-    /// `table.copy` between two different tables.
-    pub(crate) fn copy_from(
-        &mut self,
+    /// `table.copy` from `source` (which may be this table; the ranges may
+    /// then overlap) to this table, after checking both ranges.
+    ///
+    /// # Safety
+    /// The contract in the type's docs, for both tables.
+    pub(crate) unsafe fn copy(
+        &self,
         dst: u64,
         source: &Table,
         src: u64,
         len: u64,
     ) -> Result<(), OutOfBounds> {
-        let src = checked_range(src, len, source.len())?;
-        let dst = checked_range(dst, len, self.len())?;
-        self.elements_mut()[dst].copy_from_slice(&source.elements()[src]);
+        let (to, to_len) = self.parts();
+        let (from, from_len) = source.parts();
+        let src = checked_range(src, len, from_len)?;
+        let dst = checked_range(dst, len, to_len)?;
+        // SAFETY: both ranges checked; `copy` allows overlap.
+        unsafe { std::ptr::copy(from.add(src.start), to.add(dst.start), dst.len()) };
         Ok(())
     }
 }
@@ -182,6 +224,8 @@ mod tests {
         .unwrap()
     }
 
+    // SAFETY (for the unsafe calls below): each test owns its tables alone.
+
     fn def(t: &Table) -> (u64, Vec<u64>) {
         // SAFETY: the descriptor and its elements are live, nothing writes them.
         unsafe {
@@ -195,57 +239,57 @@ mod tests {
 
     #[test]
     fn def_follows_the_elements() {
-        let mut t = table(4, None);
+        let t = table(4, None);
         assert_eq!(def(&t), (4, vec![0; 4]));
-        assert_eq!(t.init(2, &[7, 8, 9], 1, 2), Ok(()));
+        assert_eq!(unsafe { t.init(2, &[7, 8, 9], 1, 2) }, Ok(()));
         assert_eq!(def(&t), (4, vec![0, 0, 8, 9]));
         let def_ptr = t.def_ptr();
         for i in 0..100 {
-            assert_eq!(t.grow(1, i), Some(4 + i));
+            assert_eq!(unsafe { t.grow(1, i) }, Some(4 + i));
         }
         assert_eq!(t.def_ptr(), def_ptr, "the descriptor never moves");
         let (len, elements) = def(&t);
         assert_eq!(len, 104);
         assert_eq!(&elements[..4], [0, 0, 8, 9]);
         assert_eq!(elements[103], 99);
-        assert_eq!(t.get(103), Some(99));
-        assert_eq!(t.get(104), None);
+        assert_eq!(unsafe { t.get(103) }, Some(99));
+        assert_eq!(unsafe { t.get(104) }, None);
     }
 
     #[test]
     fn grow_respects_the_maximum() {
-        let mut t = table(1, Some(3));
-        assert_eq!(t.grow(0, 5), Some(1));
-        assert_eq!(t.grow(3, 5), None);
-        assert_eq!(t.grow(2, 5), Some(1));
-        assert_eq!(t.grow(1, 5), None);
+        let t = table(1, Some(3));
+        assert_eq!(unsafe { t.grow(0, 5) }, Some(1));
+        assert_eq!(unsafe { t.grow(3, 5) }, None);
+        assert_eq!(unsafe { t.grow(2, 5) }, Some(1));
+        assert_eq!(unsafe { t.grow(1, 5) }, None);
         assert_eq!(def(&t), (3, vec![0, 5, 5]));
-        let mut unbounded = table(0, None);
-        assert_eq!(unbounded.grow(u32::MAX as u64, 0), None);
-        assert_eq!(unbounded.grow(u64::MAX, 0), None);
-        assert_eq!(unbounded.len(), 0);
+        let unbounded = table(0, None);
+        assert_eq!(unsafe { unbounded.grow(u32::MAX as u64, 0) }, None);
+        assert_eq!(unsafe { unbounded.grow(u64::MAX, 0) }, None);
+        assert_eq!(unsafe { unbounded.len() }, 0);
     }
 
     #[test]
     fn bulk_operations_check_before_writing() {
-        let mut t = table(4, None);
-        assert_eq!(t.fill(1, 3, 3), Ok(()));
-        assert_eq!(t.fill(4, 3, 0), Ok(()));
-        assert_eq!(t.fill(3, 9, 2), Err(OutOfBounds));
-        assert_eq!(t.fill(5, 9, 0), Err(OutOfBounds));
+        let t = table(4, None);
+        assert_eq!(unsafe { t.fill(1, 3, 3) }, Ok(()));
+        assert_eq!(unsafe { t.fill(4, 3, 0) }, Ok(()));
+        assert_eq!(unsafe { t.fill(3, 9, 2) }, Err(OutOfBounds));
+        assert_eq!(unsafe { t.fill(5, 9, 0) }, Err(OutOfBounds));
         assert_eq!(def(&t).1, [0, 3, 3, 3]);
-        assert_eq!(t.set(0, 1), Ok(()));
-        assert_eq!(t.set(4, 1), Err(OutOfBounds));
-        assert_eq!(t.copy_within(1, 0, 3), Ok(()));
+        assert_eq!(unsafe { t.set(0, 1) }, Ok(()));
+        assert_eq!(unsafe { t.set(4, 1) }, Err(OutOfBounds));
+        assert_eq!(unsafe { t.copy(1, &t, 0, 3) }, Ok(()));
         assert_eq!(def(&t).1, [1, 1, 3, 3]);
-        assert_eq!(t.copy_within(2, 0, 3), Err(OutOfBounds));
-        assert_eq!(t.init(0, &[5], 0, 2), Err(OutOfBounds));
-        assert_eq!(t.init(4, &[5], 1, 0), Ok(()));
-        assert_eq!(t.init(4, &[5], 2, 0), Err(OutOfBounds));
-        let mut other = table(2, None);
-        assert_eq!(other.copy_from(0, &t, 2, 2), Ok(()));
+        assert_eq!(unsafe { t.copy(2, &t, 0, 3) }, Err(OutOfBounds));
+        assert_eq!(unsafe { t.init(0, &[5], 0, 2) }, Err(OutOfBounds));
+        assert_eq!(unsafe { t.init(4, &[5], 1, 0) }, Ok(()));
+        assert_eq!(unsafe { t.init(4, &[5], 2, 0) }, Err(OutOfBounds));
+        let other = table(2, None);
+        assert_eq!(unsafe { other.copy(0, &t, 2, 2) }, Ok(()));
         assert_eq!(def(&other).1, [3, 3]);
-        assert_eq!(other.copy_from(1, &t, 0, 2), Err(OutOfBounds));
+        assert_eq!(unsafe { other.copy(1, &t, 0, 2) }, Err(OutOfBounds));
         assert_eq!(def(&other).1, [3, 3]);
     }
 }

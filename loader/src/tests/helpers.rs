@@ -103,9 +103,12 @@ fn memory(instance: &Instance, range: std::ops::Range<u64>) -> Vec<u8> {
 }
 
 fn table(instance: &Instance, t: usize) -> Vec<u64> {
-    // SAFETY: owned by the instance's store; nothing runs meanwhile.
-    let table = unsafe { &*instance.data().tables[t] };
-    (0..table.len()).map(|k| table.get(k).unwrap()).collect()
+    let _store = instance.store().enter().unwrap();
+    // SAFETY: owned by the instance's store, which this thread holds.
+    unsafe {
+        let table = &*instance.data().tables[t];
+        (0..table.len()).map(|k| table.get(k).unwrap()).collect()
+    }
 }
 
 impl Instance {
