@@ -13,6 +13,8 @@
 //! references, memories, tables, global cells) until the store itself is
 //! dropped: function references and shared tables may point into any
 //! instance of the store, even one whose instantiation failed half-way.
+//! (So a host function that captures a handle to the store it is imported
+//! into keeps that store alive for good: a reference cycle.)
 //!
 //! # Threads
 //!
