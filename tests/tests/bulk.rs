@@ -414,3 +414,102 @@ fn instances_share_memory_table_global_and_functions() {
     let err = try_instantiate_with(wrong, &linker).unwrap_err();
     assert!(err.to_string().contains("p::mem"), "{err}");
 }
+
+#[test]
+fn instances_of_one_store_on_two_threads() {
+    // Two instances sharing a store, each driven by its own thread. A call
+    // may be refused while the other thread runs wasm in the store ("in
+    // use"), but never gives a wrong result, and no update is lost.
+    let provider = r#"
+    (module
+      (global (export "counter") (mut i32) (i32.const 0))
+      (func (export "bump") (result i32)
+        (local $k i32)
+        ;; some work while holding the store
+        (loop $l
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $k) (i32.const 2000))))
+        (global.set 0 (i32.add (global.get 0) (i32.const 1)))
+        (global.get 0)))"#;
+    let user = r#"
+    (module
+      (import "p" "counter" (global $c (mut i32)))
+      (import "p" "bump" (func $bump (result i32)))
+      (func (export "bump2") (result i32) (drop (call $bump)) (call $bump))
+      (func (export "read") (result i32) (global.get $c)))"#;
+    let p = instantiate_wat(provider);
+    let mut linker = Linker::new();
+    linker.define_instance("p", &p).unwrap();
+    let u = instantiate_with(user, &linker);
+    let run = |mut inst: Instance, name: &'static str, step: i32| {
+        std::thread::spawn(move || {
+            let (mut ok, mut busy) = (0, 0);
+            let mut last = 0;
+            for _ in 0..500 {
+                match inst.call(name, &[]) {
+                    Ok(v) => {
+                        let now = v[0].as_i32().unwrap();
+                        assert!(now >= last + step, "{name}: {now} after {last}");
+                        last = now;
+                        ok += 1;
+                    }
+                    Err(e) => {
+                        // (That a refusal is not a trap is checked
+                        // deterministically in the next test.)
+                        assert!(e.to_string().contains("in use"), "{name}: {e}");
+                        busy += 1;
+                    }
+                }
+            }
+            (inst, ok, busy)
+        })
+    };
+    let a = run(p, "bump", 1);
+    let b = run(u, "bump2", 2);
+    let (mut p, ok_a, _) = a.join().expect("thread a");
+    let (mut u, ok_b, _) = b.join().expect("thread b");
+    assert!(ok_a > 0 && ok_b > 0, "{ok_a} {ok_b}");
+    let total = ok_a + 2 * ok_b;
+    assert_eq!(call_i32(&mut u, "read", &[]), total);
+    assert_eq!(call_i32(&mut p, "bump", &[]), total + 1);
+}
+
+#[test]
+fn reentering_a_busy_store_is_refused_not_trapped() {
+    // A host function called by wasm of store S calls an instance of S:
+    // the loader refuses (the store is in use). That refusal is not a
+    // trap of the callee: `trap_code()` must be None.
+    let provider = r#"(module (func (export "f") (result i32) (i32.const 5)))"#;
+    let p = std::sync::Arc::new(std::sync::Mutex::new(instantiate_wat(provider)));
+    let seen: Arc<std::sync::Mutex<Option<(Option<TrapCode>, String)>>> = Default::default();
+    let mut linker = Linker::new();
+    linker.define_instance("p", &p.lock().unwrap()).unwrap();
+    let (p2, seen2) = (p.clone(), seen.clone());
+    linker
+        .func_wrap("env", "cb", move || -> i32 {
+            match p2.lock().unwrap().call("f", &[]) {
+                Ok(v) => v[0].as_i32().unwrap_or(-1),
+                Err(e) => {
+                    *seen2.lock().unwrap() = Some((e.trap_code(), e.to_string()));
+                    -2
+                }
+            }
+        })
+        .unwrap();
+    let user = r#"
+    (module
+      (import "p" "f" (func $f (result i32)))
+      (import "env" "cb" (func $cb (result i32)))
+      (func (export "g") (result i32) (i32.add (call $f) (call $cb))))"#;
+    let mut u = instantiate_with(user, &linker);
+    assert_eq!(call_i32(&mut u, "g", &[]), 5 - 2);
+    let (code, message) = seen
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the nested call failed");
+    assert!(message.contains("in use"), "{message}");
+    assert_eq!(code, None, "a refused call reported as a trap: {message}");
+    // Outside of wasm the provider is callable again.
+    assert_eq!(call_i32(&mut p.lock().unwrap(), "f", &[]), 5);
+}
