@@ -481,7 +481,8 @@ fn reentering_a_busy_store_is_refused_not_trapped() {
     // trap of the callee: `trap_code()` must be None.
     let provider = r#"(module (func (export "f") (result i32) (i32.const 5)))"#;
     let p = std::sync::Arc::new(std::sync::Mutex::new(instantiate_wat(provider)));
-    let seen: Arc<std::sync::Mutex<Option<(Option<TrapCode>, String)>>> = Default::default();
+    type Seen = Option<(Option<TrapCode>, String)>;
+    let seen: Arc<std::sync::Mutex<Seen>> = Default::default();
     let mut linker = Linker::new();
     linker.define_instance("p", &p.lock().unwrap()).unwrap();
     let (p2, seen2) = (p.clone(), seen.clone());
