@@ -514,3 +514,112 @@ fn reentering_a_busy_store_is_refused_not_trapped() {
     // Outside of wasm the provider is callable again.
     assert_eq!(call_i32(&mut p.lock().unwrap(), "f", &[]), 5);
 }
+
+#[test]
+fn host_defined_memory_table_and_global() {
+    use vibewasm_format::{GlobalType, MemoryType, TableType, ValType};
+    let mut linker = Linker::new();
+    let memory = linker
+        .define_memory(
+            "host",
+            "mem",
+            MemoryType {
+                min_pages: 1,
+                max_pages: Some(3),
+            },
+        )
+        .unwrap();
+    let table = linker
+        .define_table(
+            "host",
+            "tab",
+            TableType {
+                element: ValType::FuncRef,
+                min: 2,
+                max: None,
+            },
+            Val::FuncRef(None),
+        )
+        .unwrap();
+    let global = linker
+        .define_global(
+            "host",
+            "g",
+            GlobalType {
+                ty: ValType::I64,
+                mutable: true,
+            },
+            Val::I64(7),
+        )
+        .unwrap();
+    let konst = linker
+        .define_global(
+            "host",
+            "k",
+            GlobalType {
+                ty: ValType::F64,
+                mutable: false,
+            },
+            Val::f64(1.5),
+        )
+        .unwrap();
+    memory.write(16, b"from the host").unwrap();
+    let wat = r#"
+    (module
+      (import "host" "mem" (memory 1 3))
+      (import "host" "tab" (table 2 funcref))
+      (import "host" "g" (global $g (mut i64)))
+      (import "host" "k" (global $k f64))
+      (type $v_i (func (result i32)))
+      (func $nine (export "nine") (result i32) (i32.const 9))
+      (func (export "byte") (param i32) (result i32) (i32.load8_u (local.get 0)))
+      (func (export "put") (param i32 i32) (i32.store8 (local.get 0) (local.get 1)))
+      (func (export "size") (result i32) (memory.size))
+      (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+      (func (export "call") (param i32) (result i32) (call_indirect (type $v_i) (local.get 0)))
+      (func (export "g") (result i64) (global.set $g (i64.mul (global.get $g) (i64.const 3))) (global.get $g))
+      (func (export "k") (result f64) (global.get $k)))"#;
+    let mut inst = instantiate_with(wat, &linker);
+    // memory written by the host before instantiation, then by wasm
+    assert_eq!(call_i32(&mut inst, "byte", &[i(16)]), b'f' as i32);
+    call(&mut inst, "put", &[i(0), i(0xee)]);
+    let mut b = [0u8; 1];
+    memory.read(0, &mut b).unwrap();
+    assert_eq!(b, [0xee]);
+    // growing from the host is seen by wasm, and the other way round
+    assert_eq!(memory.grow(1).unwrap(), Some(1));
+    assert_eq!(call_i32(&mut inst, "size", &[]), 2);
+    assert_eq!(call_i32(&mut inst, "grow", &[i(1)]), 2);
+    assert_eq!(memory.size_pages().unwrap(), 3);
+    assert_eq!(memory.grow(1).unwrap(), None, "beyond the maximum");
+    assert!(memory.write(3 * 65536 - 1, &[1, 2]).is_err());
+    memory.write(3 * 65536 - 2, &[1, 2]).unwrap();
+    assert_eq!(call_i32(&mut inst, "byte", &[i(3 * 65536 - 1)]), 2);
+    // table: a funcref of this store set from the host
+    expect_trap(&mut inst, "call", &[i(1)], TrapCode::UninitializedElement);
+    let nine = inst.get_func("nine").unwrap().to_func_ref().unwrap();
+    table.set(1, Val::FuncRef(Some(nine))).unwrap();
+    assert_eq!(call_i32(&mut inst, "call", &[i(1)]), 9);
+    assert!(
+        table.set(2, Val::FuncRef(Some(nine))).is_err(),
+        "out of bounds"
+    );
+    assert_eq!(table.grow(1, Val::FuncRef(Some(nine))).unwrap(), Some(2));
+    assert_eq!(call_i32(&mut inst, "call", &[i(2)]), 9);
+    // a funcref of another store is refused
+    let mut other = instantiate_wat(r#"(module (func (export "f")))"#);
+    let foreign = other.get_func("f").unwrap().to_func_ref().unwrap();
+    assert!(table.set(0, Val::FuncRef(Some(foreign))).is_err());
+    let _ = call(&mut other, "f", &[]);
+    // globals
+    assert_eq!(call_i64(&mut inst, "g", &[]), 21);
+    assert_eq!(global.get().unwrap(), Val::I64(21));
+    global.set(Val::I64(-1)).unwrap();
+    assert_eq!(call_i64(&mut inst, "g", &[]), -3);
+    assert!(global.set(Val::I32(1)).is_err(), "wrong type");
+    assert_eq!(call(&mut inst, "k", &[]), [Val::f64(1.5)]);
+    assert!(konst.set(Val::f64(2.0)).is_err(), "immutable");
+    // exported functions as handles
+    let f = inst.get_func("nine").unwrap();
+    assert_eq!(f.call(&[]).unwrap(), [Val::I32(9)]);
+}
