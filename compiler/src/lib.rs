@@ -17,6 +17,7 @@ mod codegen;
 mod emitter;
 mod error;
 mod module;
+mod strict;
 
 pub use error::CompileError;
 
@@ -78,6 +79,7 @@ pub fn compile(wasm: &[u8], config: &Config) -> Result<Vec<u8>, CompileError> {
                 num_imported + i as u32,
                 &mut validator,
                 &body,
+                wasm,
             )?;
             allocations = validator.into_allocations();
         }

@@ -219,7 +219,10 @@ pub fn parse(wasm: &[u8]) -> Result<ParsedModule<'_>, CompileError> {
                 }
             }
             Payload::MemorySection(reader) => {
-                let offset = reader.range().start as u64;
+                let range = reader.range();
+                let (start, end) = (range.start as usize, range.end as usize);
+                crate::strict::check_memory_section(&wasm[start..end], start)?;
+                let offset = start as u64;
                 for memory in reader {
                     m.memories
                         .push(memory_type(memory.map_err(malformed)?, offset)?);

@@ -87,6 +87,7 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
         index: u32,
         validator: &mut FuncValidator<ValidatorResources>,
         body: &FunctionBody<'_>,
+        wasm: &[u8],
     ) -> Result<(), CompileError> {
         let func = Some(index);
         let invalid = |e| CompileError::from_parser(e, func, true);
@@ -117,7 +118,7 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
         }
 
         // Pass 1: validate, and learn the frame size before the prologue.
-        let facts = prepass(validator, body, index, locals.len())?;
+        let facts = prepass(validator, body, index, locals.len(), wasm)?;
         let stack_base = LOCALS_BASE + 8 * locals.len() as i32;
         let frame_size = stack_base as i64 + 8 * facts.max_height as i64;
         if frame_size > MAX_FRAME {

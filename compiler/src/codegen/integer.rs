@@ -241,8 +241,20 @@ impl FuncCompiler<'_, '_> {
         } else {
             cpu::BMI1
         };
-        self.m.cpu_features |= host & needed;
         let (a, _) = self.pop();
+        if a.is_imm() {
+            // Folded: SLJIT mishandles an immediate operand here.
+            let clz = op & !SLJIT_32 == SLJIT_CLZ;
+            let value = match (ty, clz) {
+                (ValType::I32, true) => (a.argw as u32).leading_zeros(),
+                (ValType::I32, false) => (a.argw as u32).trailing_zeros(),
+                (_, true) => (a.argw as u64).leading_zeros(),
+                (_, false) => (a.argw as u64).trailing_zeros(),
+            };
+            self.push_const(value as i64, ty);
+            return;
+        }
+        self.m.cpu_features |= host & needed;
         let dst = self.alloc_reg();
         self.m.e.op1(op, Operand::reg(dst), a);
         self.push_reg(dst, ty);

@@ -19,6 +19,7 @@ pub fn prepass(
     body: &FunctionBody<'_>,
     index: u32,
     num_locals: usize,
+    wasm: &[u8],
 ) -> Result<BodyFacts, CompileError> {
     let func = Some(index);
     let malformed = |e| CompileError::from_parser(e, func, false);
@@ -33,6 +34,19 @@ pub fn prepass(
     let mut loop_depth = 0u32;
     while !ops.eof() {
         let (op, offset) = ops.read_with_offset().map_err(malformed)?;
+        let end = ops.original_position() as usize;
+        if let Some(bytes) = wasm.get(offset as usize..end) {
+            crate::strict::check_operator(bytes, offset as usize).map_err(|e| match e {
+                CompileError::Malformed {
+                    message, offset, ..
+                } => CompileError::Malformed {
+                    message,
+                    func,
+                    offset,
+                },
+                other => other,
+            })?;
+        }
         validator
             .op(offset, &op)
             .map_err(|e| CompileError::from_parser(e, func, true))?;
