@@ -623,3 +623,40 @@ fn host_defined_memory_table_and_global() {
     let f = inst.get_func("nine").unwrap();
     assert_eq!(f.call(&[]).unwrap(), [Val::I32(9)]);
 }
+
+#[test]
+fn failed_instantiation_keeps_earlier_segment_writes() {
+    // WebAssembly 2.0: active segments are applied in order, like
+    // memory.init / table.init; when one is out of bounds, instantiation
+    // traps and the writes of the earlier segments stay (visible through
+    // an imported memory and table). (spec test linking.wast)
+    let provider = r#"
+    (module
+      (memory (export "mem") 1)
+      (table (export "tab") 3 funcref)
+      (func $f (export "f") (result i32) (i32.const 11))
+      (func (export "byte") (param i32) (result i32) (i32.load8_u (local.get 0)))
+      (func (export "is_null") (param i32) (result i32) (ref.is_null (table.get 0 (local.get 0)))))"#;
+    let mut p = instantiate_wat(provider);
+    let mut linker = Linker::new();
+    linker.define_instance("p", &p).unwrap();
+    let data = r#"
+    (module
+      (import "p" "mem" (memory 1))
+      (data (i32.const 0) "AB")
+      (data (i32.const 65535) "CD"))"#;
+    let err = try_instantiate_with(data, &linker).unwrap_err();
+    assert_trap(&err, TrapCode::MemoryOutOfBounds);
+    assert_eq!(call_i32(&mut p, "byte", &[i(0)]), b'A' as i32);
+    assert_eq!(call_i32(&mut p, "byte", &[i(1)]), b'B' as i32);
+    let elems = r#"
+    (module
+      (import "p" "tab" (table 3 funcref))
+      (import "p" "f" (func $f (result i32)))
+      (elem (i32.const 0) $f)
+      (elem (i32.const 2) $f $f))"#;
+    let err = try_instantiate_with(elems, &linker).unwrap_err();
+    assert_trap(&err, TrapCode::TableOutOfBounds);
+    assert_eq!(call_i32(&mut p, "is_null", &[i(0)]), 0);
+    assert_eq!(call_i32(&mut p, "is_null", &[i(2)]), 1);
+}
