@@ -77,7 +77,7 @@ pub fn run(dir: &std::path::Path, n: i32) -> Result<Outcome, Box<dyn std::error:
     )?;
 
     // 4. Instantiate and call.
-    let mut instance = linker.instantiate(&artifact)?;
+    let mut instance = linker.instantiate_artifact(&artifact)?;
     let sum_squares = instance.get_typed_func::<i32, i64>("sum_squares")?;
     let result = sum_squares.call(&mut instance, n)?;
     let memory = instance.memory().ok_or("no memory")?;

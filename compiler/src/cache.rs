@@ -111,7 +111,7 @@ impl Cache {
     }
 
     /// The path of a valid artifact for `wasm`, compiling it if needed.
-    pub fn get_or_compile(
+    pub fn get_or_compile_path(
         &self,
         wasm: &[u8],
         config: &Config,
@@ -243,9 +243,9 @@ mod tests {
         let dir = temp_dir("hit");
         let cache = Cache::new(&dir, DEFAULT_MAX_BYTES).unwrap();
         let config = Config::default();
-        let (path, first) = cache.get_or_compile(WASM, &config).unwrap();
+        let (path, first) = cache.get_or_compile_path(WASM, &config).unwrap();
         assert_eq!(first, Outcome::Compiled);
-        let (again, second) = cache.get_or_compile(WASM, &config).unwrap();
+        let (again, second) = cache.get_or_compile_path(WASM, &config).unwrap();
         assert_eq!((again, second), (path.clone(), Outcome::Hit));
         assert!(format::read_artifact(&std::fs::read(&path).unwrap()).is_ok());
         assert_eq!(cache.stats().unwrap().entries, 1);
@@ -271,7 +271,7 @@ mod tests {
         let dir = temp_dir("corrupt");
         let cache = Cache::new(&dir, DEFAULT_MAX_BYTES).unwrap();
         let config = Config::default();
-        let (path, _) = cache.get_or_compile(WASM, &config).unwrap();
+        let (path, _) = cache.get_or_compile_path(WASM, &config).unwrap();
         let good = std::fs::read(&path).unwrap();
         for bad in [good[..good.len() / 2].to_vec(), b"garbage".to_vec(), {
             let mut flipped = good.clone();
@@ -280,7 +280,7 @@ mod tests {
             flipped
         }] {
             std::fs::write(&path, bad).unwrap();
-            let (_, outcome) = cache.get_or_compile(WASM, &config).unwrap();
+            let (_, outcome) = cache.get_or_compile_path(WASM, &config).unwrap();
             assert_eq!(outcome, Outcome::Compiled);
             assert_eq!(std::fs::read(&path).unwrap(), good);
         }
@@ -293,7 +293,7 @@ mod tests {
         let config = Config::default();
         let one = Cache::new(&dir, DEFAULT_MAX_BYTES)
             .unwrap()
-            .get_or_compile(WASM, &config)
+            .get_or_compile_path(WASM, &config)
             .unwrap()
             .0;
         let size = std::fs::metadata(&one).unwrap().len();
@@ -303,7 +303,7 @@ mod tests {
             let mut wasm = WASM.to_vec();
             let at = wasm.len() - 2;
             wasm[at] = constant;
-            cache.get_or_compile(&wasm, &config).unwrap();
+            cache.get_or_compile_path(&wasm, &config).unwrap();
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         let stats = cache.stats().unwrap();

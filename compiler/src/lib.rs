@@ -14,11 +14,15 @@
 
 pub mod cache;
 mod codegen;
+#[cfg(feature = "embed")]
+mod embed;
 mod emitter;
 mod error;
 mod module;
 mod strict;
 
+#[cfg(feature = "embed")]
+pub use embed::{config_of, ModuleError, ModuleExt};
 pub use error::CompileError;
 
 pub use vibewasm_format::BoundsChecks;

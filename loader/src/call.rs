@@ -30,7 +30,10 @@ pub(crate) fn call_func_ref(
     for (slot, arg) in argv.iter_mut().zip(args) {
         *slot = arg.to_slot_in(id).map_err(|_| AccessError::ForeignStore)?;
     }
-    invoke_func_ref(store, func, &mut argv)?;
+    // A busy store is a refusal, not a trap of the callee.
+    let mut guard = store.enter().map_err(Error::Access)?;
+    invoke_in(&mut guard, func, &mut argv)?;
+    drop(guard);
     Ok(ty
         .results
         .iter()

@@ -139,7 +139,12 @@ impl Instance {
         self.data().export(&self.store, name)
     }
 
-    pub fn get_func(&self, name: &str) -> Option<Func> {
+    /// The exported function `name` (`None` if `store` is not this
+    /// instance's store).
+    pub fn get_func(&self, store: &Store, name: &str) -> Option<Func> {
+        if !Store::same(store, &self.store) {
+            return None;
+        }
         match self.get_export(name)? {
             Extern::Func(f) => Some(f),
             _ => None,

@@ -7,7 +7,7 @@
 //! let artifact = Arc::new(Artifact::open("add.vwa")?);
 //! let mut linker = Linker::new();
 //! linker.func_wrap("env", "log", |x: i32| println!("wasm says {x}"))?;
-//! let mut instance = linker.instantiate(&artifact)?;
+//! let mut instance = linker.instantiate_artifact(&artifact)?;
 //!
 //! let add = instance.get_typed_func::<(i32, i32), i32>("add")?;
 //! assert_eq!(add.call(&mut instance, (1, 2))?, 3);
@@ -62,6 +62,7 @@
 
 mod artifact;
 mod call;
+mod engine;
 mod error;
 mod externs;
 mod func;
@@ -71,6 +72,7 @@ mod instance;
 mod instantiate;
 mod linker;
 mod memory;
+mod module;
 mod raw;
 mod stack;
 mod store;
@@ -80,6 +82,7 @@ mod types;
 mod values;
 
 pub use artifact::Artifact;
+pub use engine::{Engine, EngineConfig};
 pub use error::{
     kind_name, AccessError, CallError, Error, InstantiationError, LinkError, LoadError,
 };
@@ -88,12 +91,15 @@ pub use func::{Caller, HostFunc, HostResult, IntoFunc, TypedFunc, WithCaller};
 pub use instance::Instance;
 pub use linker::Linker;
 pub use memory::{MAX_WASM_PAGES, MEMORY_RESERVATION, WASM_PAGE_SIZE};
+pub use module::Module;
 pub use stack::{DEFAULT_MAX_WASM_STACK, RED_ZONE};
 pub use store::Store;
 pub use table::MAX_TABLE_ELEMENTS;
 pub use trap::Trap;
 pub use types::canonical_type_id;
 pub use values::{ExternRef, FuncRefHandle, Val, WasmTy, WasmTypeList};
+/// The name the embedding API's examples use for [`Val`].
+pub type Value = Val;
 pub use vibewasm_format::{
     ExternKind, FuncType, GlobalType, MemoryType, TableType, TrapCode, ValType,
 };

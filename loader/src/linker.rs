@@ -13,6 +13,7 @@ use crate::externs::{Extern, Func, Global, Memory, Table};
 use crate::func::{Caller, HostFunc, IntoFunc};
 use crate::instance::Instance;
 use crate::memory::MAX_WASM_PAGES;
+use crate::module::Module;
 use crate::stack::DEFAULT_MAX_WASM_STACK;
 use crate::store::Store;
 use crate::trap::Trap;
@@ -39,10 +40,10 @@ use crate::values::Val;
 ///         let memory = caller.memory().unwrap_or(&[]);
 ///         memory.get(addr as u32 as usize).copied().unwrap_or(0) as i32
 ///     })?;
-/// let lib = linker.instantiate(&Arc::new(Artifact::open("lib.vwa")?))?;
+/// let lib = linker.instantiate_artifact(&Arc::new(Artifact::open("lib.vwa")?))?;
 /// // The next instance imports `lib::*` and shares lib's store.
 /// linker.define_instance("lib", &lib)?;
-/// let app = linker.instantiate(&Arc::new(Artifact::open("app.vwa")?))?;
+/// let app = linker.instantiate_artifact(&Arc::new(Artifact::open("app.vwa")?))?;
 /// # Ok::<(), vibewasm_loader::Error>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -84,7 +85,7 @@ impl Linker {
     pub fn store(&mut self) -> &Store {
         let max_wasm_stack = self.max_wasm_stack;
         self.store.get_or_insert_with(|| {
-            let store = Store::new();
+            let store = Store::default();
             store.set_max_wasm_stack(max_wasm_stack);
             store
         })
@@ -260,14 +261,25 @@ impl Linker {
         self
     }
 
+    /// Instantiates `module` in `store`. A linker bound to a store (see the
+    /// type's docs) only instantiates in that store.
+    pub fn instantiate(&self, store: &mut Store, module: &Module) -> Result<Instance, Error> {
+        if let Some(own) = &self.store {
+            if !Store::same(own, store) {
+                return Err(Error::Access(crate::error::AccessError::ForeignStore));
+            }
+        }
+        crate::instantiate::instantiate(self, store, module.artifact())
+    }
+
     /// Instantiates `artifact` with these definitions, in the linker's store
     /// (or a fresh one if the linker is not bound to any): resolves imports,
     /// builds the vmctx, applies segments and runs the start function.
-    pub fn instantiate(&self, artifact: &Arc<Artifact>) -> Result<Instance, Error> {
+    pub fn instantiate_artifact(&self, artifact: &Arc<Artifact>) -> Result<Instance, Error> {
         let store = match &self.store {
             Some(store) => store.clone(),
             None => {
-                let store = Store::new();
+                let store = Store::default();
                 store.set_max_wasm_stack(self.max_wasm_stack);
                 store
             }
@@ -358,7 +370,7 @@ mod tests {
         assert_eq!(g.get(), Ok(Val::I32(6)));
         assert!(g.set(Val::I64(6)).is_err());
 
-        let elsewhere = Global::new(&Store::new(), global, Val::I32(1)).unwrap();
+        let elsewhere = Global::new(&Store::default(), global, Val::I32(1)).unwrap();
         let err = linker.define_extern("env", "other", elsewhere).unwrap_err();
         assert!(matches!(err, LinkError::ForeignStore { .. }), "{err}");
 

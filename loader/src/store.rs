@@ -34,16 +34,16 @@ use std::sync::{Arc, Mutex};
 
 use vibewasm_format::vmctx::RuntimeState;
 
-use crate::error::AccessError;
+use crate::engine::Engine;
+use crate::error::{AccessError, Error};
 use crate::externs::Func;
 use crate::instance::InstanceData;
 use crate::memory::LinearMemory;
 use crate::raw::RawBox;
-use crate::stack::DEFAULT_MAX_WASM_STACK;
 use crate::table::Table;
 use crate::trap::Trap;
 use crate::types::type_of_id;
-use crate::values::{ExternRef, FuncRefHandle};
+use crate::values::{ExternRef, FuncRefHandle, Val};
 
 /// Objects of a store that generated code reaches through raw pointers.
 #[derive(Default)]
@@ -80,6 +80,7 @@ pub(crate) struct StoreInner {
     pending_trap: UnsafeCell<Option<Trap>>,
     /// Host values behind externrefs made by [`Store::extern_ref`].
     extern_data: Mutex<Vec<Arc<dyn Any + Send + Sync>>>,
+    engine: Arc<Engine>,
 }
 
 // SAFETY: the raw pointers and cells inside are only used by the thread that
@@ -113,25 +114,41 @@ pub struct Store {
 }
 
 impl Default for Store {
+    /// A store of a default [`Engine`].
     fn default() -> Self {
-        Store::new()
+        Store::new(Arc::new(Engine::default()))
     }
 }
 
 impl Store {
-    pub fn new() -> Store {
+    /// A new, empty store using `engine`'s settings.
+    pub fn new(engine: Arc<Engine>) -> Store {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let max_wasm_stack = engine.config().max_wasm_stack;
         Store {
             inner: Arc::new(StoreInner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 busy: AtomicBool::new(false),
                 runtime: RawBox::new(RuntimeState::default()),
-                max_wasm_stack: AtomicUsize::new(DEFAULT_MAX_WASM_STACK),
+                max_wasm_stack: AtomicUsize::new(max_wasm_stack),
                 objects: UnsafeCell::new(Objects::default()),
                 pending_trap: UnsafeCell::new(None),
                 extern_data: Mutex::new(Vec::new()),
+                engine,
             }),
         }
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.inner.engine
+    }
+
+    /// Calls `func` (a function of this store) with `args`.
+    pub fn call(&mut self, func: Func, args: &[Val]) -> Result<Vec<Val>, Error> {
+        if func.store().is_some_and(|s| !Store::same(s, self)) {
+            return Err(Error::Access(AccessError::ForeignStore));
+        }
+        func.call(args)
     }
 
     /// A number unique to this store in the process (never 0).
@@ -280,8 +297,8 @@ mod tests {
 
     #[test]
     fn stores_are_taken_one_operation_at_a_time() {
-        let store = Store::new();
-        let other = Store::new();
+        let store = Store::default();
+        let other = Store::default();
         assert_ne!(store.id(), other.id());
         assert!(Store::same(&store, &store.clone()));
         assert!(!Store::same(&store, &other));
@@ -299,7 +316,7 @@ mod tests {
 
     #[test]
     fn extern_data_round_trips() {
-        let store = Store::new();
+        let store = Store::default();
         let r = store.extern_ref(Arc::new(String::from("hello")));
         let back = store.extern_data(r).unwrap();
         assert_eq!(back.downcast_ref::<String>().unwrap(), "hello");
@@ -310,7 +327,7 @@ mod tests {
 
     #[test]
     fn sole_handle() {
-        let mut store = Store::new();
+        let mut store = Store::default();
         assert!(store.is_sole_handle());
         let other = store.clone();
         assert!(!store.is_sole_handle());

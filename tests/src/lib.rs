@@ -81,7 +81,7 @@ pub fn compile_wat_with(wat: &str, config: &Config) -> Vec<u8> {
 /// Compile with `config` -> file -> open -> instantiate with `linker`.
 pub fn instantiate_configured(wat: &str, config: &Config, linker: &Linker) -> Instance {
     linker
-        .instantiate(&open_artifact_bytes(&compile_wat_with(wat, config)))
+        .instantiate_artifact(&open_artifact_bytes(&compile_wat_with(wat, config)))
         .unwrap_or_else(|e| panic!("instantiate failed: {e}"))
 }
 
@@ -116,7 +116,7 @@ pub fn instantiate_with(wat: &str, linker: &Linker) -> Instance {
 
 /// Compile -> file -> open -> instantiate, returning the instantiation error.
 pub fn try_instantiate_with(wat: &str, linker: &Linker) -> Result<Instance, Error> {
-    linker.instantiate(&load_wat(wat))
+    linker.instantiate_artifact(&load_wat(wat))
 }
 
 // ---------------------------------------------------------------------------

@@ -153,7 +153,7 @@ fn unsupported_import_kinds_are_named() {
             // ...or the linker does.
             Ok(bytes) => {
                 let err = Linker::new()
-                    .instantiate(&open_artifact_bytes(&bytes))
+                    .instantiate_artifact(&open_artifact_bytes(&bytes))
                     .unwrap_err();
                 assert!(matches!(err, Error::Link(_)), "{err:?}");
                 assert!(err.to_string().contains("env::"), "{err}");
@@ -206,7 +206,7 @@ fn compile_errors_name_function_and_offset() {
         // Supporting SIMD would be fine too; then it must run.
         Ok(art) => {
             let mut inst = Linker::new()
-                .instantiate(&open_artifact_bytes(&art))
+                .instantiate_artifact(&open_artifact_bytes(&art))
                 .unwrap();
             assert_eq!(call_i32(&mut inst, "f", &[]), 0);
         }

@@ -40,7 +40,7 @@ fn linker() -> Linker {
 
 /// What the module computes, so every loaded copy can be checked.
 fn exercise(artifact: &std::sync::Arc<Artifact>) {
-    let mut inst = linker().instantiate(artifact).unwrap();
+    let mut inst = linker().instantiate_artifact(artifact).unwrap();
     // 7*7 + 14 + 'i' (105) + 100/7
     assert_eq!(
         call_i32(&mut inst, "run", &[Val::I32(7)]),
@@ -373,9 +373,9 @@ fn same_artifact_loaded_twice_runs_at_different_addresses() {
         exercise(art);
     }
     // Interleaved instances of different mappings.
-    let mut ia = linker().instantiate(&a).unwrap();
-    let mut ib = linker().instantiate(&b).unwrap();
-    let mut ic = linker().instantiate(&c).unwrap();
+    let mut ia = linker().instantiate_artifact(&a).unwrap();
+    let mut ib = linker().instantiate_artifact(&b).unwrap();
+    let mut ic = linker().instantiate_artifact(&c).unwrap();
     for n in 1..20 {
         let ra = call_i32(&mut ia, "run", &[Val::I32(n)]);
         let rb = call_i32(&mut ib, "run", &[Val::I32(n)]);

@@ -597,7 +597,11 @@ fn host_defined_memory_table_and_global() {
     assert_eq!(call_i32(&mut inst, "byte", &[i(3 * 65536 - 1)]), 2);
     // table: a funcref of this store set from the host
     expect_trap(&mut inst, "call", &[i(1)], TrapCode::UninitializedElement);
-    let nine = inst.get_func("nine").unwrap().to_func_ref().unwrap();
+    let nine = inst
+        .get_func(inst.store(), "nine")
+        .unwrap()
+        .to_func_ref()
+        .unwrap();
     table.set(1, Val::FuncRef(Some(nine))).unwrap();
     assert_eq!(call_i32(&mut inst, "call", &[i(1)]), 9);
     assert!(
@@ -608,7 +612,11 @@ fn host_defined_memory_table_and_global() {
     assert_eq!(call_i32(&mut inst, "call", &[i(2)]), 9);
     // a funcref of another store is refused
     let mut other = instantiate_wat(r#"(module (func (export "f")))"#);
-    let foreign = other.get_func("f").unwrap().to_func_ref().unwrap();
+    let foreign = other
+        .get_func(other.store(), "f")
+        .unwrap()
+        .to_func_ref()
+        .unwrap();
     assert!(table.set(0, Val::FuncRef(Some(foreign))).is_err());
     let _ = call(&mut other, "f", &[]);
     // globals
@@ -620,7 +628,7 @@ fn host_defined_memory_table_and_global() {
     assert_eq!(call(&mut inst, "k", &[]), [Val::f64(1.5)]);
     assert!(konst.set(Val::f64(2.0)).is_err(), "immutable");
     // exported functions as handles
-    let f = inst.get_func("nine").unwrap();
+    let f = inst.get_func(inst.store(), "nine").unwrap();
     assert_eq!(f.call(&[]).unwrap(), [Val::I32(9)]);
 }
 

@@ -331,12 +331,12 @@ fn host_imports_get_arguments_and_return_values() {
 fn missing_and_mismatched_imports_are_link_errors() {
     let wat = r#"(module (import "env" "f" (func (param i32) (result i32))))"#;
     let artifact = load_wat(wat);
-    let err = Linker::new().instantiate(&artifact).unwrap_err();
+    let err = Linker::new().instantiate_artifact(&artifact).unwrap_err();
     assert!(err.trap_code().is_none());
     assert!(err.to_string().contains("env::f"), "{err}");
     let mut linker = Linker::new();
     linker.func_wrap("env", "f", |x: i64| x).unwrap();
-    let err = linker.instantiate(&artifact).unwrap_err();
+    let err = linker.instantiate_artifact(&artifact).unwrap_err();
     assert!(
         err.to_string().contains("incompatible import type"),
         "{err}"
@@ -484,7 +484,7 @@ fn instances_run_on_other_threads() {
         .map(|k| {
             let artifact = artifact.clone();
             std::thread::spawn(move || {
-                let mut inst = Linker::new().instantiate(&artifact).unwrap();
+                let mut inst = Linker::new().instantiate_artifact(&artifact).unwrap();
                 call_i32(&mut inst, "fib", &[i(15 + k)])
             })
         })
@@ -492,7 +492,7 @@ fn instances_run_on_other_threads() {
     let results: Vec<i32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert_eq!(results, [610, 987, 1597, 2584]);
     // An instance moved to another thread keeps working.
-    let mut inst = Linker::new().instantiate(&artifact).unwrap();
+    let mut inst = Linker::new().instantiate_artifact(&artifact).unwrap();
     assert_eq!(call_i32(&mut inst, "fib", &[i(10)]), 55);
     let mut inst = std::thread::spawn(move || {
         assert_eq!(call_i32(&mut inst, "fib", &[i(11)]), 89);

@@ -71,7 +71,7 @@ fn compile_in_one_process_run_in_another() {
     assert_eq!(stdout(&out), "6765\n");
     // The same artifact loaded in this process gives the same answer.
     let artifact = std::sync::Arc::new(Artifact::open(&art).unwrap());
-    let mut inst = Linker::new().instantiate(&artifact).unwrap();
+    let mut inst = Linker::new().instantiate_artifact(&artifact).unwrap();
     assert_eq!(call_i32(&mut inst, "fib", &[Val::I32(20)]), 6765);
     // Several results, one per line; negative and float arguments.
     let out = run_art(&art, "mix", &["-21", "1.25", "-0.5"]);

@@ -209,7 +209,7 @@ fn faults_on_many_threads_at_once() {
         .map(|t| {
             let artifact = artifact.clone();
             std::thread::spawn(move || {
-                let mut inst = Linker::new().instantiate(&artifact).unwrap();
+                let mut inst = Linker::new().instantiate_artifact(&artifact).unwrap();
                 for k in 0..300 {
                     if (k + t) % 2 == 0 {
                         expect_trap(
@@ -274,7 +274,7 @@ fn kernels_give_their_checksums_with_guard_pages() {
         let wasm = std::fs::read(kernels_dir().join(format!("{name}.wasm"))).unwrap();
         let bytes = compile(&wasm, &guarded()).unwrap();
         let mut inst = Linker::new()
-            .instantiate(&open_artifact_bytes(&bytes))
+            .instantiate_artifact(&open_artifact_bytes(&bytes))
             .unwrap();
         assert_eq!(call_i64(&mut inst, "run", &[]), want, "{name}");
     }

@@ -316,8 +316,8 @@ fn instances_have_separate_memories() {
       (func (export "set") (param i32) (i32.store (i32.const 0) (local.get 0)))
       (func (export "get") (result i32) (i32.load (i32.const 0))))"#;
     let artifact = load_wat(wat);
-    let mut a = Linker::new().instantiate(&artifact).unwrap();
-    let mut b = Linker::new().instantiate(&artifact).unwrap();
+    let mut a = Linker::new().instantiate_artifact(&artifact).unwrap();
+    let mut b = Linker::new().instantiate_artifact(&artifact).unwrap();
     call(&mut a, "set", &[i(1)]);
     call(&mut b, "set", &[i(2)]);
     assert_eq!(call_i32(&mut a, "get", &[]), 1);

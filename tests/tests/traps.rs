@@ -344,10 +344,10 @@ fn call_stack_exhausted_on_a_small_thread() {
     let handle = std::thread::Builder::new()
         .stack_size(256 * 1024)
         .spawn(move || {
-            let mut inst = Linker::new().instantiate(&artifact).unwrap();
+            let mut inst = Linker::new().instantiate_artifact(&artifact).unwrap();
             recursion_traps_and_recovers(&mut inst);
             // A fresh instance on the same thread works too.
-            let mut again = Linker::new().instantiate(&artifact).unwrap();
+            let mut again = Linker::new().instantiate_artifact(&artifact).unwrap();
             assert_eq!(call_i32(&mut again, "bounded", &[i(500)]), 500);
             expect_trap(&mut again, "down", &[i(0)], TrapCode::StackOverflow);
             call_i32(&mut inst, "bounded", &[i(10)])
@@ -417,14 +417,14 @@ fn frame_bigger_than_the_red_zone() {
         "i64 ".repeat(locals)
     );
     let artifact = load_wat(&wat);
-    let mut inst = Linker::new().instantiate(&artifact).unwrap();
+    let mut inst = Linker::new().instantiate_artifact(&artifact).unwrap();
     // Two frames fit in the default 1 MiB budget on the test thread.
     assert_eq!(call_i64(&mut inst, "huge", &[i(1)]), 10);
     expect_trap(&mut inst, "huge", &[i(1000)], TrapCode::StackOverflow);
     let handle = std::thread::Builder::new()
         .stack_size(256 * 1024)
         .spawn(move || {
-            let mut inst = Linker::new().instantiate(&artifact).unwrap();
+            let mut inst = Linker::new().instantiate_artifact(&artifact).unwrap();
             let err = call_err(&mut inst, "huge", &[i(3)]);
             assert_trap(&err, TrapCode::StackOverflow);
             call_i32(&mut inst, "ok", &[])
@@ -452,8 +452,8 @@ fn max_wasm_stack_setting_limits_depth() {
 #[test]
 fn traps_in_one_instance_do_not_affect_another() {
     let artifact = load_wat(TRAPS);
-    let mut a = Linker::new().instantiate(&artifact).unwrap();
-    let mut b = Linker::new().instantiate(&artifact).unwrap();
+    let mut a = Linker::new().instantiate_artifact(&artifact).unwrap();
+    let mut b = Linker::new().instantiate_artifact(&artifact).unwrap();
     still_works(&mut a, 1);
     expect_trap(&mut a, "unreachable", &[], TrapCode::Unreachable);
     still_works(&mut b, 1);
@@ -560,7 +560,7 @@ fn traps_on_many_threads_at_once() {
         .map(|t| {
             let artifact = artifact.clone();
             std::thread::spawn(move || {
-                let mut inst = Linker::new().instantiate(&artifact).unwrap();
+                let mut inst = Linker::new().instantiate_artifact(&artifact).unwrap();
                 for k in 0..200 {
                     match (k + t) % 5 {
                         0 => {

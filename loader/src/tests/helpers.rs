@@ -75,7 +75,7 @@ fn instance() -> Instance {
     };
     let r = Val::ExternRef(ExternRef::from_raw(5));
     linker.define_global("env", "r", ty, r).unwrap();
-    linker.instantiate(&load(&module(), &[])).unwrap()
+    linker.instantiate_artifact(&load(&module(), &[])).unwrap()
 }
 
 /// Calls `helper` of `instance` with `args` as generated code would; the

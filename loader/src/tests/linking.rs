@@ -122,7 +122,9 @@ fn write_at(offset: i32, bytes: &[u8]) -> DataSegment {
 }
 
 fn setup() -> (Linker, Instance) {
-    let lib = Linker::new().instantiate(&load(&exporter(), &[])).unwrap();
+    let lib = Linker::new()
+        .instantiate_artifact(&load(&exporter(), &[]))
+        .unwrap();
     let mut linker = Linker::new();
     linker.define_instance("lib", &lib).unwrap();
     (linker, lib)
@@ -138,7 +140,7 @@ fn read(memory: &Memory, offset: u64, len: usize) -> Vec<u8> {
 fn imported_objects_are_the_exported_ones() {
     let (linker, lib) = setup();
     let app = linker
-        .instantiate(&load(&default_importer(vec![write_at(2, b"yo")]), &[]))
+        .instantiate_artifact(&load(&default_importer(vec![write_at(2, b"yo")]), &[]))
         .unwrap();
     assert!(Store::same(lib.store(), app.store()));
     let (lib_mem, app_mem) = (
@@ -201,7 +203,7 @@ fn imports_are_type_checked_like_the_spec_says() {
         ),
     ];
     for (k, (m, t, g, ok)) in cases.into_iter().enumerate() {
-        let result = linker.instantiate(&load(&importer(m, t, g, vec![]), &[]));
+        let result = linker.instantiate_artifact(&load(&importer(m, t, g, vec![]), &[]));
         match (ok, result) {
             (true, Ok(_)) => {}
             (false, Err(err)) => {
@@ -217,10 +219,10 @@ fn imports_are_type_checked_like_the_spec_says() {
     // The current size counts, not the declared minimum.
     lib.get_memory("mem").unwrap().grow(1).unwrap();
     let importer = importer(mem(2, None), tab(ValType::ExternRef, 1, None), g, vec![]);
-    assert!(linker.instantiate(&load(&importer, &[])).is_ok());
+    assert!(linker.instantiate_artifact(&load(&importer, &[])).is_ok());
 
     let err = Linker::new()
-        .instantiate(&load(&default_importer(vec![]), &[]))
+        .instantiate_artifact(&load(&default_importer(vec![]), &[]))
         .unwrap_err();
     assert!(matches!(err, Error::Link(LinkError::MissingImport { .. })));
     assert!(err.to_string().contains("unknown import"), "{err}");
@@ -231,7 +233,7 @@ fn failed_instantiation_keeps_the_segments_applied_before() {
     let (linker, lib) = setup();
     let data = vec![write_at(4, b"ok"), write_at(65535, b"no")];
     let err = linker
-        .instantiate(&load(&default_importer(data), &[]))
+        .instantiate_artifact(&load(&default_importer(data), &[]))
         .unwrap_err();
     assert_eq!(err.trap_code(), Some(TrapCode::MemoryOutOfBounds));
     assert!(
@@ -264,7 +266,7 @@ fn host_objects_can_be_imported() {
         .define_global("lib", "c", global_type(ValType::I64, false), Val::I64(42))
         .unwrap();
     let mut app = linker
-        .instantiate(&load(&default_importer(vec![write_at(0, b"x")]), &[]))
+        .instantiate_artifact(&load(&default_importer(vec![write_at(0, b"x")]), &[]))
         .unwrap();
     assert_eq!(app.global("copy"), Some(Val::I64(42)));
     assert_eq!(c.get(), Ok(Val::I64(42)));

@@ -75,7 +75,7 @@ fn data_module(extra: Vec<DataSegment>) -> Metadata {
 fn memory_globals_and_data_segments() {
     let artifact = load(&data_module(vec![]), &[]);
     assert!(artifact.code_base().is_null());
-    let mut instance = Linker::new().instantiate(&artifact).unwrap();
+    let mut instance = Linker::new().instantiate_artifact(&artifact).unwrap();
 
     let memory = instance.memory().unwrap();
     assert_eq!(memory.len(), 65536);
@@ -113,7 +113,7 @@ fn data_segment_out_of_bounds_fails_instantiation() {
             bytes: b"abcde".to_vec(),
         }]);
         let err = Linker::new()
-            .instantiate(&load(&metadata, &[]))
+            .instantiate_artifact(&load(&metadata, &[]))
             .unwrap_err();
         assert!(
             matches!(
@@ -133,7 +133,9 @@ fn data_segment_out_of_bounds_fails_instantiation() {
         mode: active(ConstExpr::I32(65536)),
         bytes: vec![],
     }]);
-    assert!(Linker::new().instantiate(&load(&metadata, &[])).is_ok());
+    assert!(Linker::new()
+        .instantiate_artifact(&load(&metadata, &[]))
+        .is_ok());
 }
 
 #[test]
@@ -141,14 +143,14 @@ fn mistyped_constants_are_refused() {
     let mut metadata = data_module(vec![]);
     metadata.globals[1].init = ConstExpr::I32(1);
     let err = Linker::new()
-        .instantiate(&load(&metadata, &[]))
+        .instantiate_artifact(&load(&metadata, &[]))
         .unwrap_err();
     assert!(err.to_string().contains("global 1 of type i64"), "{err}");
 
     let mut metadata = data_module(vec![]);
     metadata.data[0].mode = active(ConstExpr::I64(0));
     let err = Linker::new()
-        .instantiate(&load(&metadata, &[]))
+        .instantiate_artifact(&load(&metadata, &[]))
         .unwrap_err();
     assert!(err.to_string().contains("not an i32"), "{err}");
 }
@@ -157,7 +159,7 @@ fn mistyped_constants_are_refused() {
 fn memory_limit_applies_to_the_initial_size() {
     let err = Linker::new()
         .memory_limit_pages(0)
-        .instantiate(&load(&data_module(vec![]), &[]))
+        .instantiate_artifact(&load(&data_module(vec![]), &[]))
         .unwrap_err();
     assert!(err.to_string().contains("limit of 0"), "{err}");
 }
@@ -190,16 +192,16 @@ fn table_module(offset: i32, items: usize) -> Metadata {
 #[test]
 fn element_segments_are_bounds_checked() {
     let instance = Linker::new()
-        .instantiate(&load(&table_module(0, 2), &[]))
+        .instantiate_artifact(&load(&table_module(0, 2), &[]))
         .unwrap();
     // SAFETY: the table is owned by the instance's store; nothing runs.
     assert_eq!(unsafe { (*instance.data().tables[0]).len() }, 2);
     assert!(Linker::new()
-        .instantiate(&load(&table_module(2, 0), &[]))
+        .instantiate_artifact(&load(&table_module(2, 0), &[]))
         .is_ok());
     for (offset, items) in [(1, 2), (3, 0), (-1, 1)] {
         let err = Linker::new()
-            .instantiate(&load(&table_module(offset, items), &[]))
+            .instantiate_artifact(&load(&table_module(offset, items), &[]))
             .unwrap_err();
         assert!(
             err.to_string().contains("out of bounds table access"),
@@ -239,7 +241,7 @@ fn imports_are_resolved_by_name_and_signature() {
     // nothing is called.
     let artifact = load(&import_module(ImportKind::Func(0)), &[0xc3]);
 
-    let err = Linker::new().instantiate(&artifact).unwrap_err();
+    let err = Linker::new().instantiate_artifact(&artifact).unwrap_err();
     assert!(matches!(err, Error::Link(LinkError::MissingImport { .. })));
     assert!(
         err.to_string().contains("unknown import: `env::f`"),
@@ -248,7 +250,7 @@ fn imports_are_resolved_by_name_and_signature() {
 
     let mut linker = Linker::new();
     linker.func_wrap("env", "f", |_: i64| {}).unwrap();
-    let err = linker.instantiate(&artifact).unwrap_err();
+    let err = linker.instantiate_artifact(&artifact).unwrap_err();
     let message = err.to_string();
     assert!(message.contains("incompatible import type"), "{message}");
     assert!(message.contains("[i32] -> []"), "{message}");
@@ -256,7 +258,7 @@ fn imports_are_resolved_by_name_and_signature() {
 
     let mut linker = Linker::new();
     linker.func_wrap("env", "f", |_: i32| {}).unwrap();
-    let instance = linker.instantiate(&artifact).unwrap();
+    let instance = linker.instantiate_artifact(&artifact).unwrap();
     assert_eq!(instance.data().host_funcs.len(), 1);
 
     // A function where a memory is expected.
@@ -265,7 +267,7 @@ fn imports_are_resolved_by_name_and_signature() {
         max_pages: None,
     });
     let err = linker
-        .instantiate(&load(&import_module(memory), &[]))
+        .instantiate_artifact(&load(&import_module(memory), &[]))
         .unwrap_err();
     let message = err.to_string();
     assert!(message.contains("incompatible import type"), "{message}");

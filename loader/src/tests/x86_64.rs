@@ -354,7 +354,7 @@ fn linker() -> Linker {
 }
 
 fn instance() -> Instance {
-    linker().instantiate(&artifact("", false)).unwrap()
+    linker().instantiate_artifact(&artifact("", false)).unwrap()
 }
 
 fn expect_trap(result: Result<Vec<Val>, Error>) -> Trap {
@@ -391,7 +391,7 @@ fn calls_check_arguments_and_return_results() {
     assert!(message.contains("[i64] -> [i32]"), "{message}");
 
     // A typed handle works for every instance of its artifact, and only those.
-    let mut second = linker().instantiate(instance.artifact()).unwrap();
+    let mut second = linker().instantiate_artifact(instance.artifact()).unwrap();
     assert_eq!(add.call(&mut second, (1, 1)).unwrap(), 2);
     let mut other = instance_of_a_copy();
     let err = add.call(&mut other, (1, 1)).unwrap_err();
@@ -399,7 +399,7 @@ fn calls_check_arguments_and_return_results() {
 }
 
 fn instance_of_a_copy() -> Instance {
-    linker().instantiate(&artifact("", false)).unwrap()
+    linker().instantiate_artifact(&artifact("", false)).unwrap()
 }
 
 #[test]
@@ -453,7 +453,7 @@ fn untyped_host_functions_check_their_results() {
             },
         )
         .unwrap();
-    let mut instance = linker.instantiate(&artifact("", false)).unwrap();
+    let mut instance = linker.instantiate_artifact(&artifact("", false)).unwrap();
     let host = instance.get_typed_func::<i32, i32>("call_host").unwrap();
     assert_eq!(host.call(&mut instance, 41).unwrap(), 42);
     let trap = host.call(&mut instance, 0).unwrap_err();
@@ -475,7 +475,7 @@ fn a_host_function_cannot_reenter_its_own_store() {
             Ok(x + v.as_i32().unwrap_or(0))
         })
         .unwrap();
-    let mut instance = linker.instantiate(&artifact("", false)).unwrap();
+    let mut instance = linker.instantiate_artifact(&artifact("", false)).unwrap();
     let trap = expect_trap(instance.call("call_host", &[i(1)]));
     assert!(trap.message.contains("store is in use"), "{trap}");
     // Outside of wasm the global is readable.
@@ -552,15 +552,17 @@ fn call_indirect_checks_and_calls_table_elements() {
 
 #[test]
 fn instances_of_one_store_call_each_other_and_traps_name_the_right_one() {
-    let mut a = linker().instantiate(&artifact("a_", false)).unwrap();
+    let mut a = linker()
+        .instantiate_artifact(&artifact("a_", false))
+        .unwrap();
     let mut linker = Linker::new();
     linker
-        .define_extern("env", "host", a.get_func("check").unwrap())
+        .define_extern("env", "host", a.get_func(a.store(), "check").unwrap())
         .unwrap();
     linker
         .define_extern("env", "table", a.get_table("table").unwrap())
         .unwrap();
-    let mut b = linker.instantiate(&artifact("b_", true)).unwrap();
+    let mut b = linker.instantiate_artifact(&artifact("b_", true)).unwrap();
     assert!(Store::same(a.store(), b.store()));
 
     // B's import is A's function, called with A's vmctx.
@@ -612,7 +614,9 @@ fn references_of_another_store_are_refused() {
 fn start_function_traps_fail_instantiation() {
     let (mut metadata, code) = metadata("", false);
     metadata.start = Some(2);
-    let err = linker().instantiate(&load(&metadata, &code)).unwrap_err();
+    let err = linker()
+        .instantiate_artifact(&load(&metadata, &code))
+        .unwrap_err();
     assert_eq!(err.trap_code(), Some(TrapCode::IntegerDivideByZero));
     assert!(err.to_string().contains("start function trapped"), "{err}");
     assert_eq!(err.as_trap().and_then(|t| t.func), Some(2));
@@ -678,8 +682,8 @@ fn descend_then_recurse(instance: &mut Instance, low: usize, remaining: usize) -
 #[test]
 fn instances_are_independent() {
     let artifact = artifact("", false);
-    let mut a = linker().instantiate(&artifact).unwrap();
-    let mut b = linker().instantiate(&artifact).unwrap();
+    let mut a = linker().instantiate_artifact(&artifact).unwrap();
+    let mut b = linker().instantiate_artifact(&artifact).unwrap();
     a.memory_mut().unwrap()[0] = 1;
     assert_eq!(b.memory().unwrap()[0], 7);
     assert!(!Store::same(a.store(), b.store()));

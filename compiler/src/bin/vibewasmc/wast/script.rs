@@ -262,7 +262,7 @@ impl Runner {
     fn instantiate(&mut self, artifact: &Arc<Artifact>) -> Result<usize, BuildError> {
         let instance = self
             .linker
-            .instantiate(artifact)
+            .instantiate_artifact(artifact)
             .map_err(BuildError::Instantiate)?;
         self.instances.push(instance);
         Ok(self.instances.len() - 1)

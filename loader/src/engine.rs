@@ -1,0 +1,71 @@
+//! The engine: configuration shared by every store and module made with it.
+
+use vibewasm_format::{BoundsChecks, CodeOptions};
+
+use crate::memory::MAX_WASM_PAGES;
+use crate::stack::DEFAULT_MAX_WASM_STACK;
+
+/// What an [`Engine`] is set up with.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// The code options modules are compiled with when the engine compiles
+    /// them (`Module::new` from `vibewasm-compiler`). Artifacts loaded from
+    /// files may have been compiled with any options; each records its own.
+    pub code_options: CodeOptions,
+    /// How much stack wasm may use below the point where it is entered.
+    pub max_wasm_stack: usize,
+    /// Most pages a memory created by an instance may have.
+    pub memory_limit_pages: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            code_options: CodeOptions {
+                bounds_checks: BoundsChecks::default(),
+                fuel: false,
+                epoch: false,
+            },
+            max_wasm_stack: DEFAULT_MAX_WASM_STACK,
+            memory_limit_pages: MAX_WASM_PAGES,
+        }
+    }
+}
+
+/// Configuration shared by stores and modules; cheap to share across
+/// threads behind an `Arc`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use vibewasm_loader::{Engine, Store};
+/// let engine = Arc::new(Engine::default());
+/// let store = Store::new(engine.clone());
+/// assert!(std::ptr::eq(store.engine().as_ref(), engine.as_ref()));
+/// ```
+#[derive(Debug, Default)]
+pub struct Engine {
+    config: EngineConfig,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Engine {
+        Engine { config }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn engines_are_shareable() {
+        assert_send_sync::<Engine>();
+        assert_send_sync::<crate::Module>();
+    }
+}

@@ -1,0 +1,51 @@
+//! A module: a loaded artifact, ready to be instantiated many times, from
+//! many threads.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use vibewasm_format::{Export, Import};
+
+use crate::artifact::Artifact;
+use crate::engine::Engine;
+use crate::error::Error;
+
+/// A checked, mapped artifact. Immutable; cloning shares it.
+///
+/// Loading goes through [`Artifact`]: every check of the file happens before
+/// any page becomes executable. To compile wasm straight into a module, use
+/// `Module::new` from `vibewasm-compiler` (its `ModuleExt` trait), which
+/// compiles in memory and then loads through exactly this path.
+#[derive(Clone, Debug)]
+pub struct Module {
+    artifact: Arc<Artifact>,
+}
+
+impl Module {
+    /// Loads the artifact file at `path` (mapped, code shared between processes).
+    pub fn from_file(engine: &Engine, path: impl AsRef<Path>) -> Result<Module, Error> {
+        Module::from_artifact(engine, Arc::new(Artifact::open(path)?))
+    }
+
+    /// Loads an artifact held in memory (its code is copied to fresh pages).
+    pub fn from_artifact_bytes(engine: &Engine, bytes: &[u8]) -> Result<Module, Error> {
+        Module::from_artifact(engine, Arc::new(Artifact::from_bytes(bytes)?))
+    }
+
+    /// Wraps an artifact that is already loaded.
+    pub fn from_artifact(_engine: &Engine, artifact: Arc<Artifact>) -> Result<Module, Error> {
+        Ok(Module { artifact })
+    }
+
+    pub fn artifact(&self) -> &Arc<Artifact> {
+        &self.artifact
+    }
+
+    pub fn imports(&self) -> &[Import] {
+        &self.artifact.metadata().imports
+    }
+
+    pub fn exports(&self) -> &[Export] {
+        &self.artifact.metadata().exports
+    }
+}
