@@ -181,7 +181,7 @@ fn cmd_run(input: &Path, name: &str, args: &[String]) -> Result<(), Failure> {
         .map(|(a, t)| parse_arg(a, *t))
         .collect::<Result<Vec<_>, _>>()?;
     let linker = Linker::new();
-    let mut instance = linker.instantiate(&artifact).map_err(|e| {
+    let mut instance = linker.instantiate_artifact(&artifact).map_err(|e| {
         let code = if e.trap_code().is_some() { 3 } else { 1 };
         Failure {
             message: e.to_string(),
