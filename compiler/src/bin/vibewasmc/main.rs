@@ -15,6 +15,7 @@ use vibewasm_format::{
 };
 use vibewasm_loader::{Artifact, Linker, Val};
 
+mod cache_cmd;
 mod wast;
 
 #[derive(Parser)]
@@ -26,6 +27,13 @@ mod wast;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// `run`: compile .wasm/.wat inputs in memory, without the cache.
+    #[arg(long, global = true)]
+    no_cache: bool,
+    /// The artifact cache directory (default: $VIBEWASM_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/vibewasm, else ~/.cache/vibewasm).
+    #[arg(long, global = true, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -51,6 +59,9 @@ enum Command {
     Inspect { input: PathBuf },
     /// Run WebAssembly specification scripts (.wast) and print the results.
     Wast(wast::WastArgs),
+    /// Inspect or clear the artifact cache `run` compiles through.
+    #[command(subcommand)]
+    Cache(cache_cmd::CacheCommand),
 }
 
 /// A failure and the exit code it maps to.
@@ -70,6 +81,7 @@ impl<E: std::fmt::Display> From<E> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    cache_cmd::configure(cli.no_cache, cli.cache_dir.clone());
     let result = match cli.command {
         Command::Compile { input, output } => cmd_compile(&input, &output),
         Command::Run {
@@ -79,6 +91,7 @@ fn main() -> ExitCode {
         } => cmd_run(&input, &invoke, &args),
         Command::Inspect { input } => cmd_inspect(&input),
         Command::Wast(args) => wast::cmd_wast(args),
+        Command::Cache(command) => cache_cmd::cmd_cache(command, cli.cache_dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -112,10 +125,13 @@ fn load(input: &Path) -> Result<Artifact, Failure> {
     }
     if bytes.starts_with(b"\0asm") || input.extension().is_some_and(|e| e == "wat") {
         let wasm = wasm_from_bytes(&bytes).map_err(|e| format!("{}: {e}", input.display()))?;
-        let artifact =
-            compile(&wasm, &Config::default()).map_err(|e| format!("{}: {e}", input.display()))?;
-        return Artifact::from_bytes(&artifact)
-            .map_err(|e| format!("{}: {e}", input.display()).into());
+        let loaded = match cache_cmd::compile_for_run(&wasm, &Config::default())
+            .map_err(|e| Failure::from(format!("{}: {}", input.display(), e.message)))?
+        {
+            Ok(path) => Artifact::open(path),
+            Err(artifact) => Artifact::from_bytes(&artifact),
+        };
+        return loaded.map_err(|e| format!("{}: {e}", input.display()).into());
     }
     Err(format!(
         "{}: neither a .vwa artifact nor a wasm module",
