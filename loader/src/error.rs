@@ -45,6 +45,12 @@ impl Error {
         }
     }
 
+    /// The exit status, if the guest ended its program on purpose (WASI
+    /// `proc_exit`, or any host function returning [`Trap::exit`]).
+    pub fn exit_code(&self) -> Option<i32> {
+        self.as_trap().and_then(|trap| trap.exit_code)
+    }
+
     /// Whether this is a failure to link (a missing or mismatched import).
     pub fn is_link_error(&self) -> bool {
         matches!(self, Error::Link(_))

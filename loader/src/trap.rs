@@ -20,6 +20,10 @@ pub struct Trap {
     pub wasm_offset: Option<u32>,
     /// The spec message of `code`, or the host's own message for host traps.
     pub message: String,
+    /// Set when the guest asked to end its program with this status (WASI
+    /// `proc_exit`, see [`Trap::exit`]): the call ended early, but by
+    /// request rather than by a fault.
+    pub exit_code: Option<i32>,
 }
 
 impl Trap {
@@ -32,6 +36,16 @@ impl Trap {
             func_name: None,
             wasm_offset: None,
             message: message.into(),
+            exit_code: None,
+        }
+    }
+
+    /// The trap a host function returns to end the guest program with exit
+    /// status `status` (code [`TrapCode::HostError`], [`Trap::exit_code`] set).
+    pub fn exit(status: i32) -> Trap {
+        Trap {
+            exit_code: Some(status),
+            ..Trap::new(format!("exited with status {status}"))
         }
     }
 
@@ -43,6 +57,7 @@ impl Trap {
             func_name: None,
             wasm_offset: None,
             message: code.message().to_string(),
+            exit_code: None,
         }
     }
 
