@@ -1,0 +1,431 @@
+//! What a run measured (also written as JSON) and its markdown tables.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::stats::geomean;
+
+/// The reference engine: every ratio is vibewasm's figure over another's.
+pub const VIBEWASM: &str = "vibewasm";
+
+#[derive(Serialize)]
+pub struct Report {
+    /// Engine name -> what it is (crate and version, or compiler).
+    pub engines: Vec<(String, String)>,
+    pub reps: usize,
+    pub kernels: Vec<KernelReport>,
+    pub call_overhead: Vec<CallOverhead>,
+    pub large_module: Option<LargeReport>,
+    /// Notes printed under the tables (e.g. why native was skipped).
+    pub notes: Vec<String>,
+    /// Checksum mismatches and errors; any makes the exit code non-zero.
+    pub failures: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub struct KernelReport {
+    pub name: String,
+    pub wasm_bytes: usize,
+    pub checksum: i64,
+    pub engines: Vec<EngineRun>,
+}
+
+/// One engine on one kernel: medians over the repetitions (`None` when the
+/// engine failed or has no such step) and the raw samples.
+#[derive(Serialize, Default)]
+pub struct EngineRun {
+    pub engine: String,
+    pub compile_s: Option<f64>,
+    pub instantiate_s: Option<f64>,
+    pub run_s: Option<f64>,
+    pub artifact_bytes: Option<u64>,
+    pub compile_samples_s: Vec<f64>,
+    pub instantiate_samples_s: Vec<f64>,
+    pub run_samples_s: Vec<f64>,
+    pub error: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct CallOverhead {
+    pub engine: String,
+    pub calls_per_sample: u64,
+    pub ns_per_call: Option<f64>,
+    pub samples_ns: Vec<f64>,
+    pub error: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct LargeReport {
+    pub from_kernel: String,
+    pub copies: u32,
+    pub wasm_bytes: usize,
+    pub engines: Vec<LargeCompile>,
+}
+
+#[derive(Serialize)]
+pub struct LargeCompile {
+    pub engine: String,
+    pub compile_s: Option<f64>,
+    pub mb_per_s: Option<f64>,
+    pub samples_s: Vec<f64>,
+    pub error: Option<String>,
+}
+
+/// Decimal megabytes per second.
+pub fn mb_per_s(bytes: usize, seconds: f64) -> f64 {
+    bytes as f64 / 1e6 / seconds
+}
+
+impl KernelReport {
+    fn get(&self, engine: &str) -> Option<&EngineRun> {
+        self.engines.iter().find(|r| r.engine == engine)
+    }
+
+    /// `metric` of `engine` on this kernel, unless the engine failed on it.
+    fn value(&self, engine: &str, metric: Metric) -> Option<f64> {
+        self.get(engine)
+            .filter(|r| r.error.is_none())
+            .and_then(|r| metric(self, r))
+    }
+}
+
+/// A per-kernel figure of an engine, e.g. its median run time.
+type Metric = fn(&KernelReport, &EngineRun) -> Option<f64>;
+
+fn run_s(_: &KernelReport, r: &EngineRun) -> Option<f64> {
+    r.run_s
+}
+fn compile_ms(_: &KernelReport, r: &EngineRun) -> Option<f64> {
+    r.compile_s.map(|s| s * 1e3)
+}
+fn compile_mb_s(k: &KernelReport, r: &EngineRun) -> Option<f64> {
+    r.compile_s.map(|s| mb_per_s(k.wasm_bytes, s))
+}
+fn instantiate_ms(_: &KernelReport, r: &EngineRun) -> Option<f64> {
+    r.instantiate_s.map(|s| s * 1e3)
+}
+fn artifact_kib(_: &KernelReport, r: &EngineRun) -> Option<f64> {
+    r.artifact_bytes.map(|b| b as f64 / 1024.0)
+}
+
+/// Three significant digits or so, without exponents.
+fn num(x: f64) -> String {
+    let a = x.abs();
+    if a >= 100.0 {
+        format!("{x:.0}")
+    } else if a >= 10.0 {
+        format!("{x:.1}")
+    } else if a >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
+fn cell(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_string(), num)
+}
+
+/// A geometric mean that says how many kernels it covers when not all.
+fn geomean_cell(values: &[f64], of: usize) -> String {
+    match geomean(values) {
+        Some(g) if values.len() == of => num(g),
+        Some(g) => format!("{} ({}/{of})", num(g), values.len()),
+        None => "-".to_string(),
+    }
+}
+
+impl Report {
+    fn engine_names(&self) -> Vec<&str> {
+        self.engines.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    fn has_engine(&self, name: &str) -> bool {
+        self.engines.iter().any(|(n, _)| n == name)
+    }
+
+    /// `metric` of `engine` on every kernel where it has a value.
+    fn values(&self, engine: &str, metric: Metric) -> Vec<f64> {
+        self.kernels
+            .iter()
+            .filter_map(|k| k.value(engine, metric))
+            .collect()
+    }
+
+    /// vibewasm's `metric` over `other`'s, on every kernel where both have it.
+    fn ratios(&self, other: &str, metric: Metric) -> Vec<f64> {
+        self.kernels
+            .iter()
+            .filter_map(|k| Some(k.value(VIBEWASM, metric)? / k.value(other, metric)?))
+            .collect()
+    }
+
+    /// The whole report as markdown.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        self.summary(&mut out);
+        let wasm_engines: Vec<&str> = self
+            .engine_names()
+            .into_iter()
+            .filter(|&e| e != "native")
+            .collect();
+        let all = self.engine_names();
+        self.kernel_table(&mut out, "Run time of `run` (s)", &all, run_s, true);
+        self.kernel_table(
+            &mut out,
+            "Compile time (ms)",
+            &wasm_engines,
+            compile_ms,
+            true,
+        );
+        self.kernel_table(
+            &mut out,
+            "Compile throughput (MB of wasm per s)",
+            &wasm_engines,
+            compile_mb_s,
+            false,
+        );
+        self.kernel_table(
+            &mut out,
+            "Load + instantiate (ms)",
+            &wasm_engines,
+            instantiate_ms,
+            true,
+        );
+        let with_files: Vec<&str> = wasm_engines
+            .iter()
+            .copied()
+            .filter(|&e| e != "wasmi")
+            .collect();
+        self.kernel_table(
+            &mut out,
+            "Compiled artifact size (KiB)",
+            &with_files,
+            artifact_kib,
+            true,
+        );
+        self.call_table(&mut out);
+        self.large_table(&mut out);
+        for note in &self.notes {
+            let _ = writeln!(out, "- {note}");
+        }
+        if !self.notes.is_empty() {
+            out.push('\n');
+        }
+        out
+    }
+
+    fn summary(&self, out: &mut String) {
+        let n = self.kernels.len();
+        let _ = writeln!(
+            out,
+            "## Summary: geometric means over {n} kernels, medians of {} repetition(s)\n",
+            self.reps
+        );
+        let _ = writeln!(
+            out,
+            "| engine | what | compile ms | compile MB/s | load+inst ms | run s | vibewasm/engine run | call ns | large-module MB/s |"
+        );
+        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        for (name, what) in &self.engines {
+            let geo = |m: Metric| geomean_cell(&self.values(name, m), n);
+            let native = name == "native";
+            let skip = |s: String| if native { "-".to_string() } else { s };
+            let ratio = if name == VIBEWASM {
+                "1".to_string()
+            } else {
+                geomean_cell(&self.ratios(name, run_s), n)
+            };
+            let call = self
+                .call_overhead
+                .iter()
+                .find(|c| &c.engine == name)
+                .and_then(|c| c.ns_per_call);
+            let large = self
+                .large_module
+                .as_ref()
+                .and_then(|l| l.engines.iter().find(|e| &e.engine == name))
+                .and_then(|e| e.mb_per_s);
+            let _ = writeln!(
+                out,
+                "| {name} | {what} | {} | {} | {} | {} | {ratio} | {} | {} |",
+                skip(geo(compile_ms)),
+                skip(geo(compile_mb_s)),
+                skip(geo(instantiate_ms)),
+                geo(run_s),
+                cell(call),
+                cell(large),
+            );
+        }
+        out.push('\n');
+    }
+
+    /// Kernels as rows, `engines` as columns, then (with `ratios`) one
+    /// vibewasm/engine column per other engine; a geometric-mean row last.
+    fn kernel_table(
+        &self,
+        out: &mut String,
+        title: &str,
+        engines: &[&str],
+        metric: Metric,
+        ratios: bool,
+    ) {
+        let others: Vec<&str> = if ratios && self.has_engine(VIBEWASM) {
+            engines.iter().copied().filter(|&e| e != VIBEWASM).collect()
+        } else {
+            Vec::new()
+        };
+        let _ = writeln!(out, "### {title}\n");
+        let mut header = "| kernel | wasm bytes |".to_string();
+        let mut rule = "|---|---:|".to_string();
+        for e in engines {
+            let _ = write!(header, " {e} |");
+            rule.push_str("---:|");
+        }
+        for e in &others {
+            let _ = write!(header, " vw/{e} |");
+            rule.push_str("---:|");
+        }
+        let _ = writeln!(out, "{header}\n{rule}");
+        for k in &self.kernels {
+            let _ = write!(out, "| {} | {} |", k.name, k.wasm_bytes);
+            for e in engines {
+                let value = match k.get(e) {
+                    Some(r) if r.error.is_some() => "FAIL".to_string(),
+                    Some(r) => cell(metric(k, r)),
+                    None => "-".to_string(),
+                };
+                let _ = write!(out, " {value} |");
+            }
+            for e in &others {
+                let ratio = k
+                    .value(VIBEWASM, metric)
+                    .zip(k.value(e, metric))
+                    .map(|(a, b)| a / b);
+                let _ = write!(out, " {} |", cell(ratio));
+            }
+            out.push('\n');
+        }
+        let n = self.kernels.len();
+        let _ = write!(out, "| **geomean** | |");
+        for e in engines {
+            let _ = write!(out, " {} |", geomean_cell(&self.values(e, metric), n));
+        }
+        for e in &others {
+            let _ = write!(out, " {} |", geomean_cell(&self.ratios(e, metric), n));
+        }
+        out.push_str("\n\n");
+    }
+
+    fn call_table(&self, out: &mut String) {
+        if self.call_overhead.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "### Host-to-wasm call overhead (ns per call of an empty export)\n"
+        );
+        let _ = writeln!(out, "| engine | ns/call | calls per sample |");
+        let _ = writeln!(out, "|---|---:|---:|");
+        for c in &self.call_overhead {
+            let value = if c.error.is_some() {
+                "FAIL".to_string()
+            } else {
+                cell(c.ns_per_call)
+            };
+            let _ = writeln!(out, "| {} | {value} | {} |", c.engine, c.calls_per_sample);
+        }
+        out.push('\n');
+    }
+
+    fn large_table(&self, out: &mut String) {
+        let Some(large) = &self.large_module else {
+            return;
+        };
+        let _ = writeln!(
+            out,
+            "### Compile throughput on a large module ({:.1} MB: {} copies of every function of {}.wasm)\n",
+            large.wasm_bytes as f64 / 1e6,
+            large.copies,
+            large.from_kernel
+        );
+        let ours = large
+            .engines
+            .iter()
+            .find(|e| e.engine == VIBEWASM)
+            .and_then(|e| e.compile_s);
+        let _ = writeln!(out, "| engine | compile s | MB/s | vibewasm/engine time |");
+        let _ = writeln!(out, "|---|---:|---:|---:|");
+        for e in &large.engines {
+            let time = if e.error.is_some() {
+                "FAIL".to_string()
+            } else {
+                cell(e.compile_s)
+            };
+            let ratio = ours.zip(e.compile_s).map(|(a, b)| a / b);
+            let _ = writeln!(
+                out,
+                "| {} | {time} | {} | {} |",
+                e.engine,
+                cell(e.mb_per_s),
+                cell(ratio)
+            );
+        }
+        out.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(engine: &str, compile_s: f64, run_s: f64) -> EngineRun {
+        EngineRun {
+            engine: engine.to_string(),
+            compile_s: Some(compile_s),
+            instantiate_s: Some(1e-4),
+            run_s: Some(run_s),
+            artifact_bytes: Some(4096),
+            ..EngineRun::default()
+        }
+    }
+
+    #[test]
+    fn tables_have_ratios_and_geomeans() {
+        let report = Report {
+            engines: vec![
+                ("vibewasm".into(), "this".into()),
+                ("winch".into(), "wasmtime".into()),
+            ],
+            reps: 1,
+            kernels: vec![
+                KernelReport {
+                    name: "a".into(),
+                    wasm_bytes: 1000,
+                    checksum: 1,
+                    engines: vec![run("vibewasm", 0.001, 1.0), run("winch", 0.002, 2.0)],
+                },
+                KernelReport {
+                    name: "b".into(),
+                    wasm_bytes: 1000,
+                    checksum: 1,
+                    engines: vec![run("vibewasm", 0.001, 4.0), run("winch", 0.002, 2.0)],
+                },
+            ],
+            call_overhead: Vec::new(),
+            large_module: None,
+            notes: Vec::new(),
+            failures: Vec::new(),
+        };
+        let md = report.markdown();
+        // Run-time ratios 0.5 and 2: geometric mean 1.
+        assert!(md.contains("| a | 1000 | 1.00 | 2.00 | 0.500 |"), "{md}");
+        assert!(
+            md.contains("| **geomean** | | 2.00 | 2.00 | 1.00 |"),
+            "{md}"
+        );
+        // 1000 bytes in 1 ms is 1 MB/s.
+        assert!(md.contains("| vibewasm | this | 1.00 | 1.00 |"), "{md}");
+    }
+}
