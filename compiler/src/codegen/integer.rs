@@ -160,9 +160,14 @@ impl FuncCompiler<'_, '_> {
             b = Operand::imm((b.argw as i64) & (bits - 1));
         }
         let dst = self.alloc_reg();
-        self.m
-            .e
-            .op2(op.opcode() | width(ty), Operand::reg(dst), a, b);
+        if matches!(op, IntOp::And) && ty == ValType::I64 && b == Operand::imm(0xffff_ffff) {
+            // Zero-extension: a 32-bit move instead of a 64-bit mask constant.
+            self.m.e.op1(SLJIT_MOV_U32, Operand::reg(dst), a);
+        } else {
+            self.m
+                .e
+                .op2(op.opcode() | width(ty), Operand::reg(dst), a, b);
+        }
         self.push_reg(dst, ty);
     }
 
