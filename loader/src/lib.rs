@@ -73,6 +73,8 @@ mod instantiate;
 mod linker;
 mod memory;
 mod module;
+#[cfg(feature = "native")]
+mod native;
 mod raw;
 mod stack;
 mod store;
