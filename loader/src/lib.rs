@@ -82,6 +82,8 @@ mod table;
 mod trap;
 mod types;
 mod values;
+#[cfg(feature = "wasi")]
+pub mod wasi;
 
 pub use artifact::Artifact;
 pub use engine::{Engine, EngineConfig};
