@@ -119,7 +119,16 @@ pub struct Jump(*mut sys::sljit_jump);
 pub struct JumpTable {
     _buffer: Box<sys_ro::ReadOnlyBuffer>,
     pub label: Label,
-    pub targets: Vec<Label>,
+    /// Entries whose label does not exist yet are set later with
+    /// [`Emitter::set_table_target`].
+    pub targets: Vec<Option<Label>>,
+}
+
+/// An entry of a jump table, to be pointed at a label once it exists.
+#[derive(Clone, Copy, Debug)]
+pub struct TableEntry {
+    table: usize,
+    index: usize,
 }
 
 mod sys_ro {
@@ -439,7 +448,20 @@ impl Emitter {
 
     /// Reserves a jump table of `targets.len()` entries here in the code.
     /// Returns its label; entries are filled by [`Emitter::generate`].
-    pub fn jump_table(&mut self, targets: Vec<Label>) -> Label {
+    /// Points a jump table entry at `label`.
+    pub fn set_table_target(&mut self, entry: TableEntry, label: Label) {
+        self.tables[entry.table].targets[entry.index] = Some(label);
+    }
+
+    /// The entries of the jump table made last.
+    pub fn table_entry(&self, index: usize) -> TableEntry {
+        TableEntry {
+            table: self.tables.len() - 1,
+            index,
+        }
+    }
+
+    pub fn jump_table(&mut self, targets: Vec<Option<Label>>) -> Label {
         let mut buffer = Box::new(sys_ro::ReadOnlyBuffer {
             next: std::ptr::null_mut(),
             size: 4 * targets.len().max(1),
@@ -520,7 +542,10 @@ impl Emitter {
             // The first buffer's label is the table label.
             let table_offset = self.label_offset(table.label, base);
             for (k, target) in table.targets.iter().enumerate() {
-                let target_offset = self.label_offset(*target, base);
+                let target = target.ok_or_else(|| {
+                    CompileError::Internal("a jump table entry was never resolved".into())
+                })?;
+                let target_offset = self.label_offset(target, base);
                 let delta = target_offset as i64 - table_offset as i64;
                 let at = table_offset + 4 * k;
                 code[at..at + 4].copy_from_slice(&(delta as i32).to_le_bytes());

@@ -34,6 +34,8 @@ pub struct ControlFrame {
     pub results: Vec<ValType>,
     /// Branches to the frame's end.
     pub exits: Vec<Jump>,
+    /// `br_table` entries that jump straight to the frame's end.
+    pub table_exits: Vec<crate::emitter::TableEntry>,
     /// The frame was entered in unreachable code: it emits nothing.
     pub dead: bool,
 }
@@ -46,6 +48,7 @@ impl ControlFrame {
             params: Vec::new(),
             results,
             exits: Vec::new(),
+            table_exits: Vec::new(),
             dead: false,
         }
     }
@@ -131,6 +134,7 @@ impl FuncCompiler<'_, '_> {
             params,
             results,
             exits: Vec::new(),
+            table_exits: Vec::new(),
             dead,
         });
         Ok(())
@@ -226,7 +230,7 @@ impl FuncCompiler<'_, '_> {
             FrameKind::If { else_jump } => else_jump,
             _ => None,
         };
-        let joins = !frame.exits.is_empty() || else_jump.is_some();
+        let joins = !frame.exits.is_empty() || !frame.table_exits.is_empty() || else_jump.is_some();
         if let FrameKind::Function = frame.kind {
             if self.reachable && !joins {
                 self.emit_return();
@@ -240,6 +244,9 @@ impl FuncCompiler<'_, '_> {
             let label = self.m.e.label();
             for jump in frame.exits.iter().chain(else_jump.iter()) {
                 self.m.e.set_label(*jump, label);
+            }
+            for entry in &frame.table_exits {
+                self.m.e.set_table_target(*entry, label);
             }
             self.stack.truncate(frame.height);
             for ty in &frame.results {
@@ -372,22 +379,53 @@ impl FuncCompiler<'_, '_> {
         );
         self.m.e.ijump(Operand::reg(R0));
 
-        // One edge per distinct target: copy the values, then jump.
-        let mut edges: Vec<(u32, crate::emitter::Label)> = Vec::new();
+        // Each distinct target: straight there when the values are already
+        // in place, else through an edge that copies them, then jumps.
+        enum Way {
+            Label(crate::emitter::Label),
+            /// A block's end, which has no label yet.
+            Exit(usize),
+        }
+        let mut ways: Vec<(u32, Way)> = Vec::new();
         for &depth in depths.iter().chain(std::iter::once(&default)) {
-            if edges.iter().any(|(d, _)| *d == depth) {
+            if ways.iter().any(|(d, _)| *d == depth) {
                 continue;
             }
-            let label = self.m.e.label();
-            self.reachable = true;
-            self.branch(depth, BranchKind::Always);
-            edges.push((depth, label));
+            let target = self.control.len() - 1 - depth as usize;
+            let frame = &self.control[target];
+            let direct = !matches!(frame.kind, FrameKind::Function) && frame.height == len - arity;
+            let way = match (direct, &frame.kind) {
+                (true, FrameKind::Loop { head }) => Way::Label(*head),
+                (true, _) => Way::Exit(target),
+                (false, _) => {
+                    let label = self.m.e.label();
+                    self.reachable = true;
+                    self.branch(depth, BranchKind::Always);
+                    Way::Label(label)
+                }
+            };
+            ways.push((depth, way));
         }
-        let edge = |d: u32| edges.iter().find(|(depth, _)| *depth == d).expect("edge").1;
-        let table_targets: Vec<crate::emitter::Label> = depths.iter().map(|d| edge(*d)).collect();
-        let table = self.m.e.jump_table(table_targets);
+        let way = |d: u32| &ways.iter().find(|(depth, _)| *depth == d).expect("way").1;
+        let entries: Vec<Option<crate::emitter::Label>> = depths
+            .iter()
+            .map(|d| match way(*d) {
+                Way::Label(label) => Some(*label),
+                Way::Exit(_) => None,
+            })
+            .collect();
+        let table = self.m.e.jump_table(entries);
         self.m.e.set_label(table_address, table);
-        self.m.e.set_label(out_of_range, edge(default));
+        for (k, d) in depths.iter().enumerate() {
+            if let Way::Exit(frame) = way(*d) {
+                let entry = self.m.e.table_entry(k);
+                self.control[*frame].table_exits.push(entry);
+            }
+        }
+        match way(default) {
+            Way::Label(label) => self.m.e.set_label(out_of_range, *label),
+            Way::Exit(frame) => self.control[*frame].exits.push(out_of_range),
+        }
         self.reachable = false;
         Ok(())
     }
