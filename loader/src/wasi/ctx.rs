@@ -30,6 +30,7 @@ struct Inner {
 }
 
 impl WasiCtx {
+    /// A builder starting from nothing (see [`WasiCtxBuilder`]).
     pub fn builder() -> WasiCtxBuilder {
         WasiCtxBuilder::new()
     }
@@ -97,6 +98,7 @@ fn bytes(s: impl AsRef<OsStr>) -> Vec<u8> {
 }
 
 impl WasiCtxBuilder {
+    /// The defaults: no arguments, environment, input, output or directories.
     pub fn new() -> WasiCtxBuilder {
         WasiCtxBuilder {
             args: Vec::new(),
@@ -163,16 +165,19 @@ impl WasiCtxBuilder {
         self
     }
 
+    /// The guest reads the host process's stdin.
     pub fn inherit_stdin(&mut self) -> &mut Self {
         self.stdin = Input::Inherit;
         self
     }
 
+    /// The guest writes to the host process's stdout.
     pub fn inherit_stdout(&mut self) -> &mut Self {
         self.stdout = Output::Inherit(1);
         self
     }
 
+    /// The guest writes to the host process's stderr.
     pub fn inherit_stderr(&mut self) -> &mut Self {
         self.stderr = Output::Inherit(2);
         self

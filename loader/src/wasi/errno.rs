@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 
 /// A WASI preview1 `errno` value, as returned to the guest by every
-/// function (0 is success).
+/// function (0 is success). The field is the number itself.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Errno(pub u16);
 

@@ -96,6 +96,7 @@ pub struct OutputCapture {
 }
 
 impl OutputCapture {
+    /// An empty capture.
     pub fn new() -> OutputCapture {
         OutputCapture::default()
     }
