@@ -19,6 +19,9 @@ pub const CODE_ALIGN: u64 = 4096;
 /// Byte range of the checksum field; it counts as zeros when hashing.
 pub const CHECKSUM_RANGE: std::ops::Range<usize> = 136..168;
 
+/// Byte range of the signature offset field (0 = unsigned).
+pub const SIGNATURE_OFFSET_RANGE: std::ops::Range<usize> = 168..176;
+
 /// How generated code keeps memory accesses inside linear memory.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(u8)]
@@ -121,6 +124,9 @@ pub struct Header {
     pub file_len: u64,
     /// SHA-256 of the whole file with this field zeroed.
     pub checksum: [u8; 32],
+    /// Where the signature block starts (the end of the signed content), or
+    /// 0 for an unsigned artifact. See [`crate::sign_artifact`].
+    pub signature_offset: u64,
 }
 
 fn u16_at(b: &[u8], at: usize) -> u16 {
@@ -155,6 +161,7 @@ impl Header {
         b[120..128].copy_from_slice(&self.code_len.to_le_bytes());
         b[128..136].copy_from_slice(&self.file_len.to_le_bytes());
         b[CHECKSUM_RANGE].copy_from_slice(&self.checksum);
+        b[SIGNATURE_OFFSET_RANGE].copy_from_slice(&self.signature_offset.to_le_bytes());
         b
     }
 
@@ -239,6 +246,7 @@ impl Header {
             code_len: u64_at(b, 120),
             file_len: u64_at(b, 128),
             checksum: b[CHECKSUM_RANGE].try_into().expect("32 bytes"),
+            signature_offset: u64_at(b, SIGNATURE_OFFSET_RANGE.start),
         })
     }
 }

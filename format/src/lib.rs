@@ -8,6 +8,7 @@
 //! offset 0                 header (192 bytes, see below)
 //! metadata_offset          metadata (postcard encoding of [`Metadata`])
 //! code_offset              code section (aligned to CODE_ALIGN = 4 KiB in the file)
+//! signature_offset         signature block (signed artifacts only, 104 bytes, see below)
 //! file_len                 end of file
 //! ```
 //!
@@ -33,12 +34,30 @@
 //! | 120 | 8 | code length |
 //! | 128 | 8 | file length |
 //! | 136 | 32 | checksum: SHA-256 of the whole file with these 32 bytes zeroed |
-//! | 168 | 24 | reserved, 0 |
+//! | 168 | 8 | signature offset: where the signature block starts, 0 = unsigned |
+//! | 176 | 16 | reserved, 0 |
 //!
 //! A reader checks, in this order: magic, version (same major, minor not newer),
-//! header size, file length, checksum, target (arch, OS, pointer width), CPU
-//! features against the running CPU, section ranges, then decodes and
-//! validates the metadata. Nothing becomes executable before all of that passed.
+//! header size, file length, checksum, the signature block's position and
+//! magic (if signed), target (arch, OS, pointer width), CPU features against
+//! the running CPU, section ranges (inside the signed contents), then
+//! decodes and validates the metadata. Nothing becomes executable before all
+//! of that passed.
+//!
+//! # Signature block
+//!
+//! Optional, at the end of the file; `signature_offset + 104 = file_len`:
+//!
+//! | offset | size | field |
+//! |---:|---:|---|
+//! | +0 | 8 | magic `56 57 41 53 49 47 00 01` (`VWASIG\0\x01`) |
+//! | +8 | 32 | Ed25519 public key of the signer |
+//! | +40 | 64 | Ed25519 signature of SHA-256(`"vibewasm artifact signature v1\0"` ‖ bytes `0..signature_offset` with the checksum field zeroed) |
+//!
+//! The checksum covers the block too and is computed after signing.
+//! [`read_artifact`] checks only the block's structure; [`verify_signature`]
+//! checks the signer against trusted keys and the signature; [`sign_artifact`]
+//! and [`strip_signature`] add and remove the block (details in `src/sign.rs`).
 //!
 //! # Metadata encoding
 //!
@@ -61,6 +80,7 @@
 
 mod header;
 mod metadata;
+mod sign;
 mod target;
 mod trap;
 mod validate;
@@ -68,9 +88,14 @@ pub mod vmctx;
 
 pub use header::{
     BoundsChecks, CodeOptions, Header, CHECKSUM_RANGE, CODE_ALIGN, GUARD_RESERVATION, HEADER_SIZE,
-    MAGIC, VERSION_MAJOR, VERSION_MINOR,
+    MAGIC, SIGNATURE_OFFSET_RANGE, VERSION_MAJOR, VERSION_MINOR,
 };
 pub use metadata::*;
+pub use sign::{
+    fingerprint, sign_artifact, signature_block, signed_digest, strip_signature, verify_signature,
+    KeyError, PublicKey, SecretKey, SignatureBlock, SIGNATURE_BLOCK_LEN, SIGNATURE_DOMAIN,
+    SIGNATURE_MAGIC,
+};
 pub use target::{cpu, Arch, Os, Target};
 pub use trap::TrapCode;
 
@@ -109,6 +134,22 @@ pub enum FormatError {
     Metadata(String),
     #[error("artifact metadata is inconsistent: {0}")]
     Invalid(String),
+    #[error("artifact signature block is malformed: {0}")]
+    BadSignatureBlock(String),
+    #[error(
+        "artifact is not signed, and only artifacts signed by one of the {trusted} trusted \
+         key(s) are accepted"
+    )]
+    Unsigned { trusted: usize },
+    #[error(
+        "artifact is signed by key {fingerprint}, which is not one of the {trusted} trusted key(s)"
+    )]
+    UntrustedKey { fingerprint: String, trusted: usize },
+    #[error(
+        "artifact signature by key {fingerprint} does not verify: the signed contents were \
+         changed after signing, or the signature was not made with that key"
+    )]
+    BadSignature { fingerprint: String },
 }
 
 /// SHA-256 of `bytes`.
@@ -161,6 +202,7 @@ pub fn write_artifact(parts: &ArtifactParts<'_>) -> Vec<u8> {
         code_len,
         file_len,
         checksum: [0; 32],
+        signature_offset: 0,
     };
     let mut file = Vec::with_capacity(file_len as usize);
     file.extend_from_slice(&header.encode());
@@ -219,14 +261,16 @@ pub fn read_artifact_for(
             computed: hex(&computed),
         });
     }
+    // The sections lie in the signed contents: before any signature block.
+    let contents_end = sign::check_block(&header, file)?;
     check_target(&header.target, &host, host_features)?;
     let metadata_range = section(
         "metadata",
         header.metadata_offset,
         header.metadata_len,
-        actual_len,
+        contents_end,
     )?;
-    let code_range = section("code", header.code_offset, header.code_len, actual_len)?;
+    let code_range = section("code", header.code_offset, header.code_len, contents_end)?;
     if header.code_offset % CODE_ALIGN != 0 {
         return Err(FormatError::Mismatch {
             field: "code offset alignment",

@@ -80,6 +80,7 @@ mod stack;
 mod store;
 mod table;
 mod trap;
+mod trust;
 mod types;
 mod values;
 #[cfg(feature = "wasi")]
@@ -100,6 +101,7 @@ pub use stack::{DEFAULT_MAX_WASM_STACK, RED_ZONE};
 pub use store::Store;
 pub use table::MAX_TABLE_ELEMENTS;
 pub use trap::Trap;
+pub use trust::TrustedKeys;
 pub use types::canonical_type_id;
 pub use values::{ExternRef, FuncRefHandle, Val, WasmTy, WasmTypeList};
 /// The name the embedding API's examples use for [`Val`].

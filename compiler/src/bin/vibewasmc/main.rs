@@ -16,6 +16,7 @@ use vibewasm_format::{
 use vibewasm_loader::{Artifact, Linker, Val};
 
 mod cache_cmd;
+mod sign_cmd;
 mod wast;
 
 #[derive(Parser)]
@@ -43,6 +44,9 @@ enum Command {
         input: PathBuf,
         #[arg(short, long)]
         output: PathBuf,
+        /// Sign the artifact with this secret key (made by `vibewasmc keygen`).
+        #[arg(long, value_name = "KEY")]
+        sign: Option<PathBuf>,
     },
     /// Run an exported function of an artifact (or of a .wasm/.wat module,
     /// compiled in memory) and print its results, one per line.
@@ -54,6 +58,13 @@ enum Command {
         /// Arguments, parsed according to the export's parameter types.
         #[arg(allow_hyphen_values = true)]
         args: Vec<String>,
+        /// Accept only .vwa artifacts signed by this public key (NAME.pub
+        /// from `vibewasmc keygen`); repeatable, any of the keys will do.
+        /// With any --trusted-key, unsigned or otherwise signed artifacts are
+        /// refused. Does not apply to .wasm/.wat inputs: those are compiled
+        /// here (in memory or through the cache), not loaded as artifacts.
+        #[arg(long = "trusted-key", value_name = "KEY.pub")]
+        trusted_key: Vec<PathBuf>,
     },
     /// Print an artifact's header, imports, exports, functions and relocations.
     Inspect { input: PathBuf },
@@ -62,6 +73,9 @@ enum Command {
     /// Inspect or clear the artifact cache `run` compiles through.
     #[command(subcommand)]
     Cache(cache_cmd::CacheCommand),
+    /// Generate an Ed25519 key pair for signing artifacts: the secret key
+    /// NAME (mode 0600) and the public key NAME.pub.
+    Keygen(sign_cmd::KeygenArgs),
 }
 
 /// A failure and the exit code it maps to.
@@ -83,15 +97,21 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     cache_cmd::configure(cli.no_cache, cli.cache_dir.clone());
     let result = match cli.command {
-        Command::Compile { input, output } => cmd_compile(&input, &output),
+        Command::Compile {
+            input,
+            output,
+            sign,
+        } => sign_cmd::set_signing_key(sign).and_then(|()| cmd_compile(&input, &output)),
         Command::Run {
             input,
             invoke,
             args,
-        } => cmd_run(&input, &invoke, &args),
+            trusted_key,
+        } => sign_cmd::configure_trust(&trusted_key).and_then(|()| cmd_run(&input, &invoke, &args)),
         Command::Inspect { input } => cmd_inspect(&input),
         Command::Wast(args) => wast::cmd_wast(args),
         Command::Cache(command) => cache_cmd::cmd_cache(command, cli.cache_dir),
+        Command::Keygen(args) => sign_cmd::cmd_keygen(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -111,6 +131,7 @@ fn cmd_compile(input: &Path, output: &Path) -> Result<(), Failure> {
     let wasm = wasm_from_bytes(&bytes).map_err(|e| format!("{}: {e}", input.display()))?;
     let artifact =
         compile(&wasm, &Config::default()).map_err(|e| format!("{}: {e}", input.display()))?;
+    let artifact = sign_cmd::sign(artifact)?;
     // Write to a temporary file and rename, so a reader never sees half an artifact.
     let tmp = output.with_extension(format!("vwa.tmp{}", std::process::id()));
     std::fs::write(&tmp, &artifact).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
@@ -121,7 +142,7 @@ fn cmd_compile(input: &Path, output: &Path) -> Result<(), Failure> {
 fn load(input: &Path) -> Result<Artifact, Failure> {
     let bytes = read(input)?;
     if bytes.starts_with(&format::MAGIC) {
-        return Artifact::open(input).map_err(|e| format!("{}: {e}", input.display()).into());
+        return sign_cmd::open(input);
     }
     if bytes.starts_with(b"\0asm") || input.extension().is_some_and(|e| e == "wat") {
         let wasm = wasm_from_bytes(&bytes).map_err(|e| format!("{}: {e}", input.display()))?;
@@ -237,6 +258,7 @@ fn cmd_inspect(input: &Path) -> Result<(), Failure> {
         "sections        metadata {} bytes at {:#x}, code {} bytes at {:#x}",
         h.metadata_len, h.metadata_offset, h.code_len, h.code_offset
     );
+    println!("signature       {}", sign_cmd::signature_line(input));
     println!("imports         {}", m.imports.len());
     for import in &m.imports {
         let kind = match &import.kind {
