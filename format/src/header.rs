@@ -22,17 +22,20 @@ pub const CHECKSUM_RANGE: std::ops::Range<usize> = 136..168;
 /// Byte range of the signature offset field (0 = unsigned).
 pub const SIGNATURE_OFFSET_RANGE: std::ops::Range<usize> = 168..176;
 
-/// How generated code keeps memory accesses inside linear memory.
+/// How generated code keeps memory accesses inside linear memory. The
+/// default is guard pages on 64-bit hosts (where the address space for
+/// them is plentiful), explicit checks elsewhere.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(u8)]
 pub enum BoundsChecks {
     /// Compare every address with the memory size (no signal handler needed).
-    #[default]
+    #[cfg_attr(not(target_pointer_width = "64"), default)]
     Explicit = 0,
     /// No compare: the loader reserves [`GUARD_RESERVATION`] bytes of
     /// address space per memory, so every access lands in the memory or in
     /// inaccessible pages, and turns the fault into a trap (see
     /// [`crate::Metadata::fault_sites`]).
+    #[cfg_attr(target_pointer_width = "64", default)]
     GuardPages = 1,
 }
 
@@ -99,7 +102,7 @@ impl CodeOptions {
 impl Default for CodeOptions {
     fn default() -> Self {
         CodeOptions {
-            bounds_checks: BoundsChecks::Explicit,
+            bounds_checks: BoundsChecks::default(),
             fuel: false,
             epoch: false,
         }

@@ -3,11 +3,13 @@
 
 use std::fs::File;
 use std::path::Path;
+use std::sync::Mutex;
 
 use memmap2::{Mmap, MmapMut, MmapOptions};
-use vibewasm_format::{read_artifact, Header, Metadata};
+use vibewasm_format::{read_artifact, ExternKind, Header, Metadata};
 
 use crate::error::LoadError;
+use crate::signals::{self, FaultTable, Registration};
 
 /// A checked, loaded artifact. Instantiate it with [`crate::Linker`]; one
 /// artifact can back any number of instances, on any threads.
@@ -16,6 +18,24 @@ pub struct Artifact {
     metadata: Metadata,
     /// `None` when the artifact has no code.
     code: Option<Mmap>,
+    /// Function code ranges `(start, end, function)`, sorted by start, to
+    /// find the function a return address lies in (backtraces).
+    by_offset: Box<[(u32, u32, u32)]>,
+    /// A name for backtraces: the file name the artifact was opened from.
+    name: Option<String>,
+    num_imported_funcs: u32,
+    /// The fault table of guard-page code, registered with the signal
+    /// handler before the first instance runs; dropped (unregistered)
+    /// before the code is unmapped.
+    faults: Mutex<Option<Registration>>,
+}
+
+impl Drop for Artifact {
+    fn drop(&mut self) {
+        // Unregister before `code` is unmapped (fields drop after this).
+        let faults = self.faults.get_mut().unwrap_or_else(|e| e.into_inner());
+        drop(faults.take());
+    }
 }
 
 impl Artifact {
@@ -46,11 +66,26 @@ impl Artifact {
             path: Some(path.to_path_buf()),
             source,
         })?;
-        Ok(Artifact {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        Ok(Artifact::new(header, metadata, code, name))
+    }
+
+    fn new(header: Header, metadata: Metadata, code: Option<Mmap>, name: Option<String>) -> Self {
+        let mut by_offset: Vec<(u32, u32, u32)> = (0u32..)
+            .zip(&metadata.functions)
+            .map(|(f, r)| (r.offset, r.offset.saturating_add(r.len), f))
+            .collect();
+        by_offset.sort_unstable();
+        let num_imported_funcs = metadata.num_imported(ExternKind::Func);
+        Artifact {
+            num_imported_funcs,
             header,
             metadata,
             code,
-        })
+            by_offset: by_offset.into_boxed_slice(),
+            name,
+            faults: Mutex::new(None),
+        }
     }
 
     /// Checks an artifact held in memory and copies its code into a fresh
@@ -69,11 +104,7 @@ impl Artifact {
             };
             Some(map().map_err(|source| LoadError::Map { path: None, source })?)
         };
-        Ok(Artifact {
-            header: view.header,
-            metadata: view.metadata,
-            code,
-        })
+        Ok(Artifact::new(view.header, view.metadata, code, None))
     }
 
     pub fn header(&self) -> &Header {
@@ -95,6 +126,73 @@ impl Artifact {
     pub fn code_len(&self) -> usize {
         self.code.as_ref().map_or(0, |m| m.len())
     }
+
+    /// What backtraces call the module: the file name the artifact was
+    /// opened from, or the name given with [`Artifact::with_name`] (`None`
+    /// for one loaded from bytes).
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The artifact, called `name` in backtraces (e.g. the name of the
+    /// source file it was compiled from).
+    pub fn with_name(mut self, name: impl Into<String>) -> Artifact {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The function whose code contains code offset `offset`, if any (the
+    /// trampoline at the start of the code belongs to none).
+    pub(crate) fn func_at(&self, offset: usize) -> Option<u32> {
+        let offset = u32::try_from(offset).ok()?;
+        let i = self
+            .by_offset
+            .partition_point(|(start, _, _)| *start <= offset);
+        let (start, end, func) = *self.by_offset.get(i.checked_sub(1)?)?;
+        (start <= offset && offset < end).then_some(func)
+    }
+
+    /// How many functions are imported (their code is a stub calling the host
+    /// or another instance).
+    pub(crate) fn num_imported_funcs(&self) -> u32 {
+        self.num_imported_funcs
+    }
+
+    /// Whether `address` lies in this artifact's code.
+    pub(crate) fn contains_code(&self, address: usize) -> bool {
+        let base = self.code_base() as usize;
+        !self.code_base().is_null() && address >= base && address - base < self.code_len()
+    }
+
+    /// Registers the artifact's unchecked memory accesses with the fault
+    /// handler (installing it on first use in the process), once; they stay
+    /// registered until the artifact is dropped. Artifacts without
+    /// guard-page code have none.
+    pub(crate) fn register_fault_sites(&self) -> Result<(), String> {
+        let mut faults = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+        if faults.is_some() || self.code_base().is_null() {
+            return Ok(());
+        }
+        let meta = &self.metadata;
+        let mut sites = Vec::with_capacity(meta.fault_sites.len());
+        for site in &meta.fault_sites {
+            // Format validation checked the trap index and the ranges.
+            let stub = meta
+                .traps
+                .get(site.trap as usize)
+                .ok_or_else(|| format!("fault site names trap site {}", site.trap))?
+                .code_offset;
+            sites.push((site.start, site.end, stub));
+        }
+        sites.sort_unstable();
+        let base = self.code_base() as usize;
+        *faults = Some(signals::register(FaultTable {
+            code_start: base,
+            code_end: base + self.code_len(),
+            sites: sites.into_boxed_slice(),
+        })?);
+        Ok(())
+    }
 }
 
 fn map_code_from_file(file: &File, header: &Header) -> std::io::Result<Option<Mmap>> {
@@ -105,7 +203,7 @@ fn map_code_from_file(file: &File, header: &Header) -> std::io::Result<Option<Mm
         .map_err(|_| std::io::Error::other("code section larger than the address space"))?;
     // SAFETY: a private read+execute mapping of a range `read_artifact`
     // checked to lie inside the file, at an offset it checked to be
-    // CODE_ALIGN (16 KiB, a multiple of the page size) aligned. Same trust
+    // CODE_ALIGN (4 KiB, the page size) aligned. Same trust
     // assumption about concurrent writers as for the checked bytes.
     let map = unsafe {
         MmapOptions::new()

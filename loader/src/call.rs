@@ -4,7 +4,7 @@
 //! [`RuntimeState`]: vibewasm_format::vmctx::RuntimeState
 
 use vibewasm_format::vmctx::FuncRef;
-use vibewasm_format::{FuncType, ImportKind, Metadata, TrapCode};
+use vibewasm_format::{FuncType, TrapCode};
 
 use crate::error::{AccessError, CallError, Error};
 use crate::stack;
@@ -127,7 +127,15 @@ pub(crate) fn invoke_in(
     let runtime = guard.runtime();
     // SAFETY: the runtime state lives as long as the store; generated code
     // does not run right now.
-    unsafe { (*runtime).stack_limit = limit };
+    unsafe {
+        (*runtime).stack_limit = limit;
+        // Code with epoch checks reads the counter: it must point to one
+        // (the store's own, until the host sets another).
+        if (*runtime).epoch_counter.is_null() {
+            // SAFETY: the store owns the counter and keeps it alive.
+            (*runtime).epoch_counter = (*guard.store_ptr()).sandbox.counter_ptr();
+        }
+    }
     guard.take_pending_trap();
 
     // SAFETY: `entry` is the host entry trampoline inside the executable
@@ -156,6 +164,10 @@ fn take_trap(guard: &mut StoreGuard<'_>) -> Trap {
     // wrote it before unwinding, and no code runs now.
     let (site_index, vmctx) = unsafe { ((*runtime).trap_site, (*runtime).trap_vmctx) };
     let pending = guard.take_pending_trap();
+    // SAFETY: this thread holds the store and no wasm runs; the frames were
+    // recorded by this store's trap stub just now, and their artifacts are
+    // kept alive by the store's instances.
+    let backtrace = unsafe { crate::backtrace::take(&(*guard.store_ptr()).sandbox.backtrace) };
     let Some(data) = guard.objects().instance_at(vmctx) else {
         return Trap::internal(format!(
             "generated code reported a trap in vmctx {vmctx:?}, which is not an instance of this store"
@@ -177,21 +189,10 @@ fn take_trap(guard: &mut StoreGuard<'_>) -> Trap {
     if trap.func.is_none() {
         let imported = site.func < data.layout.num_imported_funcs;
         trap.func = Some(site.func);
-        trap.func_name = func_display_name(meta, site.func);
+        trap.func_name = crate::backtrace::func_display_name(meta, site.func);
         // Import stubs have no wasm code of their own.
         trap.wasm_offset = (!imported).then_some(site.wasm_offset);
+        trap.backtrace = backtrace;
     }
     trap
-}
-
-/// The name-section name of function `index`, or `module.name` for an import.
-fn func_display_name(meta: &Metadata, index: u32) -> Option<String> {
-    if let Some(name) = meta.func_name(index) {
-        return Some(name.to_string());
-    }
-    meta.imports
-        .iter()
-        .filter(|i| matches!(i.kind, ImportKind::Func(_)))
-        .nth(index as usize)
-        .map(|i| format!("{}.{}", i.module, i.name))
 }

@@ -12,7 +12,7 @@ use vibewasm_format::{ExternKind, FuncType, GlobalType, MemoryType, TableType, V
 use crate::call::call_func_ref;
 use crate::error::{AccessError, Error};
 use crate::func::HostFunc;
-use crate::memory::{LinearMemory, MAX_WASM_PAGES};
+use crate::memory::{LinearMemory, Reservation, MAX_WASM_PAGES};
 use crate::raw::RawBox;
 use crate::store::{Store, StoreGuard};
 use crate::table::Table as TableObj;
@@ -194,7 +194,8 @@ unsafe impl Sync for Memory {}
 impl Memory {
     /// A new memory of type `ty` in `store`, with `ty.min_pages` zeroed pages.
     pub fn new(store: &Store, ty: MemoryType) -> Result<Memory, Error> {
-        let memory = LinearMemory::new(ty, MAX_WASM_PAGES)?;
+        // Any instance may import it, guard-page code included.
+        let memory = LinearMemory::new(ty, MAX_WASM_PAGES, Reservation::Guard)?;
         let mut guard = store.enter()?;
         let memory = RawBox::new(memory);
         let ptr = memory.as_ptr();
@@ -255,6 +256,17 @@ impl Memory {
     pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), AccessError> {
         self.with(|m| unsafe { m.write(offset, data, 0, data.len() as u64) })?
             .map_err(|_| AccessError::OutOfBounds("memory"))
+    }
+
+    /// Bytes of address space reserved for the memory: the guard
+    /// reservation ([`crate::MEMORY_RESERVATION`]) for a memory of
+    /// guard-page code or of the host, only its maximum size for one
+    /// defined by code with explicit bounds checks. Never more than its
+    /// maximum becomes accessible either way.
+    pub fn reserved_bytes(&self) -> usize {
+        // SAFETY: owned by the store, alive as long as `self`; the
+        // reservation is fixed at creation (see `Memory::ty`).
+        unsafe { self.memory.as_ref() }.reserved_bytes()
     }
 
     /// Whether `a` and `b` are the same memory.

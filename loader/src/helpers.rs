@@ -220,9 +220,12 @@ unsafe extern "C" fn elem_drop(vmctx: *mut u8, args: *mut u64) -> u32 {
 }
 
 /// `RecordTrap`: called by every trap stub before it unwinds, with the
-/// trapping frame's stack pointer instead of an argument array. This loader
-/// reads the trap from the runtime state after the unwind and does not
-/// record backtraces (yet).
-unsafe extern "C" fn record_trap(_vmctx: *mut u8, _sp: *mut u64) -> u32 {
+/// trapping frame's stack pointer instead of an argument array: records the
+/// wasm call stack while its frames still exist (see `crate::backtrace`).
+/// The trap itself is read from the runtime state after the unwind.
+unsafe extern "C" fn record_trap(vmctx: *mut u8, sp: *mut u64) -> u32 {
+    // SAFETY: the helper convention for RecordTrap: `vmctx` is the trapping
+    // instance's, running on this thread, and `sp` its frame's stack pointer.
+    unsafe { crate::backtrace::record(vmctx, sp as usize) };
     0
 }

@@ -26,7 +26,7 @@ use crate::helpers::helper_address;
 use crate::init::{apply_segments, evaluate_elements, evaluate_globals};
 use crate::instance::{Instance, InstanceData};
 use crate::linker::Linker;
-use crate::memory::LinearMemory;
+use crate::memory::{LinearMemory, Reservation};
 use crate::raw::{RawBox, VmctxBuf};
 use crate::store::{Store, StoreGuard};
 use crate::table::Table;
@@ -57,7 +57,7 @@ pub(crate) fn instantiate(
     store: &Store,
     artifact: &Arc<Artifact>,
 ) -> Result<Instance, Error> {
-    check_code_options(artifact)?;
+    check_code_options(linker, artifact)?;
     let meta = artifact.metadata();
     let layout = VmctxLayout::new(meta);
     check_relocations(meta, &layout)?;
@@ -69,7 +69,7 @@ pub(crate) fn instantiate(
         .ok_or_else(|| InstantiationError::Resource("too many distinct signatures".into()))?;
 
     let mut guard = store.enter().map_err(InstantiationError::Store)?;
-    let imports = resolve_imports(linker, &mut guard, store, meta)?;
+    let imports = resolve_imports(linker, &mut guard, store, artifact)?;
     let data = build(linker, &mut guard, artifact, layout, &type_ids, imports)?;
     // The store owns the instance from here on, even if a segment or the
     // start function traps: its functions may already sit in shared tables.
@@ -95,17 +95,36 @@ pub(crate) fn instantiate(
     Ok(unsafe { Instance::new(store.clone(), data) })
 }
 
-/// Only code this loader can run: explicit bounds checks, no fuel or epoch
-/// checks (those read runtime state this loader does not provide yet).
-fn check_code_options(artifact: &Artifact) -> Result<(), InstantiationError> {
-    let bits = artifact.header().options.to_bits();
-    if bits != BoundsChecks::Explicit as u32 {
-        return Err(InstantiationError::Unsupported(format!(
-            "code options {bits:#x} (this loader runs code with explicit bounds checks \
-             and without fuel or epoch checks only)"
-        )));
+/// Whether this loader may run the artifact's code: guard-page code needs
+/// the fault handler (installed here, once per process, unless the linker
+/// forbids signal handlers) and its fault table registered. Fuel and epoch
+/// checks need nothing more: every store provides both (see `Store::set_fuel`).
+fn check_code_options(linker: &Linker, artifact: &Artifact) -> Result<(), InstantiationError> {
+    if artifact.header().options.bounds_checks != BoundsChecks::GuardPages {
+        return Ok(());
     }
-    Ok(())
+    if !linker.signal_handlers {
+        return Err(InstantiationError::Unsupported(
+            "the artifact was compiled with guard-page bounds checks, which need a \
+             signal handler, and this linker forbids signal handlers \
+             (recompile with `--bounds-checks explicit`)"
+                .into(),
+        ));
+    }
+    artifact
+        .register_fault_sites()
+        .map_err(InstantiationError::Unsupported)
+}
+
+/// The address space a memory defined by `artifact` needs: the guard
+/// reservation for guard-page code, only its maximum for code with explicit
+/// checks. (Guard-page code importing such a memory is refused at link
+/// time: see `resolve_imports`.)
+fn memory_reservation(artifact: &Artifact) -> Reservation {
+    match artifact.header().options.bounds_checks {
+        BoundsChecks::GuardPages => Reservation::Guard,
+        BoundsChecks::Explicit => Reservation::Maximum,
+    }
 }
 
 /// Every relocation names a slot this loader fills (it fills all helper and
@@ -186,9 +205,11 @@ fn resolve_imports(
     linker: &Linker,
     guard: &mut StoreGuard<'_>,
     store: &Store,
-    meta: &Metadata,
+    artifact: &Artifact,
 ) -> Result<Imports, Error> {
+    let (meta, artifact_options) = (artifact.metadata(), artifact.header().options);
     let mut imports = Imports::default();
+    let guard_code = artifact_options.bounds_checks == BoundsChecks::GuardPages;
     for import in &meta.imports {
         let (module, name) = (import.module.as_str(), import.name.as_str());
         let ext = linker
@@ -234,6 +255,12 @@ fn resolve_imports(
                     let expected =
                         format!("a memory of {} pages", limits(ty.min_pages, ty.max_pages));
                     return Err(mismatch(expected).into());
+                }
+                // SAFETY: as above; the reservation never changes.
+                if guard_code && !unsafe { (*m.ptr()).has_guard_region() } {
+                    let expected = "a memory with a guard region (the importing code was \
+                                    compiled with guard-page bounds checks)";
+                    return Err(mismatch(expected.to_string()).into());
                 }
                 imports.memories.push(m.ptr());
             }
@@ -286,7 +313,12 @@ fn build(
 
     let mut memories = imports.memories;
     for ty in &meta.memories {
-        let memory = RawBox::new(LinearMemory::new(*ty, linker.memory_limit_pages)?);
+        let reservation = memory_reservation(artifact);
+        let memory = RawBox::new(LinearMemory::new(
+            *ty,
+            linker.memory_limit_pages,
+            reservation,
+        )?);
         memories.push(memory.as_ptr());
         guard.objects().memories.push(memory);
     }

@@ -40,11 +40,28 @@
 //! gives every instance its own store; one holding store objects (memories,
 //! tables, globals, another instance's exports) creates instances in its store.
 //!
-//! Linear memory is an 8 GiB address-space reservation of which only the
-//! current size is accessible, so its base never moves. Wasm runs on the
-//! calling thread's stack under a limit computed from that thread's stack
-//! bounds (see [`RED_ZONE`] and [`Store::set_max_wasm_stack`]), so unbounded
+//! Linear memory is an address-space reservation of which only the current
+//! size is accessible, so its base never moves. Wasm runs on the calling
+//! thread's stack under a limit computed from that thread's stack bounds
+//! (see [`RED_ZONE`] and [`Store::set_max_wasm_stack`]), so unbounded
 //! recursion traps instead of crashing.
+//!
+//! # Sandboxing
+//!
+//! * **Memory bounds**, chosen when compiling and recorded in the artifact:
+//!   *guard pages* (the default on 64-bit hosts) reserve 8 GiB + 64 KiB of
+//!   address space per memory so that no 32-bit address plus offset leaves
+//!   it, and a SIGSEGV handler (installed once, on the first guard-page
+//!   instance; faults outside generated code go to the previous handler)
+//!   turns an access beyond the current size into the trap; *explicit
+//!   checks* compare every address and need no signal handler
+//!   ([`Linker::allow_signal_handlers`] refuses guard-page code).
+//! * **Stack**: see above; the limit is [`Store::set_max_wasm_stack`].
+//! * **Time**: fuel ([`Store::set_fuel`]) and epoch deadlines
+//!   ([`Store::set_epoch_deadline`], [`EpochCounter`]) for code compiled
+//!   with them.
+//! * **Backtraces**: every trap from wasm code carries the wasm call stack
+//!   ([`Trap::backtrace`]).
 //!
 //! # Trust
 //!
@@ -57,10 +74,10 @@
 //!
 //! # Not yet supported
 //!
-//! v128 values at the host boundary, more than one memory, and code compiled
-//! with guard-page bounds checks, fuel metering or epoch checks.
+//! v128 values at the host boundary, and more than one memory.
 
 mod artifact;
+mod backtrace;
 mod call;
 mod engine;
 mod error;
@@ -76,6 +93,8 @@ mod module;
 #[cfg(feature = "native")]
 mod native;
 mod raw;
+mod sandbox;
+mod signals;
 mod stack;
 mod store;
 mod table;
@@ -97,10 +116,11 @@ pub use instance::Instance;
 pub use linker::Linker;
 pub use memory::{MAX_WASM_PAGES, MEMORY_RESERVATION, WASM_PAGE_SIZE};
 pub use module::Module;
+pub use sandbox::EpochCounter;
 pub use stack::{DEFAULT_MAX_WASM_STACK, RED_ZONE};
 pub use store::Store;
 pub use table::MAX_TABLE_ELEMENTS;
-pub use trap::Trap;
+pub use trap::{Frame, Trap};
 pub use trust::TrustedKeys;
 pub use types::canonical_type_id;
 pub use values::{ExternRef, FuncRefHandle, Val, WasmTy, WasmTypeList};

@@ -53,6 +53,7 @@ pub struct Linker {
     allow_shadowing: bool,
     pub(crate) max_wasm_stack: usize,
     pub(crate) memory_limit_pages: u64,
+    pub(crate) signal_handlers: bool,
 }
 
 impl Default for Linker {
@@ -69,6 +70,7 @@ impl Linker {
             allow_shadowing: false,
             max_wasm_stack: DEFAULT_MAX_WASM_STACK,
             memory_limit_pages: MAX_WASM_PAGES,
+            signal_handlers: true,
         }
     }
 
@@ -258,6 +260,18 @@ impl Linker {
     /// module whose initial memory is larger.
     pub fn memory_limit_pages(&mut self, pages: u64) -> &mut Linker {
         self.memory_limit_pages = pages;
+        self
+    }
+
+    /// Whether instances may run code compiled with guard-page bounds
+    /// checks (default: yes). That code needs the loader's SIGSEGV/SIGBUS
+    /// handler, installed once per process on first use, which forwards
+    /// every fault outside generated code to the handler installed before
+    /// it. A host that owns its signal handlers (or forbids them) says no
+    /// here: such artifacts are then refused at instantiation with a clear
+    /// error, and only code with explicit bounds checks runs.
+    pub fn allow_signal_handlers(&mut self, allow: bool) -> &mut Linker {
+        self.signal_handlers = allow;
         self
     }
 

@@ -1,17 +1,27 @@
 //! Linear memory: a fixed address-space reservation whose accessible prefix
 //! grows in place.
 //!
-//! Generated code caches `MemoryDef.base`, so the base may never move.
-//! Reserving the whole 8 GiB up front (4 GiB of addressable memory plus as
-//! much again so an address and a 32-bit offset never leave the
-//! reservation) makes growing a matter of `mprotect`; `MAP_NORESERVE` and
+//! Generated code caches `MemoryDef.base`, so the base may never move: the
+//! address space for the largest size the memory may reach is reserved up
+//! front, and growing is a matter of `mprotect`. `MAP_NORESERVE` and
 //! `PROT_NONE` keep the reservation free of commit charge until pages are
-//! made accessible.
+//! made accessible, and no more pages than the memory's maximum (and the
+//! embedder's limit) ever become accessible.
+//!
+//! How much is reserved depends on the code that may use the memory
+//! ([`Reservation`]): code compiled with guard-page bounds checks needs
+//! [`GUARD_RESERVATION`] (8 GiB + 64 KiB), so that any 32-bit address plus
+//! 32-bit offset lands inside the reservation and an access beyond the
+//! current size faults; code with explicit checks needs only the maximum
+//! size. A memory gets what the code of the module defining it needs;
+//! guard-page code importing a memory without the guard reservation is
+//! refused at link time. Memories the host creates get the guard
+//! reservation, so any code can import them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use vibewasm_format::vmctx::MemoryDef;
-use vibewasm_format::MemoryType;
+use vibewasm_format::{MemoryType, GUARD_RESERVATION};
 
 use crate::error::InstantiationError;
 use crate::raw::RawBox;
@@ -20,13 +30,27 @@ use crate::raw::RawBox;
 pub const WASM_PAGE_SIZE: u64 = 65536;
 /// Most pages a 32-bit memory can have (4 GiB).
 pub const MAX_WASM_PAGES: u64 = 65536;
-/// Address space reserved for every memory.
-pub const MEMORY_RESERVATION: usize = 8 << 30;
+/// Address space reserved for a memory that guard-page code may use:
+/// [`vibewasm_format::GUARD_RESERVATION`] (any `u32` index plus `u32`
+/// offset plus the widest access stays inside).
+pub const MEMORY_RESERVATION: usize = GUARD_RESERVATION as usize;
+
+/// How much address space a new memory reserves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reservation {
+    /// [`MEMORY_RESERVATION`]: usable by code with either bounds-check strategy.
+    Guard,
+    /// Just the memory's maximum (4 GiB without one): enough for code with
+    /// explicit bounds checks.
+    Maximum,
+}
 
 /// One linear memory, owned by a store and shared by the instances that
 /// import it.
 pub(crate) struct LinearMemory {
     def: RawBox<MemoryDef>,
+    /// Bytes of address space reserved at `def.base`.
+    reserved: usize,
     /// The type it was created with.
     ty: MemoryType,
     /// The memory type's maximum, capped at [`MAX_WASM_PAGES`].
@@ -58,6 +82,7 @@ impl LinearMemory {
     pub(crate) fn new(
         ty: MemoryType,
         limit_pages: u64,
+        reservation: Reservation,
     ) -> Result<LinearMemory, InstantiationError> {
         let max_pages = ty.max_pages.unwrap_or(MAX_WASM_PAGES).min(MAX_WASM_PAGES);
         if ty.min_pages > max_pages {
@@ -72,6 +97,11 @@ impl LinearMemory {
                 ty.min_pages
             )));
         }
+        let reserved = match reservation {
+            Reservation::Guard => MEMORY_RESERVATION,
+            // At least one page, so the mapping is never empty.
+            Reservation::Maximum => (max_pages.max(1) * WASM_PAGE_SIZE) as usize,
+        };
         #[cfg(target_os = "linux")]
         let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
         #[cfg(not(target_os = "linux"))]
@@ -81,7 +111,7 @@ impl LinearMemory {
         let base = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                MEMORY_RESERVATION,
+                reserved,
                 libc::PROT_NONE,
                 flags,
                 -1,
@@ -90,8 +120,8 @@ impl LinearMemory {
         };
         if base == libc::MAP_FAILED {
             return Err(InstantiationError::Resource(format!(
-                "cannot reserve {} GiB of address space for linear memory: {}",
-                MEMORY_RESERVATION >> 30,
+                "cannot reserve {} MiB of address space for linear memory: {}",
+                reserved >> 20,
                 std::io::Error::last_os_error()
             )));
         }
@@ -100,6 +130,7 @@ impl LinearMemory {
                 base: base.cast(),
                 len: 0,
             }),
+            reserved,
             ty,
             max_pages,
             limit_pages: AtomicU64::new(limit_pages),
@@ -128,6 +159,16 @@ impl LinearMemory {
 
     pub(crate) fn ty(&self) -> MemoryType {
         self.ty
+    }
+
+    /// Bytes of address space reserved for the memory.
+    pub(crate) fn reserved_bytes(&self) -> usize {
+        self.reserved
+    }
+
+    /// Whether code compiled with guard-page bounds checks may use it.
+    pub(crate) fn has_guard_region(&self) -> bool {
+        self.reserved >= MEMORY_RESERVATION
     }
 
     /// The embedder's limit on growth (the type's maximum applies too).
@@ -172,8 +213,9 @@ impl LinearMemory {
         if to <= from {
             return Ok(());
         }
-        // Both ends are at most MAX_WASM_PAGES, so the byte range (at most
-        // 4 GiB) lies inside the reservation and fits usize.
+        // Both ends are at most `max_pages` (checked by `new` and `grow`),
+        // so the byte range (at most 4 GiB) lies inside the reservation,
+        // which is at least `max_pages` long, and fits usize.
         let start = (from * WASM_PAGE_SIZE) as usize;
         let len = ((to - from) * WASM_PAGE_SIZE) as usize;
         // SAFETY: the range is inside our own reservation (see above) and
@@ -291,7 +333,7 @@ impl Drop for LinearMemory {
         // handed out borrowed `self` (or the store owning it), so none
         // outlives this.
         unsafe {
-            libc::munmap(self.parts().0.cast(), MEMORY_RESERVATION);
+            libc::munmap(self.parts().0.cast(), self.reserved);
         }
     }
 }
@@ -341,6 +383,7 @@ mod tests {
                 max_pages: max,
             },
             limit,
+            Reservation::Guard,
         )
         .unwrap()
     }
@@ -422,6 +465,36 @@ mod tests {
     }
 
     #[test]
+    fn reservations_follow_the_code_that_uses_them() {
+        let ty = MemoryType {
+            min_pages: 1,
+            max_pages: Some(3),
+        };
+        let exact = LinearMemory::new(ty, MAX_WASM_PAGES, Reservation::Maximum).unwrap();
+        assert_eq!(exact.reserved_bytes(), 3 * 65536);
+        assert!(!exact.has_guard_region());
+        assert_eq!(unsafe { exact.grow(2) }, Some(1));
+        assert_eq!(unsafe { exact.grow(1) }, None);
+        poke(&exact, 3 * 65536 - 1, 1);
+        let guarded = LinearMemory::new(ty, MAX_WASM_PAGES, Reservation::Guard).unwrap();
+        assert_eq!(guarded.reserved_bytes() as u64, GUARD_RESERVATION);
+        assert!(guarded.has_guard_region());
+        let no_max = MemoryType {
+            min_pages: 0,
+            max_pages: None,
+        };
+        let empty = LinearMemory::new(no_max, MAX_WASM_PAGES, Reservation::Maximum).unwrap();
+        assert_eq!(empty.reserved_bytes(), 4 << 30);
+        let zero = MemoryType {
+            min_pages: 0,
+            max_pages: Some(0),
+        };
+        let zero = LinearMemory::new(zero, MAX_WASM_PAGES, Reservation::Maximum).unwrap();
+        assert_eq!(zero.reserved_bytes(), 65536);
+        assert_eq!(unsafe { zero.grow(1) }, None);
+    }
+
+    #[test]
     fn minimum_above_limit_is_refused() {
         let err = LinearMemory::new(
             MemoryType {
@@ -429,6 +502,7 @@ mod tests {
                 max_pages: None,
             },
             4,
+            Reservation::Guard,
         )
         .err()
         .unwrap();

@@ -70,10 +70,10 @@ impl Objects {
 pub(crate) struct StoreInner {
     id: u64,
     busy: AtomicBool,
-    runtime: RawBox<RuntimeState>,
+    pub(crate) runtime: RawBox<RuntimeState>,
     max_wasm_stack: AtomicUsize,
     /// Only accessed through a [`StoreGuard`].
-    objects: UnsafeCell<Objects>,
+    pub(crate) objects: UnsafeCell<Objects>,
     /// The error of the host function that failed in the current call; only
     /// accessed by the thread holding the store (through a guard, or by the
     /// host-call shim while that thread runs wasm).
@@ -81,6 +81,8 @@ pub(crate) struct StoreInner {
     /// Host values behind externrefs made by [`Store::extern_ref`].
     extern_data: Mutex<Vec<Arc<dyn Any + Send + Sync>>>,
     engine: Arc<Engine>,
+    /// Fuel, epochs and backtraces (see `crate::sandbox`).
+    pub(crate) sandbox: crate::sandbox::Sandbox,
 }
 
 // SAFETY: the raw pointers and cells inside are only used by the thread that
@@ -135,6 +137,7 @@ impl Store {
                 pending_trap: UnsafeCell::new(None),
                 extern_data: Mutex::new(Vec::new()),
                 engine,
+                sandbox: crate::sandbox::Sandbox::default(),
             }),
         }
     }

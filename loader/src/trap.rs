@@ -4,6 +4,42 @@ use std::fmt;
 
 use vibewasm_format::TrapCode;
 
+/// One wasm function on the call stack of a trap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// Function index (imports first) in its module.
+    pub func_index: u32,
+    /// The function's name from the name section (`None` when the module
+    /// has none, e.g. compiled with `--strip`), or `module.name` for an
+    /// imported function.
+    pub func_name: Option<String>,
+    /// Byte offset in the source wasm of the instruction executing in this
+    /// frame: the trapping one in the innermost frame, a call in the others.
+    /// `None` for an imported function (it has no wasm code).
+    pub wasm_offset: Option<u32>,
+    /// The module: the file name of its artifact, if it was opened from one.
+    pub module: Option<String>,
+}
+
+impl fmt::Display for Frame {
+    /// `0x2d - fib.vwa!fib`, `0x2d - <unknown>!<wasm function 3>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.wasm_offset {
+            Some(offset) => write!(f, "{offset:#6x} - ")?,
+            None => f.write_str("       - ")?,
+        }
+        f.write_str(self.module.as_deref().unwrap_or("<unknown>"))?;
+        match &self.func_name {
+            Some(name) => write!(f, "!{name}"),
+            None => write!(f, "!<wasm function {}>", self.func_index),
+        }
+    }
+}
+
+/// Frames [`Trap`]'s `Display` prints before eliding the middle of a longer
+/// backtrace (a runaway recursion is thousands of frames deep).
+const DISPLAYED_FRAMES: usize = 40;
+
 /// A WebAssembly trap, raised by generated code or by a host function.
 ///
 /// The location fields are filled from the artifact's trap table when the
@@ -24,6 +60,11 @@ pub struct Trap {
     /// `proc_exit`, see [`Trap::exit`]): the call ended early, but by
     /// request rather than by a fault.
     pub exit_code: Option<i32>,
+    /// The wasm call stack when the trap happened, innermost frame first
+    /// (frame 0 is the trapping function, the location above); empty when
+    /// the trap did not come from wasm code. At most
+    /// [`Trap::MAX_BACKTRACE`] frames (the innermost ones) are recorded.
+    pub backtrace: Vec<Frame>,
 }
 
 impl Trap {
@@ -37,6 +78,7 @@ impl Trap {
             wasm_offset: None,
             message: message.into(),
             exit_code: None,
+            backtrace: Vec::new(),
         }
     }
 
@@ -58,8 +100,12 @@ impl Trap {
             wasm_offset: None,
             message: code.message().to_string(),
             exit_code: None,
+            backtrace: Vec::new(),
         }
     }
+
+    /// The most frames a backtrace records.
+    pub const MAX_BACKTRACE: usize = 10_000;
 
     /// A trap reporting a loader or artifact inconsistency seen while running
     /// (never expected; reported rather than panicking).
@@ -81,6 +127,24 @@ impl fmt::Display for Trap {
             }
             f.write_str(")")?;
         }
+        if !self.backtrace.is_empty() {
+            f.write_str("\nwasm backtrace:")?;
+            let n = self.backtrace.len();
+            let (head, tail) = if n > DISPLAYED_FRAMES {
+                (DISPLAYED_FRAMES - 10, 10)
+            } else {
+                (n, 0)
+            };
+            for (i, frame) in self.backtrace.iter().enumerate().take(head) {
+                write!(f, "\n  {i:>4}: {frame}")?;
+            }
+            if tail > 0 {
+                write!(f, "\n        ... {} frames ...", n - head - tail)?;
+                for (i, frame) in self.backtrace.iter().enumerate().skip(n - tail) {
+                    write!(f, "\n  {i:>4}: {frame}")?;
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -101,6 +165,43 @@ mod tests {
         assert_eq!(
             trap.to_string(),
             "integer divide by zero (in function 3 'div', wasm offset 0x4a)"
+        );
+        trap.backtrace = vec![
+            Frame {
+                func_index: 3,
+                func_name: Some("div".into()),
+                wasm_offset: Some(0x4a),
+                module: Some("m.vwa".into()),
+            },
+            Frame {
+                func_index: 0,
+                func_name: None,
+                wasm_offset: Some(0x120),
+                module: None,
+            },
+            Frame {
+                func_index: 1,
+                func_name: Some("env.log".into()),
+                wasm_offset: None,
+                module: None,
+            },
+        ];
+        assert_eq!(
+            trap.to_string(),
+            "integer divide by zero (in function 3 'div', wasm offset 0x4a)\n\
+             wasm backtrace:\n\
+             \x20    0:   0x4a - m.vwa!div\n\
+             \x20    1:  0x120 - <unknown>!<wasm function 0>\n\
+             \x20    2:        - <unknown>!env.log"
+        );
+        let frame = trap.backtrace[1].clone();
+        trap.backtrace = vec![frame; 100];
+        let text = trap.to_string();
+        assert_eq!(text.lines().count(), 2 + 40 + 1, "{text}");
+        assert!(text.contains("... 60 frames ..."), "{text}");
+        assert!(
+            text.ends_with("  99:  0x120 - <unknown>!<wasm function 0>"),
+            "{text}"
         );
         let host = Trap::new("boom");
         assert_eq!(host.code, TrapCode::HostError);

@@ -3,10 +3,6 @@
 //! turns the fault into the same "out of bounds memory access" trap. Every
 //! case of the explicit-check tests, plus faults on small threads, on many
 //! threads at once, after memory.grow, and real programs (kernels).
-//!
-//! The loader does not run GuardPages code yet (it refuses it cleanly at
-//! instantiation), so the tests that run code are ignored for now:
-//! `cargo test -p vibewasm-tests --test guard_pages -- --ignored` runs them.
 
 use vibewasm_format::BoundsChecks;
 use vibewasm_tests::*;
@@ -63,16 +59,21 @@ fn header_records_guard_pages() {
         artifact.header().options.bounds_checks,
         BoundsChecks::GuardPages
     );
+    // Guard pages are the default on 64-bit hosts.
+    assert_eq!(bytes, compile_wat(MODULE));
     // The two strategies produce different code for the same module.
-    assert!(bytes != compile_wat(MODULE));
+    let explicit = Config {
+        bounds_checks: BoundsChecks::Explicit,
+        ..Config::default()
+    };
+    assert!(bytes != compile_wat_with(MODULE, &explicit));
 }
 
 #[test]
-#[ignore = "the loader refuses GuardPages code so far (InstantiationError::Unsupported); remove when it runs it"]
 fn in_bounds_accesses_work() {
     let mut inst = instance();
     assert_eq!(call_i32(&mut inst, "load", &[i(0)]), 0x0403_0201);
-    assert_eq!(call_i32(&mut inst, "load", &[i(5)]), 0x0000_0807);
+    assert_eq!(call_i32(&mut inst, "load", &[i(5)]), 0x0008_0706);
     assert_eq!(call_i32(&mut inst, "load16", &[i(65534)]), 0);
     assert_eq!(call_i64(&mut inst, "load64", &[i(65528)]), 0);
     call(&mut inst, "store", &[i(65532)]);
@@ -86,7 +87,6 @@ fn in_bounds_accesses_work() {
 }
 
 #[test]
-#[ignore = "the loader refuses GuardPages code so far (InstantiationError::Unsupported); remove when it runs it"]
 fn out_of_bounds_accesses_trap() {
     let mut inst = instance();
     let mut calls = 0;
@@ -129,7 +129,6 @@ fn out_of_bounds_accesses_trap() {
 }
 
 #[test]
-#[ignore = "the loader refuses GuardPages code so far (InstantiationError::Unsupported); remove when it runs it"]
 fn grown_memory_is_accessible_and_the_new_end_faults() {
     let mut inst = instance();
     expect_trap(&mut inst, "load", &[i(65536)], TrapCode::MemoryOutOfBounds);
@@ -157,7 +156,6 @@ fn grown_memory_is_accessible_and_the_new_end_faults() {
 }
 
 #[test]
-#[ignore = "the loader refuses GuardPages code so far (InstantiationError::Unsupported); remove when it runs it"]
 fn empty_memory_faults_everywhere() {
     let wat = r#"(module (memory 0)
         (func (export "load") (param i32) (result i32) (i32.load8_u (local.get 0)))
@@ -172,7 +170,6 @@ fn empty_memory_faults_everywhere() {
 }
 
 #[test]
-#[ignore = "the loader refuses GuardPages code so far (InstantiationError::Unsupported); remove when it runs it"]
 fn faults_deep_in_recursion_and_on_a_small_thread() {
     let mut inst = instance();
     expect_trap(
@@ -202,7 +199,6 @@ fn faults_deep_in_recursion_and_on_a_small_thread() {
 }
 
 #[test]
-#[ignore = "the loader refuses GuardPages code so far (InstantiationError::Unsupported); remove when it runs it"]
 fn faults_on_many_threads_at_once() {
     let artifact = open_artifact_bytes(&compile_wat_with(MODULE, &guarded()));
     let handles: Vec<_> = (0..4)
@@ -231,9 +227,12 @@ fn faults_on_many_threads_at_once() {
 }
 
 #[test]
-#[ignore = "the loader refuses GuardPages code so far (InstantiationError::Unsupported); remove when it runs it"]
 fn two_strategies_agree_on_random_accesses() {
-    let mut explicit = instantiate_wat(MODULE);
+    let explicit_checks = Config {
+        bounds_checks: BoundsChecks::Explicit,
+        ..Config::default()
+    };
+    let mut explicit = instantiate_configured(MODULE, &explicit_checks, &Linker::new());
     let mut guard = instance();
     let mut rng = Rng::new(0x6a4d);
     let names = [
@@ -261,7 +260,6 @@ fn two_strategies_agree_on_random_accesses() {
 }
 
 #[test]
-#[ignore = "the loader refuses GuardPages code so far (InstantiationError::Unsupported); remove when it runs it"]
 fn kernels_give_their_checksums_with_guard_pages() {
     let text = std::fs::read_to_string(kernels_dir().join("checksums.tsv")).unwrap();
     for name in ["sort", "sha256"] {

@@ -59,6 +59,9 @@ pub struct WastArgs {
     /// Run the single script given and write protocol lines (internal).
     #[arg(long, hide = true)]
     child: bool,
+    /// The bounds-check strategy every module is compiled with.
+    #[arg(long, value_enum, value_name = "STRATEGY", default_value_t = super::sandbox::default_bounds())]
+    bounds_checks: super::sandbox::BoundsArg,
 }
 
 pub fn cmd_wast(args: WastArgs) -> Result<(), Failure> {
@@ -66,6 +69,7 @@ pub fn cmd_wast(args: WastArgs) -> Result<(), Failure> {
         let [file] = &args.files[..] else {
             return Err("--child takes exactly one script".into());
         };
+        script::set_bounds_checks(args.bounds_checks.strategy());
         let stdout = std::io::stdout();
         let mut reporter = Reporter::new(stdout.lock());
         return script::run_file(file, &mut reporter)
@@ -75,7 +79,12 @@ pub fn cmd_wast(args: WastArgs) -> Result<(), Failure> {
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let reports = run_all(&files, jobs.max(1), Duration::from_secs(args.timeout))?;
+    let reports = run_all(
+        &files,
+        jobs.max(1),
+        Duration::from_secs(args.timeout),
+        args.bounds_checks,
+    )?;
     print_reports(
         &reports,
         args.title.as_deref(),
@@ -133,11 +142,16 @@ struct Running {
     stderr: JoinHandle<String>,
 }
 
-fn spawn(path: &Path, index: usize) -> Result<Running, Failure> {
+fn spawn(path: &Path, index: usize, bounds: super::sandbox::BoundsArg) -> Result<Running, Failure> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
     let mut child = Command::new(exe)
         .arg("wast")
         .arg("--child")
+        .arg("--bounds-checks")
+        .arg(match bounds {
+            super::sandbox::BoundsArg::Guard => "guard",
+            super::sandbox::BoundsArg::Explicit => "explicit",
+        })
         .arg(path)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -180,13 +194,18 @@ fn spawn(path: &Path, index: usize) -> Result<Running, Failure> {
     })
 }
 
-fn run_all(files: &[PathBuf], jobs: usize, timeout: Duration) -> Result<Vec<FileReport>, Failure> {
+fn run_all(
+    files: &[PathBuf],
+    jobs: usize,
+    timeout: Duration,
+    bounds: super::sandbox::BoundsArg,
+) -> Result<Vec<FileReport>, Failure> {
     let mut reports: Vec<Option<FileReport>> = files.iter().map(|_| None).collect();
     let mut next = 0;
     let mut running: Vec<Running> = Vec::new();
     while next < files.len() || !running.is_empty() {
         while running.len() < jobs && next < files.len() {
-            running.push(spawn(&files[next], next)?);
+            running.push(spawn(&files[next], next, bounds)?);
             next += 1;
         }
         let mut k = 0;

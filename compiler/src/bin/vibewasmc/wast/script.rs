@@ -23,6 +23,21 @@ use wast::{QuoteWat, Wast, WastArg, WastDirective, WastExecute, WastInvoke, Wat}
 use super::protocol::{Outcome, Reporter};
 use super::values::{define_spectest, match_results, to_val};
 
+/// The bounds-check strategy modules are compiled with (`--bounds-checks`).
+static BOUNDS_CHECKS: std::sync::OnceLock<vibewasm_compiler::BoundsChecks> =
+    std::sync::OnceLock::new();
+
+pub(super) fn set_bounds_checks(strategy: vibewasm_compiler::BoundsChecks) {
+    let _ = BOUNDS_CHECKS.set(strategy);
+}
+
+fn config() -> Config {
+    Config {
+        bounds_checks: BOUNDS_CHECKS.get().copied().unwrap_or_default(),
+        ..Config::default()
+    }
+}
+
 /// A module slot: the index of its instance, or why it has none.
 type Slot = Result<usize, String>;
 
@@ -240,7 +255,7 @@ impl Runner {
 
     /// Compiles `wasm` to an artifact file and opens it.
     fn compile(&mut self, wasm: &[u8]) -> Result<Arc<Artifact>, BuildError> {
-        let bytes = compile(wasm, &Config::default()).map_err(BuildError::Compile)?;
+        let bytes = compile(wasm, &config()).map_err(BuildError::Compile)?;
         self.artifacts += 1;
         let path = self.dir.0.join(format!("m{}.vwa", self.artifacts));
         std::fs::write(&path, bytes)

@@ -1,0 +1,326 @@
+//! Turning memory faults in guard-page code into wasm traps.
+//!
+//! Code compiled with `BoundsChecks::GuardPages` does not compare addresses
+//! with the memory size: an out-of-bounds access touches the inaccessible
+//! part of the memory's reservation and faults. The artifact lists the code
+//! ranges of those accesses (`Metadata::fault_sites`) with the trap stub of
+//! each. The handler installed here looks the faulting program counter up in
+//! the registered artifacts; when it is such an access, it resumes the thread
+//! at the trap stub, which records the trap and unwinds like any other trap
+//! (the handler itself returns normally: no `longjmp` out of it).
+//! Every other fault goes to the handler that was installed before ours, so
+//! a host's own crash reporting keeps working, and faults in host code
+//! (host functions included) are never swallowed.
+//!
+//! # Rules the handler keeps
+//!
+//! * It may run at any moment on any thread, so it takes no lock and
+//!   allocates nothing: artifacts are registered in a fixed array of atomic
+//!   slots, and it only does atomic loads, a binary search, and (when
+//!   forwarding) `sigaction`/`raise`, which are async-signal-safe.
+//! * A registration is freed only once no handler can still be reading it:
+//!   handlers count themselves in [`IN_HANDLER`] while they scan, and
+//!   unregistering waits for that count to drop to zero after clearing the
+//!   slot (see [`Registration::drop`]).
+//! * It is installed with `SA_ONSTACK`, so it runs on the thread's
+//!   alternate signal stack when there is one (Rust installs one on every
+//!   thread it starts, for its own stack-overflow report), and otherwise on
+//!   the faulting stack. Guard-page faults happen in wasm code, which keeps
+//!   [`crate::RED_ZONE`] (128 KiB) of stack free below itself, so the
+//!   handler always has room there; no stack of our own is needed. A host
+//!   stack overflow on a thread without an alternate stack kills the
+//!   process, as it would without this handler.
+//! * No `SA_NODEFER`: a fault inside the handler itself (a bug) is then
+//!   fatal at once instead of recursing.
+//! * The previous handler's disposition is read before ours is installed,
+//!   so a fault on another thread during installation is forwarded
+//!   correctly.
+//!
+//! A host that installs its own SIGSEGV handler *after* the first
+//! guard-page artifact was instantiated replaces ours; unless it forwards
+//! to the previous handler, out-of-bounds accesses then crash. Hosts that
+//! own their signal handlers compile with explicit bounds checks and say
+//! so with [`crate::Linker::allow_signal_handlers`].
+
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::Once;
+
+/// The fault sites of one artifact's code, sorted by `start`.
+pub(crate) struct FaultTable {
+    pub(crate) code_start: usize,
+    pub(crate) code_end: usize,
+    /// `(start, end, stub)` code offsets, sorted.
+    pub(crate) sites: Box<[(u32, u32, u32)]>,
+}
+
+impl FaultTable {
+    /// The address to resume at for a fault at `pc`, if `pc` is one of
+    /// this table's unchecked accesses.
+    fn resume_address(&self, pc: usize) -> Option<usize> {
+        if pc < self.code_start || pc >= self.code_end {
+            return None;
+        }
+        let offset = u32::try_from(pc - self.code_start).ok()?;
+        let i = self.sites.partition_point(|(start, _, _)| *start <= offset);
+        let (start, end, stub) = *self.sites.get(i.checked_sub(1)?)?;
+        (start <= offset && offset < end).then(|| self.code_start + stub as usize)
+    }
+}
+
+/// How many artifacts with guard-page code can be loaded at once.
+const SLOTS: usize = 4096;
+
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY: AtomicPtr<FaultTable> = AtomicPtr::new(std::ptr::null_mut());
+static TABLES: [AtomicPtr<FaultTable>; SLOTS] = [EMPTY; SLOTS];
+/// One past the highest slot ever used, to keep the handler's scan short.
+static USED: AtomicUsize = AtomicUsize::new(0);
+/// Handlers currently reading `TABLES`.
+static IN_HANDLER: AtomicUsize = AtomicUsize::new(0);
+
+/// A registered fault table; unregistered when dropped.
+pub(crate) struct Registration {
+    slot: usize,
+    table: *mut FaultTable,
+}
+
+// SAFETY: the registration only holds the table it owns; the table is
+// immutable once registered and read by the handler through the atomic slot.
+unsafe impl Send for Registration {}
+// SAFETY: as above; `&Registration` gives no access to the table.
+unsafe impl Sync for Registration {}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        TABLES[self.slot].store(std::ptr::null_mut(), Ordering::SeqCst);
+        // A handler on another thread (handling a fault anywhere) may have
+        // loaded the pointer before the store above. All these operations
+        // are SeqCst: a handler that counted itself in after this point
+        // finds the slot empty; one that counted itself in before is waited
+        // for. Handlers are short and never block, so this wait is too.
+        while IN_HANDLER.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now();
+        }
+        // SAFETY: the table was leaked from a Box in `register`, no handler
+        // can reach it any more (above), and it is freed once.
+        drop(unsafe { Box::from_raw(self.table) });
+    }
+}
+
+/// Installs the handler (once per process) and registers `table`.
+pub(crate) fn register(table: FaultTable) -> Result<Registration, String> {
+    install()?;
+    let table = Box::into_raw(Box::new(table));
+    for (slot, entry) in TABLES.iter().enumerate() {
+        if entry
+            .compare_exchange(
+                std::ptr::null_mut(),
+                table,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            )
+            .is_ok()
+        {
+            USED.fetch_max(slot + 1, Ordering::SeqCst);
+            return Ok(Registration { slot, table });
+        }
+    }
+    // SAFETY: `table` came from Box::into_raw above and was never shared.
+    drop(unsafe { Box::from_raw(table) });
+    Err(format!(
+        "more than {SLOTS} artifacts with guard-page code loaded at once"
+    ))
+}
+
+static INSTALL: Once = Once::new();
+/// The dispositions before ours, written once by `install` before our
+/// handler is installed, read-only afterwards.
+static mut PREVIOUS_SEGV: std::mem::MaybeUninit<libc::sigaction> = std::mem::MaybeUninit::zeroed();
+static mut PREVIOUS_BUS: std::mem::MaybeUninit<libc::sigaction> = std::mem::MaybeUninit::zeroed();
+static INSTALL_ERROR: AtomicUsize = AtomicUsize::new(0);
+
+/// Installs the handler for SIGSEGV and SIGBUS, once per process.
+pub(crate) fn install() -> Result<(), String> {
+    INSTALL.call_once(|| {
+        // SAFETY: sigaction with valid pointers: our action, and static
+        // storage for the previous ones that only this Once writes (the
+        // handler reads it only after it is installed, below).
+        unsafe {
+            let segv = std::ptr::addr_of_mut!(PREVIOUS_SEGV).cast::<libc::sigaction>();
+            let bus = std::ptr::addr_of_mut!(PREVIOUS_BUS).cast::<libc::sigaction>();
+            // Read the previous dispositions first, so a fault on another
+            // thread right after ours is installed finds them in place.
+            if libc::sigaction(libc::SIGSEGV, std::ptr::null(), segv) != 0
+                || libc::sigaction(libc::SIGBUS, std::ptr::null(), bus) != 0
+            {
+                INSTALL_ERROR.store(1, Ordering::SeqCst);
+                return;
+            }
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = handler as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+            libc::sigemptyset(&mut action.sa_mask);
+            if libc::sigaction(libc::SIGSEGV, &action, std::ptr::null_mut()) != 0
+                || libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut()) != 0
+            {
+                INSTALL_ERROR.store(1, Ordering::SeqCst);
+            }
+        }
+    });
+    if INSTALL_ERROR.load(Ordering::SeqCst) != 0 {
+        return Err("cannot install the SIGSEGV/SIGBUS handler guard-page code needs".into());
+    }
+    Ok(())
+}
+
+/// The saved program counter of an interrupted thread.
+///
+/// # Safety
+/// `context` must be the `ucontext_t` the kernel passed to a signal handler.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+unsafe fn program_counter(context: *mut libc::c_void) -> *mut libc::greg_t {
+    let context = context.cast::<libc::ucontext_t>();
+    // SAFETY: the caller guarantees `context` is a valid ucontext_t.
+    unsafe { &mut (*context).uc_mcontext.gregs[libc::REG_RIP as usize] }
+}
+
+/// Where to resume a fault at `pc`, if it is an access of registered code.
+fn lookup(pc: usize) -> Option<usize> {
+    let used = USED.load(Ordering::SeqCst).min(SLOTS);
+    for slot in &TABLES[..used] {
+        let table = slot.load(Ordering::SeqCst);
+        if table.is_null() {
+            continue;
+        }
+        // SAFETY: the caller counted itself in `IN_HANDLER` before this
+        // load, so the table is not freed before it counts itself out
+        // (see `Registration::drop`).
+        if let Some(resume) = unsafe { &*table }.resume_address(pc) {
+            return Some(resume);
+        }
+    }
+    None
+}
+
+extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid ucontext_t to SA_SIGINFO handlers.
+    let pc_slot = unsafe { program_counter(context) };
+    // SAFETY: `pc_slot` points into that ucontext_t.
+    let pc = unsafe { *pc_slot } as usize;
+    IN_HANDLER.fetch_add(1, Ordering::SeqCst);
+    let resume = lookup(pc);
+    IN_HANDLER.fetch_sub(1, Ordering::SeqCst);
+    match resume {
+        Some(resume) => {
+            // SAFETY: rewriting the saved program counter makes the kernel
+            // resume at the trap stub of the faulting access; every other
+            // register is left as the wasm code had it, which is what the
+            // stub expects (vmctx in S0, the body's stack pointer).
+            unsafe { *pc_slot = resume as libc::greg_t };
+        }
+        None => forward(signal, info, context),
+    }
+}
+
+/// Whether the signal was sent by a process (`kill`, `raise`, `sigqueue`)
+/// rather than raised by a faulting instruction.
+fn sent_by_process(info: *const libc::siginfo_t) -> bool {
+    // SAFETY: the kernel passes a valid siginfo_t to SA_SIGINFO handlers.
+    !info.is_null() && unsafe { (*info).si_code } <= 0
+}
+
+/// Passes a fault that is not ours to the handler installed before, as the
+/// kernel would have.
+fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    // SAFETY: the previous actions were written once by `install` before
+    // our handler could run, and are only read afterwards.
+    let previous = unsafe {
+        if signal == libc::SIGBUS {
+            (*std::ptr::addr_of!(PREVIOUS_BUS)).assume_init_ref()
+        } else {
+            (*std::ptr::addr_of!(PREVIOUS_SEGV)).assume_init_ref()
+        }
+    };
+    match previous.sa_sigaction {
+        libc::SIG_IGN if sent_by_process(info) => {}
+        libc::SIG_DFL | libc::SIG_IGN => {
+            // Restore the default action. A faulting instruction runs again
+            // when we return and the process dies of the signal, as it would
+            // have without us (the kernel does not let a fault be ignored);
+            // a signal sent by a process is raised again, and delivered
+            // (fatally) once the handler returns and unblocks it.
+            // SAFETY: resetting a disposition to its default, and raising a
+            // signal, are async-signal-safe.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = libc::SIG_DFL;
+                libc::sigemptyset(&mut action.sa_mask);
+                libc::sigaction(signal, &action, std::ptr::null_mut());
+                if sent_by_process(info) {
+                    libc::raise(signal);
+                }
+            }
+        }
+        f => {
+            if previous.sa_flags & libc::SA_RESETHAND != 0 {
+                // SAFETY: as above; the previous handler asked to be reset.
+                unsafe {
+                    let mut action: libc::sigaction = std::mem::zeroed();
+                    action.sa_sigaction = libc::SIG_DFL;
+                    libc::sigemptyset(&mut action.sa_mask);
+                    libc::sigaction(signal, &action, std::ptr::null_mut());
+                }
+            }
+            if previous.sa_flags & libc::SA_SIGINFO != 0 {
+                // SAFETY: the previous handler was installed with SA_SIGINFO,
+                // so it has this signature; we call it as the kernel would.
+                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                    unsafe { std::mem::transmute(f) };
+                f(signal, info, context);
+            } else {
+                // SAFETY: a plain handler takes only the signal number.
+                let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(f) };
+                f(signal);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_address_finds_only_recorded_ranges() {
+        let table = FaultTable {
+            code_start: 0x1000,
+            code_end: 0x2000,
+            sites: vec![(0x10, 0x14, 0x800), (0x20, 0x28, 0x900)].into_boxed_slice(),
+        };
+        assert_eq!(table.resume_address(0x1010), Some(0x1800));
+        assert_eq!(table.resume_address(0x1013), Some(0x1800));
+        assert_eq!(table.resume_address(0x1014), None);
+        assert_eq!(table.resume_address(0x1027), Some(0x1900));
+        assert_eq!(table.resume_address(0x100f), None);
+        assert_eq!(table.resume_address(0x3000), None);
+    }
+
+    #[test]
+    fn registrations_come_and_go() {
+        let make = |start| FaultTable {
+            code_start: start,
+            code_end: start + 0x100,
+            sites: vec![(0, 4, 0x80)].into_boxed_slice(),
+        };
+        let a = register(make(0x10_000)).unwrap();
+        let b = register(make(0x20_000)).unwrap();
+        assert_ne!(a.slot, b.slot);
+        assert_eq!(lookup(0x10_002), Some(0x10_080));
+        assert_eq!(lookup(0x20_003), Some(0x20_080));
+        let slot = a.slot;
+        drop(a);
+        assert!(TABLES[slot].load(Ordering::SeqCst).is_null());
+        assert_eq!(lookup(0x10_002), None);
+        assert_eq!(lookup(0x20_003), Some(0x20_080));
+    }
+}
