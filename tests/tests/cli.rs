@@ -212,8 +212,10 @@ fn bad_arguments() {
     // Bad usage is exit code 2.
     let out = run_cli(["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
-    let out = run_cli(["run".as_ref(), art.as_os_str()]); // no --invoke
-    assert_eq!(out.status.code(), Some(2));
+    // No --invoke: run as a WASI command, which needs a `_start` export.
+    let out = run_cli(["run".as_ref(), art.as_os_str()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("_start"), "{}", stderr(&out));
     let out = run_cli(Vec::<&str>::new());
     assert_eq!(out.status.code(), Some(2));
 }
