@@ -2,7 +2,8 @@
 //!
 //! Exit codes: 0 success, 1 an error (missing file, invalid wasm, bad
 //! artifact, missing import, bad argument value), 2 bad command-line usage,
-//! 3 the wasm code trapped.
+//! 3 the wasm code trapped. `run` without `--invoke` runs a WASI command,
+//! and exits with the program's own status when it ends normally.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ use vibewasm_loader::{Artifact, Linker, Val};
 
 mod cache_cmd;
 mod sign_cmd;
+mod wasi_cmd;
 mod wast;
 
 #[derive(Parser)]
@@ -52,12 +54,18 @@ enum Command {
     /// compiled in memory) and print its results, one per line.
     Run {
         input: PathBuf,
-        /// The export to call.
+        /// The export to call. Without it, the module is run as a WASI
+        /// command: its `_start` is called, and the program's exit status
+        /// becomes vibewasmc's.
         #[arg(long)]
-        invoke: String,
-        /// Arguments, parsed according to the export's parameter types.
+        invoke: Option<String>,
+        /// Arguments: of the export, parsed according to its parameter
+        /// types; of the WASI program otherwise (after `--`: `run app.wasm
+        /// --dir data -- -v in.txt`; argv[0] is INPUT).
         #[arg(allow_hyphen_values = true)]
         args: Vec<String>,
+        #[command(flatten)]
+        wasi: wasi_cmd::WasiArgs,
         /// Accept only .vwa artifacts signed by this public key (NAME.pub
         /// from `vibewasmc keygen`); repeatable, any of the keys will do.
         /// With any --trusted-key, unsigned or otherwise signed artifacts are
@@ -107,7 +115,9 @@ fn main() -> ExitCode {
             invoke,
             args,
             trusted_key,
-        } => sign_cmd::configure_trust(&trusted_key).and_then(|()| cmd_run(&input, &invoke, &args)),
+            wasi,
+        } => sign_cmd::configure_trust(&trusted_key)
+            .and_then(|()| cmd_run(&input, invoke.as_deref(), &args, &wasi)),
         Command::Inspect { input } => cmd_inspect(&input),
         Command::Wast(args) => wast::cmd_wast(args),
         Command::Cache(command) => cache_cmd::cmd_cache(command, cli.cache_dir),
@@ -116,7 +126,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("error: {}", failure.message);
+            // No message: a WASI program's own exit status.
+            if !failure.message.is_empty() {
+                eprintln!("error: {}", failure.message);
+            }
             ExitCode::from(failure.code)
         }
     }
@@ -192,8 +205,19 @@ fn print_val(val: &Val) {
     }
 }
 
-fn cmd_run(input: &Path, name: &str, args: &[String]) -> Result<(), Failure> {
+fn cmd_run(
+    input: &Path,
+    name: Option<&str>,
+    args: &[String],
+    wasi: &wasi_cmd::WasiArgs,
+) -> Result<(), Failure> {
     let artifact = Arc::new(load(input)?);
+    let mut linker = Linker::new();
+    let Some(name) = name else {
+        wasi.add_to_linker(&mut linker, input, args)?;
+        return wasi_cmd::run_start(&linker, &artifact);
+    };
+    wasi.add_to_linker(&mut linker, input, &[])?;
     let meta = artifact.metadata();
     let export = meta
         .exports
@@ -217,7 +241,6 @@ fn cmd_run(input: &Path, name: &str, args: &[String]) -> Result<(), Failure> {
         .zip(&ty.params)
         .map(|(a, t)| parse_arg(a, *t))
         .collect::<Result<Vec<_>, _>>()?;
-    let linker = Linker::new();
     let mut instance = linker.instantiate_artifact(&artifact).map_err(|e| {
         let code = if e.trap_code().is_some() { 3 } else { 1 };
         Failure {
