@@ -14,9 +14,10 @@ use vibewasm_compiler::{compile, wasm_from_bytes, Config};
 use vibewasm_format::{
     self as format, cpu, vmctx::Helper, ExternKind, ImportKind, RelocTarget, ValType,
 };
-use vibewasm_loader::{Artifact, Linker, Val};
+use vibewasm_loader::{Artifact, Val};
 
 mod cache_cmd;
+mod sandbox;
 mod sign_cmd;
 mod wasi_cmd;
 mod wast;
@@ -46,6 +47,12 @@ enum Command {
         input: PathBuf,
         #[arg(short, long)]
         output: PathBuf,
+        #[command(flatten)]
+        code: sandbox::CodeArgs,
+        /// Leave the function names of the name section out of the
+        /// artifact (backtraces then show function indices).
+        #[arg(long)]
+        strip: bool,
         /// Sign the artifact with this secret key (made by `vibewasmc keygen`).
         #[arg(long, value_name = "KEY")]
         sign: Option<PathBuf>,
@@ -66,6 +73,8 @@ enum Command {
         args: Vec<String>,
         #[command(flatten)]
         wasi: wasi_cmd::WasiArgs,
+        #[command(flatten)]
+        limits: sandbox::RunLimits,
         /// Accept only .vwa artifacts signed by this public key (NAME.pub
         /// from `vibewasmc keygen`); repeatable, any of the keys will do.
         /// With any --trusted-key, unsigned or otherwise signed artifacts are
@@ -108,16 +117,20 @@ fn main() -> ExitCode {
         Command::Compile {
             input,
             output,
+            code,
+            strip,
             sign,
-        } => sign_cmd::set_signing_key(sign).and_then(|()| cmd_compile(&input, &output)),
+        } => sign_cmd::set_signing_key(sign)
+            .and_then(|()| cmd_compile(&input, &output, &code.config(), strip)),
         Command::Run {
             input,
             invoke,
             args,
-            trusted_key,
+            limits,
             wasi,
+            trusted_key,
         } => sign_cmd::configure_trust(&trusted_key)
-            .and_then(|()| cmd_run(&input, invoke.as_deref(), &args, &wasi)),
+            .and_then(|()| cmd_run(&input, invoke.as_deref(), &args, &limits, &wasi)),
         Command::Inspect { input } => cmd_inspect(&input),
         Command::Wast(args) => wast::cmd_wast(args),
         Command::Cache(command) => cache_cmd::cmd_cache(command, cli.cache_dir),
@@ -139,11 +152,13 @@ fn read(path: &Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()).into())
 }
 
-fn cmd_compile(input: &Path, output: &Path) -> Result<(), Failure> {
+fn cmd_compile(input: &Path, output: &Path, config: &Config, strip: bool) -> Result<(), Failure> {
     let bytes = read(input)?;
     let wasm = wasm_from_bytes(&bytes).map_err(|e| format!("{}: {e}", input.display()))?;
-    let artifact =
-        compile(&wasm, &Config::default()).map_err(|e| format!("{}: {e}", input.display()))?;
+    let mut artifact = compile(&wasm, config).map_err(|e| format!("{}: {e}", input.display()))?;
+    if strip {
+        artifact = sandbox::strip_names(&artifact, &wasm)?;
+    }
     let artifact = sign_cmd::sign(artifact)?;
     // Write to a temporary file and rename, so a reader never sees half an artifact.
     let tmp = output.with_extension(format!("vwa.tmp{}", std::process::id()));
@@ -152,20 +167,25 @@ fn cmd_compile(input: &Path, output: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-fn load(input: &Path) -> Result<Artifact, Failure> {
+/// The artifact `input` names, or `input` (wasm or text) compiled with `config`.
+fn load(input: &Path, config: &Config) -> Result<Artifact, Failure> {
     let bytes = read(input)?;
     if bytes.starts_with(&format::MAGIC) {
         return sign_cmd::open(input);
     }
     if bytes.starts_with(b"\0asm") || input.extension().is_some_and(|e| e == "wat") {
         let wasm = wasm_from_bytes(&bytes).map_err(|e| format!("{}: {e}", input.display()))?;
-        let loaded = match cache_cmd::compile_for_run(&wasm, &Config::default())
+        let loaded = match cache_cmd::compile_for_run(&wasm, config)
             .map_err(|e| Failure::from(format!("{}: {}", input.display(), e.message)))?
         {
             Ok(path) => Artifact::open(path),
             Err(artifact) => Artifact::from_bytes(&artifact),
         };
-        return loaded.map_err(|e| format!("{}: {e}", input.display()).into());
+        // Backtraces name the source file, not the cache entry.
+        let name = input.file_name().unwrap_or_default().to_string_lossy();
+        return loaded
+            .map(|a| a.with_name(name))
+            .map_err(|e| format!("{}: {e}", input.display()).into());
     }
     Err(format!(
         "{}: neither a .vwa artifact nor a wasm module",
@@ -209,10 +229,12 @@ fn cmd_run(
     input: &Path,
     name: Option<&str>,
     args: &[String],
+    limits: &sandbox::RunLimits,
     wasi: &wasi_cmd::WasiArgs,
 ) -> Result<(), Failure> {
-    let artifact = Arc::new(load(input)?);
-    let mut linker = Linker::new();
+    let artifact = Arc::new(load(input, &limits.config())?);
+    limits.check(&artifact)?;
+    let mut linker = limits.linker()?;
     let Some(name) = name else {
         wasi.add_to_linker(&mut linker, input, args)?;
         return wasi_cmd::run_start(&linker, &artifact);
