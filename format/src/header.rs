@@ -60,7 +60,8 @@ impl BoundsChecks {
 }
 
 /// Compile options that change the generated code (header field `options`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The default: [`BoundsChecks::default`], no fuel, no epochs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CodeOptions {
     pub bounds_checks: BoundsChecks,
     /// Fuel metering compiled in (bit 8).
@@ -96,16 +97,6 @@ impl CodeOptions {
             fuel: bits & FUEL_BIT != 0,
             epoch: bits & EPOCH_BIT != 0,
         })
-    }
-}
-
-impl Default for CodeOptions {
-    fn default() -> Self {
-        CodeOptions {
-            bounds_checks: BoundsChecks::default(),
-            fuel: false,
-            epoch: false,
-        }
     }
 }
 

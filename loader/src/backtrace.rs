@@ -88,7 +88,7 @@ struct Stack {
 impl Stack {
     /// Reads the return address stored at `slot`, if it lies inside.
     fn read(&self, slot: usize) -> Option<usize> {
-        if slot < self.low || slot % 8 != 0 || slot.checked_add(8)? > self.high {
+        if slot < self.low || !slot.is_multiple_of(8) || slot.checked_add(8)? > self.high {
             return None;
         }
         // SAFETY: the slot lies in the stack between the trapping frame and

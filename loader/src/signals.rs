@@ -15,9 +15,10 @@
 //! # Rules the handler keeps
 //!
 //! * It may run at any moment on any thread, so it takes no lock and
-//!   allocates nothing: artifacts are registered in a fixed array of atomic
-//!   slots, and it only does atomic loads, a binary search, and (when
-//!   forwarding) `sigaction`/`raise`, which are async-signal-safe.
+//!   allocates nothing: artifacts are registered in atomic slots (chunks of
+//!   them, chained, never freed), and it only does atomic loads, a binary
+//!   search, and (when forwarding) `sigaction`/`raise`, which are
+//!   async-signal-safe.
 //! * A registration is freed only once no handler can still be reading it:
 //!   handlers count themselves in [`IN_HANDLER`] while they scan, and
 //!   unregistering waits for that count to drop to zero after clearing the
@@ -67,20 +68,44 @@ impl FaultTable {
     }
 }
 
-/// How many artifacts with guard-page code can be loaded at once.
-const SLOTS: usize = 4096;
+/// Registered tables live in chunks of this many slots: a fixed first chunk,
+/// then more allocated as needed (never freed, so the handler can always
+/// walk the chain; slots are reused).
+const CHUNK: usize = 1024;
 
-#[allow(clippy::declare_interior_mutable_const)]
-const EMPTY: AtomicPtr<FaultTable> = AtomicPtr::new(std::ptr::null_mut());
-static TABLES: [AtomicPtr<FaultTable>; SLOTS] = [EMPTY; SLOTS];
-/// One past the highest slot ever used, to keep the handler's scan short.
-static USED: AtomicUsize = AtomicUsize::new(0);
-/// Handlers currently reading `TABLES`.
+struct Chunk {
+    slots: [AtomicPtr<FaultTable>; CHUNK],
+    /// One past the highest slot ever used, to keep the handler's scan short.
+    used: AtomicUsize,
+    next: AtomicPtr<Chunk>,
+}
+
+impl Chunk {
+    const fn new() -> Chunk {
+        #[allow(clippy::declare_interior_mutable_const)]
+        const EMPTY: AtomicPtr<FaultTable> = AtomicPtr::new(std::ptr::null_mut());
+        Chunk {
+            slots: [EMPTY; CHUNK],
+            used: AtomicUsize::new(0),
+            next: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    /// The chunk after this one, if one was allocated.
+    fn next(&self) -> Option<&'static Chunk> {
+        let next = self.next.load(Ordering::SeqCst);
+        // SAFETY: chunks are leaked boxes, never freed (see `register`).
+        (!next.is_null()).then(|| unsafe { &*next })
+    }
+}
+
+static FIRST: Chunk = Chunk::new();
+/// Handlers currently reading registered tables.
 static IN_HANDLER: AtomicUsize = AtomicUsize::new(0);
 
 /// A registered fault table; unregistered when dropped.
 pub(crate) struct Registration {
-    slot: usize,
+    slot: &'static AtomicPtr<FaultTable>,
     table: *mut FaultTable,
 }
 
@@ -92,7 +117,7 @@ unsafe impl Sync for Registration {}
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        TABLES[self.slot].store(std::ptr::null_mut(), Ordering::SeqCst);
+        self.slot.store(std::ptr::null_mut(), Ordering::SeqCst);
         // A handler on another thread (handling a fault anywhere) may have
         // loaded the pointer before the store above. All these operations
         // are SeqCst: a handler that counted itself in after this point
@@ -111,25 +136,47 @@ impl Drop for Registration {
 pub(crate) fn register(table: FaultTable) -> Result<Registration, String> {
     install()?;
     let table = Box::into_raw(Box::new(table));
-    for (slot, entry) in TABLES.iter().enumerate() {
-        if entry
-            .compare_exchange(
-                std::ptr::null_mut(),
-                table,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            )
-            .is_ok()
-        {
-            USED.fetch_max(slot + 1, Ordering::SeqCst);
-            return Ok(Registration { slot, table });
+    let mut chunk: &'static Chunk = &FIRST;
+    loop {
+        for (i, slot) in chunk.slots.iter().enumerate() {
+            if slot
+                .compare_exchange(
+                    std::ptr::null_mut(),
+                    table,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                )
+                .is_ok()
+            {
+                chunk.used.fetch_max(i + 1, Ordering::SeqCst);
+                return Ok(Registration { slot, table });
+            }
         }
+        chunk = match chunk.next() {
+            Some(next) => next,
+            None => {
+                let fresh = Box::into_raw(Box::new(Chunk::new()));
+                match chunk.next.compare_exchange(
+                    std::ptr::null_mut(),
+                    fresh,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                ) {
+                    // Leaked on purpose: the handler may walk it any time.
+                    // SAFETY: just allocated, now shared read-only.
+                    Ok(_) => unsafe { &*fresh },
+                    Err(other) => {
+                        // SAFETY: ours was never shared; the winner's is
+                        // leaked like every chunk.
+                        unsafe {
+                            drop(Box::from_raw(fresh));
+                            &*other
+                        }
+                    }
+                }
+            }
+        };
     }
-    // SAFETY: `table` came from Box::into_raw above and was never shared.
-    drop(unsafe { Box::from_raw(table) });
-    Err(format!(
-        "more than {SLOTS} artifacts with guard-page code loaded at once"
-    ))
 }
 
 static INSTALL: Once = Once::new();
@@ -186,18 +233,22 @@ unsafe fn program_counter(context: *mut libc::c_void) -> *mut libc::greg_t {
 
 /// Where to resume a fault at `pc`, if it is an access of registered code.
 fn lookup(pc: usize) -> Option<usize> {
-    let used = USED.load(Ordering::SeqCst).min(SLOTS);
-    for slot in &TABLES[..used] {
-        let table = slot.load(Ordering::SeqCst);
-        if table.is_null() {
-            continue;
+    let mut chunk = Some(&FIRST);
+    while let Some(c) = chunk {
+        let used = c.used.load(Ordering::SeqCst).min(CHUNK);
+        for slot in &c.slots[..used] {
+            let table = slot.load(Ordering::SeqCst);
+            if table.is_null() {
+                continue;
+            }
+            // SAFETY: the caller counted itself in `IN_HANDLER` before
+            // this load, so the table is not freed before it counts itself
+            // out (see `Registration::drop`).
+            if let Some(resume) = unsafe { &*table }.resume_address(pc) {
+                return Some(resume);
+            }
         }
-        // SAFETY: the caller counted itself in `IN_HANDLER` before this
-        // load, so the table is not freed before it counts itself out
-        // (see `Registration::drop`).
-        if let Some(resume) = unsafe { &*table }.resume_address(pc) {
-            return Some(resume);
-        }
+        chunk = c.next();
     }
     None
 }
@@ -314,13 +365,33 @@ mod tests {
         };
         let a = register(make(0x10_000)).unwrap();
         let b = register(make(0x20_000)).unwrap();
-        assert_ne!(a.slot, b.slot);
+        assert!(!std::ptr::eq(a.slot, b.slot));
         assert_eq!(lookup(0x10_002), Some(0x10_080));
         assert_eq!(lookup(0x20_003), Some(0x20_080));
         let slot = a.slot;
         drop(a);
-        assert!(TABLES[slot].load(Ordering::SeqCst).is_null());
+        assert!(slot.load(Ordering::SeqCst).is_null());
         assert_eq!(lookup(0x10_002), None);
         assert_eq!(lookup(0x20_003), Some(0x20_080));
+    }
+
+    #[test]
+    fn more_tables_than_a_chunk_holds() {
+        let tables: Vec<Registration> = (0..CHUNK + 10)
+            .map(|k| {
+                let start = 0x1000_0000 + 0x1000 * k;
+                register(FaultTable {
+                    code_start: start,
+                    code_end: start + 0x100,
+                    sites: vec![(8, 12, 0x40)].into_boxed_slice(),
+                })
+                .unwrap()
+            })
+            .collect();
+        let last = 0x1000_0000 + 0x1000 * (CHUNK + 9);
+        assert_eq!(lookup(last + 9), Some(last + 0x40));
+        assert_eq!(lookup(0x1000_0000 + 8), Some(0x1000_0000 + 0x40));
+        drop(tables);
+        assert_eq!(lookup(last + 9), None);
     }
 }

@@ -913,7 +913,7 @@ fn child(where_: &str) {
     unsafe { c::signal(SIGSEGV, host_handler as *const () as usize) };
     let mut linker = Linker::new();
     linker
-        .func_wrap("env", "fault", || fault_in_host_code())
+        .func_wrap("env", "fault", fault_in_host_code)
         .unwrap();
     let wat = r#"(module (import "env" "fault" (func $fault)) (memory 1)
       (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
