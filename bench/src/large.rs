@@ -31,6 +31,23 @@ fn usize_range(range: std::ops::Range<u64>) -> Result<std::ops::Range<usize>> {
     Ok(usize::try_from(range.start)?..usize::try_from(range.end)?)
 }
 
+/// Appends one copy of `bodies`, with function indices shifted by `offset`,
+/// to `code`; returns how many bytes that added.
+fn encode_copy(
+    code: &mut CodeSection,
+    bodies: &[wasmparser::FunctionBody<'_>],
+    offset: u32,
+) -> Result<usize> {
+    let before = code.byte_len();
+    let mut shift = Shift(offset);
+    for body in bodies {
+        shift
+            .parse_function_body(code, body.clone())
+            .map_err(|e| anyhow::anyhow!("re-encoding a function: {e}"))?;
+    }
+    Ok(code.byte_len() - before)
+}
+
 /// Returns the replicated module and the number of copies.
 pub fn replicate(wasm: &[u8], min_bytes: usize) -> Result<(Vec<u8>, u32)> {
     let mut pieces = Vec::new();
@@ -57,11 +74,13 @@ pub fn replicate(wasm: &[u8], min_bytes: usize) -> Result<(Vec<u8>, u32)> {
         }
     }
     let num_funcs = u32::try_from(types.len())?;
-    let code_bytes: usize = bodies.iter().map(|b| b.as_bytes().len()).sum();
-    if num_funcs == 0 || code_bytes == 0 {
+    if num_funcs == 0 {
         bail!("the module has no code to copy");
     }
-    let copies = u32::try_from(min_bytes.div_ceil(code_bytes))?;
+    // Re-encoding can shrink bodies (the original may pad LEB128 immediates),
+    // so one copy is encoded first to know the size of a copy.
+    let copy_bytes = encode_copy(&mut CodeSection::new(), &bodies, 0)?;
+    let copies = u32::try_from(min_bytes.div_ceil(copy_bytes.max(1)))?;
 
     let mut module = wasm_encoder::Module::new();
     for piece in &pieces {
@@ -84,12 +103,7 @@ pub fn replicate(wasm: &[u8], min_bytes: usize) -> Result<(Vec<u8>, u32)> {
             Piece::Code => {
                 let mut code = CodeSection::new();
                 for copy in 0..copies {
-                    let mut shift = Shift(copy * num_funcs);
-                    for body in &bodies {
-                        shift
-                            .parse_function_body(&mut code, body.clone())
-                            .map_err(|e| anyhow::anyhow!("re-encoding a function: {e}"))?;
-                    }
+                    encode_copy(&mut code, &bodies, copy * num_funcs)?;
                 }
                 module.section(&code);
             }
