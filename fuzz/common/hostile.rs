@@ -1,0 +1,506 @@
+//! Loader robustness: mutated, truncated and re-checksummed artifacts fed
+//! to `Artifact::from_bytes` and instantiated. The result must always be a
+//! clean error or a working instance: never a panic, a crash or a hang.
+//!
+//! Shared, as a plain source file, by the cargo-fuzz target
+//! `fuzz/fuzz_targets/hostile_artifact.rs` and the CI smoke test
+//! `tests/tests/hostile_artifacts.rs` (included with `#[path]`).
+//!
+//! What may run: an artifact that passed every check is native code, and
+//! code that was changed (or whose metadata contract with the code was
+//! changed: types, function ranges, vmctx layout, relocations, trap sites,
+//! bounds-check strategy...) can do anything; that is what signatures are
+//! for, not structural validation. So [`check`] instantiates every
+//! artifact that loads (instantiation runs no code of the artifact unless
+//! it has a start function), and runs code (the start function, then
+//! every exported function with zero arguments) only when the code and
+//! that contract are those of one of the [`seeds`], i.e. when the mutation
+//! touched only what the loader alone interprets: data and element
+//! segments, global initial values, memory and table limits, export
+//! names and indices, function names, the start function, the compiler
+//! version and source hash in the header.
+
+use std::sync::{Arc, OnceLock};
+
+use vibewasm_compiler::{BoundsChecks, Config};
+use vibewasm_format::{
+    file_checksum, read_artifact, sha256, ConstExpr, Header, Metadata, SegmentMode, ValType,
+    CHECKSUM_RANGE, HEADER_SIZE, SIGNATURE_OFFSET_RANGE,
+};
+use vibewasm_loader::{Artifact, Linker, Val};
+
+/// The seed modules: small, with no loop or recursion whose length depends
+/// on memory, globals or tables (so any mutation of those terminates), and
+/// between them every section the metadata has.
+pub const SEED_MODULES: &[(&str, &str)] = &[
+    (
+        "arith",
+        r#"(module
+  (type $ii (func (param i32) (result i32)))
+  (func $sq (export "sq") (type $ii) (i32.mul (local.get 0) (local.get 0)))
+  (func (export "mix") (param i64 f64 f32) (result i64 f64 f32)
+    (i64.mul (local.get 0) (i64.const 3))
+    (f64.sqrt (local.get 1))
+    (f32.neg (local.get 2)))
+  (func (export "div") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1)))
+  (func (export "loop") (result i32) (local i32 i32)
+    (loop $l
+      (local.set 1 (i32.add (local.get 1) (call $sq (local.get 0))))
+      (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get 0) (i32.const 100))))
+    (local.get 1))
+  (func (export "conv") (param f64) (result i32) (i32.trunc_f64_s (local.get 0))))"#,
+    ),
+    (
+        "memory",
+        r#"(module
+  (memory (export "mem") 1 3)
+  (data (i32.const 8) "hello, hostile world")
+  (data $p "passive")
+  (global $g (export "g") (mut i32) (i32.const 5))
+  (global $h i64 (i64.const -1))
+  (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
+  (func (export "store") (param i32 i32) (i32.store8 offset=3 (local.get 0) (local.get 1)))
+  (func (export "grow") (result i32) (memory.grow (i32.const 1)))
+  (func (export "size") (result i32) (memory.size))
+  (func (export "init") (memory.init $p (i32.const 100) (i32.const 0) (i32.const 7)) (data.drop $p))
+  (func (export "fill") (memory.fill (i32.const 200) (i32.const 0x55) (i32.const 300)))
+  (func (export "copy") (memory.copy (i32.const 1000) (i32.const 8) (i32.const 20)))
+  (func (export "sum") (result i32) (local i32 i32)
+    (loop $l
+      (local.set 1 (i32.add (local.get 1) (i32.load8_u (local.get 0))))
+      (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get 0) (i32.const 64))))
+    (local.get 1))
+  (func (export "bump") (result i32)
+    (global.set $g (i32.add (global.get $g) (i32.const 1))) (global.get $g))
+  (func (export "h") (result i64) (global.get $h)))"#,
+    ),
+    (
+        "tables",
+        r#"(module
+  (type $v_i (func (result i32)))
+  (table $t (export "tab") 4 8 funcref)
+  (table $e 2 externref)
+  (elem (i32.const 0) $one $two)
+  (elem $pe func $two $one)
+  (elem declare func $three)
+  (func $one (type $v_i) (i32.const 1))
+  (func $two (type $v_i) (i32.const 2))
+  (func $three (type $v_i) (i32.const 3))
+  (func (export "call") (param i32) (result i32) (call_indirect (type $v_i) (local.get 0)))
+  (func (export "size") (result i32) (table.size $t))
+  (func (export "grow") (result i32) (table.grow $t (ref.func $three) (i32.const 2)))
+  (func (export "init") (table.init $t $pe (i32.const 2) (i32.const 0) (i32.const 2)))
+  (func (export "drop") (elem.drop $pe))
+  (func (export "null") (result i32) (ref.is_null (table.get $e (i32.const 1))))
+  (func (export "copy") (table.copy $t $t (i32.const 1) (i32.const 0) (i32.const 3))))"#,
+    ),
+    (
+        "imports",
+        r#"(module
+  (import "env" "twice" (func $twice (param i32) (result i32)))
+  (import "env" "g" (global $ig i32))
+  (global $d (export "d") i32 (global.get $ig))
+  (func (export "run") (param i32) (result i32)
+    (i32.add (call $twice (local.get 0)) (global.get $ig)))
+  (func $start (global.get $ig) (drop))
+  (start $start))"#,
+    ),
+];
+
+/// A seed artifact, with its decoded metadata for comparisons.
+pub struct Seed {
+    pub name: String,
+    pub bytes: Vec<u8>,
+    pub header: Header,
+    pub metadata: Metadata,
+    pub code: Vec<u8>,
+}
+
+/// Every seed module compiled with each bounds-check strategy, plus a
+/// signed copy of the first (so the signature block is exercised too).
+pub fn seeds() -> &'static [Seed] {
+    static SEEDS: OnceLock<Vec<Seed>> = OnceLock::new();
+    SEEDS.get_or_init(|| {
+        let mut seeds = Vec::new();
+        for (name, wat) in SEED_MODULES {
+            let wasm = wat::parse_str(wat).expect("seed WAT parses");
+            for bounds_checks in [BoundsChecks::Explicit, BoundsChecks::GuardPages] {
+                let config = Config {
+                    bounds_checks,
+                    ..Config::default()
+                };
+                let bytes = vibewasm_compiler::compile(&wasm, &config).expect("seed compiles");
+                seeds.push(seed(format!("{name}-{}", bounds_checks.name()), bytes));
+            }
+        }
+        let key = vibewasm_format::SecretKey::from_seed(&[7; 32]);
+        let signed = vibewasm_format::sign_artifact(&seeds[0].bytes, &key).expect("seed signs");
+        seeds.push(seed(format!("{}-signed", seeds[0].name), signed));
+        seeds
+    })
+}
+
+fn seed(name: String, bytes: Vec<u8>) -> Seed {
+    let view = read_artifact(&bytes).expect("seed artifact reads");
+    let (header, metadata, code) = (view.header, view.metadata, view.code.to_vec());
+    Seed {
+        name,
+        bytes,
+        header,
+        metadata,
+        code,
+    }
+}
+
+/// The metadata with everything the loader alone interprets (see the
+/// module docs) reset, so what remains is the contract with the code.
+fn contract(m: &Metadata) -> Metadata {
+    let mut m = m.clone();
+    for d in &mut m.data {
+        d.bytes.clear();
+        d.mode = SegmentMode::Passive;
+    }
+    for e in &mut m.elements {
+        e.items.clear();
+        e.mode = SegmentMode::Passive;
+    }
+    for g in &mut m.globals {
+        g.init = ConstExpr::I32(0);
+    }
+    for mem in &mut m.memories {
+        mem.min_pages = 0;
+        mem.max_pages = None;
+    }
+    for t in &mut m.tables {
+        t.min = 0;
+        t.max = None;
+    }
+    m.exports.clear();
+    m.func_names.clear();
+    m.start = None;
+    m
+}
+
+/// The seed whose code this artifact still runs as compiled, if any.
+fn runnable_as(artifact: &Artifact) -> Option<&'static Seed> {
+    let h = artifact.header();
+    let code: &[u8] = if artifact.code_len() == 0 {
+        &[]
+    } else {
+        // SAFETY: the artifact's code mapping is readable and this long.
+        unsafe { std::slice::from_raw_parts(artifact.code_base(), artifact.code_len()) }
+    };
+    let meta = contract(artifact.metadata());
+    seeds().iter().find(|s| {
+        s.code == code
+            && s.header.options == h.options
+            && s.header.target == h.target
+            && contract(&s.metadata) == meta
+    })
+}
+
+/// What a checked artifact came to (none of these is a failure: a panic,
+/// crash or hang is).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    /// `Artifact::from_bytes` refused it (the kind of error).
+    Refused(String),
+    /// Loaded, and instantiation refused it (link or instantiation error,
+    /// or a trap in its start function).
+    NotInstantiated,
+    /// Loaded and instantiated; its code was not run (changed contract).
+    Instantiated,
+    /// Loaded, instantiated, and every export called.
+    Ran,
+}
+
+fn linker() -> Linker {
+    let mut linker = Linker::new();
+    linker
+        .func_wrap("env", "twice", |x: i32| x.wrapping_mul(2))
+        .expect("define env.twice");
+    linker
+        .define_global(
+            "env",
+            "g",
+            vibewasm_loader::GlobalType {
+                ty: ValType::I32,
+                mutable: false,
+            },
+            Val::I32(40),
+        )
+        .ok();
+    linker
+}
+
+fn zero(ty: ValType) -> Option<Val> {
+    Some(match ty {
+        ValType::I32 => Val::I32(0),
+        ValType::I64 => Val::I64(0),
+        ValType::F32 => Val::F32(0),
+        ValType::F64 => Val::F64(0),
+        ValType::FuncRef => Val::FuncRef(None),
+        ValType::ExternRef => Val::ExternRef(None),
+        ValType::V128 => return None,
+    })
+}
+
+/// Loads `bytes` from memory, instantiates it, and runs it if that is
+/// safe (see the module docs).
+pub fn check(bytes: &[u8]) -> Outcome {
+    let artifact = match Artifact::from_bytes(bytes) {
+        Ok(a) => Arc::new(a),
+        Err(e) => {
+            // The kind of error: the variant of the FormatError, or of the
+            // LoadError.
+            let kind = match &e {
+                vibewasm_loader::LoadError::Format { source, .. } => format!("{source:?}"),
+                other => format!("{other:?}"),
+            };
+            let end = kind.find([' ', '(', '{']).unwrap_or(kind.len());
+            return Outcome::Refused(kind[..end].to_string());
+        }
+    };
+    let seed = runnable_as(&artifact);
+    if seed.is_none() && artifact.metadata().start.is_some() {
+        // Its start function would run code nobody vouches for.
+        return Outcome::NotInstantiated;
+    }
+    let Ok(mut instance) = linker().instantiate_artifact(&artifact) else {
+        return Outcome::NotInstantiated;
+    };
+    if seed.is_none() {
+        return Outcome::Instantiated;
+    }
+    let exports: Vec<String> = artifact
+        .metadata()
+        .exports
+        .iter()
+        .filter(|e| e.kind == vibewasm_format::ExternKind::Func)
+        .map(|e| e.name.clone())
+        .collect();
+    for name in exports {
+        let Ok((_, ty)) = instance.func_export(&name) else {
+            continue;
+        };
+        let Some(args) = ty
+            .params
+            .iter()
+            .map(|t| zero(*t))
+            .collect::<Option<Vec<Val>>>()
+        else {
+            continue;
+        };
+        let _ = instance.call(&name, &args);
+    }
+    Outcome::Ran
+}
+
+/// Writes `sha256`-based checksum and returns the file (after a mutation,
+/// so that structural validation, not the checksum, is what is tested).
+pub fn refix_checksum(mut bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.len() >= CHECKSUM_RANGE.end {
+        let sum = file_checksum(&bytes);
+        bytes[CHECKSUM_RANGE].copy_from_slice(&sum);
+    }
+    bytes
+}
+
+/// Also makes the header's file length match (for mutations that changed
+/// the length), then re-fixes the checksum.
+pub fn refix_length_and_checksum(mut bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.len() >= HEADER_SIZE {
+        let len = bytes.len() as u64;
+        bytes[128..136].copy_from_slice(&len.to_le_bytes());
+    }
+    refix_checksum(bytes)
+}
+
+/// A small deterministic PRNG (splitmix64) driving [`mutate`].
+pub struct Mutator(u64);
+
+impl Mutator {
+    pub fn new(seed: u64) -> Mutator {
+        Mutator(seed)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// Header fields that are offsets, lengths and counts (byte offset, size).
+const HEADER_FIELDS: [(usize, usize); 9] = [
+    (8, 2),   // version major
+    (10, 2),  // version minor
+    (12, 4),  // header size
+    (52, 4),  // options
+    (56, 8),  // cpu features
+    (96, 8),  // metadata offset
+    (104, 8), // metadata length
+    (112, 8), // code offset
+    (120, 8), // code length
+];
+
+fn interesting(m: &mut Mutator, file_len: u64) -> u64 {
+    let choices = [
+        0,
+        1,
+        2,
+        7,
+        8,
+        0x7f,
+        0x80,
+        0xff,
+        0x100,
+        0xfff,
+        0x1000,
+        0x1001,
+        0xffff,
+        0x1_0000,
+        0x7fff_ffff,
+        0x8000_0000,
+        0xffff_ffff,
+        0x1_0000_0000,
+        u64::MAX,
+        u64::MAX - 1,
+        i64::MAX as u64,
+        file_len,
+        file_len.wrapping_sub(1),
+        file_len + 1,
+        HEADER_SIZE as u64,
+        HEADER_SIZE as u64 - 1,
+    ];
+    choices[m.below(choices.len())]
+}
+
+/// One mutated artifact made from `base`: one to four edits (bit flips,
+/// byte and field overwrites with interesting values, LEB128 tweaks in the
+/// metadata, insertions and deletions inside the metadata, truncation,
+/// extension), then, most of the time, the checksum (and sometimes the
+/// file length) re-fixed so that the structural checks are reached.
+pub fn mutate(base: &[u8], m: &mut Mutator) -> Vec<u8> {
+    let mut f = base.to_vec();
+    let header = Header::decode(base).expect("seed header");
+    let meta_start = header.metadata_offset as usize;
+    let meta_len = header.metadata_len as usize;
+    let code_start = header.code_offset as usize;
+    let code_len = header.code_len as usize;
+    // Where an edit lands: the header, the metadata (most edits: it is
+    // where the indices are), the code, or anywhere.
+    let region = |m: &mut Mutator, f: &Vec<u8>| -> usize {
+        let at = match m.below(10) {
+            0 | 1 => m.below(HEADER_SIZE),
+            2..=6 => meta_start + m.below(meta_len),
+            7 => code_start + m.below(code_len.max(1)),
+            _ => m.below(f.len()),
+        };
+        at.min(f.len().saturating_sub(1))
+    };
+    let edits = 1 + m.below(4);
+    let mut length_changed = false;
+    for _ in 0..edits {
+        if f.is_empty() {
+            break;
+        }
+        match m.below(12) {
+            0 | 1 => {
+                let at = region(m, &f);
+                f[at] ^= 1 << m.below(8);
+            }
+            2 => {
+                let at = region(m, &f);
+                f[at] = m.next() as u8;
+            }
+            3 => {
+                let at = region(m, &f);
+                f[at] = [0, 1, 0x7f, 0x80, 0xff][m.below(5)];
+            }
+            4 | 5 => {
+                // A varint in the metadata one up or down: indices off by one.
+                let at = meta_start + m.below(meta_len);
+                if at < f.len() {
+                    let delta = if m.chance(50) { 1 } else { 0xff };
+                    f[at] = f[at].wrapping_add(delta);
+                }
+            }
+            6 => {
+                let (at, size) = HEADER_FIELDS[m.below(HEADER_FIELDS.len())];
+                let value = interesting(m, f.len() as u64).to_le_bytes();
+                if at + size <= f.len() {
+                    f[at..at + size].copy_from_slice(&value[..size]);
+                }
+            }
+            7 => {
+                // Insert bytes into the metadata, taking them from the
+                // padding before the code, and grow the metadata length.
+                let at = meta_start + m.below(meta_len + 1);
+                let n = 1 + m.below(8);
+                if at <= f.len() && code_start >= meta_start + meta_len + n && code_start <= f.len()
+                {
+                    let bytes: Vec<u8> = (0..n).map(|_| m.next() as u8).collect();
+                    f.splice(at..at, bytes);
+                    f.drain(code_start..code_start + n);
+                    let new_len = (meta_len + n) as u64;
+                    f[104..112].copy_from_slice(&new_len.to_le_bytes());
+                }
+            }
+            8 => {
+                // Delete bytes from the metadata (the code stays in place).
+                let n = 1 + m.below(8).min(meta_len.saturating_sub(1));
+                let at = meta_start + m.below(meta_len.saturating_sub(n) + 1);
+                if at + n <= f.len() && code_start <= f.len() {
+                    f.drain(at..at + n);
+                    f.splice(code_start - n..code_start - n, std::iter::repeat_n(0, n));
+                    let new_len = meta_len.saturating_sub(n) as u64;
+                    f[104..112].copy_from_slice(&new_len.to_le_bytes());
+                }
+            }
+            9 => {
+                let len = m.below(f.len());
+                f.truncate(len);
+                length_changed = true;
+            }
+            10 => {
+                let n = 1 + m.below(5000);
+                f.extend((0..n).map(|_| m.next() as u8));
+                length_changed = true;
+            }
+            _ => {
+                // The signature offset: somewhere, or the end.
+                let value = match m.below(3) {
+                    0 => interesting(m, f.len() as u64),
+                    1 => (f.len() as u64).saturating_sub(104),
+                    _ => (code_start + code_len) as u64,
+                };
+                if SIGNATURE_OFFSET_RANGE.end <= f.len() {
+                    f[SIGNATURE_OFFSET_RANGE].copy_from_slice(&value.to_le_bytes());
+                }
+            }
+        }
+    }
+    match m.below(10) {
+        0 | 1 => f,
+        2..=4 if length_changed => refix_length_and_checksum(f),
+        _ => refix_checksum(f),
+    }
+}
+
+/// A name for a mutated artifact in reports: its SHA-256 prefix.
+pub fn short_hash(bytes: &[u8]) -> String {
+    sha256(bytes)[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
