@@ -188,6 +188,9 @@ static INSTALL_ERROR: AtomicUsize = AtomicUsize::new(0);
 
 /// Installs the handler for SIGSEGV and SIGBUS, once per process.
 pub(crate) fn install() -> Result<(), String> {
+    if !SUPPORTED {
+        return Err("guard-page bounds checks are not supported on this target".into());
+    }
     INSTALL.call_once(|| {
         // SAFETY: sigaction with valid pointers: our action, and static
         // storage for the previous ones that only this Once writes (the
@@ -225,11 +228,22 @@ pub(crate) fn install() -> Result<(), String> {
 /// # Safety
 /// `context` must be the `ucontext_t` the kernel passed to a signal handler.
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-unsafe fn program_counter(context: *mut libc::c_void) -> *mut libc::greg_t {
+unsafe fn program_counter(context: *mut libc::c_void) -> *mut usize {
     let context = context.cast::<libc::ucontext_t>();
-    // SAFETY: the caller guarantees `context` is a valid ucontext_t.
-    unsafe { &mut (*context).uc_mcontext.gregs[libc::REG_RIP as usize] }
+    // SAFETY: the caller guarantees `context` is a valid ucontext_t; RIP
+    // is a 64-bit register slot.
+    unsafe { std::ptr::addr_of_mut!((*context).uc_mcontext.gregs[libc::REG_RIP as usize]).cast() }
 }
+
+/// Generated code exists for x86-64 Linux only; elsewhere the handler is
+/// never installed (see `install`).
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+unsafe fn program_counter(_context: *mut libc::c_void) -> *mut usize {
+    std::ptr::null_mut()
+}
+
+/// Whether this target has a handler for guard-page code.
+const SUPPORTED: bool = cfg!(all(target_os = "linux", target_arch = "x86_64"));
 
 /// Where to resume a fault at `pc`, if it is an access of registered code.
 fn lookup(pc: usize) -> Option<usize> {
@@ -256,8 +270,11 @@ fn lookup(pc: usize) -> Option<usize> {
 extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid ucontext_t to SA_SIGINFO handlers.
     let pc_slot = unsafe { program_counter(context) };
+    if pc_slot.is_null() {
+        return forward(signal, info, context);
+    }
     // SAFETY: `pc_slot` points into that ucontext_t.
-    let pc = unsafe { *pc_slot } as usize;
+    let pc = unsafe { *pc_slot };
     IN_HANDLER.fetch_add(1, Ordering::SeqCst);
     let resume = lookup(pc);
     IN_HANDLER.fetch_sub(1, Ordering::SeqCst);
@@ -267,7 +284,7 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
             // resume at the trap stub of the faulting access; every other
             // register is left as the wasm code had it, which is what the
             // stub expects (vmctx in S0, the body's stack pointer).
-            unsafe { *pc_slot = resume as libc::greg_t };
+            unsafe { *pc_slot = resume };
         }
         None => forward(signal, info, context),
     }
