@@ -52,7 +52,7 @@ impl CompileError {
         invalid: bool,
     ) -> Self {
         let message = err.message().to_string();
-        let offset = Some(err.offset() as u64);
+        let offset = Some(err.offset());
         if invalid {
             CompileError::Invalid {
                 message,

@@ -100,7 +100,7 @@ fn global_type(
 fn const_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<format::ConstExpr, CompileError> {
     use wasmparser::Operator as O;
     let mut reader = expr.get_operators_reader();
-    let offset = reader.original_position() as u64;
+    let offset = reader.original_position();
     let first = reader.read().map_err(malformed)?;
     let value = match first {
         O::I32Const { value } => format::ConstExpr::I32(value),
@@ -156,7 +156,7 @@ pub fn parse(wasm: &[u8]) -> Result<ParsedModule<'_>, CompileError> {
         }
         match payload {
             Payload::TypeSection(reader) => {
-                let offset = reader.range().start as u64;
+                let offset = reader.range().start;
                 for func_type in reader.into_iter_err_on_gc_types() {
                     let func_type = func_type.map_err(malformed)?;
                     let params = func_type
@@ -173,7 +173,7 @@ pub fn parse(wasm: &[u8]) -> Result<ParsedModule<'_>, CompileError> {
                 }
             }
             Payload::ImportSection(reader) => {
-                let offset = reader.range().start as u64;
+                let offset = reader.range().start;
                 for import in reader.into_imports() {
                     let import = import.map_err(malformed)?;
                     let kind = match import.ty {
@@ -205,7 +205,7 @@ pub fn parse(wasm: &[u8]) -> Result<ParsedModule<'_>, CompileError> {
                 }
             }
             Payload::TableSection(reader) => {
-                let offset = reader.range().start as u64;
+                let offset = reader.range().start;
                 for table in reader {
                     let table = table.map_err(malformed)?;
                     if !matches!(table.init, wasmparser::TableInit::RefNull) {
@@ -229,7 +229,7 @@ pub fn parse(wasm: &[u8]) -> Result<ParsedModule<'_>, CompileError> {
                 }
             }
             Payload::GlobalSection(reader) => {
-                let offset = reader.range().start as u64;
+                let offset = reader.range().start;
                 for global in reader {
                     let global = global.map_err(malformed)?;
                     m.globals.push(format::GlobalDef {
@@ -263,7 +263,7 @@ pub fn parse(wasm: &[u8]) -> Result<ParsedModule<'_>, CompileError> {
             }
             Payload::StartSection { func, .. } => m.start = Some(func),
             Payload::ElementSection(reader) => {
-                let offset = reader.range().start as u64;
+                let offset = reader.range().start;
                 for element in reader {
                     m.elements
                         .push(element_segment(element.map_err(malformed)?, offset)?);

@@ -452,7 +452,7 @@ mod tests {
         // (Every header and block byte, a sample of the rest: verifying is
         // slow in debug builds.)
         let block_start = unsigned.len();
-        let sampled = |i: &usize| *i < HEADER_SIZE || *i >= block_start || i % 61 == 0;
+        let sampled = |i: &usize| *i < HEADER_SIZE || *i >= block_start || i.is_multiple_of(61);
         for at in (0..signed.len()).filter(|i| !CHECKSUM_RANGE.contains(i) && sampled(i)) {
             let mut bad = signed.clone();
             bad[at] ^= 0x20;

@@ -102,7 +102,7 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
         let mut locals = ty.params.clone();
         let mut reader = body.get_locals_reader().map_err(malformed)?;
         for _ in 0..reader.get_count() {
-            let offset = reader.original_position() as u64;
+            let offset = reader.original_position();
             let (count, wty) = reader.read().map_err(malformed)?;
             validator
                 .define_locals(offset, count, wty)
@@ -141,7 +141,7 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
             uses_memory: facts.uses_memory,
             local_regs,
             local_fregs,
-            offset: body.range().start as u64,
+            offset: body.range().start,
             traps: Vec::new(),
             pending_fuel: 0,
         };
@@ -152,7 +152,7 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
         let mut ops = body.get_operators_reader().map_err(malformed)?;
         while !ops.eof() {
             let (op, offset) = ops.read_with_offset().map_err(malformed)?;
-            fc.offset = offset as u64;
+            fc.offset = offset;
             // A comparison consumed by the next operator's branch becomes
             // one compare-and-jump.
             if fc.reachable && super::compare::fusible(&op) {
@@ -163,7 +163,7 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
                         wasmparser::Operator::BrIf { .. } | wasmparser::Operator::If { .. }
                     ) {
                         ops = peek;
-                        fc.fused_compare_branch(&op, next, next_offset as u64)?;
+                        fc.fused_compare_branch(&op, next, next_offset)?;
                         continue;
                     }
                 }

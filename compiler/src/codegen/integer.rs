@@ -157,7 +157,7 @@ impl FuncCompiler<'_, '_> {
         {
             // wasm takes shift counts modulo the width; make constants explicit.
             let bits = if ty == ValType::I32 { 32 } else { 64 };
-            b = Operand::imm((b.argw as i64) & (bits - 1));
+            b = Operand::imm(b.argw & (bits - 1));
         }
         let dst = self.alloc_reg();
         if matches!(op, IntOp::And) && ty == ValType::I64 && b == Operand::imm(0xffff_ffff) {

@@ -57,11 +57,10 @@ pub fn prepass(
                 blocks.push(true);
                 loop_depth += 1;
             }
-            O::End => {
-                if blocks.pop() == Some(true) {
+            O::End
+                if blocks.pop() == Some(true) => {
                     loop_depth -= 1;
                 }
-            }
             O::LocalGet { local_index }
             | O::LocalSet { local_index }
             | O::LocalTee { local_index } => {
