@@ -508,3 +508,20 @@ impl Rng {
         self.next_u64() % n
     }
 }
+
+/// Fails with the `show` smallest of `failures` (`(size, description)`),
+/// if there are any: the smallest failing case is the easiest to read.
+pub fn assert_no_failures(mut failures: Vec<(usize, String)>, what: &str, show: usize) {
+    failures.sort();
+    assert!(
+        failures.is_empty(),
+        "{} {what} wrong; smallest first:\n{}",
+        failures.len(),
+        failures
+            .iter()
+            .take(show)
+            .map(|(_, s)| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

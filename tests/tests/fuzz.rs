@@ -394,18 +394,7 @@ fn random_integer_expressions() {
             }
         }
     }
-    failures.sort();
-    assert!(
-        failures.is_empty(),
-        "{} functions wrong; smallest first:\n{}",
-        failures.len(),
-        failures
-            .iter()
-            .take(8)
-            .map(|(_, s)| s.as_str())
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert_no_failures(failures, "functions", 8);
 }
 
 // ---------------------------------------------------------------------------
@@ -639,16 +628,5 @@ fn random_float_expressions() {
             }
         }
     }
-    failures.sort();
-    assert!(
-        failures.is_empty(),
-        "{} functions wrong; smallest first:\n{}",
-        failures.len(),
-        failures
-            .iter()
-            .take(8)
-            .map(|(_, s)| s.as_str())
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert_no_failures(failures, "functions", 8);
 }

@@ -413,16 +413,5 @@ fn random_programs_with_locals_memory_and_loops() {
             }
         }
     }
-    failures.sort();
-    assert!(
-        failures.is_empty(),
-        "{} programs wrong; smallest first:\n{}",
-        failures.len(),
-        failures
-            .iter()
-            .take(3)
-            .map(|(_, s)| s.as_str())
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert_no_failures(failures, "programs", 3);
 }

@@ -44,36 +44,30 @@ impl IntOp {
 
     /// Folds two constants. i32 operands arrive sign-extended.
     fn fold(self, a: i64, b: i64, ty: ValType) -> i64 {
+        macro_rules! fold {
+            ($signed:ty, $unsigned:ty) => {{
+                let (a, b) = (a as $signed, b as $signed);
+                let bits = <$signed>::BITS - 1;
+                let result: $signed = match self {
+                    IntOp::Add => a.wrapping_add(b),
+                    IntOp::Sub => a.wrapping_sub(b),
+                    IntOp::Mul => a.wrapping_mul(b),
+                    IntOp::And => a & b,
+                    IntOp::Or => a | b,
+                    IntOp::Xor => a ^ b,
+                    IntOp::Shl => a.wrapping_shl(b as u32),
+                    IntOp::ShrS => a.wrapping_shr(b as u32),
+                    IntOp::ShrU => (a as $unsigned).wrapping_shr(b as u32) as $signed,
+                    IntOp::Rotl => a.rotate_left(b as u32 & bits),
+                    IntOp::Rotr => a.rotate_right(b as u32 & bits),
+                };
+                result as i64
+            }};
+        }
         if ty == ValType::I32 {
-            let (a, b) = (a as i32, b as i32);
-            let r = match self {
-                IntOp::Add => a.wrapping_add(b),
-                IntOp::Sub => a.wrapping_sub(b),
-                IntOp::Mul => a.wrapping_mul(b),
-                IntOp::And => a & b,
-                IntOp::Or => a | b,
-                IntOp::Xor => a ^ b,
-                IntOp::Shl => a.wrapping_shl(b as u32),
-                IntOp::ShrS => a.wrapping_shr(b as u32),
-                IntOp::ShrU => (a as u32).wrapping_shr(b as u32) as i32,
-                IntOp::Rotl => a.rotate_left(b as u32 & 31),
-                IntOp::Rotr => a.rotate_right(b as u32 & 31),
-            };
-            r as i64
+            fold!(i32, u32)
         } else {
-            match self {
-                IntOp::Add => a.wrapping_add(b),
-                IntOp::Sub => a.wrapping_sub(b),
-                IntOp::Mul => a.wrapping_mul(b),
-                IntOp::And => a & b,
-                IntOp::Or => a | b,
-                IntOp::Xor => a ^ b,
-                IntOp::Shl => a.wrapping_shl(b as u32),
-                IntOp::ShrS => a.wrapping_shr(b as u32),
-                IntOp::ShrU => (a as u64).wrapping_shr(b as u32) as i64,
-                IntOp::Rotl => a.rotate_left(b as u32 & 63),
-                IntOp::Rotr => a.rotate_right(b as u32 & 63),
-            }
+            fold!(i64, u64)
         }
     }
 }
