@@ -165,7 +165,7 @@ impl Store {
     }
 
     /// How much stack wasm may use below the point where it is entered
-    /// (default [`DEFAULT_MAX_WASM_STACK`]). The thread's own stack size caps
+    /// (default [`crate::DEFAULT_MAX_WASM_STACK`]). The thread's own stack size caps
     /// it further: a red zone of [`crate::RED_ZONE`] bytes always stays free.
     pub fn set_max_wasm_stack(&self, bytes: usize) {
         self.inner.max_wasm_stack.store(bytes, Ordering::Relaxed);

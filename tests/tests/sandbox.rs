@@ -621,6 +621,13 @@ fn interrupted_runs_of_the_cli_exit_3_with_kind_and_backtrace() {
     let options = artifact.header().options;
     assert!(options.fuel && options.epoch);
     assert_eq!(options.bounds_checks, BoundsChecks::Explicit);
+    let out = run_cli(["inspect", fueled.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("bounds checks   explicit"), "{text}");
+    assert!(
+        text.contains("fuel metering   yes, epoch checks yes"),
+        "{text}"
+    );
     // Without --fuel, fuel-metered code runs unbounded.
     let out = run_cli([
         "run",

@@ -297,6 +297,12 @@ fn cmd_inspect(input: &Path) -> Result<(), Failure> {
         cpu::names(h.target.cpu_features)
     );
     println!("bounds checks   {}", h.options.bounds_checks.name());
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    println!(
+        "fuel metering   {}, epoch checks {}",
+        yes_no(h.options.fuel),
+        yes_no(h.options.epoch)
+    );
     let hash: String = h.wasm_sha256.iter().map(|b| format!("{b:02x}")).collect();
     println!("source sha256   {hash}");
     println!(
