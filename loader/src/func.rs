@@ -109,6 +109,11 @@ impl Caller<'_> {
         self.store_id
     }
 
+    /// The calling instance's vmctx.
+    pub(crate) fn vmctx(&self) -> *mut u8 {
+        self.vmctx
+    }
+
     fn memory_parts(&self) -> Option<(*mut u8, usize)> {
         // SAFETY: `vmctx` is the live vmctx of the instance whose wasm code
         // called us; MEMORY0 holds null or its memory descriptor.

@@ -38,8 +38,12 @@ use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use vibewasm_format::vmctx::{RuntimeState, RUNTIME};
+
 use crate::backtrace::RawFrame;
 use crate::error::AccessError;
+use crate::func::Caller;
+use crate::raw::read_vmctx_ptr;
 use crate::store::Store;
 
 /// A shared epoch counter; clones are handles to the same counter.
@@ -199,6 +203,30 @@ impl Store {
         // SAFETY: as in `set_fuel`.
         unsafe { (*guard.runtime()).epoch_deadline = u64::MAX };
         Ok(())
+    }
+}
+
+impl Caller<'_> {
+    /// The fuel left in the calling store (see [`Store::fuel`]).
+    pub fn fuel(&self) -> u64 {
+        // SAFETY: the caller's store is held by this thread, whose wasm is
+        // suspended in this host call: nothing else touches its runtime state.
+        unsafe { (*self.runtime()).fuel.max(0) as u64 }
+    }
+
+    /// Sets the fuel left in the calling store (at most `i64::MAX`), e.g.
+    /// to charge for the host function's own work or to stop the guest at
+    /// its next charge (with 0). [`Store::set_fuel`] cannot be used here:
+    /// the store is busy running the caller.
+    pub fn set_fuel(&mut self, fuel: u64) {
+        // SAFETY: as in `fuel`.
+        unsafe { (*self.runtime()).fuel = fuel.min(i64::MAX as u64) as i64 };
+    }
+
+    fn runtime(&self) -> *mut RuntimeState {
+        // SAFETY: the vmctx of the calling instance is live while it calls
+        // us; its RUNTIME slot points to its store's runtime state.
+        unsafe { read_vmctx_ptr::<RuntimeState>(self.vmctx(), RUNTIME) }
     }
 }
 

@@ -405,6 +405,43 @@ fn fuel_stops_an_infinite_loop_and_more_fuel_goes_on() {
 }
 
 #[test]
+fn host_functions_read_and_charge_fuel() {
+    let wat = r#"(module
+      (import "env" "work" (func $work (param i32)))
+      (func (export "run") (param i32)
+        (loop $l
+          (call $work (local.get 0))
+          (br $l))))"#;
+    let cfg = Config {
+        fuel: true,
+        ..Config::default()
+    };
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let store = Store::default();
+    let mut linker = Linker::with_store(store.clone());
+    linker
+        .func_wrap("env", "work", move |caller: &mut Caller<'_>, cost: i32| {
+            let left = caller.fuel();
+            log.lock().unwrap().push(left);
+            caller.set_fuel(left.saturating_sub(cost as u64));
+        })
+        .unwrap();
+    let mut inst = linker
+        .instantiate_artifact(&open_artifact_bytes(&compile_wat_with(wat, &cfg)))
+        .unwrap();
+    store.set_fuel(10_000).unwrap();
+    expect_trap(&mut inst, "run", &[i(1000)], TrapCode::OutOfFuel);
+    let seen = seen.lock().unwrap();
+    // Each round: a few operators, then the host takes 1000.
+    assert!((9..=10).contains(&seen.len()), "{seen:?}");
+    assert!(seen
+        .windows(2)
+        .all(|w| w[0] - w[1] > 1000 && w[0] - w[1] < 1010));
+    assert!(store.fuel() < 1000);
+}
+
+#[test]
 fn fuel_counts_are_deterministic_and_linear() {
     let artifact = spin_artifact(true, false);
     let runs: Vec<u64> = (0..3)
