@@ -57,10 +57,7 @@ pub fn prepass(
                 blocks.push(true);
                 loop_depth += 1;
             }
-            O::End
-                if blocks.pop() == Some(true) => {
-                    loop_depth -= 1;
-                }
+            O::End => loop_depth -= u32::from(blocks.pop() == Some(true)),
             O::LocalGet { local_index }
             | O::LocalSet { local_index }
             | O::LocalTee { local_index } => {
