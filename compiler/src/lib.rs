@@ -36,7 +36,8 @@ pub const VERSION: &str = concat!("vibewasmc ", env!("CARGO_PKG_VERSION"));
 pub struct Config {
     /// How memory accesses are kept in bounds.
     pub bounds_checks: BoundsChecks,
-    /// Compile fuel metering in: every executed operator costs one unit,
+    /// Compile fuel metering in: every executed operator except `block`,
+    /// `loop`, `else` and `end` costs one unit,
     /// charged at the end of each straight-line region (before a branch,
     /// call, return or block boundary); running out traps "out of fuel".
     pub fuel: bool,

@@ -8,7 +8,7 @@
 //!
 //! A per-store budget ([`Store::set_fuel`]) that code compiled with fuel
 //! metering consumes deterministically: **every executed wasm operator
-//! costs one unit**, charged at the end of each straight-line region
+//! except `block`, `loop`, `else` and `end` costs one unit**, charged at the end of each straight-line region
 //! (before a branch, call, return or block boundary) for all operators of
 //! the region at once. When a charge finds less fuel left than the region
 //! costs, the code traps with "out of fuel" at that point; the region's
@@ -115,7 +115,8 @@ impl Sandbox {
 impl Store {
     /// Sets the fuel left to `fuel` (at most `i64::MAX`). Code compiled with
     /// fuel metering consumes it and traps with "out of fuel" when it runs
-    /// out. Cost model: every executed wasm operator costs one unit,
+    /// out. Cost model: every executed wasm operator except `block`,
+    /// `loop`, `else` and `end` costs one unit,
     /// charged at the end of each straight-line region (before a branch,
     /// call, return or block boundary) for the whole region; host functions
     /// and runtime helpers cost only their operator. Deterministic: the same

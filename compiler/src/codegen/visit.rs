@@ -26,7 +26,12 @@ impl FuncCompiler<'_, '_> {
                 _ => Ok(()),
             };
         }
-        self.count_fuel();
+        // Structure is free: `block`, `loop`, `else` and `end` execute no
+        // instruction of their own (a chain of `end`s would otherwise be
+        // charged once each).
+        if !matches!(op, O::Block { .. } | O::Loop { .. } | O::Else | O::End) {
+            self.count_fuel();
+        }
         if matches!(
             op,
             O::Block { .. }
