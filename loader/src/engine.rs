@@ -3,6 +3,7 @@
 use vibewasm_format::{BoundsChecks, CodeOptions};
 
 use crate::memory::MAX_WASM_PAGES;
+use crate::sandbox::EpochCounter;
 use crate::stack::DEFAULT_MAX_WASM_STACK;
 
 /// What an [`Engine`] is set up with.
@@ -45,15 +46,31 @@ impl Default for EngineConfig {
 #[derive(Debug, Default)]
 pub struct Engine {
     config: EngineConfig,
+    epoch: EpochCounter,
 }
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Engine {
-        Engine { config }
+        Engine {
+            config,
+            epoch: EpochCounter::new(),
+        }
     }
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// The epoch counter every store of this engine starts with: one
+    /// `increment` (from any thread, e.g. a timer) reaches all their
+    /// deadlines (see [`crate::Store::set_epoch_deadline`]).
+    pub fn epoch_counter(&self) -> &EpochCounter {
+        &self.epoch
+    }
+
+    /// Advances the engine's epoch by one tick.
+    pub fn increment_epoch(&self) -> u64 {
+        self.epoch.increment()
     }
 }
 

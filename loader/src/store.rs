@@ -123,8 +123,17 @@ impl Default for Store {
 }
 
 impl Store {
-    /// A new, empty store using `engine`'s settings.
+    /// A new, empty store using `engine`'s settings and epoch counter.
     pub fn new(engine: Arc<Engine>) -> Store {
+        let store = Store::unconnected(engine);
+        let counter = store.engine().epoch_counter().clone();
+        store
+            .set_epoch_counter(&counter)
+            .expect("a new store is not running any code");
+        store
+    }
+
+    fn unconnected(engine: Arc<Engine>) -> Store {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let max_wasm_stack = engine.config().max_wasm_stack;
         Store {

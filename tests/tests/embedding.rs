@@ -81,3 +81,27 @@ fn the_cache_compiles_once_and_loads_from_its_file() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_engine_epoch_interrupts_its_stores() {
+    use vibewasm_loader::{EngineConfig, TrapCode};
+    let mut config = EngineConfig::default();
+    config.code_options.epoch = true;
+    let engine = Arc::new(Engine::new(config));
+    let wasm = wat::parse_str(r#"(module (func (export "spin") (loop (br 0))))"#).unwrap();
+    let module = Module::new(&engine, &wasm).unwrap();
+    let mut store = Store::new(engine.clone());
+    let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+    store.set_epoch_deadline(1).unwrap();
+    let ticker = {
+        let engine = engine.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            engine.increment_epoch();
+        })
+    };
+    let spin = instance.get_func(&store, "spin").unwrap();
+    let err = store.call(spin, &[]).unwrap_err();
+    assert_eq!(err.trap_code(), Some(TrapCode::Interrupted), "{err}");
+    ticker.join().unwrap();
+}
