@@ -72,6 +72,13 @@
 //! concurrent writer could change pages after they were checked. **Artifact
 //! files must not be writable by untrusted parties.**
 //!
+//! Where they may be, sign them (`vibewasmc compile --sign KEY`, or
+//! [`vibewasm_format::sign_artifact`]) and load them with
+//! [`Artifact::open_trusted`] or [`Artifact::from_bytes_trusted`]: these
+//! read the file into memory once, check it, check that it carries a valid
+//! Ed25519 signature by one of the [`TrustedKeys`], and only then map its
+//! code executable, from the bytes that were checked.
+//!
 //! # Not yet supported
 //!
 //! v128 values at the host boundary, and more than one memory.
