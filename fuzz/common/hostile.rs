@@ -118,21 +118,28 @@ pub struct Seed {
     pub code: Vec<u8>,
 }
 
-/// Every seed module compiled with each bounds-check strategy, plus a
-/// signed copy of the first (so the signature block is exercised too).
+/// Every seed module compiled with each bounds-check strategy, and with
+/// fuel metering and epoch checks, plus a signed copy of the first (so the
+/// signature block is exercised too).
 pub fn seeds() -> &'static [Seed] {
     static SEEDS: OnceLock<Vec<Seed>> = OnceLock::new();
     SEEDS.get_or_init(|| {
         let mut seeds = Vec::new();
         for (name, wat) in SEED_MODULES {
             let wasm = wat::parse_str(wat).expect("seed WAT parses");
-            for bounds_checks in [BoundsChecks::Explicit, BoundsChecks::GuardPages] {
+            let configs = [
+                ("explicit", BoundsChecks::Explicit, false),
+                ("guard", BoundsChecks::GuardPages, false),
+                ("metered", BoundsChecks::Explicit, true),
+            ];
+            for (what, bounds_checks, metered) in configs {
                 let config = Config {
                     bounds_checks,
-                    ..Config::default()
+                    fuel: metered,
+                    epoch: metered,
                 };
                 let bytes = vibewasm_compiler::compile(&wasm, &config).expect("seed compiles");
-                seeds.push(seed(format!("{name}-{}", bounds_checks.name()), bytes));
+                seeds.push(seed(format!("{name}-{what}"), bytes));
             }
         }
         let key = vibewasm_format::SecretKey::from_seed(&[7; 32]);
@@ -216,8 +223,12 @@ pub enum Outcome {
     Ran,
 }
 
+/// Fuel for code compiled with fuel metering: more than any seed needs.
+const FUEL: u64 = 10_000_000;
+
 fn linker() -> Linker {
     let mut linker = Linker::new();
+    linker.store().set_fuel(FUEL).expect("set fuel");
     linker
         .func_wrap("env", "twice", |x: i32| x.wrapping_mul(2))
         .expect("define env.twice");
