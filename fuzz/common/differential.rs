@@ -100,6 +100,24 @@ pub struct Case {
 
 /// Makes a case from the front of `u` (the rest is left for arguments).
 pub fn generate(u: &mut Unstructured<'_>) -> ArbResult<Case> {
+    generate_with(u, smith_config())
+}
+
+/// [`smith_config`] with more and longer functions (long runs).
+pub fn big_smith_config() -> wasm_smith::Config {
+    wasm_smith::Config {
+        min_funcs: 8,
+        max_funcs: 30,
+        min_globals: 3,
+        max_instructions: 600,
+        max_globals: 30,
+        max_exports: 120,
+        ..smith_config()
+    }
+}
+
+/// Like [`generate`], with a given generator configuration.
+pub fn generate_with(u: &mut Unstructured<'_>, smith: wasm_smith::Config) -> ArbResult<Case> {
     let options: u8 = u.arbitrary()?;
     let config = VwConfig {
         bounds_checks: if options & 1 != 0 {
@@ -110,7 +128,7 @@ pub fn generate(u: &mut Unstructured<'_>) -> ArbResult<Case> {
         fuel: options & 2 != 0,
         epoch: options & 4 != 0,
     };
-    let mut module = wasm_smith::Module::new(smith_config(), u)?;
+    let mut module = wasm_smith::Module::new(smith, u)?;
     module
         .ensure_termination(FUEL)
         .map_err(|_| arbitrary::Error::IncorrectFormat)?;
@@ -158,6 +176,8 @@ enum Out {
     Values(Vec<V>),
     Trap(String),
     StackOverflow,
+    /// An error that is not a trap (an engine refusing the call).
+    Error(String),
 }
 
 /// A value as compared: floats by bits (any NaN equals any NaN),
@@ -298,7 +318,7 @@ fn vw_out(result: Result<Vec<VwVal>, vibewasm_loader::Error>) -> Out {
         Err(e) => match e.trap_code() {
             Some(VwTrap::StackOverflow) => Out::StackOverflow,
             Some(code) => Out::Trap(format!("{code:?}: {e}")),
-            None => Out::Trap(format!("(not a trap) {e}")),
+            None => Out::Error(e.to_string()),
         },
     }
 }
@@ -308,7 +328,8 @@ fn wasmi_out(result: Result<Vec<wasmi::Val>, wasmi::Error>) -> Out {
         Ok(vals) => Out::Values(vals.iter().map(from_wasmi).collect()),
         Err(e) => match e.as_trap_code() {
             Some(wasmi::TrapCode::StackOverflow) => Out::StackOverflow,
-            _ => Out::Trap(e.to_string()),
+            Some(_) => Out::Trap(e.to_string()),
+            None => Out::Error(e.to_string()),
         },
     }
 }
@@ -470,6 +491,12 @@ fn compare(case: &Case, u: &mut Unstructured<'_>, load: Load<'_>, report: &mut R
                 (Out::StackOverflow, _) | (_, Out::StackOverflow) => {
                     return Verdict::Inconclusive(format!(
                         "{}: stack exhausted (vibewasm {vo:?}, wasmi {wo:?})",
+                        what()
+                    ))
+                }
+                (_, Out::Error(e)) => {
+                    return Verdict::Inconclusive(format!(
+                        "{}: wasmi refused the call: {e}",
                         what()
                     ))
                 }

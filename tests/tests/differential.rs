@@ -16,7 +16,7 @@
 mod differential;
 
 use arbitrary::Unstructured;
-use differential::{generate, run_case, Load, Verdict};
+use differential::{generate_with, run_case, Load, Verdict};
 use vibewasm_tests::*;
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -28,10 +28,17 @@ fn env_u64(name: &str, default: u64) -> u64 {
     }
 }
 
-/// The input bytes of case `seed`: 1..8 KiB from xorshift64*.
+/// `VIBEWASM_FUZZ_BIG` set: bigger modules (for long runs).
+fn big() -> bool {
+    std::env::var_os("VIBEWASM_FUZZ_BIG").is_some()
+}
+
+/// The input bytes of case `seed`: 1..8 KiB (4..32 KiB if big) from
+/// xorshift64*.
 pub fn case_bytes(seed: u64) -> Vec<u8> {
     let mut rng = Rng::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0xd1b5_4a32_d192_ed03);
-    let len = 1024 + rng.below(7 * 1024) as usize;
+    let scale = if big() { 4 } else { 1 };
+    let len = scale * (1024 + rng.below(7 * 1024) as usize);
     (0..len).map(|_| rng.next_u64() as u8).collect()
 }
 
@@ -53,7 +60,12 @@ fn run_seeds(seeds: std::ops::Range<u64>) -> Tally {
     for seed in seeds {
         let bytes = case_bytes(seed);
         let mut u = Unstructured::new(&bytes);
-        let Ok(case) = generate(&mut u) else {
+        let smith = if big() {
+            differential::big_smith_config()
+        } else {
+            differential::smith_config()
+        };
+        let Ok(case) = generate_with(&mut u, smith) else {
             tally.skipped += 1;
             continue;
         };
