@@ -162,6 +162,9 @@ pub struct Report {
     pub calls: usize,
     /// Whether both engines instantiated the module (else both failed to).
     pub instantiated: bool,
+    /// Every call made, in order, with vibewasm's outcome: to replay a
+    /// case in another engine.
+    pub log: Vec<String>,
 }
 
 /// How artifacts get loaded: from memory (the fuzzer), or written to a
@@ -368,6 +371,7 @@ pub fn run_case(case: &Case, u: &mut Unstructured<'_>, load: Load<'_>) -> Report
                     verdict: Verdict::Agree,
                     calls: 0,
                     instantiated: false,
+                    log: Vec::new(),
                 };
                 report.verdict = compare(case, u, load, &mut report);
                 report
@@ -486,6 +490,7 @@ fn compare(case: &Case, u: &mut Unstructured<'_>, load: Load<'_>, report: &mut R
             );
             let vo = vw_out(v.call(name, &vw_args));
             report.calls += 1;
+            report.log.push(format!("{name:?} {vw_args:?} -> {vo:?}"));
             let what = || format!("call {round}.{name}{vw_args:?}");
             match (&vo, &wo) {
                 (Out::StackOverflow, _) | (_, Out::StackOverflow) => {

@@ -53,6 +53,13 @@ struct Tally {
     mismatches: Vec<String>,
 }
 
+/// Writes the module of case `seed` to the temp directory; returns the path.
+fn save(seed: u64, wasm: &[u8]) -> String {
+    let path = std::env::temp_dir().join(format!("vibewasm-differential-{seed}.wasm"));
+    let _ = std::fs::write(&path, wasm);
+    path.display().to_string()
+}
+
 fn run_seeds(seeds: std::ops::Range<u64>) -> Tally {
     let dir = TempDir::new();
     let path = dir.join("case.vwa");
@@ -70,6 +77,7 @@ fn run_seeds(seeds: std::ops::Range<u64>) -> Tally {
             continue;
         };
         let report = run_case(&case, &mut u, Load::File(&path));
+        let calls = || report.log.join("\n    ");
         tally.calls += report.calls;
         tally.not_instantiated += usize::from(!report.instantiated);
         if std::env::var_os("VIBEWASM_FUZZ_VERBOSE").is_some() {
@@ -91,11 +99,18 @@ fn run_seeds(seeds: std::ops::Range<u64>) -> Tally {
             }
             Verdict::WasmiOnlyTrap(why) => {
                 tally.wasmi_only_trap += 1;
-                eprintln!("seed {seed}: only wasmi traps (not counted): {why}");
+                eprintln!(
+                    "seed {seed}: only wasmi traps (not counted; module saved to {}): {why}\n  \
+                     calls:\n    {}",
+                    save(seed, &case.wasm),
+                    calls()
+                );
             }
             Verdict::Mismatch(why) => {
                 eprintln!(
-                    "seed {seed}: MISMATCH: {why}\n{}",
+                    "seed {seed}: MISMATCH (module saved to {}): {why}\n  calls:\n    {}\n{}",
+                    save(seed, &case.wasm),
+                    calls(),
                     differential::wat(&case.wasm)
                 );
                 tally.mismatches.push(format!("seed {seed}: {why}"));
@@ -137,7 +152,7 @@ fn smoke(half: u64) {
     );
     // The generator must produce comparable modules, not only skips.
     assert!(
-        tally.agree * 2 >= (seeds.end - seeds.start) as usize,
+        seeds.end - seeds.start < 100 || tally.agree * 2 >= (seeds.end - seeds.start) as usize,
         "too few comparable cases: {tally:?}"
     );
 }
@@ -150,4 +165,84 @@ fn smoke_first_half() {
 #[test]
 fn smoke_second_half() {
     smoke(1);
+}
+
+// ---------------------------------------------------------------------------
+// Regression tests: mismatches the differential tests found, reduced.
+
+/// Every code option `generate` may choose.
+fn all_configs() -> Vec<Config> {
+    let mut configs = Vec::new();
+    for bounds_checks in [
+        vibewasm_compiler::BoundsChecks::Explicit,
+        vibewasm_compiler::BoundsChecks::GuardPages,
+    ] {
+        for (fuel, epoch) in [(false, false), (true, false), (false, true), (true, true)] {
+            configs.push(Config {
+                bounds_checks,
+                fuel,
+                epoch,
+            });
+        }
+    }
+    configs
+}
+
+/// Compiles `wat` with `config` through a file, instantiates it in a
+/// store with (plenty of) fuel.
+fn instance(wat: &str, config: &Config) -> Instance {
+    let mut linker = Linker::new();
+    linker.store().set_fuel(u64::MAX).unwrap();
+    instantiate_configured(wat, config, &linker)
+}
+
+/// Found by the long differential run (seed 5015412 of `VIBEWASM_FUZZ_BIG`):
+/// vibewasm trapped "out of bounds memory access" on an `f64.load` where
+/// wasmi and wasmtime load from address 0 (it showed as "only wasmi traps",
+/// because the spurious trap left the fuel global of `ensure_termination`
+/// in another state). Reduced: with guard-page bounds checks, an address
+/// made by `i32.wrap_i64` of a computed i64 is used without clearing its
+/// upper 32 bits, so the access goes to `base + the whole i64` (a spurious
+/// trap, or an access outside the sandbox's reservation). Explicit checks
+/// are right. A code generation bug, reported; ignored until fixed.
+#[test]
+#[ignore = "guard-page code uses the unextended i64 behind i32.wrap_i64 as the address (reported)"]
+fn regression_guard_pages_wrapped_i64_address() {
+    let wat = r#"(module
+  (memory (export "mem") 1)
+  (global $g (mut f32) (f32.const -0x1.e0134cp+112))
+  (func (export "load_sat") (result f64)
+    global.get $g
+    block br 0 end
+    i64.trunc_sat_f32_s
+    i32.wrap_i64
+    f64.load)
+  (func (export "load_add") (param i64) (result i32)
+    (i32.load8_u (i32.wrap_i64 (i64.add (local.get 0) (i64.const 1)))))
+  (func (export "store_add") (param i64 i32)
+    (i32.store8 (i32.wrap_i64 (i64.add (local.get 0) (i64.const 1))) (local.get 1)))
+  (func (export "peek") (param i32) (result i32) (i32.load8_u (local.get 0))))"#;
+    let mut failures = Vec::new();
+    for config in all_configs() {
+        let mut inst = instance(wat, &config);
+        let mut check = |name: &str, args: &[Val], want: &[Val]| {
+            let got = inst.call(name, args).map_err(|e| e.to_string());
+            if got.as_deref() != Ok(want) {
+                failures.push(format!(
+                    "{config:?}: {name}{args:?} = {got:?}, want {want:?}"
+                ));
+            }
+        };
+        // trunc_sat(-1.9e33) = i64::MIN, wrapped: address 0.
+        check("load_sat", &[], &[Val::F64(0)]);
+        // 0x1_0000_000f + 1 wrapped: address 16.
+        check("store_add", &[Val::I64(0x1_0000_000f), Val::I32(0xab)], &[]);
+        check("peek", &[Val::I32(16)], &[Val::I32(0xab)]);
+        check(
+            "load_add",
+            &[Val::I64(-0x1_0000_0000 + 15)],
+            &[Val::I32(0xab)],
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
