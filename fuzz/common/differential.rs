@@ -151,6 +151,10 @@ pub enum Verdict {
     /// wasmi trapped where vibewasm did not: logged, not counted as a
     /// vibewasm bug without a second opinion.
     WasmiOnlyTrap(String),
+    /// Both trapped, for different reasons: logged, not a failure (trap
+    /// kinds are compared loosely), but worth a look: the spurious trap of
+    /// the first bug these tests found showed up like this first.
+    TrapKindDiffers(String),
     /// A real difference: a vibewasm bug unless shown otherwise.
     Mismatch(String),
 }
@@ -315,12 +319,41 @@ fn arg(u: &mut Unstructured<'_>, ty: VwTy) -> ArbResult<(VwVal, wasmi::Val)> {
     })
 }
 
+/// The kind of a trap, named alike for both engines ("undefined element"
+/// and wasmi's "table out of bounds" of `call_indirect` are one kind).
+fn vw_kind(code: VwTrap) -> String {
+    match code {
+        VwTrap::UndefinedElement => "TableOutOfBounds".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn wasmi_kind(code: wasmi::TrapCode) -> String {
+    use wasmi::TrapCode as W;
+    match code {
+        W::UnreachableCodeReached => "Unreachable".into(),
+        W::MemoryOutOfBounds => "MemoryOutOfBounds".into(),
+        W::TableOutOfBounds => "TableOutOfBounds".into(),
+        W::IndirectCallToNull => "UninitializedElement".into(),
+        W::IntegerDivisionByZero => "IntegerDivideByZero".into(),
+        W::IntegerOverflow => "IntegerOverflow".into(),
+        W::BadConversionToInteger => "InvalidConversionToInteger".into(),
+        W::StackOverflow => "StackOverflow".into(),
+        W::BadSignature => "IndirectCallTypeMismatch".into(),
+        other => format!("wasmi {other:?}"),
+    }
+}
+
+fn trap_kind(message: &str) -> &str {
+    message.split(':').next().unwrap_or(message)
+}
+
 fn vw_out(result: Result<Vec<VwVal>, vibewasm_loader::Error>) -> Out {
     match result {
         Ok(vals) => Out::Values(vals.iter().map(from_vw).collect()),
         Err(e) => match e.trap_code() {
             Some(VwTrap::StackOverflow) => Out::StackOverflow,
-            Some(code) => Out::Trap(format!("{code:?}: {e}")),
+            Some(code) => Out::Trap(format!("{}: {e}", vw_kind(code))),
             None => Out::Error(e.to_string()),
         },
     }
@@ -331,7 +364,7 @@ fn wasmi_out(result: Result<Vec<wasmi::Val>, wasmi::Error>) -> Out {
         Ok(vals) => Out::Values(vals.iter().map(from_wasmi).collect()),
         Err(e) => match e.as_trap_code() {
             Some(wasmi::TrapCode::StackOverflow) => Out::StackOverflow,
-            Some(_) => Out::Trap(e.to_string()),
+            Some(code) => Out::Trap(format!("{}: {e}", wasmi_kind(code))),
             None => Out::Error(e.to_string()),
         },
     }
@@ -505,7 +538,13 @@ fn compare(case: &Case, u: &mut Unstructured<'_>, load: Load<'_>, report: &mut R
                         what()
                     ))
                 }
-                (Out::Trap(_), Out::Trap(_)) => {}
+                (Out::Trap(a), Out::Trap(b)) if trap_kind(a) == trap_kind(b) => {}
+                (Out::Trap(a), Out::Trap(b)) => {
+                    return Verdict::TrapKindDiffers(format!(
+                        "{}: vibewasm trapped with {a:?}, wasmi with {b:?}",
+                        what()
+                    ))
+                }
                 (Out::Values(a), Out::Values(b)) if a == b => {}
                 (Out::Values(_), Out::Trap(t)) => {
                     return Verdict::WasmiOnlyTrap(format!(

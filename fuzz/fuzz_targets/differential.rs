@@ -25,15 +25,16 @@ fuzz_target!(|data: &[u8]| {
                 differential::wat(&case.wasm)
             )
         }
-        Verdict::WasmiOnlyTrap(why) => {
-            // Not a crash (wasmi is not an oracle), but kept for a second
-            // opinion: the module goes to wasmi-only-traps/.
+        Verdict::WasmiOnlyTrap(why) | Verdict::TrapKindDiffers(why) => {
+            // Not a crash (wasmi is not an oracle, and trap kinds are
+            // compared loosely), but kept for a second opinion: the module
+            // goes to wasmi-only-traps/.
             let dir = std::path::Path::new("wasmi-only-traps");
             let _ = std::fs::create_dir_all(dir);
             let name = format!("{:016x}", fxhash(&case.wasm));
             let _ = std::fs::write(dir.join(format!("{name}.wasm")), &case.wasm);
             let _ = std::fs::write(dir.join(format!("{name}.txt")), &why);
-            eprintln!("only wasmi traps (saved as wasmi-only-traps/{name}.wasm): {why}");
+            eprintln!("kept for a second opinion as wasmi-only-traps/{name}.wasm: {why}");
         }
         Verdict::Agree | Verdict::Skipped(_) | Verdict::Inconclusive(_) => {}
     }

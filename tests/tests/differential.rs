@@ -48,6 +48,7 @@ struct Tally {
     skipped: usize,
     inconclusive: usize,
     wasmi_only_trap: usize,
+    trap_kind_differs: usize,
     calls: usize,
     not_instantiated: usize,
     mismatches: Vec<String>,
@@ -106,6 +107,15 @@ fn run_seeds(seeds: std::ops::Range<u64>) -> Tally {
                     calls()
                 );
             }
+            Verdict::TrapKindDiffers(why) => {
+                tally.trap_kind_differs += 1;
+                eprintln!(
+                    "seed {seed}: trap kinds differ (not counted; module saved to {}): {why}\n  \
+                     calls:\n    {}",
+                    save(seed, &case.wasm),
+                    calls()
+                );
+            }
             Verdict::Mismatch(why) => {
                 eprintln!(
                     "seed {seed}: MISMATCH (module saved to {}): {why}\n  calls:\n    {}\n{}",
@@ -134,12 +144,13 @@ fn smoke(half: u64) {
     let tally = run_seeds(seeds.clone());
     eprintln!(
         "differential seeds {seeds:?}: {} agree, {} skipped, {} inconclusive (stack), \
-         {} wasmi-only traps, {} mismatches; {} failed to instantiate in both; \
+         {} wasmi-only traps, {} with different trap kinds, {} mismatches; {} failed to instantiate in both; \
          {} calls compared in {:.1?}",
         tally.agree,
         tally.skipped,
         tally.inconclusive,
         tally.wasmi_only_trap,
+        tally.trap_kind_differs,
         tally.mismatches.len(),
         tally.not_instantiated,
         tally.calls,
