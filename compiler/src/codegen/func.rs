@@ -212,9 +212,9 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
             let ty = self.locals[i];
             let src = Operand::mem(R0, 8 * i as i64);
             match (self.local_regs[i], self.local_fregs[i]) {
-                // An i32 argument's upper slot bytes are undefined: the 32-bit
-                // move leaves a register zero-extended, as every i32 in a
-                // register is (see `memory.rs`).
+                // An i32 argument's upper slot bytes are undefined; nothing
+                // relies on the upper half of an i32 register (memory and
+                // table indices are zero-extended where they are used).
                 (Some(r), _) => e.op1(mov_op(ty), Operand::reg(r), src),
                 (_, Some(f)) => e.fop1(super::stack::fmov_op(ty), Operand::freg(f), src),
                 _ => e.op1(

@@ -102,11 +102,12 @@ impl FuncCompiler<'_, '_> {
                 self.trap_on(out, TrapCode::MemoryOutOfBounds);
             }
             Operand::mem(S1, address as i64)
-        } else if let (Some(reg), 0, true) = (index.as_reg(), offset, guarded) {
-            // Every i32 in a register is zero-extended (32-bit operations on
-            // x86-64 clear the upper half), so it indexes memory directly.
-            Operand::mem2(S1, reg, 0)
         } else {
+            // The index is zero-extended into R1 even in guard-page mode,
+            // where it is the only bound: SLJIT leaves the upper half of
+            // a 32-bit result undefined (`i32.load8_s` sign-extends to 64
+            // bits; `i32.wrap_i64` in place emits nothing), and an address
+            // with it set would reach outside the memory's reservation.
             let e = &mut self.m.e;
             e.op1(SLJIT_MOV_U32, Operand::reg(R1), index);
             if offset != 0 {

@@ -156,7 +156,7 @@ impl FuncCompiler<'_, '_> {
             O::I64GeU => self.compare(Cmp::GeU, I64),
 
             // Integer conversions.
-            O::I32WrapI64 => self.convert(sljit_sys::SLJIT_MOV32, I32),
+            O::I32WrapI64 => self.convert(sljit_sys::SLJIT_MOV_U32, I32),
             O::I64ExtendI32S => self.convert(sljit_sys::SLJIT_MOV_S32, I64),
             O::I64ExtendI32U => self.convert(sljit_sys::SLJIT_MOV_U32, I64),
             O::I32Extend8S => self.convert(sljit_sys::SLJIT_MOV32_S8, I32),
