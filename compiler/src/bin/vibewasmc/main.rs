@@ -17,6 +17,7 @@ use vibewasm_format::{
 use vibewasm_loader::{Artifact, Val};
 
 mod cache_cmd;
+mod elf;
 mod sandbox;
 mod sign_cmd;
 mod wasi_cmd;
@@ -84,7 +85,13 @@ enum Command {
         trusted_key: Vec<PathBuf>,
     },
     /// Print an artifact's header, imports, exports, functions and relocations.
-    Inspect { input: PathBuf },
+    Inspect {
+        input: PathBuf,
+        /// Instead, write the code section as an x86-64 ELF object with a
+        /// symbol per function, trampoline and trap stub (`objdump -d OUT.o`).
+        #[arg(long, value_name = "OUT.o")]
+        elf: Option<PathBuf>,
+    },
     /// Run WebAssembly specification scripts (.wast) and print the results.
     Wast(wast::WastArgs),
     /// Inspect or clear the artifact cache `run` compiles through.
@@ -131,7 +138,11 @@ fn main() -> ExitCode {
             trusted_key,
         } => sign_cmd::configure_trust(&trusted_key)
             .and_then(|()| cmd_run(&input, invoke.as_deref(), &args, &limits, &wasi)),
-        Command::Inspect { input } => cmd_inspect(&input),
+        Command::Inspect { input, elf: None } => cmd_inspect(&input),
+        Command::Inspect {
+            input,
+            elf: Some(output),
+        } => elf::cmd_inspect_elf(&input, &output),
         Command::Wast(args) => wast::cmd_wast(args),
         Command::Cache(command) => cache_cmd::cmd_cache(command, cli.cache_dir),
         Command::Keygen(args) => sign_cmd::cmd_keygen(args),
