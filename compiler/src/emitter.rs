@@ -25,9 +25,11 @@ pub const R6: Reg = Reg(sys::SLJIT_R6);
 pub const S0: Reg = Reg(sys::SLJIT_S0);
 /// Holds the base of linear memory 0 in functions that access memory.
 pub const S1: Reg = Reg(sys::SLJIT_S1);
-/// Holds the `*const MemoryDef` of memory 0 in functions that access memory.
+/// Holds the `*const MemoryDef` of memory 0 in functions that access memory
+/// with explicit bounds checks.
 pub const S2: Reg = Reg(sys::SLJIT_S2);
-/// S3..S5 hold the most used locals (see `codegen::func`).
+/// The saved registers memory does not need hold the most used locals (see
+/// `codegen::func::assign_local_registers`).
 pub const S3: Reg = Reg(sys::SLJIT_S3);
 pub const S4: Reg = Reg(sys::SLJIT_S4);
 pub const S5: Reg = Reg(sys::SLJIT_S5);

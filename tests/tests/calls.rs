@@ -808,3 +808,82 @@ fn many_float_and_int_locals_across_calls() {
         );
     }
 }
+
+/// Hot integer locals beyond the callee-saved registers live in pool
+/// (caller-saved) registers when no loop calls out; a call or a runtime
+/// helper outside the loops must not lose them. Checked with both
+/// bounds-check strategies (guard pages leave one more saved register).
+#[test]
+fn locals_in_caller_saved_registers_survive_calls_and_helpers() {
+    let wat = r#"
+    (module
+      (memory 1)
+      ;; Uses every pool register: a deep expression.
+      (func $clobber (param i64) (result i64)
+        (i64.add (local.get 0)
+          (i64.mul (i64.const 3)
+            (i64.add (i64.const 5)
+              (i64.mul (i64.const 7)
+                (i64.add (i64.const 11)
+                  (i64.mul (i64.const 13) (i64.add (i64.const 17) (local.get 0)))))))))
+      (func (export "run") (param $n i64) (result i64)
+        (local $a i64) (local $b i64) (local $c i64) (local $d i64)
+        (local $e i64) (local $f i64) (local $g i64) (local $i i64)
+        (loop $l
+          (local.set $a (i64.add (local.get $a) (local.get $i)))
+          (local.set $b (i64.xor (local.get $b) (i64.mul (local.get $a) (i64.const 3))))
+          (local.set $c (i64.add (local.get $c) (local.get $b)))
+          (local.set $d (i64.sub (local.get $d) (local.get $c)))
+          (local.set $e (i64.add (local.get $e) (i64.shl (local.get $d) (i64.const 1))))
+          (local.set $f (i64.xor (local.get $f) (local.get $e)))
+          (local.set $g (i64.add (local.get $g) (local.get $f)))
+          (i64.store (i32.const 8) (local.get $g))
+          (local.set $i (i64.add (local.get $i) (i64.const 1)))
+          (br_if $l (i64.lt_u (local.get $i) (local.get $n))))
+        (drop (call $clobber (local.get $a)))
+        (drop (memory.grow (i32.const 1)))
+        ;; A shallow stack from here on, so the value stack does not
+        ;; outweigh the locals for the pool registers.
+        (local.set $a (i64.add (local.get $a) (i64.mul (local.get $b) (i64.const 3))))
+        (local.set $a (i64.add (local.get $a) (i64.mul (local.get $c) (i64.const 5))))
+        (local.set $a (i64.add (local.get $a) (i64.mul (local.get $d) (i64.const 7))))
+        (local.set $a (i64.add (local.get $a) (i64.mul (local.get $e) (i64.const 11))))
+        (local.set $a (i64.add (local.get $a) (i64.mul (local.get $f) (i64.const 13))))
+        (local.set $a (i64.add (local.get $a) (i64.mul (local.get $g) (i64.const 17))))
+        (i64.add (local.get $a) (i64.load (i32.const 8)))))"#;
+    let n = 1000u64;
+    let (mut a, mut b, mut c, mut d, mut e, mut f, mut g) =
+        (0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+    for i in 0..n {
+        a = a.wrapping_add(i);
+        b ^= a.wrapping_mul(3);
+        c = c.wrapping_add(b);
+        d = d.wrapping_sub(c);
+        e = e.wrapping_add(d << 1);
+        f ^= e;
+        g = g.wrapping_add(f);
+    }
+    let want = a
+        .wrapping_add(b.wrapping_mul(3))
+        .wrapping_add(c.wrapping_mul(5))
+        .wrapping_add(d.wrapping_mul(7))
+        .wrapping_add(e.wrapping_mul(11))
+        .wrapping_add(f.wrapping_mul(13))
+        .wrapping_add(g.wrapping_mul(17))
+        .wrapping_add(g);
+    for bounds_checks in [
+        vibewasm_compiler::BoundsChecks::Explicit,
+        vibewasm_compiler::BoundsChecks::GuardPages,
+    ] {
+        let config = Config {
+            bounds_checks,
+            ..Config::default()
+        };
+        let mut instance = instantiate_configured(wat, &config, &Linker::new());
+        assert_eq!(
+            call_i64(&mut instance, "run", &[l(n as i64)]),
+            want as i64,
+            "{bounds_checks:?}"
+        );
+    }
+}

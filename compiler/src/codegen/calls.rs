@@ -21,14 +21,14 @@ impl FuncCompiler<'_, '_> {
             self.store_home(h);
         }
         self.spill_registers();
-        self.save_float_locals(true);
+        self.save_scratch_locals(true);
         base
     }
 
     /// Replaces the arguments by the results, which the callee wrote to the
     /// same slots.
     fn finish_call(&mut self, base: usize, results: &[ValType]) {
-        self.save_float_locals(false);
+        self.save_scratch_locals(false);
         self.stack.truncate(base);
         for ty in results {
             self.push_slot(*ty);

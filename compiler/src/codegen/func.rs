@@ -14,7 +14,7 @@
 //! SP never moves inside a body.
 
 use vibewasm_format::vmctx;
-use vibewasm_format::{TrapCode, TrapSite, ValType};
+use vibewasm_format::{BoundsChecks, TrapCode, TrapSite, ValType};
 use wasmparser::{FuncValidator, FunctionBody, ValidatorResources};
 
 use super::control::ControlFrame;
@@ -52,6 +52,9 @@ pub struct FuncCompiler<'a, 'm> {
     pub reachable: bool,
     pub results: Vec<ValType>,
     pub uses_memory: bool,
+    /// `S2` holds memory 0's `MemoryDef` (explicit bounds checks read its
+    /// length); in guard-page mode only `S1`, the base, is kept.
+    pub memory_def_in_s2: bool,
     /// The register each local lives in, if it has one (else its frame slot).
     pub local_regs: Vec<Option<Reg>>,
     /// The float register each float local lives in, if it has one.
@@ -128,17 +131,21 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
             });
         }
 
-        let (local_regs, local_fregs) = assign_local_registers(&locals, &facts);
+        let memory_def_in_s2 =
+            facts.uses_memory && m.options.bounds_checks == BoundsChecks::Explicit;
+        let (local_regs, local_fregs, pool_len) =
+            assign_local_registers(&locals, &facts, memory_def_in_s2);
         let mut fc = FuncCompiler {
             m,
             index,
             locals,
             stack_base,
-            stack: ValueStack::default(),
+            stack: ValueStack::new(pool_len),
             control: Vec::new(),
             reachable: true,
             results: ty.results.clone(),
             uses_memory: facts.uses_memory,
+            memory_def_in_s2,
             local_regs,
             local_fregs,
             offset: body.range().start,
@@ -177,13 +184,19 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
     fn prologue(&mut self, num_params: usize, frame_size: i32) {
         use sljit_sys::*;
         self.m.begin_function(self.index);
-        // S0 is vmctx; then S1/S2 for memory, then the locals' registers.
+        // S0 is vmctx; then S1 (and S2) for memory, then the locals'
+        // saved registers.
+        let memory_regs = match (self.uses_memory, self.memory_def_in_s2) {
+            (false, _) => 0,
+            (true, false) => 1,
+            (true, true) => 2,
+        };
         let highest = self
             .local_regs
             .iter()
             .flatten()
-            .map(|r| saved_index(*r))
-            .chain(std::iter::once(if self.uses_memory { 2 } else { 0 }))
+            .filter_map(|r| saved_index(*r))
+            .chain(std::iter::once(memory_regs))
             .max()
             .unwrap_or(0);
         let saveds = highest + 1;
@@ -267,15 +280,16 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
         }
         let e = &mut self.m.e;
         if self.uses_memory {
+            let def = if self.memory_def_in_s2 { S2 } else { R0 };
             e.op1(
                 SLJIT_MOV,
-                Operand::reg(S2),
+                Operand::reg(def),
                 Operand::mem(S0, vmctx::MEMORY0 as i64),
             );
             e.op1(
                 SLJIT_MOV,
                 Operand::reg(S1),
-                Operand::mem(S2, vmctx::MEMORY_DEF_BASE as i64),
+                Operand::mem(def, vmctx::MEMORY_DEF_BASE as i64),
             );
         }
     }
@@ -420,25 +434,31 @@ pub fn mov_op(ty: ValType) -> i32 {
     }
 }
 
-/// SLJIT's number for saved register `S<n>` is `S0 - n`.
-fn saved_index(r: Reg) -> i32 {
-    S0.0 - r.0
+/// `n` for saved register `S<n>` (SLJIT numbers it `S0 - n`); `None` for
+/// a scratch register.
+fn saved_index(r: Reg) -> Option<i32> {
+    [S0, S1, S2, S3, S4, S5].contains(&r).then_some(S0.0 - r.0)
 }
 
 /// Gives the most used locals (uses inside loops weigh more) registers:
 /// integer locals get the callee-saved registers the function does not need
-/// otherwise (they survive calls), float locals get float registers (saved
-/// around calls, since no float register is callee-saved).
+/// otherwise (they survive calls); then, in a function without calls in its
+/// loops, the last pool registers, each to a local used more than the value
+/// stack would use it (such a local is saved around the calls the function
+/// makes, like float locals); float locals get float registers. Returns the
+/// registers and the value stack's pool size.
 fn assign_local_registers(
     locals: &[ValType],
     facts: &super::prepass::BodyFacts,
-) -> (Vec<Option<Reg>>, Vec<Option<crate::emitter::FReg>>) {
+    memory_def_in_s2: bool,
+) -> (Vec<Option<Reg>>, Vec<Option<crate::emitter::FReg>>, usize) {
+    use super::stack::{FLOAT_LOCAL_REGISTERS, MIN_POOL, POOL};
     /// Below this weight a register is not worth its save and restore.
     const MIN_WEIGHT: u32 = 3;
-    let free: &[Reg] = if facts.uses_memory {
-        &[S3, S4, S5]
-    } else {
-        &[S1, S2, S3, S4, S5]
+    let saved: &[Reg] = match (facts.uses_memory, memory_def_in_s2) {
+        (true, true) => &[S3, S4, S5],
+        (true, false) => &[S2, S3, S4, S5],
+        (false, _) => &[S1, S2, S3, S4, S5],
     };
     let by_weight = |float: bool| {
         let mut candidates: Vec<usize> = (0..locals.len())
@@ -452,15 +472,26 @@ fn assign_local_registers(
         candidates
     };
     let mut regs = vec![None; locals.len()];
-    for (local, reg) in by_weight(false).into_iter().zip(free) {
+    let mut integers = by_weight(false).into_iter();
+    for (local, reg) in integers.by_ref().zip(saved) {
         regs[local] = Some(*reg);
     }
+    // The pool shrinks from its end, so the value stack keeps a prefix.
+    let mut pool_len = POOL.len();
+    if !facts.calls_in_loops {
+        for local in integers {
+            if pool_len == MIN_POOL
+                || facts.local_weights[local] <= facts.deep_weights[pool_len - 1 - MIN_POOL]
+            {
+                break;
+            }
+            pool_len -= 1;
+            regs[local] = Some(POOL[pool_len]);
+        }
+    }
     let mut fregs = vec![None; locals.len()];
-    for (local, reg) in by_weight(true)
-        .into_iter()
-        .zip(super::stack::FLOAT_LOCAL_REGISTERS)
-    {
+    for (local, reg) in by_weight(true).into_iter().zip(FLOAT_LOCAL_REGISTERS) {
         fregs[local] = Some(reg);
     }
-    (regs, fregs)
+    (regs, fregs, pool_len)
 }

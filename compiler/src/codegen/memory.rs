@@ -1,8 +1,9 @@
 //! Linear memory: loads, stores, `memory.size`, `memory.grow`, and the one
 //! place that decides how an access is bounds-checked.
 //!
-//! In every function that touches memory, `S1` holds the memory base and
-//! `S2` the `MemoryDef` (whose `len` changes on grow; the base never moves).
+//! In every function that touches memory, `S1` holds the memory base (it
+//! never moves); with explicit bounds checks `S2` holds the `MemoryDef`
+//! too, whose `len` changes on grow.
 
 use sljit_sys::*;
 use vibewasm_format::vmctx::{self, Helper};
@@ -11,7 +12,7 @@ use wasmparser::MemArg;
 
 use super::func::FuncCompiler;
 use super::stack::is_float;
-use crate::emitter::{Operand, R0, R1, S1, S2};
+use crate::emitter::{Operand, R0, R1, S0, S1, S2};
 
 /// One kind of memory access: its width in bytes, the SLJIT move that
 /// performs it, and the wasm type of the value.
@@ -178,10 +179,20 @@ impl FuncCompiler<'_, '_> {
     pub fn visit_memory_size(&mut self) {
         let dst = self.alloc_reg();
         let e = &mut self.m.e;
+        let def = if self.memory_def_in_s2 {
+            S2
+        } else {
+            e.op1(
+                SLJIT_MOV,
+                Operand::reg(dst),
+                Operand::mem(S0, vmctx::MEMORY0 as i64),
+            );
+            dst
+        };
         e.op1(
             SLJIT_MOV,
             Operand::reg(dst),
-            Operand::mem(S2, vmctx::MEMORY_DEF_LEN as i64),
+            Operand::mem(def, vmctx::MEMORY_DEF_LEN as i64),
         );
         e.op2(
             SLJIT_LSHR,

@@ -12,6 +12,12 @@ pub struct BodyFacts {
     pub uses_memory: bool,
     /// Static uses of each local, a use inside `n` nested loops counting `4^n`.
     pub local_weights: Vec<u32>,
+    /// A call (to wasm, the host or a runtime helper) inside a loop.
+    pub calls_in_loops: bool,
+    /// `deep_weights[k]`: operators after which more than `3 + k` values
+    /// are on the stack, weighted like `local_weights`: how much the value
+    /// stack would lose without its 4th (5th) pool register.
+    pub deep_weights: [u32; 2],
 }
 
 pub fn prepass(
@@ -28,6 +34,8 @@ pub fn prepass(
         max_height: 0,
         uses_memory: false,
         local_weights: vec![0; num_locals],
+        calls_in_loops: false,
+        deep_weights: [0; 2],
     };
     // For each open block: is it a loop?
     let mut blocks: Vec<bool> = Vec::new();
@@ -50,7 +58,14 @@ pub fn prepass(
         validator
             .op(offset, &op)
             .map_err(|e| CompileError::from_parser(e, func, true))?;
-        facts.max_height = facts.max_height.max(validator.operand_stack_height());
+        let height = validator.operand_stack_height();
+        facts.max_height = facts.max_height.max(height);
+        let weight = 1u32 << (2 * loop_depth.min(8));
+        for (k, deep) in facts.deep_weights.iter_mut().enumerate() {
+            if height > 3 + k as u32 {
+                *deep = deep.saturating_add(weight);
+            }
+        }
         match op {
             O::Block { .. } | O::If { .. } => blocks.push(false),
             O::Loop { .. } => {
@@ -62,16 +77,37 @@ pub fn prepass(
             | O::LocalSet { local_index }
             | O::LocalTee { local_index } => {
                 if let Some(w) = facts.local_weights.get_mut(local_index as usize) {
-                    *w = w.saturating_add(1 << (2 * loop_depth.min(8)));
+                    *w = w.saturating_add(weight);
                 }
             }
             _ => {}
         }
         facts.uses_memory |= touches_memory(&op);
+        facts.calls_in_loops |= loop_depth > 0 && calls_out(&op);
     }
     ops.finish().map_err(malformed)?;
     facts.max_height += 1 + vibewasm_format::vmctx::MAX_HELPER_IMMEDIATES;
     Ok(facts)
+}
+
+/// Operators whose code calls out (clobbering scratch registers): calls,
+/// and the operators lowered to runtime helpers (see `visit.rs`).
+fn calls_out(op: &O<'_>) -> bool {
+    matches!(
+        op,
+        O::Call { .. }
+            | O::CallIndirect { .. }
+            | O::MemoryGrow { .. }
+            | O::MemoryCopy { .. }
+            | O::MemoryFill { .. }
+            | O::MemoryInit { .. }
+            | O::DataDrop { .. }
+            | O::TableGrow { .. }
+            | O::TableFill { .. }
+            | O::TableCopy { .. }
+            | O::TableInit { .. }
+            | O::ElemDrop { .. }
+    )
 }
 
 /// Operators that need the memory base and size in registers.

@@ -12,8 +12,11 @@ use vibewasm_format::ValType;
 use super::func::{mov_op, FuncCompiler};
 use crate::emitter::{freg, FReg, Operand, Reg, R2, R3, R4, R5, R6, SP};
 
-/// Registers that hold integer wasm values.
-const POOL: [Reg; 5] = [R2, R3, R4, R5, R6];
+/// Registers that hold integer wasm values. A function may lend the last
+/// ones to its locals (see `func::assign_local_registers`).
+pub const POOL: [Reg; 5] = [R2, R3, R4, R5, R6];
+/// Pool registers a function always keeps for its value stack.
+pub const MIN_POOL: usize = 3;
 /// Float registers that hold f32/f64 values; `FT0`/`FT1` are temporaries
 /// within one operator, like `R0`/`R1`.
 const FPOOL: [FReg; 8] = [
@@ -51,9 +54,10 @@ pub struct Entry {
     pub ty: ValType,
 }
 
-#[derive(Default)]
 pub struct ValueStack {
     entries: Vec<Entry>,
+    /// `POOL[..pool_len]` hold values; the rest hold locals.
+    pool_len: usize,
     /// Bit `i` set: `POOL[i]` holds a value.
     used: u8,
     /// Bit `i` set: `FPOOL[i]` holds a value.
@@ -61,6 +65,16 @@ pub struct ValueStack {
 }
 
 impl ValueStack {
+    /// An empty stack whose values use `POOL[..pool_len]`.
+    pub fn new(pool_len: usize) -> Self {
+        debug_assert!((MIN_POOL..=POOL.len()).contains(&pool_len));
+        ValueStack {
+            entries: Vec::new(),
+            pool_len,
+            used: 0,
+            used_f: 0,
+        }
+    }
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -103,7 +117,7 @@ impl ValueStack {
         self.entries[height].loc = loc;
     }
     fn free_reg(&self) -> Option<Reg> {
-        (0..POOL.len())
+        (0..self.pool_len)
             .find(|i| self.used & (1 << i) == 0)
             .map(|i| POOL[i])
     }
@@ -162,19 +176,30 @@ impl FuncCompiler<'_, '_> {
         Operand::mem(SP, (16 + 8 * index as i32) as i64)
     }
 
-    /// Float registers are caller-saved: around a call, float locals that
-    /// live in them go to their frame slots and come back afterwards.
-    pub fn save_float_locals(&mut self, save: bool) {
-        for i in 0..self.local_fregs.len() {
+    /// Locals in caller-saved registers (every float local; integer locals
+    /// in pool registers) go to their frame slots around a call
+    /// (`save`), and come back afterwards (`!save`).
+    pub fn save_scratch_locals(&mut self, save: bool) {
+        for i in 0..self.locals.len() {
+            let ty = self.locals[i];
+            let slot = self.local_slot(i as u32);
             if let Some(f) = self.local_fregs[i] {
-                let ty = self.locals[i];
-                let slot = self.local_slot(i as u32);
                 let (dst, src) = if save {
                     (slot, Operand::freg(f))
                 } else {
                     (Operand::freg(f), slot)
                 };
                 self.m.e.fop1(fmov_op(ty), dst, src);
+            }
+            if let Some(r) = self.local_regs[i].filter(|r| POOL.contains(r)) {
+                let (dst, src) = if save {
+                    (slot, Operand::reg(r))
+                } else {
+                    (Operand::reg(r), slot)
+                };
+                // All 64 bits: an i32 local's upper half is not relied on,
+                // but moving it whole costs nothing.
+                self.m.e.op1(sljit_sys::SLJIT_MOV, dst, src);
             }
         }
     }
@@ -370,7 +395,7 @@ mod tests {
 
     #[test]
     fn registers_are_tracked_through_push_and_pop() {
-        let mut stack = ValueStack::default();
+        let mut stack = ValueStack::new(POOL.len());
         for r in POOL {
             assert!(stack.free_reg().is_some());
             stack.push(Loc::Reg(r), ValType::I32);
