@@ -28,6 +28,8 @@ pub struct Artifact {
     /// handler before the first instance runs; dropped (unregistered)
     /// before the code is unmapped.
     faults: Mutex<Option<Registration>>,
+    /// Whether this artifact's lines went to the perf map (`perf_map.rs`).
+    pub(crate) perf_map: crate::perf_map::Published,
 }
 
 impl Drop for Artifact {
@@ -45,8 +47,18 @@ impl Artifact {
     /// The file must not be writable by anyone less trusted than the process
     /// (see the crate docs): the checks run on a mapping of the file, so a
     /// concurrent writer could change bytes after they were checked.
+    ///
+    /// With `VIBEWASM_PERF_MAP=1` in the environment the code is copied to
+    /// anonymous pages instead, where `perf` looks it up in the perf map
+    /// (see [`crate::EngineConfig::perf_map`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Artifact, LoadError> {
-        let path = path.as_ref();
+        Artifact::open_for(path.as_ref(), crate::perf_map::env_enabled())
+    }
+
+    /// [`Artifact::open`], with the code copied to anonymous pages if
+    /// `copy_code` (perf attributes samples in file-backed code to the
+    /// file, never to the perf map).
+    pub(crate) fn open_for(path: &Path, copy_code: bool) -> Result<Artifact, LoadError> {
         let io = |source| LoadError::Io {
             path: path.to_path_buf(),
             source,
@@ -61,11 +73,16 @@ impl Artifact {
             path: Some(path.to_path_buf()),
             source,
         })?;
-        let (header, metadata) = (view.header, view.metadata);
-        let code = map_code_from_file(&file, &header).map_err(|source| LoadError::Map {
+        let code = if copy_code {
+            map_code_copy(view.code)
+        } else {
+            map_code_from_file(&file, &view.header)
+        };
+        let code = code.map_err(|source| LoadError::Map {
             path: Some(path.to_path_buf()),
             source,
         })?;
+        let (header, metadata) = (view.header, view.metadata);
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         Ok(Artifact::new(header, metadata, code, name))
     }
@@ -85,6 +102,7 @@ impl Artifact {
             by_offset: by_offset.into_boxed_slice(),
             name,
             faults: Mutex::new(None),
+            perf_map: Default::default(),
         }
     }
 
@@ -93,17 +111,8 @@ impl Artifact {
     pub fn from_bytes(bytes: &[u8]) -> Result<Artifact, LoadError> {
         let view =
             read_artifact(bytes).map_err(|source| LoadError::Format { path: None, source })?;
-        let code = if view.code.is_empty() {
-            None
-        } else {
-            let map = || -> std::io::Result<Mmap> {
-                let mut map = MmapMut::map_anon(view.code.len())?;
-                map.copy_from_slice(view.code);
-                // Writable until here, executable from here on: never both.
-                map.make_exec()
-            };
-            Some(map().map_err(|source| LoadError::Map { path: None, source })?)
-        };
+        let code =
+            map_code_copy(view.code).map_err(|source| LoadError::Map { path: None, source })?;
         Ok(Artifact::new(view.header, view.metadata, code, None))
     }
 
@@ -193,6 +202,17 @@ impl Artifact {
         })?);
         Ok(())
     }
+}
+
+/// `code` copied into a fresh executable mapping (`None` if empty).
+fn map_code_copy(code: &[u8]) -> std::io::Result<Option<Mmap>> {
+    if code.is_empty() {
+        return Ok(None);
+    }
+    let mut map = MmapMut::map_anon(code.len())?;
+    map.copy_from_slice(code);
+    // Writable until here, executable from here on: never both.
+    map.make_exec().map(Some)
 }
 
 fn map_code_from_file(file: &File, header: &Header) -> std::io::Result<Option<Mmap>> {

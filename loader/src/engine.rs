@@ -17,6 +17,15 @@ pub struct EngineConfig {
     pub max_wasm_stack: usize,
     /// Most pages a memory created by an instance may have.
     pub memory_limit_pages: u64,
+    /// Whether the functions of every module made with this engine (and
+    /// of every artifact instantiated in its stores) are listed in
+    /// `/tmp/perf-PID.map`, one `START SIZE module!name` line each, so that
+    /// `perf report` names them; default off. `Module::from_file` then
+    /// copies the code to anonymous memory (perf never consults the map
+    /// for code mapped from a file). The environment variable
+    /// `VIBEWASM_PERF_MAP=1` turns it on for the whole process. Best
+    /// effort: a map that cannot be written never fails loading.
+    pub perf_map: bool,
 }
 
 impl Default for EngineConfig {
@@ -29,6 +38,7 @@ impl Default for EngineConfig {
             },
             max_wasm_stack: DEFAULT_MAX_WASM_STACK,
             memory_limit_pages: MAX_WASM_PAGES,
+            perf_map: false,
         }
     }
 }

@@ -58,6 +58,8 @@ pub(crate) fn instantiate(
     artifact: &Arc<Artifact>,
 ) -> Result<Instance, Error> {
     check_code_options(linker, artifact)?;
+    // Before any of its code runs (the start function may).
+    crate::perf_map::publish(artifact, store.engine().config().perf_map);
     let meta = artifact.metadata();
     let layout = VmctxLayout::new(meta);
     check_relocations(meta, &layout)?;

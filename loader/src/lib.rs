@@ -63,6 +63,15 @@
 //! * **Backtraces**: every trap from wasm code carries the wasm call stack
 //!   ([`Trap::backtrace`]).
 //!
+//! # Profiling
+//!
+//! With [`EngineConfig::perf_map`] (or `VIBEWASM_PERF_MAP=1` in the
+//! environment) the loader appends one `START SIZE module!function` line per
+//! wasm function to `/tmp/perf-PID.map`, which `perf report` uses to name
+//! samples in generated code, and copies artifact files' code to anonymous
+//! memory (perf only looks there). Writing the map is best effort and never
+//! fails loading.
+//!
 //! # Trust
 //!
 //! Artifacts are native code: loading one means trusting whoever compiled
@@ -99,6 +108,7 @@ mod memory;
 mod module;
 #[cfg(feature = "native")]
 mod native;
+mod perf_map;
 mod raw;
 mod sandbox;
 mod signals;

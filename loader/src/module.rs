@@ -22,9 +22,13 @@ pub struct Module {
 }
 
 impl Module {
-    /// Loads the artifact file at `path` (mapped, code shared between processes).
+    /// Loads the artifact file at `path` (mapped, code shared between
+    /// processes; copied instead when [`crate::EngineConfig::perf_map`] is
+    /// on, so that `perf` finds it in the perf map).
     pub fn from_file(engine: &Engine, path: impl AsRef<Path>) -> Result<Module, Error> {
-        Module::from_artifact(engine, Arc::new(Artifact::open(path)?))
+        let copy_code = engine.config().perf_map || crate::perf_map::env_enabled();
+        let artifact = Artifact::open_for(path.as_ref(), copy_code)?;
+        Module::from_artifact(engine, Arc::new(artifact))
     }
 
     /// Loads an artifact held in memory (its code is copied to fresh pages).
@@ -32,8 +36,10 @@ impl Module {
         Module::from_artifact(engine, Arc::new(Artifact::from_bytes(bytes)?))
     }
 
-    /// Wraps an artifact that is already loaded.
-    pub fn from_artifact(_engine: &Engine, artifact: Arc<Artifact>) -> Result<Module, Error> {
+    /// Wraps an artifact that is already loaded (and lists its code in
+    /// the perf map if [`crate::EngineConfig::perf_map`] asks for it).
+    pub fn from_artifact(engine: &Engine, artifact: Arc<Artifact>) -> Result<Module, Error> {
+        crate::perf_map::publish(&artifact, engine.config().perf_map);
         Ok(Module { artifact })
     }
 
