@@ -445,8 +445,10 @@ fn saved_index(r: Reg) -> Option<i32> {
 /// otherwise (they survive calls); then, in a function without calls in its
 /// loops, the last pool registers, each to a local used more than the value
 /// stack would use it (such a local is saved around the calls the function
-/// makes, like float locals); float locals get float registers. Returns the
-/// registers and the value stack's pool size.
+/// makes, like float locals; in a function without calls it costs nothing,
+/// so even a parameter read once is better off there than copied to its
+/// slot); float locals get float registers. Returns the registers and the
+/// value stack's pool size.
 fn assign_local_registers(
     locals: &[ValType],
     facts: &super::prepass::BodyFacts,
@@ -465,22 +467,27 @@ fn assign_local_registers(
             .filter(|&i| {
                 super::stack::is_float(locals[i]) == float
                     && locals[i] != ValType::V128
-                    && facts.local_weights[i] >= MIN_WEIGHT
+                    && facts.local_weights[i] > 0
             })
             .collect();
         candidates.sort_by_key(|&i| (std::cmp::Reverse(facts.local_weights[i]), i));
         candidates
     };
+    let worth_saving = |local: &usize| facts.local_weights[*local] >= MIN_WEIGHT;
     let mut regs = vec![None; locals.len()];
-    let mut integers = by_weight(false).into_iter();
-    for (local, reg) in integers.by_ref().zip(saved) {
-        regs[local] = Some(*reg);
+    let mut integers = by_weight(false).into_iter().peekable();
+    for reg in saved {
+        match integers.next_if(worth_saving) {
+            Some(local) => regs[local] = Some(*reg),
+            None => break,
+        }
     }
     // The pool shrinks from its end, so the value stack keeps a prefix.
     let mut pool_len = POOL.len();
     if !facts.calls_in_loops {
         for local in integers {
             if pool_len == MIN_POOL
+                || (facts.calls && !worth_saving(&local))
                 || facts.local_weights[local] <= facts.deep_weights[pool_len - 1 - MIN_POOL]
             {
                 break;
@@ -490,7 +497,8 @@ fn assign_local_registers(
         }
     }
     let mut fregs = vec![None; locals.len()];
-    for (local, reg) in by_weight(true).into_iter().zip(FLOAT_LOCAL_REGISTERS) {
+    let floats = by_weight(true).into_iter().filter(worth_saving);
+    for (local, reg) in floats.zip(FLOAT_LOCAL_REGISTERS) {
         fregs[local] = Some(reg);
     }
     (regs, fregs, pool_len)

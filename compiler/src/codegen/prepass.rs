@@ -12,7 +12,9 @@ pub struct BodyFacts {
     pub uses_memory: bool,
     /// Static uses of each local, a use inside `n` nested loops counting `4^n`.
     pub local_weights: Vec<u32>,
-    /// A call (to wasm, the host or a runtime helper) inside a loop.
+    /// A call (to wasm, the host or a runtime helper) anywhere in the body.
+    pub calls: bool,
+    /// A call inside a loop.
     pub calls_in_loops: bool,
     /// `deep_weights[k]`: operators after which more than `3 + k` values
     /// are on the stack, weighted like `local_weights`: how much the value
@@ -34,6 +36,7 @@ pub fn prepass(
         max_height: 0,
         uses_memory: false,
         local_weights: vec![0; num_locals],
+        calls: false,
         calls_in_loops: false,
         deep_weights: [0; 2],
     };
@@ -83,7 +86,9 @@ pub fn prepass(
             _ => {}
         }
         facts.uses_memory |= touches_memory(&op);
-        facts.calls_in_loops |= loop_depth > 0 && calls_out(&op);
+        let calls = calls_out(&op);
+        facts.calls |= calls;
+        facts.calls_in_loops |= calls && loop_depth > 0;
     }
     ops.finish().map_err(malformed)?;
     facts.max_height += 1 + vibewasm_format::vmctx::MAX_HELPER_IMMEDIATES;
