@@ -15,7 +15,9 @@ pub struct EngineConfig {
     pub code_options: CodeOptions,
     /// How much stack wasm may use below the point where it is entered.
     pub max_wasm_stack: usize,
-    /// Most pages a memory created by an instance may have.
+    /// Most pages a memory created by an instance in a store of this
+    /// engine may have (default 65536, 4 GiB); `Linker::memory_limit_pages`
+    /// can only lower it.
     pub memory_limit_pages: u64,
     /// Whether the functions of every module made with this engine (and
     /// of every artifact instantiated in its stores) are listed in

@@ -316,11 +316,11 @@ fn build(
     let mut memories = imports.memories;
     for ty in &meta.memories {
         let reservation = memory_reservation(artifact);
-        let memory = RawBox::new(LinearMemory::new(
-            *ty,
-            linker.memory_limit_pages,
-            reservation,
-        )?);
+        // The stricter of the linker's and the engine's limits.
+        let limit_pages = linker
+            .memory_limit_pages
+            .min(guard.engine().config().memory_limit_pages);
+        let memory = RawBox::new(LinearMemory::new(*ty, limit_pages, reservation)?);
         memories.push(memory.as_ptr());
         guard.objects().memories.push(memory);
     }
@@ -418,6 +418,13 @@ fn build(
         store: std::ptr::null(),
         store_id: guard.id(),
         artifact: artifact.clone(),
+        host_entry: match meta.trampolines {
+            // Format validation checked the offset against the code length.
+            Some(t) if !artifact.code_base().is_null() => {
+                Some(artifact.code_base().wrapping_add(t.host_entry as usize))
+            }
+            _ => None,
+        },
         layout,
         vmctx,
         func_refs: records,

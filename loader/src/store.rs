@@ -290,6 +290,10 @@ impl StoreGuard<'_> {
         self.inner.max_wasm_stack.load(Ordering::Relaxed)
     }
 
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
     pub(crate) fn take_pending_trap(&mut self) -> Option<Trap> {
         // SAFETY: this thread holds the store, and no wasm (hence no
         // host-call shim) is running while `&mut self` is borrowed here.

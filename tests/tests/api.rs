@@ -140,6 +140,33 @@ fn memory_larger_than_the_embedder_limit() {
     assert_eq!(inst.memory_mut().map(|m| m.len()), Some(10 * 65536));
 }
 
+/// `EngineConfig::memory_limit_pages` holds for every store of the engine;
+/// a linker can lower it but not raise it.
+#[test]
+fn engine_memory_limit_applies_to_its_stores() {
+    let wasm = wasm(
+        r#"(module (memory (export "m") 1) (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))"#,
+    );
+    let engine = std::sync::Arc::new(vibewasm_loader::Engine::new(
+        vibewasm_loader::EngineConfig {
+            memory_limit_pages: 3,
+            ..Default::default()
+        },
+    ));
+    let artifact = vibewasm_compiler::compile(&wasm, &Config::default()).unwrap();
+    let module = vibewasm_loader::Module::from_artifact_bytes(&engine, &artifact).unwrap();
+    let mut store = vibewasm_loader::Store::new(engine.clone());
+    let mut linker = Linker::new();
+    linker.memory_limit_pages(100);
+    let mut inst = linker.instantiate(&mut store, &module).unwrap();
+    assert_eq!(call_i32(&mut inst, "grow", &[Val::I32(2)]), 1);
+    assert_eq!(
+        call_i32(&mut inst, "grow", &[Val::I32(1)]),
+        -1,
+        "beyond the engine's 3 pages"
+    );
+}
+
 #[test]
 fn unsupported_import_kinds_are_named() {
     for (wat, kind) in [
