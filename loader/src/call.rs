@@ -3,10 +3,11 @@
 //!
 //! [`RuntimeState`]: vibewasm_format::vmctx::RuntimeState
 
-use vibewasm_format::vmctx::FuncRef;
+use vibewasm_format::vmctx::{FuncRef, HOST_STATE};
 use vibewasm_format::{FuncType, TrapCode};
 
 use crate::error::{AccessError, CallError, Error};
+use crate::instance::InstanceData;
 use crate::stack;
 use crate::store::{Store, StoreGuard};
 use crate::trap::Trap;
@@ -105,21 +106,21 @@ pub(crate) fn invoke_in(
     // its vmctx, or a handle whose store id was checked); records live as
     // long as the store.
     let FuncRef { code, vmctx, .. } = unsafe { *func };
-    let entry = {
-        let objects = guard.objects();
-        let data = objects
-            .instance_at(vmctx)
-            .ok_or_else(|| Trap::internal("function of an instance of another store"))?;
-        let artifact = &data.artifact;
-        match artifact.metadata().trampolines {
-            // Format validation checked the offset against the code length;
-            // the artifact is kept alive by the instance, which the store owns.
-            Some(t) if !artifact.code_base().is_null() => {
-                artifact.code_base().wrapping_add(t.host_entry as usize)
-            }
-            _ => return Err(Trap::internal("artifact without a host entry trampoline")),
-        }
-    };
+    // SAFETY: as for `func` above: the record's vmctx belongs to a live
+    // instance of this store, whose HOST_STATE slot holds its data (written
+    // at instantiation, before any record of it existed). Reading it costs
+    // one load; looking the vmctx up in `Objects::by_vmctx` cost a third of
+    // a host-to-wasm call, so that check only runs in debug builds.
+    let data = unsafe { &*crate::raw::read_vmctx_ptr::<InstanceData>(vmctx, HOST_STATE) };
+    debug_assert!(guard.objects().instance_at(vmctx).is_some());
+    if data.store_id != guard.id() {
+        return Err(Trap::internal("function of an instance of another store"));
+    }
+    // The trampoline lies in the artifact's code, which the instance (owned
+    // by the store) keeps mapped.
+    let entry = data
+        .host_entry
+        .ok_or_else(|| Trap::internal("artifact without a host entry trampoline"))?;
     // Each entry takes the store, so this is always the outermost entry
     // into it: set the limit for this thread's stack.
     let limit = stack::wasm_stack_limit(guard.max_wasm_stack())

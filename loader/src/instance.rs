@@ -33,6 +33,9 @@ pub(crate) struct InstanceData {
     pub(crate) store: *const StoreInner,
     pub(crate) store_id: u64,
     pub(crate) artifact: Arc<Artifact>,
+    /// The artifact's host entry trampoline (in its executable code), if
+    /// it has one: looked up once, not on every call from the host.
+    pub(crate) host_entry: Option<*const u8>,
     pub(crate) layout: VmctxLayout,
     pub(crate) vmctx: VmctxBuf,
     /// The records `func_refs` slots point to, for every function this
