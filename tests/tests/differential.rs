@@ -237,7 +237,16 @@ fn regression_guard_pages_wrapped_i64_address() {
   (func (export "load_s8") (param i32) (result i32)
     (i32.load8_u (i32.load8_s (local.get 0))))
   (func (export "load_ext16") (param i32) (result i32)
-    (i32.load8_u (i32.extend16_s (local.get 0)))))"#;
+    (i32.load8_u (i32.extend16_s (local.get 0))))
+  ;; The same values through a local, a tee and an identity add: every
+  ;; path that may skip the zero-extending move before a guarded access.
+  (func (export "load_s8_local") (param i32) (result i32) (local i32)
+    (local.set 1 (i32.load8_s (local.get 0)))
+    (i32.load8_u (local.get 1)))
+  (func (export "load_s8_tee") (param i32) (result i32) (local i32)
+    (i32.load8_u (local.tee 1 (i32.extend8_s (i32.load8_u (local.get 0))))))
+  (func (export "load_s8_add0") (param i32) (result i32)
+    (i32.load8_u (i32.add (i32.load8_s (local.get 0)) (i32.const 0)))))"#;
     let mut failures = Vec::new();
     for config in all_configs() {
         let mut inst = instance(wat, &config);
@@ -270,10 +279,15 @@ fn regression_guard_pages_wrapped_i64_address() {
             Ok(&[Val::I32(0xab)]),
         );
         // Byte 16 is 0xab, so the address is 0xffff_ffab (sign-extended,
-        // 0xffff_ffff_ffff_ffab: below the memory's base).
+        // 0xffff_ffff_ffff_ffab: below the memory's base, where a wrong
+        // access faults or reads whatever the host has mapped there; the
+        // unfixed code read 0 from host memory in one run).
         let oob = Err("out of bounds memory access");
         check("load_s8", &[Val::I32(16)], oob);
         check("load_ext16", &[Val::I32(0x8010)], oob);
+        check("load_s8_local", &[Val::I32(16)], oob);
+        check("load_s8_tee", &[Val::I32(16)], oob);
+        check("load_s8_add0", &[Val::I32(16)], oob);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -161,6 +161,16 @@ impl FuncCompiler<'_, '_> {
             self.m
                 .e
                 .op2(op.opcode() | width(ty), Operand::reg(dst), a, b);
+            // SLJIT always emits these (no shortcut for an identity
+            // operand) as 32-bit instructions writing `dst` (add/sub may
+            // become a 32-bit `lea`).
+            let writes_32_bits = matches!(
+                op,
+                IntOp::Add | IntOp::Sub | IntOp::Mul | IntOp::And | IntOp::Or | IntOp::Xor
+            );
+            if ty == ValType::I32 && writes_32_bits {
+                return self.push_reg_zero_extended(dst);
+            }
         }
         self.push_reg(dst, ty);
     }

@@ -11,7 +11,7 @@ use vibewasm_format::{BoundsChecks, TrapCode, ValType};
 use wasmparser::MemArg;
 
 use super::func::FuncCompiler;
-use super::stack::is_float;
+use super::stack::{is_float, Loc};
 use crate::emitter::{Operand, R0, R1, S0, S1, S2};
 
 /// One kind of memory access: its width in bytes, the SLJIT move that
@@ -85,7 +85,7 @@ impl FuncCompiler<'_, '_> {
     /// as a fault site instead. Uses `R0` and `R1`.
     fn access(
         &mut self,
-        index: Operand,
+        (index, index_loc): (Operand, Loc),
         offset: u64,
         size: u64,
         emit: impl FnOnce(&mut Self, Operand),
@@ -103,12 +103,19 @@ impl FuncCompiler<'_, '_> {
                 self.trap_on(out, TrapCode::MemoryOutOfBounds);
             }
             Operand::mem(S1, address as i64)
+        } else if let (Some(reg), 0, true) = (index.as_reg(), offset, guarded) {
+            // Guard pages bound the access only if the index's upper half
+            // is zero: an address with it set would reach outside the
+            // memory's reservation. Known zero-extended values (see
+            // `push_reg_zero_extended`) index memory directly; every other
+            // one is zero-extended into R1 first.
+            if self.is_zero_extended(index_loc) {
+                Operand::mem2(S1, reg, 0)
+            } else {
+                self.m.e.op1(SLJIT_MOV_U32, Operand::reg(R1), index);
+                Operand::mem2(S1, R1, 0)
+            }
         } else {
-            // The index is zero-extended into R1 even in guard-page mode,
-            // where it is the only bound: SLJIT leaves the upper half of
-            // a 32-bit result undefined (`i32.load8_s` sign-extends to 64
-            // bits; `i32.wrap_i64` in place emits nothing), and an address
-            // with it set would reach outside the memory's reservation.
             let e = &mut self.m.e;
             e.op1(SLJIT_MOV_U32, Operand::reg(R1), index);
             if offset != 0 {
@@ -143,7 +150,8 @@ impl FuncCompiler<'_, '_> {
     }
 
     pub fn load(&mut self, memarg: MemArg, access: Access) {
-        let (index, _) = self.pop();
+        let (index, entry) = self.pop_entry();
+        let index = (index, entry.loc);
         // The destination register is chosen first: allocating may spill,
         // and a spill must not land inside a fault site.
         let ty = access.ty();
@@ -164,16 +172,21 @@ impl FuncCompiler<'_, '_> {
 
     pub fn store(&mut self, memarg: MemArg, access: Access) {
         let (value, entry) = self.pop_entry();
-        let (index, _) = self.pop();
-        self.access(index, memarg.offset, access.size(), |fc, address| {
-            if is_float(access.ty()) {
-                // A float in a register is stored as a float; in memory or as
-                // a constant, its bits are moved as an integer.
-                fc.move_value(address, value, entry.loc, entry.ty);
-            } else {
-                fc.m.e.op1(access.mov(), address, value);
-            }
-        });
+        let (index, index_entry) = self.pop_entry();
+        self.access(
+            (index, index_entry.loc),
+            memarg.offset,
+            access.size(),
+            |fc, address| {
+                if is_float(access.ty()) {
+                    // A float in a register is stored as a float; in memory or as
+                    // a constant, its bits are moved as an integer.
+                    fc.move_value(address, value, entry.loc, entry.ty);
+                } else {
+                    fc.m.e.op1(access.mov(), address, value);
+                }
+            },
+        );
     }
 
     pub fn visit_memory_size(&mut self) {

@@ -62,6 +62,10 @@ pub struct ValueStack {
     used: u8,
     /// Bit `i` set: `FPOOL[i]` holds a value.
     used_f: u8,
+    /// Bit `i` set: `POOL[i]` holds an i32 whose upper half is known to be
+    /// zero (see [`FuncCompiler::push_reg_zero_extended`]). Cleared when the
+    /// register is claimed again; read right after the value is popped.
+    zero_extended: u8,
 }
 
 impl ValueStack {
@@ -73,6 +77,7 @@ impl ValueStack {
             pool_len,
             used: 0,
             used_f: 0,
+            zero_extended: 0,
         }
     }
     pub fn len(&self) -> usize {
@@ -83,7 +88,10 @@ impl ValueStack {
     }
     fn claim(&mut self, loc: Loc) {
         match loc {
-            Loc::Reg(r) => self.used |= 1 << pool_index(r),
+            Loc::Reg(r) => {
+                self.used |= 1 << pool_index(r);
+                self.zero_extended &= !(1 << pool_index(r));
+            }
             Loc::FReg(f) => self.used_f |= 1 << fpool_index(f),
             _ => {}
         }
@@ -267,6 +275,32 @@ impl FuncCompiler<'_, '_> {
 
     pub fn push_reg(&mut self, reg: Reg, ty: ValType) {
         self.stack.push(Loc::Reg(reg), ty);
+    }
+
+    /// Pushes an i32 that the instruction just emitted into `reg` wrote as
+    /// a 32-bit register (x86-64 then clears the upper half). Only such
+    /// values, and i32 locals in registers, index memory without a
+    /// zero-extending move: SLJIT leaves the upper half of other 32-bit
+    /// results undefined (`i32.load8_s` sign-extends to 64 bits, a 32-bit
+    /// move to the same register is no instruction at all).
+    pub fn push_reg_zero_extended(&mut self, reg: Reg) {
+        self.stack.push(Loc::Reg(reg), ValType::I32);
+        self.stack.zero_extended |= 1 << pool_index(reg);
+    }
+
+    /// Whether the i32 at `loc` (just popped) has a zero upper half in its
+    /// register: see [`Self::push_reg_zero_extended`]. An i32 local's
+    /// register is only ever written by 32-bit moves and loads (`local.set`,
+    /// parameters), zero (initialisation), or its own saved 64 bits (after
+    /// a call), so it always is.
+    pub fn is_zero_extended(&self, loc: Loc) -> bool {
+        match loc {
+            Loc::Reg(r) => self.stack.zero_extended & (1 << pool_index(r)) != 0,
+            Loc::Local(i) => {
+                self.locals[i as usize] == ValType::I32 && self.local_regs[i as usize].is_some()
+            }
+            _ => false,
+        }
     }
 
     pub fn push_const(&mut self, value: i64, ty: ValType) {
