@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! host_entry trampoline   extern "C" fn(vmctx, argv, code) -> u32
-//! trap_exit               shared trap path: unwinds to the trampoline, returns 1
+//! trap path               shared by every trap stub: records the trap, unwinds
+//!                         to the trampoline, returns 1
 //! import stubs            one per imported function: calls the host through vmctx
 //! defined functions       each followed by its out-of-line trap stubs
 //! ```
@@ -52,7 +53,8 @@ pub struct ModuleCompiler<'m> {
     func_labels: Vec<Option<Label>>,
     pending_calls: Vec<(Jump, u32)>,
     trap_stubs: Vec<(Label, TrapSite)>,
-    trap_exit: Option<Label>,
+    /// The shared trap path every trap stub jumps to.
+    trap_common: Option<Label>,
     host_entry: Option<Label>,
     relocations: Vec<RelocTarget>,
     pub cpu_features: u64,
@@ -78,7 +80,7 @@ impl<'m> ModuleCompiler<'m> {
             func_labels: vec![None; meta.func_types.len()],
             pending_calls: Vec::new(),
             trap_stubs: Vec::new(),
-            trap_exit: None,
+            trap_common: None,
             host_entry: None,
             relocations: Vec::new(),
             cpu_features: 0,
@@ -128,9 +130,10 @@ impl<'m> ModuleCompiler<'m> {
         self.trap_stubs.len()
     }
 
-    /// Emits the trap stub of one site: records the site and the trapping
-    /// vmctx in the runtime state and leaves through `trap_exit` (with the
-    /// runtime state in `R0`). `jumps` are the branches that raise it.
+    /// Emits the trap stub of one site: its site number in `R1` and a jump
+    /// to the shared trap path (`emit_trampoline`), 10 bytes. Guard-page
+    /// faults resume here too, so every stub runs with the trapping frame's
+    /// stack pointer and `vmctx`. `jumps` are the branches that raise it.
     pub fn emit_trap_stub(&mut self, jumps: &[Jump], site: TrapSite) {
         use sljit_sys::*;
         let label = self.e.label();
@@ -138,44 +141,11 @@ impl<'m> ModuleCompiler<'m> {
             self.e.set_label(*jump, label);
         }
         let index = self.trap_stubs.len();
-        let e = &mut self.e;
-        e.op1(
-            SLJIT_MOV,
-            Operand::reg(R0),
-            Operand::mem(S0, vmctx::RUNTIME as i64),
-        );
-        e.op1(
-            SLJIT_MOV32,
-            Operand::mem(R0, vmctx::RUNTIME_TRAP_SITE as i64),
-            Operand::imm(index as i64),
-        );
-        e.op1(
-            SLJIT_MOV,
-            Operand::mem(R0, vmctx::RUNTIME_TRAP_VMCTX as i64),
-            Operand::reg(S0),
-        );
-        e.local_address(R1, 0);
-        e.op1(
-            SLJIT_MOV,
-            Operand::mem(R0, vmctx::RUNTIME_TRAP_SP as i64),
-            Operand::reg(R1),
-        );
-        // The wasm frames die at the unwind: the runtime records the call
-        // stack now, walking up from this frame's stack pointer (in R1).
-        e.op1(SLJIT_MOV, Operand::reg(R0), Operand::reg(S0));
-        e.icall(
-            SLJIT_CALL,
-            arg_types(SLJIT_ARG_TYPE_32, &[SLJIT_ARG_TYPE_P, SLJIT_ARG_TYPE_P]),
-            Operand::mem(S0, self.layout.helper(vmctx::Helper::RecordTrap) as i64),
-        );
-        e.op1(
-            SLJIT_MOV,
-            Operand::reg(R0),
-            Operand::mem(S0, vmctx::RUNTIME as i64),
-        );
-        let exit = e.jump(SLJIT_JUMP);
-        let trap_exit = self.trap_exit.expect("trampoline emitted first");
-        self.e.set_label(exit, trap_exit);
+        self.e
+            .op1(SLJIT_MOV32, Operand::reg(R1), Operand::imm(index as i64));
+        let to_common = self.e.jump(SLJIT_JUMP);
+        let trap_common = self.trap_common.expect("trampoline emitted first");
+        self.e.set_label(to_common, trap_common);
         self.trap_stubs.push((label, site));
     }
 
@@ -226,7 +196,46 @@ impl<'m> ModuleCompiler<'m> {
         e.op1(SLJIT_MOV, entry_sp, Operand::reg(R0));
         e.return_value(SLJIT_MOV32, Operand::imm(0));
 
-        // Trap exit: R0 holds the runtime state (see `emit_trap_stub`).
+        // The shared trap path, reached by a jump from a trap stub with the
+        // site number in R1, on the trapping frame's stack: records the
+        // site and the trapping vmctx in the runtime state; the wasm frames
+        // die at the unwind, so the runtime records the call stack now,
+        // walking up from this stack pointer.
+        let common = e.label();
+        e.op1(
+            SLJIT_MOV,
+            Operand::reg(R0),
+            Operand::mem(S0, vmctx::RUNTIME as i64),
+        );
+        e.op1(
+            SLJIT_MOV32,
+            Operand::mem(R0, vmctx::RUNTIME_TRAP_SITE as i64),
+            Operand::reg(R1),
+        );
+        e.op1(
+            SLJIT_MOV,
+            Operand::mem(R0, vmctx::RUNTIME_TRAP_VMCTX as i64),
+            Operand::reg(S0),
+        );
+        e.custom(&mov_from_sp(R1));
+        e.op1(
+            SLJIT_MOV,
+            Operand::mem(R0, vmctx::RUNTIME_TRAP_SP as i64),
+            Operand::reg(R1),
+        );
+        e.op1(SLJIT_MOV, Operand::reg(R0), Operand::reg(S0));
+        e.icall(
+            SLJIT_CALL,
+            arg_types(SLJIT_ARG_TYPE_32, &[SLJIT_ARG_TYPE_P, SLJIT_ARG_TYPE_P]),
+            Operand::mem(S0, self.layout.helper(vmctx::Helper::RecordTrap) as i64),
+        );
+        let e = &mut self.e;
+        e.op1(
+            SLJIT_MOV,
+            Operand::reg(R0),
+            Operand::mem(S0, vmctx::RUNTIME as i64),
+        );
+        // Trap exit: R0 holds the runtime state.
         let exit = e.label();
         e.custom(&load_sp(R0, vmctx::RUNTIME_ENTRY_SP));
         e.op1(SLJIT_MOV, Operand::reg(R2), saved_runtime);
@@ -234,7 +243,8 @@ impl<'m> ModuleCompiler<'m> {
         e.op1(SLJIT_MOV, entry_sp, Operand::reg(R0));
         e.return_value(SLJIT_MOV32, Operand::imm(1));
         self.host_entry = Some(entry);
-        self.trap_exit = Some(exit);
+        self.trap_common = Some(common);
+        let _ = exit;
     }
 
     /// The code of imported function `index`: a wasm-convention function that
@@ -415,6 +425,15 @@ fn frame_size(code: &[u8]) -> Result<u32, CompileError> {
         }
     };
     Ok(sub + 8 * pushes)
+}
+
+/// x86-64 `mov dst, rsp`: the stack pointer of the trapping frame, which
+/// the shared trap path (not a function of its own in SLJIT's view) reads.
+fn mov_from_sp(dst: Reg) -> Vec<u8> {
+    let dst = Emitter::machine_index(dst);
+    let rex = 0x48 | if dst >= 8 { 0x01 } else { 0 };
+    // mov r/m64, r64 with r = rsp (4), rm = dst.
+    vec![rex as u8, 0x89, 0xc0 | (4 << 3) | (dst & 7) as u8]
 }
 
 /// x86-64 `mov rsp, [base + disp32]`: SLJIT has no way to set the stack
