@@ -81,8 +81,9 @@ struct Args {
     #[arg(long, default_value = "interp")]
     large_from: String,
 
-    /// Bounds-check mode of vibewasm's code.
-    #[arg(long, value_enum, default_value_t = BoundsChecks::Explicit)]
+    /// Bounds-check mode of vibewasm's code (default: guard pages, as
+    /// vibewasm's own default and as wasmtime and Wasmer use).
+    #[arg(long, value_enum, default_value_t = BoundsChecks::GuardPages)]
     bounds_checks: BoundsChecks,
 }
 

@@ -370,6 +370,21 @@ fn wasmi_out(result: Result<Vec<wasmi::Val>, wasmi::Error>) -> Out {
     }
 }
 
+/// Runs wasmi code, turning a panic of wasmi's (wasmi 2.0 has been seen
+/// to hit `unreachable!()` in its translator on a valid module) into the
+/// message of an inconclusive verdict: the reference failed, not vibewasm.
+/// vibewasm is never called inside, so its panics stay failures.
+fn wasmi_guard<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string panic".into());
+        format!("wasmi panicked: {message}")
+    })
+}
+
 struct Wasmi {
     store: wasmi::Store<()>,
     instance: wasmi::Instance,
@@ -418,9 +433,10 @@ pub fn run_case(case: &Case, u: &mut Unstructured<'_>, load: Load<'_>) -> Report
 fn compare(case: &Case, u: &mut Unstructured<'_>, load: Load<'_>, report: &mut Report) -> Verdict {
     // wasmi first: a module it refuses is not compared.
     let engine = wasmi_engine();
-    let module = match wasmi::Module::new(&engine, &case.wasm) {
-        Ok(m) => m,
-        Err(e) => return Verdict::Skipped(format!("wasmi refused the module: {e}")),
+    let module = match wasmi_guard(|| wasmi::Module::new(&engine, &case.wasm)) {
+        Ok(Ok(m)) => m,
+        Ok(Err(e)) => return Verdict::Skipped(format!("wasmi refused the module: {e}")),
+        Err(panic) => return Verdict::Inconclusive(panic),
     };
     if module.imports().len() > 0 {
         return Verdict::Skipped("the module has imports".into());
@@ -447,8 +463,12 @@ fn compare(case: &Case, u: &mut Unstructured<'_>, load: Load<'_>, report: &mut R
     };
 
     let mut store = wasmi::Store::new(&engine, ());
-    let wasmi_instance =
-        wasmi::Linker::<()>::new(&engine).instantiate_and_start(&mut store, &module);
+    let wasmi_instance = match wasmi_guard(|| {
+        wasmi::Linker::<()>::new(&engine).instantiate_and_start(&mut store, &module)
+    }) {
+        Ok(instance) => instance,
+        Err(panic) => return Verdict::Inconclusive(panic),
+    };
     let vw_engine = Arc::new(vibewasm_loader::Engine::default());
     let mut vw_store = vibewasm_loader::Store::new(vw_engine.clone());
     vw_store.set_max_wasm_stack(WASM_STACK);
@@ -517,10 +537,10 @@ fn compare(case: &Case, u: &mut Unstructured<'_>, load: Load<'_>, report: &mut R
                 .iter()
                 .map(|t| wasmi::Val::default_for_ty(*t))
                 .collect();
-            let wo = wasmi_out(
-                wf.call(&mut w.store, &wasmi_args, &mut results)
-                    .map(|()| results),
-            );
+            let wo = match wasmi_guard(|| wf.call(&mut w.store, &wasmi_args, &mut results)) {
+                Ok(result) => wasmi_out(result.map(|()| results)),
+                Err(panic) => return Verdict::Inconclusive(panic),
+            };
             let vo = vw_out(v.call(name, &vw_args));
             report.calls += 1;
             report.log.push(format!("{name:?} {vw_args:?} -> {vo:?}"));

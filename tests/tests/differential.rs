@@ -94,7 +94,13 @@ fn run_seeds(seeds: std::ops::Range<u64>) -> Tally {
             Verdict::Skipped(_) => tally.skipped += 1,
             Verdict::Inconclusive(why) => {
                 tally.inconclusive += 1;
-                if std::env::var_os("VIBEWASM_FUZZ_VERBOSE").is_some() {
+                if why.starts_with("wasmi panicked") {
+                    // A wasmi bug worth reporting upstream: keep the module.
+                    eprintln!(
+                        "seed {seed}: inconclusive (module saved to {}): {why}",
+                        save(seed, &case.wasm)
+                    );
+                } else if std::env::var_os("VIBEWASM_FUZZ_VERBOSE").is_some() {
                     eprintln!("seed {seed}: inconclusive: {why}");
                 }
             }
@@ -143,7 +149,7 @@ fn smoke(half: u64) {
     let start = std::time::Instant::now();
     let tally = run_seeds(seeds.clone());
     eprintln!(
-        "differential seeds {seeds:?}: {} agree, {} skipped, {} inconclusive (stack), \
+        "differential seeds {seeds:?}: {} agree, {} skipped, {} inconclusive (stack, wasmi panic), \
          {} wasmi-only traps, {} with different trap kinds, {} mismatches; {} failed to instantiate in both; \
          {} calls compared in {:.1?}",
         tally.agree,
