@@ -59,6 +59,9 @@ pub struct FuncCompiler<'a, 'm> {
     pub local_regs: Vec<Option<Reg>>,
     /// The float register each float local lives in, if it has one.
     pub local_fregs: Vec<Option<crate::emitter::FReg>>,
+    /// The locals in caller-saved registers (every float local in a
+    /// register, integer locals in pool registers): saved around calls.
+    pub caller_saved_locals: Vec<u32>,
     /// Wasm byte offset of the operator being compiled.
     pub offset: u64,
     traps: Vec<PendingTrap>,
@@ -135,6 +138,7 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
             facts.uses_memory && m.options.bounds_checks == BoundsChecks::Explicit;
         let (local_regs, local_fregs, pool_len) =
             assign_local_registers(&locals, &facts, memory_def_in_s2);
+        let locals_len = locals.len();
         let mut fc = FuncCompiler {
             m,
             index,
@@ -146,6 +150,12 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
             results: ty.results.clone(),
             uses_memory: facts.uses_memory,
             memory_def_in_s2,
+            caller_saved_locals: (0..locals_len as u32)
+                .filter(|&i| {
+                    local_fregs[i as usize].is_some()
+                        || local_regs[i as usize].is_some_and(|r| super::stack::POOL.contains(&r))
+                })
+                .collect(),
             local_regs,
             local_fregs,
             offset: body.range().start,
@@ -225,9 +235,9 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
             let ty = self.locals[i];
             let src = Operand::mem(R0, 8 * i as i64);
             match (self.local_regs[i], self.local_fregs[i]) {
-                // An i32 argument's upper slot bytes are undefined; nothing
-                // relies on the upper half of an i32 register (memory and
-                // table indices are zero-extended where they are used).
+                // An i32 argument's upper slot bytes are undefined: the
+                // 32-bit load zero-extends, as an i32 local's register must
+                // be (`stack::is_zero_extended`).
                 (Some(r), _) => e.op1(mov_op(ty), Operand::reg(r), src),
                 (_, Some(f)) => e.fop1(super::stack::fmov_op(ty), Operand::freg(f), src),
                 _ => e.op1(

@@ -235,8 +235,7 @@ impl<'m> ModuleCompiler<'m> {
             Operand::reg(R0),
             Operand::mem(S0, vmctx::RUNTIME as i64),
         );
-        // Trap exit: R0 holds the runtime state.
-        let exit = e.label();
+        // Falls through into the trap exit, with the runtime state in R0.
         e.custom(&load_sp(R0, vmctx::RUNTIME_ENTRY_SP));
         e.op1(SLJIT_MOV, Operand::reg(R2), saved_runtime);
         e.op1(SLJIT_MOV, Operand::reg(R0), outer_entry_sp);
@@ -244,7 +243,6 @@ impl<'m> ModuleCompiler<'m> {
         e.return_value(SLJIT_MOV32, Operand::imm(1));
         self.host_entry = Some(entry);
         self.trap_common = Some(common);
-        let _ = exit;
     }
 
     /// The code of imported function `index`: a wasm-convention function that

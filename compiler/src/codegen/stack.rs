@@ -188,7 +188,8 @@ impl FuncCompiler<'_, '_> {
     /// in pool registers) go to their frame slots around a call
     /// (`save`), and come back afterwards (`!save`).
     pub fn save_scratch_locals(&mut self, save: bool) {
-        for i in 0..self.locals.len() {
+        for k in 0..self.caller_saved_locals.len() {
+            let i = self.caller_saved_locals[k] as usize;
             let ty = self.locals[i];
             let slot = self.local_slot(i as u32);
             if let Some(f) = self.local_fregs[i] {
@@ -198,15 +199,14 @@ impl FuncCompiler<'_, '_> {
                     (Operand::freg(f), slot)
                 };
                 self.m.e.fop1(fmov_op(ty), dst, src);
-            }
-            if let Some(r) = self.local_regs[i].filter(|r| POOL.contains(r)) {
+            } else if let Some(r) = self.local_regs[i] {
                 let (dst, src) = if save {
                     (slot, Operand::reg(r))
                 } else {
                     (Operand::reg(r), slot)
                 };
-                // All 64 bits: an i32 local's upper half is not relied on,
-                // but moving it whole costs nothing.
+                // All 64 bits: an i32 local comes back exactly as it was,
+                // zero-extended (`is_zero_extended` relies on it).
                 self.m.e.op1(sljit_sys::SLJIT_MOV, dst, src);
             }
         }
