@@ -193,9 +193,25 @@ unsafe impl Sync for Memory {}
 
 impl Memory {
     /// A new memory of type `ty` in `store`, with `ty.min_pages` zeroed pages.
+    ///
+    /// The store's engine limit ([`crate::EngineConfig::memory_limit_pages`])
+    /// applies: a larger `ty.min_pages` is refused, and neither
+    /// [`Memory::grow`] nor `memory.grow` in code importing the memory goes
+    /// beyond it.
     pub fn new(store: &Store, ty: MemoryType) -> Result<Memory, Error> {
+        Memory::with_limit(store, ty, MAX_WASM_PAGES)
+    }
+
+    /// [`Memory::new`] with the stricter of `limit_pages` and the engine's
+    /// limit (what [`crate::Linker::define_memory`] uses).
+    pub(crate) fn with_limit(
+        store: &Store,
+        ty: MemoryType,
+        limit_pages: u64,
+    ) -> Result<Memory, Error> {
+        let limit_pages = limit_pages.min(store.engine().config().memory_limit_pages);
         // Any instance may import it, guard-page code included.
-        let memory = LinearMemory::new(ty, MAX_WASM_PAGES, Reservation::Guard)?;
+        let memory = LinearMemory::new(ty, limit_pages, Reservation::Guard)?;
         let mut guard = store.enter()?;
         let memory = RawBox::new(memory);
         let ptr = memory.as_ptr();
@@ -241,9 +257,19 @@ impl Memory {
         self.with(|m| unsafe { m.size_pages() })
     }
 
-    /// Grows by `delta` pages: the old size, or `None` if it cannot grow.
+    /// Grows by `delta` pages: the old size, or `None` if it cannot grow
+    /// (beyond its maximum or its limit).
     pub fn grow(&self, delta: u64) -> Result<Option<u64>, AccessError> {
         self.with(|m| unsafe { m.grow(delta) })
+    }
+
+    /// Sets the most pages the memory may grow to: the stricter of `pages`
+    /// and the engine's limit.
+    pub(crate) fn set_limit_pages(&self, pages: u64) {
+        let pages = pages.min(self.store.engine().config().memory_limit_pages);
+        // SAFETY: owned by the store, alive as long as `self`; the limit is
+        // an atomic, readable and writable from any thread (see `Memory::ty`).
+        unsafe { self.memory.as_ref() }.set_limit_pages(pages);
     }
 
     /// Copies bytes from `offset` into `out`.

@@ -54,6 +54,9 @@ pub struct Linker {
     pub(crate) max_wasm_stack: usize,
     pub(crate) memory_limit_pages: u64,
     pub(crate) signal_handlers: bool,
+    /// The memories [`Linker::define_memory`] created, which
+    /// [`Linker::memory_limit_pages`] applies to.
+    memories: Vec<Memory>,
 }
 
 impl Default for Linker {
@@ -71,6 +74,7 @@ impl Linker {
             max_wasm_stack: DEFAULT_MAX_WASM_STACK,
             memory_limit_pages: MAX_WASM_PAGES,
             signal_handlers: true,
+            memories: Vec::new(),
         }
     }
 
@@ -181,15 +185,20 @@ impl Linker {
     }
 
     /// Creates a memory of type `ty` in the linker's store and defines it
-    /// as `module::name`.
+    /// as `module::name`. The linker's [`Linker::memory_limit_pages`] and
+    /// the engine's limit apply to it (to its initial size, and to growing
+    /// it from the host or from wasm), also when the linker's limit is set
+    /// later.
     pub fn define_memory(
         &mut self,
         module: &str,
         name: &str,
         ty: MemoryType,
     ) -> Result<Memory, Error> {
-        let memory = Memory::new(self.store(), ty)?;
+        let limit = self.memory_limit_pages;
+        let memory = Memory::with_limit(self.store(), ty, limit)?;
         self.define_extern(module, name, memory.clone())?;
+        self.memories.push(memory.clone());
         Ok(memory)
     }
 
@@ -255,11 +264,17 @@ impl Linker {
         self
     }
 
-    /// Most pages a memory created by an instance may have (default 65536,
-    /// 4 GiB); `memory.grow` beyond it fails, and so does instantiating a
-    /// module whose initial memory is larger.
+    /// Most pages a memory created by an instance or by
+    /// [`Linker::define_memory`] may have (default 65536, 4 GiB; the
+    /// engine's [`crate::EngineConfig::memory_limit_pages`] can only lower
+    /// it); growing beyond it fails (`memory.grow` returns -1), and so does
+    /// instantiating a module, or defining a memory, whose initial size is
+    /// larger. It also applies to the memories this linker defined before.
     pub fn memory_limit_pages(&mut self, pages: u64) -> &mut Linker {
         self.memory_limit_pages = pages;
+        for memory in &self.memories {
+            memory.set_limit_pages(pages);
+        }
         self
     }
 

@@ -93,7 +93,7 @@ impl LinearMemory {
         }
         if ty.min_pages > limit_pages {
             return Err(InstantiationError::Resource(format!(
-                "memory needs {} pages, more than this instance's limit of {limit_pages}",
+                "memory needs {} pages, more than the embedder's limit of {limit_pages}",
                 ty.min_pages
             )));
         }

@@ -167,6 +167,87 @@ fn engine_memory_limit_applies_to_its_stores() {
     );
 }
 
+/// A module importing `env::m` that grows it.
+const GROW_IMPORTED: &str = r#"(module (import "env" "m" (memory 1))
+  (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))"#;
+
+fn memory_type(min_pages: u64, max_pages: Option<u64>) -> vibewasm_format::MemoryType {
+    vibewasm_format::MemoryType {
+        min_pages,
+        max_pages,
+    }
+}
+
+/// `Memory::new` applies the engine's `memory_limit_pages`: a larger
+/// initial size is refused, and neither the host nor wasm code importing
+/// the memory can grow it beyond the limit.
+#[test]
+fn host_memories_obey_the_engine_limit() {
+    use vibewasm_loader::{Engine, EngineConfig, Memory, Store};
+    let engine = std::sync::Arc::new(Engine::new(EngineConfig {
+        memory_limit_pages: 3,
+        ..Default::default()
+    }));
+    let store = Store::new(engine);
+    let err = Memory::new(&store, memory_type(4, None)).unwrap_err();
+    assert!(err.to_string().contains("limit of 3"), "{err}");
+    let memory = Memory::new(&store, memory_type(3, None)).unwrap();
+    assert_eq!(
+        memory.grow(1),
+        Ok(None),
+        "host grow beyond the engine's 3 pages"
+    );
+    assert_eq!(memory.size_pages(), Ok(3));
+
+    let memory = Memory::new(&store, memory_type(1, Some(10))).unwrap();
+    assert_eq!(memory.grow(1), Ok(Some(1)));
+    let mut linker = Linker::with_store(store.clone());
+    linker.define_extern("env", "m", memory.clone()).unwrap();
+    let mut inst = instantiate_with(GROW_IMPORTED, &linker);
+    assert_eq!(call_i32(&mut inst, "grow", &[Val::I32(1)]), 2);
+    assert_eq!(
+        call_i32(&mut inst, "grow", &[Val::I32(1)]),
+        -1,
+        "memory.grow beyond the engine's 3 pages"
+    );
+    assert_eq!(memory.grow(1), Ok(None));
+    assert_eq!(memory.size_pages(), Ok(3));
+}
+
+/// `Linker::define_memory` applies the linker's limit (and the engine's),
+/// also when the limit is set after the memory was defined.
+#[test]
+fn linker_memories_obey_the_linker_limit() {
+    let mut linker = Linker::new();
+    linker.memory_limit_pages(2);
+    let err = linker
+        .define_memory("env", "big", memory_type(3, None))
+        .unwrap_err();
+    assert!(err.to_string().contains("limit of 2"), "{err}");
+    let memory = linker
+        .define_memory("env", "m", memory_type(1, None))
+        .unwrap();
+    let mut inst = instantiate_with(GROW_IMPORTED, &linker);
+    assert_eq!(call_i32(&mut inst, "grow", &[Val::I32(1)]), 1);
+    assert_eq!(
+        call_i32(&mut inst, "grow", &[Val::I32(1)]),
+        -1,
+        "memory.grow beyond the linker's 2 pages"
+    );
+    assert_eq!(memory.grow(1), Ok(None), "host grow beyond 2 pages");
+
+    // A limit set afterwards applies to the memories the linker made.
+    let mut linker = Linker::new();
+    let memory = linker
+        .define_memory("env", "m", memory_type(1, None))
+        .unwrap();
+    linker.memory_limit_pages(2);
+    assert_eq!(memory.grow(1), Ok(Some(1)));
+    assert_eq!(memory.grow(1), Ok(None));
+    let mut inst = instantiate_with(GROW_IMPORTED, &linker);
+    assert_eq!(call_i32(&mut inst, "grow", &[Val::I32(1)]), -1);
+}
+
 #[test]
 fn unsupported_import_kinds_are_named() {
     for (wat, kind) in [
