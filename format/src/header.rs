@@ -6,8 +6,12 @@ use crate::FormatError;
 /// First 8 bytes of every artifact. The NUL, CR and LF make a text-mode
 /// transfer that mangles line endings visible, as PNG's magic does.
 pub const MAGIC: [u8; 8] = *b"\0VWA\r\n\x1a\n";
-/// Bumped for changes that old loaders cannot read.
-pub const VERSION_MAJOR: u16 = 1;
+/// Bumped for changes that old loaders cannot read. 2: stack-overflow trap
+/// sites are raised before their function's frame exists
+/// ([`crate::TrapSite::frame_size`]); artifacts of 1.x allocated the frame
+/// first and could run their trap path past the thread's guard page, so
+/// they are refused.
+pub const VERSION_MAJOR: u16 = 2;
 /// Bumped for compatible additions.
 pub const VERSION_MINOR: u16 = 0;
 /// Size of the encoded header in bytes.

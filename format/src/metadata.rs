@@ -188,6 +188,28 @@ pub struct TrapSite {
     pub code: TrapCode,
 }
 
+impl TrapSite {
+    /// Bytes between the stack pointer the trap path records for this site
+    /// and the trapping function's return address. Most sites trap inside
+    /// the function's body, where that is the function's
+    /// [`CodeRange::frame_size`]. A [`TrapCode::StackOverflow`] site traps
+    /// in the prologue *before* the frame is built (checking first means
+    /// the trap path never runs a frame's size below the stack limit); its
+    /// stub moves the stack pointer down by [`OVERFLOW_STUB_SHIFT`] bytes
+    /// only, to align it for the call into the runtime.
+    pub fn frame_size(&self, function: &CodeRange) -> u32 {
+        match self.code {
+            TrapCode::StackOverflow => OVERFLOW_STUB_SHIFT,
+            _ => function.frame_size,
+        }
+    }
+}
+
+/// What a stack-overflow stub subtracts from the stack pointer at function
+/// entry, where it points at the return address (x86-64: `sub rsp, 8`
+/// restores the 16-byte alignment calls need).
+pub const OVERFLOW_STUB_SHIFT: u32 = 8;
+
 /// A memory access compiled without a bounds check (guard-page mode): a
 /// fault with the program counter in `[start, end)` is an out-of-bounds
 /// access, raised by continuing at the stub of trap site `trap`.

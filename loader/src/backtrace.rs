@@ -2,8 +2,9 @@
 //! calls before it unwinds (the wasm frames die at the unwind).
 //!
 //! The walk (see `CodeRange::frame_size` in the format): the trapping
-//! frame's stack pointer plus its function's frame size is the address of
-//! its return address; the return address lies in the caller's code, the
+//! frame's stack pointer plus its function's frame size (for the trapping
+//! frame, its trap site's `TrapSite::frame_size`: a stack-overflow trap
+//! comes before the frame is built) is the address of its return address; the return address lies in the caller's code, the
 //! function whose code range contains it, and the caller's call site
 //! (`Metadata::call_sites`) gives the wasm offset of the call; the caller's
 //! stack pointer is 8 bytes above. The walk stops at a return address that
@@ -117,13 +118,20 @@ fn walk(
         wasm_offset: (!imported).then_some(site.wasm_offset),
     });
     let mut frame = sp;
+    // The trapping frame may not be built yet (a stack-overflow site traps
+    // in the prologue): its site says how far its return address is.
+    let mut innermost = Some(site);
     // Bounded by the frames pushed and, for skipped import stubs, by the
     // stack: every step moves `frame` up by at least 8 bytes.
     while out.len() < Trap::MAX_BACKTRACE {
         let Some(range) = artifact.metadata().functions.get(func as usize) else {
             return;
         };
-        let Some(slot) = frame.checked_add(range.frame_size as usize) else {
+        let frame_size = match innermost.take() {
+            Some(site) => site.frame_size(range),
+            None => range.frame_size,
+        };
+        let Some(slot) = frame.checked_add(frame_size as usize) else {
             return;
         };
         let Some(ret) = stack.read(slot) else {

@@ -21,9 +21,7 @@ use super::control::ControlFrame;
 use super::prepass::prepass;
 use super::stack::ValueStack;
 use super::ModuleCompiler;
-use crate::emitter::{
-    self, Emitter, Jump, Label, Operand, Reg, R0, R1, R2, S0, S1, S2, S3, S4, S5, SP,
-};
+use crate::emitter::{Jump, Label, Operand, Reg, R0, R1, S0, S1, S2, S3, S4, S5, SP};
 use crate::error::CompileError;
 use crate::module::val_type;
 
@@ -67,23 +65,6 @@ pub struct FuncCompiler<'a, 'm> {
     traps: Vec<PendingTrap>,
     /// Operators compiled since fuel was last charged.
     pending_fuel: u32,
-}
-
-/// Emits the stack-limit check every function starts with; returns the
-/// branch taken when the stack is exhausted.
-/// Uses `R1` and `R2` (`R0` holds the argument array).
-pub fn emit_stack_check(e: &mut Emitter) -> Jump {
-    e.op1(
-        sljit_sys::SLJIT_MOV,
-        Operand::reg(R2),
-        Operand::mem(S0, vmctx::RUNTIME as i64),
-    );
-    e.local_address(R1, 0);
-    e.cmp(
-        sljit_sys::SLJIT_LESS,
-        Operand::reg(R1),
-        Operand::mem(R2, vmctx::RUNTIME_STACK_LIMIT as i64),
-    )
 }
 
 impl<'a, 'm> FuncCompiler<'a, 'm> {
@@ -193,7 +174,6 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
 
     fn prologue(&mut self, num_params: usize, frame_size: i32) {
         use sljit_sys::*;
-        self.m.begin_function(self.index);
         // S0 is vmctx; then S1 (and S2) for memory, then the locals'
         // saved registers.
         let memory_regs = match (self.uses_memory, self.memory_def_in_s2) {
@@ -210,17 +190,14 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
             .max()
             .unwrap_or(0);
         let saveds = highest + 1;
-        let e = &mut self.m.e;
-        e.enter(
-            SLJIT_ENTER_REG_ARG | 1, // SLJIT_ENTER_KEEP(1): S0 is vmctx, never saved
-            emitter::wasm_entry_args(),
+        let overflow = self.m.enter_function(
+            self.index,
             7 | (super::stack::FLOAT_REGISTERS << 8), // SLJIT_ENTER_FLOAT
             saveds,
             frame_size,
         );
-        let overflow = emit_stack_check(e);
         self.traps.push(PendingTrap {
-            jumps: vec![overflow],
+            jumps: overflow.to_vec(),
             faults: Vec::new(),
             code: TrapCode::StackOverflow,
             wasm_offset: self.offset as u32,

@@ -51,6 +51,9 @@ pub struct ModuleCompiler<'m> {
     pub meta: &'m Metadata,
     pub layout: VmctxLayout,
     func_labels: Vec<Option<Label>>,
+    /// Per function: where its frame is built (after the stack check) and
+    /// the bytes the check made sure the frame fits in.
+    frames: Vec<Option<(Label, u32)>>,
     pending_calls: Vec<(Jump, u32)>,
     trap_stubs: Vec<(Label, TrapSite)>,
     /// The shared trap path every trap stub jumps to.
@@ -78,6 +81,7 @@ impl<'m> ModuleCompiler<'m> {
             meta,
             layout: VmctxLayout::new(meta),
             func_labels: vec![None; meta.func_types.len()],
+            frames: vec![None; meta.func_types.len()],
             pending_calls: Vec::new(),
             trap_stubs: Vec::new(),
             trap_common: None,
@@ -98,10 +102,41 @@ impl<'m> ModuleCompiler<'m> {
         }
     }
 
-    /// Starts function `index`: aligns and records its entry label.
-    pub fn begin_function(&mut self, index: u32) {
+    /// Starts function `index` and builds its wasm-convention frame (`S0`
+    /// is vmctx and kept, the argument array arrives in `R0`), checking
+    /// first that the frame fits above the stack limit. Returns the
+    /// branches taken when it does not: the caller makes them raise
+    /// [`TrapCode::StackOverflow`], whose stub then runs with no frame
+    /// built (see [`TrapSite::frame_size`]).
+    ///
+    /// Checking before `enter` allocates is what keeps the trap path
+    /// above the stack limit (in the red zone the loader keeps below it):
+    /// allocating first put the stack pointer up to a whole frame (1 MiB)
+    /// below the limit, past the thread's guard page.
+    pub fn enter_function(
+        &mut self,
+        index: u32,
+        scratches: i32,
+        saveds: i32,
+        local_size: i32,
+    ) -> [Jump; 2] {
         let label = self.e.aligned_label(4);
         self.func_labels[index as usize] = Some(label);
+        // At most what `enter` pushes and allocates: the saved registers
+        // (fewer: S0 is kept), the locals, and up to 15 bytes that align
+        // the frame. `finish` checks the real prologue against it.
+        let bytes = local_size as u32 + 8 * saveds as u32 + 16;
+        let overflow = emit_stack_check(&mut self.e, bytes);
+        let frame = self.e.label();
+        self.frames[index as usize] = Some((frame, bytes));
+        self.e.enter(
+            sljit_sys::SLJIT_ENTER_REG_ARG | 1, // SLJIT_ENTER_KEEP(1): S0 is vmctx, never saved
+            emitter::wasm_entry_args(),
+            scratches,
+            saveds,
+            local_size,
+        );
+        overflow
     }
 
     /// A direct call to function `callee`, linked once every function exists.
@@ -134,11 +169,17 @@ impl<'m> ModuleCompiler<'m> {
     /// to the shared trap path (`emit_trampoline`), 10 bytes. Guard-page
     /// faults resume here too, so every stub runs with the trapping frame's
     /// stack pointer and `vmctx`. `jumps` are the branches that raise it.
+    /// A stack-overflow stub runs at function entry, before the frame
+    /// exists: it first aligns the stack pointer for the call into the
+    /// runtime ([`format::OVERFLOW_STUB_SHIFT`]).
     pub fn emit_trap_stub(&mut self, jumps: &[Jump], site: TrapSite) {
         use sljit_sys::*;
         let label = self.e.label();
         for jump in jumps {
             self.e.set_label(*jump, label);
+        }
+        if site.code == TrapCode::StackOverflow {
+            self.e.custom(&sub_sp(format::OVERFLOW_STUB_SHIFT as u8));
         }
         let index = self.trap_stubs.len();
         self.e
@@ -249,18 +290,10 @@ impl<'m> ModuleCompiler<'m> {
     /// calls another instance's function or the host, as its vmctx record says.
     pub fn emit_import_stub(&mut self, index: u32) {
         use sljit_sys::*;
-        self.begin_function(index);
         let record = self.layout.imported_func(index) as i64;
         self.use_slot(RelocTarget::ImportedFunc(index));
+        let overflow = self.enter_function(index, 3, 1, 16);
         let e = &mut self.e;
-        e.enter(
-            SLJIT_ENTER_REG_ARG | 1, // SLJIT_ENTER_KEEP(1): S0 is vmctx
-            emitter::wasm_entry_args(),
-            3,
-            1,
-            16,
-        );
-        let overflow = func::emit_stack_check(e);
         e.op1(
             SLJIT_MOV,
             Operand::reg(R1),
@@ -313,7 +346,7 @@ impl<'m> ModuleCompiler<'m> {
             wasm_offset: 0,
             code,
         };
-        self.emit_trap_stub(&[overflow], site(TrapCode::StackOverflow));
+        self.emit_trap_stub(&overflow, site(TrapCode::StackOverflow));
         self.emit_trap_stub(&[failed], site(TrapCode::HostError));
     }
 
@@ -339,10 +372,20 @@ impl<'m> ModuleCompiler<'m> {
             .enumerate()
             .map(|(i, &start)| {
                 let end = starts.get(i + 1).copied().unwrap_or(code_len);
+                let (frame, checked) = self.frames[i].expect("every function entered");
+                let frame_start = offset(frame) as usize;
+                let frame_size = frame_size(&generated.code[frame_start..end as usize])?;
+                // The stack check before the prologue must cover what the
+                // prologue really allocates (plus the return address).
+                if frame_size > checked {
+                    return Err(CompileError::Internal(format!(
+                        "function {i}: a frame of {frame_size} bytes, {checked} checked"
+                    )));
+                }
                 Ok(CodeRange {
                     offset: start,
                     len: end - start,
-                    frame_size: frame_size(&generated.code[start as usize..end as usize])?,
+                    frame_size,
                 })
             })
             .collect::<Result<_, CompileError>>()?;
@@ -425,8 +468,43 @@ fn frame_size(code: &[u8]) -> Result<u32, CompileError> {
     Ok(sub + 8 * pushes)
 }
 
+/// Emits, before a function's `enter`, the check that `bytes` more of stack
+/// fit above the limit in the runtime state: two branches, taken when
+/// the stack pointer minus `bytes` wraps or falls below the limit.
+/// Uses `R1` and `R2` (`R0` holds the argument array).
+fn emit_stack_check(e: &mut Emitter, bytes: u32) -> [Jump; 2] {
+    use sljit_sys::*;
+    e.custom(&mov_from_sp(R1));
+    e.op2(
+        SLJIT_SUB | (SLJIT_LESS << 10), // SLJIT_SET(SLJIT_LESS): borrow
+        Operand::reg(R1),
+        Operand::reg(R1),
+        Operand::imm(bytes as i64),
+    );
+    let wrapped = e.jump(SLJIT_LESS);
+    e.op1(
+        SLJIT_MOV,
+        Operand::reg(R2),
+        Operand::mem(S0, vmctx::RUNTIME as i64),
+    );
+    let below = e.cmp(
+        SLJIT_LESS,
+        Operand::reg(R1),
+        Operand::mem(R2, vmctx::RUNTIME_STACK_LIMIT as i64),
+    );
+    [wrapped, below]
+}
+
+/// x86-64 `sub rsp, imm8`: SLJIT has no way to move the stack pointer
+/// outside `enter` and `return`.
+fn sub_sp(imm: u8) -> [u8; 4] {
+    debug_assert!(imm < 0x80, "a sign-extended imm8");
+    [0x48, 0x83, 0xec, imm]
+}
+
 /// x86-64 `mov dst, rsp`: the stack pointer of the trapping frame, which
-/// the shared trap path (not a function of its own in SLJIT's view) reads.
+/// the shared trap path (not a function of its own in SLJIT's view) reads,
+/// and the stack pointer a function is entered with, before `enter`.
 fn mov_from_sp(dst: Reg) -> Vec<u8> {
     let dst = Emitter::machine_index(dst);
     let rex = 0x48 | if dst >= 8 { 0x01 } else { 0 };
