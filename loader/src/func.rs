@@ -114,6 +114,17 @@ impl Caller<'_> {
         self.vmctx
     }
 
+    /// A caller whose vmctx is `vmctx`, for tests that need one without
+    /// running generated code (a fabricated vmctx with the slots used).
+    #[cfg(test)]
+    pub(crate) fn for_test(vmctx: *mut u8, store_id: u64) -> Caller<'static> {
+        Caller {
+            vmctx,
+            store_id,
+            _borrow: PhantomData,
+        }
+    }
+
     fn memory_parts(&self) -> Option<(*mut u8, usize)> {
         // SAFETY: `vmctx` is the live vmctx of the instance whose wasm code
         // called us; MEMORY0 holds null or its memory descriptor.

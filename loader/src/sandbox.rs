@@ -79,6 +79,29 @@ impl EpochCounter {
     }
 }
 
+/// The fuel counter of the runtime state at `runtime`, as an atomic.
+///
+/// Every access from Rust goes through this, so none races: `Store::fuel`
+/// reads it from any thread (without taking the store) while the thread
+/// holding the store writes it (`Store::set_fuel`/`add_fuel`, or
+/// `Caller::set_fuel` from a host function). Generated code charges fuel
+/// with one plain read-modify-write instruction on the same 8-byte aligned
+/// location (`sub qword [runtime + RUNTIME_FUEL], cost`), only on the
+/// thread holding the store, so it never races with another writer; on
+/// x86-64 an aligned 8-byte access is single-copy atomic, so a concurrent
+/// `Store::fuel` sees the value before or after it, never a torn one (the
+/// same guarantee a relaxed atomic store gives). Relaxed ordering is
+/// enough: the counter publishes no other data.
+///
+/// # Safety
+/// `runtime` must point to a live `RuntimeState` for all of `'a`.
+unsafe fn fuel_cell<'a>(runtime: *mut RuntimeState) -> &'a AtomicI64 {
+    // SAFETY: the field is an 8-byte aligned i64 inside a live allocation
+    // (caller's guarantee); `AtomicI64` has the same size and alignment,
+    // and every Rust access to it is atomic (this function is the only way).
+    unsafe { AtomicI64::from_ptr(std::ptr::addr_of_mut!((*runtime).fuel)) }
+}
+
 /// Per-store state for fuel, epochs and backtraces.
 pub(crate) struct Sandbox {
     /// The counter `RuntimeState::epoch_counter` points to; kept alive here.
@@ -128,9 +151,8 @@ impl Store {
     pub fn set_fuel(&self, fuel: u64) -> Result<(), AccessError> {
         let guard = self.enter()?;
         let fuel = fuel.min(i64::MAX as u64) as i64;
-        // SAFETY: the runtime state lives as long as the store; holding the
-        // store means no generated code touches it meanwhile.
-        unsafe { (*guard.runtime()).fuel = fuel };
+        // SAFETY: the runtime state lives as long as the store.
+        unsafe { fuel_cell(guard.runtime()) }.store(fuel, Ordering::Relaxed);
         Ok(())
     }
 
@@ -138,27 +160,25 @@ impl Store {
     /// Fails like [`Store::set_fuel`].
     pub fn add_fuel(&self, fuel: u64) -> Result<u64, AccessError> {
         let guard = self.enter()?;
-        let runtime = guard.runtime();
         // SAFETY: as in `set_fuel`.
-        unsafe {
-            let left = (*runtime).fuel.max(0);
-            (*runtime).fuel = left.saturating_add(fuel.min(i64::MAX as u64) as i64);
-            Ok((*runtime).fuel as u64)
-        }
+        let cell = unsafe { fuel_cell(guard.runtime()) };
+        // Holding the store makes this thread the only writer (no wasm of
+        // the store runs meanwhile), so a load and a store do not lose an
+        // update; other threads only read.
+        let left = cell.load(Ordering::Relaxed).max(0);
+        let new = left.saturating_add(fuel.min(i64::MAX as u64) as i64);
+        cell.store(new, Ordering::Relaxed);
+        Ok(new as u64)
     }
 
     /// The fuel left. After an "out of fuel" trap this is what the last
     /// region could not pay for (less than its cost; never negative). While
     /// wasm runs on another thread it is a snapshot.
     pub fn fuel(&self) -> u64 {
-        let runtime = self.inner.runtime.as_ptr();
-        // SAFETY: the runtime state lives as long as the store and its
-        // `fuel` field is 8-byte aligned. Generated code on another thread
-        // may be updating it with plain (on x86-64: single, atomic)
-        // read-modify-write instructions; reading it atomically gives the
-        // value before or after such an update, never a torn one.
-        let fuel = unsafe { AtomicI64::from_ptr(std::ptr::addr_of_mut!((*runtime).fuel)) }
-            .load(Ordering::Relaxed);
+        // SAFETY: the runtime state lives as long as the store. Generated
+        // code on another thread may be charging fuel meanwhile: see
+        // `fuel_cell` for why that is no race.
+        let fuel = unsafe { fuel_cell(self.inner.runtime.as_ptr()) }.load(Ordering::Relaxed);
         fuel.max(0) as u64
     }
 
@@ -210,9 +230,10 @@ impl Store {
 impl Caller<'_> {
     /// The fuel left in the calling store (see [`Store::fuel`]).
     pub fn fuel(&self) -> u64 {
-        // SAFETY: the caller's store is held by this thread, whose wasm is
-        // suspended in this host call: nothing else touches its runtime state.
-        unsafe { (*self.runtime()).fuel.max(0) as u64 }
+        // SAFETY: the caller's store (and so its runtime state) is alive
+        // and held by this thread, whose wasm is suspended in this host call.
+        let fuel = unsafe { fuel_cell(self.runtime()) }.load(Ordering::Relaxed);
+        fuel.max(0) as u64
     }
 
     /// Sets the fuel left in the calling store (at most `i64::MAX`), e.g.
@@ -220,8 +241,10 @@ impl Caller<'_> {
     /// its next charge (with 0). [`Store::set_fuel`] cannot be used here:
     /// the store is busy running the caller.
     pub fn set_fuel(&mut self, fuel: u64) {
-        // SAFETY: as in `fuel`.
-        unsafe { (*self.runtime()).fuel = fuel.min(i64::MAX as u64) as i64 };
+        // SAFETY: as in `fuel`. Other threads may be reading it
+        // (`Store::fuel`): the store is atomic.
+        unsafe { fuel_cell(self.runtime()) }
+            .store(fuel.min(i64::MAX as u64) as i64, Ordering::Relaxed);
     }
 
     fn runtime(&self) -> *mut RuntimeState {
@@ -246,12 +269,67 @@ mod tests {
         assert_eq!(store.fuel(), i64::MAX as u64);
         assert_eq!(store.add_fuel(u64::MAX).unwrap(), i64::MAX as u64);
         // What generated code leaves after running out reads as 0.
-        unsafe { (*store.inner.runtime.as_ptr()).fuel = -3 };
+        // SAFETY: the store's runtime state is alive.
+        unsafe { fuel_cell(store.inner.runtime.as_ptr()) }.store(-3, Ordering::Relaxed);
         assert_eq!(store.fuel(), 0);
         assert_eq!(store.add_fuel(2).unwrap(), 2);
         let guard = store.enter().unwrap();
         assert_eq!(store.set_fuel(1), Err(AccessError::StoreBusy));
         drop(guard);
+    }
+
+    /// `Store::fuel` polls from one thread while another sets and adds fuel
+    /// through the store and through a `Caller` (as a host function does
+    /// while its wasm is suspended). Every access must be atomic: under
+    /// Miri (`MIRIFLAGS=-Zmiri-permissive-provenance cargo +nightly miri
+    /// test -p vibewasm-loader --lib fuel_`), a plain write racing with the
+    /// reader's atomic load is reported as a data race (undefined behaviour).
+    /// Natively such a race does not show on x86-64 (aligned 8-byte moves
+    /// do not tear), but the test still checks that no read sees a value
+    /// nobody wrote: each one written has equal halves.
+    #[test]
+    fn fuel_is_read_while_another_thread_sets_it() {
+        use std::sync::atomic::AtomicBool;
+        let rounds: u64 = if cfg!(miri) { 20 } else { 20_000 };
+        let pattern = |k: u64| k << 32 | k;
+        let store = Store::default();
+        let done = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (store, done) = (store.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut reads = 0u64;
+                while !done.load(Ordering::SeqCst) || reads == 0 {
+                    let fuel = store.fuel();
+                    assert_eq!(fuel >> 32, fuel & 0xffff_ffff, "torn read {fuel:#x}");
+                    reads += 1;
+                }
+                reads
+            })
+        };
+        let writer = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for k in 0..rounds {
+                    store.set_fuel(pattern(k)).unwrap();
+                    assert_eq!(store.add_fuel(0).unwrap(), pattern(k));
+                }
+                // A host function's view: the store is busy running wasm
+                // whose vmctx points to the store's runtime state.
+                let guard = store.enter().unwrap();
+                let mut vmctx = [0usize; 8];
+                vmctx[(vibewasm_format::vmctx::RUNTIME / 8) as usize] = guard.runtime() as usize;
+                let mut caller = Caller::for_test(vmctx.as_mut_ptr().cast(), store.id());
+                for k in 0..rounds {
+                    caller.set_fuel(pattern(k));
+                    assert_eq!(caller.fuel(), pattern(k));
+                }
+                drop(guard);
+            })
+        };
+        writer.join().unwrap();
+        done.store(true, Ordering::SeqCst);
+        assert!(reader.join().unwrap() > 0);
+        assert_eq!(store.fuel(), pattern(rounds - 1));
     }
 
     #[test]
