@@ -35,6 +35,7 @@
 //! own.
 
 use std::cell::UnsafeCell;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -251,6 +252,71 @@ impl Caller<'_> {
         // SAFETY: the vmctx of the calling instance is live while it calls
         // us; its RUNTIME slot points to its store's runtime state.
         unsafe { read_vmctx_ptr::<RuntimeState>(self.vmctx(), RUNTIME) }
+    }
+
+    /// Whether the calling store's epoch deadline
+    /// ([`Store::set_epoch_deadline`]) has passed. A host function that
+    /// blocks (waits for input, sleeps) checks it now and then and, once it
+    /// has, returns `Err(Trap::from_code(TrapCode::Interrupted))`, so that
+    /// the deadline stops the guest in the host function too, as it would
+    /// in code compiled with epoch checks.
+    ///
+    /// [`Trap::from_code`]: crate::Trap::from_code
+    /// [`TrapCode::Interrupted`]: vibewasm_format::TrapCode::Interrupted
+    pub fn epoch_deadline_reached(&self) -> bool {
+        self.epoch_deadline().reached()
+    }
+}
+
+impl<'a> Caller<'a> {
+    /// The calling store's epoch counter and deadline, for as long as the
+    /// host call lasts (`'a`): a host function may hold it while it borrows
+    /// the caller's memory.
+    pub(crate) fn epoch_deadline(&self) -> EpochDeadline<'a> {
+        let runtime = self.runtime();
+        // SAFETY: the runtime state is alive for the host call, and this
+        // thread holds the store, so nothing writes these fields meanwhile
+        // (`Store::set_epoch_deadline`/`set_epoch_counter` take the store).
+        let (counter, deadline) = unsafe { ((*runtime).epoch_counter, (*runtime).epoch_deadline) };
+        EpochDeadline {
+            counter: counter.cast(),
+            deadline,
+            _call: PhantomData,
+        }
+    }
+}
+
+/// A store's epoch deadline as seen during one host call (see
+/// [`Caller::epoch_deadline`]). The counter may advance meanwhile (other
+/// threads increment it); the deadline and the counter in use cannot change
+/// while the host call holds the store.
+#[derive(Clone, Copy)]
+pub(crate) struct EpochDeadline<'a> {
+    /// The store's `EpochCounter`, kept alive by the store (`Sandbox`)
+    /// until it is replaced, which needs the store; null if none was set.
+    counter: *const AtomicU64,
+    deadline: u64,
+    _call: PhantomData<&'a ()>,
+}
+
+impl EpochDeadline<'_> {
+    /// Whether the deadline can never be reached during this host call (the
+    /// store has none: nothing can set one while the call holds the store).
+    #[cfg_attr(not(feature = "wasi"), allow(dead_code))]
+    pub(crate) fn never(&self) -> bool {
+        self.counter.is_null() || self.deadline == u64::MAX
+    }
+
+    /// Whether the counter reached the deadline (the test generated code
+    /// makes at function entries and loop heads).
+    pub(crate) fn reached(&self) -> bool {
+        if self.counter.is_null() {
+            return false;
+        }
+        // SAFETY: a non-null counter is the store's live `EpochCounter`
+        // (an `AtomicU64`), which outlives the host call (see the field).
+        let now = unsafe { &*self.counter }.load(Ordering::SeqCst);
+        now >= self.deadline
     }
 }
 

@@ -521,7 +521,9 @@ fn hostile_pointers_and_values_are_errors_not_crashes() {
     assert_eq!(errno("close", &[i(4)]), Errno::BADF);
     assert_eq!(errno("close", &[i(-1)]), Errno::BADF);
     assert_eq!(errno("poll", &[i(0)]), Errno::INVAL);
-    assert_eq!(errno("poll", &[i(100_000)]), Errno::FAULT);
+    // Within the cap on subscriptions, but not within memory.
+    assert_eq!(errno("poll", &[i(2000)]), Errno::FAULT);
+    assert_eq!(errno("poll", &[i(100_000)]), Errno::INVAL);
     assert_eq!(errno("sock", &[]), Errno::NOSYS);
 
     let mem = m.get_memory("memory").unwrap();
@@ -778,4 +780,153 @@ fn cli_refuses_bad_dirs_and_modules_without_start() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "1\n");
+}
+
+// ---------------------------------------------------------------------------
+// Blocking calls end at the store's epoch deadline.
+
+/// `sleep` polls one relative clock subscription of an hour (monotonic
+/// clock); `poll N` polls `N` zeroed subscriptions (realtime clock, timeout
+/// 0: ready at once) from address 0, events at 0x40000, and returns the
+/// errno; `nevents` is how many events the last poll reported.
+const POLL: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 8)
+  ;; subscription at 0x60000: userdata 7, tag 0 (clock), id 1, timeout 3600 s
+  (data (i32.const 0x60000) "\07\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00")
+  (data (i32.const 0x60010) "\01\00\00\00\00\00\00\00\00\a0\b8\30\46\03\00\00")
+  (func (export "sleep") (result i32)
+    (call $poll (i32.const 0x60000) (i32.const 0x61000) (i32.const 1) (i32.const 0x62000)))
+  (func (export "poll") (param i32) (result i32)
+    (call $poll (i32.const 0) (i32.const 0x40000) (local.get 0) (i32.const 0x62000)))
+  (func (export "nevents") (result i32) (i32.load (i32.const 0x62000)))
+  (func (export "_start")
+    (drop (call $poll (i32.const 0x60000) (i32.const 0x61000) (i32.const 1) (i32.const 0x62000))))
+)"#;
+
+/// Runs `f` on a thread and waits at most `limit` for its result.
+fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("still blocked after {limit:?}"))
+}
+
+use std::time::{Duration, Instant};
+
+#[test]
+fn poll_oneoff_sleep_ends_at_the_epoch_deadline() {
+    let store = vibewasm_loader::Store::default();
+    let mut linker = Linker::with_store(store.clone());
+    wasi::add_to_linker(&mut linker, &WasiCtx::builder().build()).unwrap();
+    let mut inst = instantiate_with(POLL, &linker);
+    store.set_epoch_deadline(1).unwrap();
+    let counter = store.epoch_counter();
+    let start = Instant::now();
+    let result = within(Duration::from_secs(20), move || {
+        let watchdog = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            counter.increment();
+        });
+        let result = inst.call("sleep", &[]);
+        watchdog.join().unwrap();
+        result
+    });
+    let elapsed = start.elapsed();
+    let err = result.expect_err("an hour's sleep cannot have returned");
+    assert_eq!(err.trap_code(), Some(TrapCode::Interrupted), "{err}");
+    assert!(err.to_string().contains("interrupted"), "{err}");
+    assert!(elapsed >= Duration::from_millis(150), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+}
+
+#[test]
+fn poll_oneoff_refuses_more_subscriptions_than_its_cap() {
+    let mut linker = Linker::new();
+    wasi::add_to_linker(&mut linker, &WasiCtx::builder().build()).unwrap();
+    let mut m = instantiate_with(POLL, &linker);
+    // 4096 fit in memory (196 KiB of subscriptions, 128 KiB of events) and
+    // are served; one more is refused before anything is allocated for
+    // them, although memory holds them too.
+    assert_eq!(call_i32(&mut m, "poll", &[Val::I32(4096)]), 0);
+    assert_eq!(call_i32(&mut m, "nevents", &[]), 4096);
+    assert_eq!(
+        Errno(call_i32(&mut m, "poll", &[Val::I32(4097)]) as u16),
+        Errno::INVAL
+    );
+    assert_eq!(
+        Errno(call_i32(&mut m, "poll", &[Val::I32(i32::MAX)]) as u16),
+        Errno::INVAL
+    );
+}
+
+/// Runs `vibewasmc` with `args` and its stdin a pipe that stays open and
+/// empty; kills it (and fails) after `limit`.
+fn cli_with_silent_stdin(args: &[&std::ffi::OsStr], cache: &TempDir, limit: Duration) -> Output {
+    use std::io::Read;
+    let mut child = Command::new(vibewasmc())
+        .args(args)
+        .env("VIBEWASM_CACHE_DIR", cache.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn vibewasmc");
+    // Held open, never written, until the child is gone.
+    let stdin = child.stdin.take().unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_thread = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out.read_to_end(&mut buf);
+        buf
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err.read_to_end(&mut buf);
+        buf
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("vibewasmc {args:?} still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(stdin);
+    Output {
+        status,
+        stdout: out_thread.join().unwrap(),
+        stderr: err_thread.join().unwrap(),
+    }
+}
+
+#[test]
+fn cli_timeout_interrupts_a_blocked_stdin_read_and_a_long_sleep() {
+    let cache = TempDir::new();
+    let dir = TempDir::new();
+    let poll = dir.join("poll.wat");
+    std::fs::write(&poll, POLL).unwrap();
+    let stdin = program_path("stdin");
+    for (what, program) in [("stdin read", &stdin), ("poll_oneoff", &poll)] {
+        let start = Instant::now();
+        let out = cli_with_silent_stdin(
+            &[os("run"), program.as_os_str(), os("--timeout"), os("300ms")],
+            &cache,
+            Duration::from_secs(30),
+        );
+        let elapsed = start.elapsed();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{what}: {stderr}");
+        assert!(stderr.contains("interrupted"), "{what}: {stderr}");
+        assert!(elapsed < Duration::from_secs(10), "{what}: {elapsed:?}");
+    }
 }

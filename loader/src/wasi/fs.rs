@@ -488,6 +488,15 @@ impl Entry {
         }
     }
 
+    /// Whether [`Entry::read`] would return without waiting for input
+    /// (only the host's stdin ever waits: see `Input::read_ready`).
+    pub(crate) fn read_ready(&self) -> bool {
+        match self {
+            Entry::Input(input) => input.read_ready(),
+            _ => true,
+        }
+    }
+
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> WasiResult<usize> {
         match self {
             Entry::Input(input) => Ok(input.read(buf)?),

@@ -2,19 +2,22 @@
 //! preview1 ABI, decoding its arguments from guest memory (bounds-checked)
 //! and calling into [`super::fs`], [`super::clocks`] and the context.
 
-use std::time::Duration;
+use std::sync::MutexGuard;
+use std::time::{Duration, Instant};
 
-use vibewasm_format::{FuncType, ValType};
+use vibewasm_format::{FuncType, TrapCode, ValType};
 
 use super::abi::*;
 use super::clocks;
 use super::ctx::WasiCtx;
 use super::errno::{Errno, WasiResult};
-use super::fs::{self, Entry, OpenOptions};
+use super::fs::{self, Entry, FdTable, OpenOptions};
 use super::mem::GuestMemory;
+use super::stdio;
 use crate::error::LinkError;
 use crate::func::Caller;
 use crate::linker::Linker;
+use crate::sandbox::EpochDeadline;
 use crate::trap::Trap;
 use crate::values::Val;
 
@@ -47,6 +50,22 @@ impl Args<'_> {
 }
 
 type Body = fn(&WasiCtx, &mut Caller<'_>, &Args<'_>) -> WasiResult;
+
+/// Not a WASI errno (none is this large): what a body that waits
+/// (`poll_oneoff`, a read of the host's stdin) returns once the store's
+/// epoch deadline has passed. The function then traps with "interrupted",
+/// as code compiled with epoch checks would, instead of returning it.
+const INTERRUPTED: Errno = Errno(u16::MAX);
+
+/// How long a waiting function sleeps between two looks at the store's
+/// epoch deadline: how late after the deadline it stops, at worst.
+const WAIT_SLICE: Duration = Duration::from_millis(10);
+
+/// The most subscriptions one `poll_oneoff` call may pass; more is
+/// `EINVAL` (as `poll(2)` beyond its limit), so what the host allocates for
+/// a call is bounded whatever the size of the guest's memory. As many as
+/// the descriptors a guest may have open.
+pub(crate) const MAX_SUBSCRIPTIONS: u32 = fs::MAX_FDS as u32;
 
 fn memory<'c>(caller: &'c mut Caller<'_>) -> WasiResult<GuestMemory<'c>> {
     caller
@@ -141,6 +160,7 @@ pub fn add_to_linker(linker: &mut Linker, ctx: &WasiCtx) -> Result<(), LinkError
         linker.func_new(MODULE, name, ty, move |caller, args| {
             let errno = match body(&ctx, caller, &Args(args)) {
                 Ok(()) => Errno::SUCCESS,
+                Err(INTERRUPTED) => return Err(Trap::from_code(TrapCode::Interrupted)),
                 Err(errno) => errno,
             };
             Ok(vec![Val::I32(i32::from(errno.0))])
@@ -251,15 +271,42 @@ enum Subscription {
     },
 }
 
+/// Sleeps for `duration`, but only until the store's epoch deadline
+/// passes (then [`INTERRUPTED`]).
+fn sleep(duration: Duration, deadline: EpochDeadline<'_>) -> WasiResult {
+    if deadline.never() {
+        // Nothing can interrupt it: one sleep.
+        std::thread::sleep(duration);
+        return Ok(());
+    }
+    // The wall-clock end, fixed now (a CPU-time clock's deadline is slept
+    // as that much wall time, as before).
+    let end = Instant::now().checked_add(duration);
+    loop {
+        let left = end.map_or(WAIT_SLICE, |end| {
+            end.saturating_duration_since(Instant::now())
+        });
+        if left.is_zero() {
+            return Ok(());
+        }
+        if deadline.reached() {
+            return Err(INTERRUPTED);
+        }
+        std::thread::sleep(left.min(WAIT_SLICE));
+    }
+}
+
 /// `poll_oneoff`, minimal: clock subscriptions sleep (until the earliest
-/// deadline); descriptor subscriptions are reported ready at once (reads
-/// and writes then block as needed), so a poll with any of them does not
-/// sleep.
+/// deadline, or the store's epoch deadline: then the call traps with
+/// "interrupted"); descriptor subscriptions are reported ready at once
+/// (reads and writes then block as needed), so a poll with any of them
+/// does not sleep. At most [`MAX_SUBSCRIPTIONS`] subscriptions.
 fn poll_oneoff(ctx: &WasiCtx, caller: &mut Caller<'_>, a: &Args<'_>) -> WasiResult {
     let (subs_ptr, events_ptr, count, nevents_ptr) = (a.u32(0), a.u32(1), a.u32(2), a.u32(3));
-    if count == 0 {
+    if count == 0 || count > MAX_SUBSCRIPTIONS {
         return Err(Errno::INVAL);
     }
+    let deadline = caller.epoch_deadline();
     let mut mem = memory(caller)?;
     mem.slice(
         subs_ptr,
@@ -337,7 +384,7 @@ fn poll_oneoff(ctx: &WasiCtx, caller: &mut Caller<'_>, a: &Args<'_>) -> WasiResu
             shortest = Some(shortest.map_or(left, |s| s.min(left)));
         }
         if let Some(d) = shortest {
-            std::thread::sleep(d);
+            sleep(d, deadline)?;
         }
     }
     for &(i, id, deadline) in &waiting {
@@ -495,8 +542,33 @@ fn fd_tell(ctx: &WasiCtx, caller: &mut Caller<'_>, a: &Args<'_>) -> WasiResult {
     mem.write_u64(a.u32(1), pos)
 }
 
+/// The descriptor table, taken once descriptor `fd` can be read without
+/// waiting for input (see `Entry::read_ready`: only the host's stdin ever
+/// waits). The table is not held while waiting, so other instances sharing
+/// the context go on; the wait ends at the store's epoch deadline
+/// ([`INTERRUPTED`]).
+fn readable<'t>(
+    ctx: &'t WasiCtx,
+    fd: u32,
+    deadline: EpochDeadline<'_>,
+) -> WasiResult<MutexGuard<'t, FdTable>> {
+    loop {
+        let mut fds = ctx.fds();
+        if fds.get(fd)?.read_ready() {
+            return Ok(fds);
+        }
+        drop(fds);
+        if deadline.reached() {
+            return Err(INTERRUPTED);
+        }
+        stdio::wait_host_stdin((!deadline.never()).then_some(WAIT_SLICE));
+    }
+}
+
 /// Reads into the guest's iovecs one after the other until one is not
-/// filled; an error after some bytes were read ends the call with them.
+/// filled, or (the host's stdin) no more input is there; an error after
+/// some bytes were read ends the call with them. Waiting for the host's
+/// stdin ends at the store's epoch deadline.
 fn read_iovecs(
     ctx: &WasiCtx,
     caller: &mut Caller<'_>,
@@ -504,14 +576,24 @@ fn read_iovecs(
     offset: Option<u64>,
     result_arg: usize,
 ) -> WasiResult {
+    let deadline = caller.epoch_deadline();
     let mut mem = memory(caller)?;
     let iovs = mem.iovecs(a.u32(1), a.u32(2))?;
     let result_ptr = a.u32(result_arg);
     mem.slice_mut(result_ptr, 4)?;
-    let mut fds = ctx.fds();
+    let wants_bytes = iovs.iter().any(|&(_, len)| len > 0);
+    let mut fds = if offset.is_none() && wants_bytes {
+        readable(ctx, a.u32(0), deadline)?
+    } else {
+        ctx.fds()
+    };
     let entry = fds.get(a.u32(0))?;
     let mut total: u64 = 0;
     for (buf, len) in iovs {
+        // What is there, without waiting for more.
+        if total > 0 && offset.is_none() && !entry.read_ready() {
+            break;
+        }
         let dst = mem.slice_mut(buf, len)?;
         let n = match offset {
             None => entry.read(dst),

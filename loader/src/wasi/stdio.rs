@@ -3,6 +3,7 @@
 
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use super::abi::{FILETYPE_CHARACTER_DEVICE, FILETYPE_UNKNOWN};
 
@@ -36,9 +37,20 @@ fn host_filetype(fd: i32) -> u8 {
 impl Input {
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Input::Inherit => io::stdin().lock().read(buf),
+            Input::Inherit => read_host_stdin(buf),
             Input::Empty => Ok(0),
             Input::Reader(r) => r.read(buf),
+        }
+    }
+
+    /// Whether a read would return without waiting for input: always,
+    /// but for the host's stdin, which is polled (data, end of file, an
+    /// error or a hang-up all count as ready). An embedder's reader is
+    /// read when asked; whether it blocks is up to it.
+    pub(crate) fn read_ready(&self) -> bool {
+        match self {
+            Input::Inherit => wait_host_stdin(Some(Duration::ZERO)),
+            _ => true,
         }
     }
 
@@ -50,6 +62,53 @@ impl Input {
             _ => FILETYPE_UNKNOWN,
         }
     }
+}
+
+/// Reads the host's stdin (descriptor 0) directly, not through
+/// `std::io::stdin()`: std's buffer would hold data that polling the
+/// descriptor (see [`wait_host_stdin`]) cannot see. A closed descriptor 0
+/// reads as end of file, as `std::io::stdin()` has it.
+fn read_host_stdin(buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: `buf` is a valid, writable buffer of `buf.len()` bytes.
+        let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EBADF) => return Ok(0),
+            _ => return Err(err),
+        }
+    }
+}
+
+/// Waits until the host's stdin is readable (data, end of file, an error
+/// or a hang-up) or `timeout` passes (`None`: no limit); whether it is.
+/// Interrupted by a signal, it returns `false` early.
+pub(crate) fn wait_host_stdin(timeout: Option<Duration>) -> bool {
+    let mut poll = libc::pollfd {
+        fd: 0,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = match timeout {
+        // Rounded up, so a short wait is not a busy loop.
+        Some(t) => t
+            .as_nanos()
+            .div_ceil(1_000_000)
+            .min(libc::c_int::MAX as u128) as libc::c_int,
+        None => -1,
+    };
+    // SAFETY: one valid, writable pollfd.
+    let n = unsafe { libc::poll(&mut poll, 1, ms) };
+    if n < 0 {
+        // EINTR: not ready yet. Anything else (ENOMEM): let the read
+        // itself wait or report the problem, as it always did.
+        return io::Error::last_os_error().raw_os_error() != Some(libc::EINTR);
+    }
+    n > 0
 }
 
 impl Output {
