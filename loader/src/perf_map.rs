@@ -21,21 +21,23 @@
 //! opened before the setting applied keeps its file mapping and, though
 //! listed, shows in `perf report` as addresses in the `.vwa` file.
 //!
-//! The file is opened with `O_APPEND` (and `O_NOFOLLOW`, created `0600`) and
-//! each artifact's lines go out in one `write`, so modules loaded by several
-//! threads, or several runtimes in one process, do not interleave lines.
+//! The file is opened with `O_APPEND` (and `O_NOFOLLOW` and `O_NONBLOCK`,
+//! created `0600`) and each artifact's lines go out in one `write`, so
+//! modules loaded by several threads, or several runtimes in one process,
+//! do not interleave lines. Only a regular file with one link, owned by the
+//! effective user, is written to.
 //!
 //! Writing the map is best effort: a map that cannot be opened or written
-//! (no `/tmp`, a full disk, a symlink planted there) is skipped silently and
-//! never fails loading, logs nothing, and is not retried for that artifact.
-//! Profiling is a diagnostic; a host must not stop running its modules
-//! because of it. Lines are never removed: an address range that a dropped
+//! (no `/tmp`, a full disk, a symlink, FIFO or another user's file planted
+//! there) is skipped silently and never fails loading, logs nothing, and is
+//! not retried for that artifact. Profiling is a diagnostic; a host must
+//! not stop running its modules because of it. Lines are never removed: an address range that a dropped
 //! artifact freed and a later one reuses appears twice (as with every JIT
 //! that writes perf maps).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
@@ -119,18 +121,43 @@ fn clean(name: &str) -> String {
 
 /// One `write` of `bytes` at the end of `path`; errors are dropped (see
 /// the module docs).
+///
+/// `/tmp` is everybody's, so whatever is at `path` may have been planted
+/// there: the file is opened with `O_NOFOLLOW` (not through a symbolic
+/// link) and `O_NONBLOCK` (opening a FIFO for writing would otherwise wait
+/// for a reader, in the middle of loading), then checked on the open
+/// descriptor: it must be a regular file, owned by the effective user,
+/// with no other name (a hard link to a file elsewhere). Anything else is
+/// skipped like any other failure, silently: a library must not write to
+/// its host's stderr, and the map is a profiling aid (see the module docs).
 fn append(path: &Path, bytes: &[u8]) {
     let file = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path);
-    if let Ok(mut file) = file {
-        // A regular file takes the whole buffer in one call; `write_all`
-        // only loops after a short write (a full disk).
-        let _ = file.write_all(bytes);
+    let Ok(mut file) = file else {
+        return;
+    };
+    if !is_own_regular_file(&file) {
+        return;
     }
+    // A regular file takes the whole buffer in one call; `write_all` only
+    // loops after a short write (a full disk). `O_NONBLOCK` does not apply
+    // to regular files.
+    let _ = file.write_all(bytes);
+}
+
+/// Whether `file` is a regular file with one name, owned by the effective
+/// user.
+fn is_own_regular_file(file: &std::fs::File) -> bool {
+    let Ok(meta) = file.metadata() else {
+        return false;
+    };
+    // SAFETY: geteuid has no preconditions, touches no memory and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    meta.file_type().is_file() && meta.uid() == euid && meta.nlink() == 1
 }
 
 #[cfg(test)]
@@ -193,6 +220,74 @@ mod tests {
         std::os::unix::fs::symlink(&target, &link).unwrap();
         append(&link, b"3 1 c\n");
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "mine\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `f` on a thread; panics if it takes longer than 20 s.
+    fn within_20s(f: impl FnOnce() + Send + 'static) {
+        let (send, recv) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            f();
+            let _ = send.send(());
+        });
+        recv.recv_timeout(std::time::Duration::from_secs(20))
+            .expect("writing the perf map blocked");
+    }
+
+    fn mkfifo(path: &Path) {
+        let status = std::process::Command::new("mkfifo").arg(path).status();
+        assert!(status.unwrap().success(), "mkfifo {}", path.display());
+    }
+
+    #[test]
+    fn writes_only_to_a_regular_file_of_its_own() {
+        use std::io::Read;
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("vibewasm-perf-own-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+
+        // A FIFO nobody reads: opening it must not block loading.
+        let fifo = dir.join("fifo.map");
+        mkfifo(&fifo);
+        let path = fifo.clone();
+        within_20s(move || append(&path, b"1 1 a\n"));
+        // A FIFO somebody reads: nothing goes to it either.
+        let mut reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap();
+        let path = fifo.clone();
+        within_20s(move || append(&path, b"1 1 a\n"));
+        let mut got = Vec::new();
+        let _ = reader.read_to_end(&mut got);
+        assert_eq!(got, b"", "wrote to a FIFO");
+
+        // A second name of a file (a hard link): not written.
+        let file = dir.join("file");
+        std::fs::write(&file, "mine\n").unwrap();
+        let link = dir.join("hardlink.map");
+        std::fs::hard_link(&file, &link).unwrap();
+        append(&link, b"2 1 b\n");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine\n");
+
+        // Another user's file (only root can make one here).
+        let theirs = dir.join("theirs.map");
+        std::fs::write(&theirs, "").unwrap();
+        let mine = std::fs::metadata(&theirs).unwrap().uid();
+        if mine == 0 {
+            std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+            append(&theirs, b"3 1 c\n");
+            assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "");
+        } else {
+            eprintln!("skipped the other-user case: needs root to chown");
+        }
+
+        // And its own file still is.
+        let own = dir.join("own.map");
+        append(&own, b"4 1 d\n");
+        assert_eq!(std::fs::read_to_string(&own).unwrap(), "4 1 d\n");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -199,3 +199,105 @@ const FIB_ONLY: &str = r#"
       (then (local.get 0))
       (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
                      (call $fib (i32.sub (local.get 0) (i32.const 2))))))))"#;
+
+/// `vibewasmc run` with `VIBEWASM_PERF_MAP=1`, started by `sh` after
+/// `plant` (a shell command) made `$MAP`, the path of the map the child
+/// will use (`exec` keeps sh's pid). Killed after 30 s (then `None`).
+fn run_with_planted_map(
+    plant: &str,
+    art: &std::path::Path,
+) -> (Option<std::process::Output>, PathBuf) {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let script = format!(
+        r#"MAP=/tmp/perf-$$.map; rm -f "$MAP"; {plant} || exit 99
+           exec "$VIBEWASMC" run "$1" --invoke fib 20"#
+    );
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .arg("sh")
+        .arg(art)
+        .env("VIBEWASMC", vibewasmc())
+        .env("VIBEWASM_PERF_MAP", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let map = PathBuf::from(format!("/tmp/perf-{}.map", child.id()));
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return (None, map);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = child.wait().unwrap();
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
+    let out = std::process::Output {
+        status,
+        stdout,
+        stderr,
+    };
+    (Some(out), map)
+}
+
+#[test]
+fn a_planted_fifo_or_foreign_file_is_not_written_and_does_not_block() {
+    let dir = TempDir::new();
+    let art = dir.join("perf_planted.vwa");
+    std::fs::write(&art, compile_wat(FIB_ONLY)).unwrap();
+
+    // A FIFO nobody reads: opening it for writing used to block forever.
+    let (out, map) = run_with_planted_map(r#"mkfifo "$MAP""#, &art);
+    let _cleanup = MapFile {
+        path: map.clone(),
+        created_here: true,
+    };
+    let out = out.expect("vibewasmc blocked on a FIFO planted as its perf map");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "6765\n");
+    drop(_cleanup);
+
+    // A file of another user: left as it was (only root can plant one).
+    let owner = std::fs::metadata(&art).map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid()
+    });
+    if owner.unwrap() != 0 {
+        eprintln!("skipped the other-user case: needs root to chown");
+        return;
+    }
+    let (out, map) = run_with_planted_map(r#": > "$MAP" && chown 65534:65534 "$MAP""#, &art);
+    let _cleanup = MapFile {
+        path: map.clone(),
+        created_here: true,
+    };
+    let out = out.expect("vibewasmc blocked");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "6765\n");
+    assert_eq!(read_map(&map), "", "wrote to another user's file");
+}
