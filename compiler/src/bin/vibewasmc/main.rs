@@ -186,12 +186,9 @@ fn load(input: &Path, config: &Config) -> Result<Artifact, Failure> {
     }
     if bytes.starts_with(b"\0asm") || input.extension().is_some_and(|e| e == "wat") {
         let wasm = wasm_from_bytes(&bytes).map_err(|e| format!("{}: {e}", input.display()))?;
-        let loaded = match cache_cmd::compile_for_run(&wasm, config)
-            .map_err(|e| Failure::from(format!("{}: {}", input.display(), e.message)))?
-        {
-            Ok(path) => Artifact::open(path),
-            Err(artifact) => Artifact::from_bytes(&artifact),
-        };
+        let artifact = cache_cmd::compile_for_run(&wasm, config)
+            .map_err(|e| Failure::from(format!("{}: {}", input.display(), e.message)))?;
+        let loaded = Artifact::from_bytes(&artifact);
         // Backtraces name the source file, not the cache entry.
         let name = input.file_name().unwrap_or_default().to_string_lossy();
         return loaded
