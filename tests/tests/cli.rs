@@ -409,3 +409,83 @@ fn output_is_replaced_atomically() {
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
 }
+
+/// `sh -c SCRIPT sh ARGS...`: the script ends with `exec "$VIBEWASMC" ...`,
+/// so `$$` in it is the pid `vibewasmc` runs with (to plant the names it
+/// derives from its pid before it starts).
+fn sh_exec(script: &str, args: &[&std::ffi::OsStr], env: &[(&str, &Path)]) -> Output {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(script)
+        .arg("sh")
+        .args(args)
+        .env("VIBEWASMC", vibewasmc());
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    cmd.output().expect("spawn sh")
+}
+
+#[test]
+fn compile_output_temp_file_follows_no_planted_symlink() {
+    let dir = TempDir::new();
+    let src = write_wat(&dir, "fib.wat", FIB);
+    let victim = dir.join("victim.txt");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let output = dir.join("out.vwa");
+    // The temporary name `compile -o OUT` used to write: OUT.tmpPID.
+    let out = sh_exec(
+        r#"ln -s "$1" "$2.tmp$$" && exec "$VIBEWASMC" compile "$3" -o "$2""#,
+        &[victim.as_os_str(), output.as_os_str(), src.as_os_str()],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        std::fs::read(&victim).unwrap() == b"precious\n",
+        "written through the planted symlink"
+    );
+    assert!(std::fs::read(&output).unwrap() == compile_wat(FIB));
+    let output_meta = std::fs::symlink_metadata(&output).unwrap();
+    assert!(output_meta.file_type().is_file());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = output_meta.permissions().mode() & 0o777;
+    assert_eq!(mode & 0o022, 0, "artifact writable by others: {mode:o}");
+    // The planted link is someone else's: left alone, not written through.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+}
+
+#[test]
+fn wast_does_not_use_a_planted_scratch_directory() {
+    let dir = TempDir::new();
+    let tmp = dir.join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let script = dir.join("t.wast");
+    std::fs::write(
+        &script,
+        r#"(module (func (export "f") (result i32) i32.const 7))
+           (assert_return (invoke "f") (i32.const 7))"#,
+    )
+    .unwrap();
+    let victim = dir.join("victim.txt");
+    std::fs::write(&victim, "precious\n").unwrap();
+    // The child that runs the script is `vibewasmc wast --child`, pid
+    // unknown here; run the child mode directly, as `$$`.
+    let out = sh_exec(
+        r#"d="$TMPDIR/vibewasmc-wast-$$-0" && mkdir -m 777 "$d" && ln -s "$1" "$d/m1.vwa" &&
+           exec "$VIBEWASMC" wast --child "$2""#,
+        &[victim.as_os_str(), script.as_os_str()],
+        &[("TMPDIR", &tmp)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        std::fs::read(&victim).unwrap() == b"precious\n",
+        "written through the planted symlink"
+    );
+    // The run's own directory is gone; the planted one is left alone.
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+}

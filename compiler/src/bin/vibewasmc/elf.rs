@@ -141,8 +141,7 @@ pub fn cmd_inspect_elf(input: &Path, output: &Path) -> Result<(), Failure> {
     let symbols = code_symbols(&view.metadata, view.code.len() as u64);
     let file_name = input.file_name().unwrap_or_default().to_string_lossy();
     let object = elf_object(view.code, &symbols, &file_name)?;
-    std::fs::write(output, object)
-        .map_err(|e| format!("cannot write {}: {e}", output.display()))?;
+    crate::write_atomically(output, &object)?;
     println!(
         "wrote {}: .text of {} bytes, {} symbols (objdump -d {0})",
         output.display(),

@@ -5,6 +5,8 @@
 //! 3 the wasm code trapped. `run` without `--invoke` runs a WASI command,
 //! and exits with the program's own status when it ends normally.
 
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -171,11 +173,59 @@ fn cmd_compile(input: &Path, output: &Path, config: &Config, strip: bool) -> Res
         artifact = sandbox::strip_names(&artifact, &wasm)?;
     }
     let artifact = sign_cmd::sign(artifact)?;
-    // Write to a temporary file and rename, so a reader never sees half an artifact.
-    let tmp = output.with_extension(format!("vwa.tmp{}", std::process::id()));
-    std::fs::write(&tmp, &artifact).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, output).map_err(|e| format!("cannot write {}: {e}", output.display()))?;
-    Ok(())
+    write_atomically(output, &artifact)
+}
+
+/// Writes `bytes` to `output` so that a reader never sees half of it: to
+/// a new temporary file beside it, then renamed over it.
+///
+/// The temporary file is created with `O_CREAT|O_EXCL|O_NOFOLLOW` under a
+/// name not used before (pid, counter, time; another name is tried if it
+/// exists), so nothing planted there (a symbolic link to a file to
+/// overwrite, a file to fill) is followed or reused. Its mode is 0644 (less
+/// what the umask takes away), never writable by others whatever the
+/// umask: the loader must not map code that others can change.
+fn write_atomically(output: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let cannot = |path: &Path, e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    let name = output
+        .file_name()
+        .ok_or_else(|| format!("cannot write {}: not the name of a file", output.display()))?;
+    let mut attempt = 0;
+    let (tmp, mut file) = loop {
+        let mut tmp_name = name.to_owned();
+        tmp_name.push(format!(
+            ".tmp-{}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos())
+        ));
+        let tmp = output.with_file_name(tmp_name);
+        let opened = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp);
+        match opened {
+            Ok(file) => break (tmp, file),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 16 => {
+                attempt += 1;
+            }
+            Err(e) => return Err(cannot(&tmp, e).into()),
+        }
+    };
+    let written = file.write_all(bytes).map_err(|e| cannot(&tmp, e));
+    drop(file);
+    let renamed =
+        written.and_then(|()| std::fs::rename(&tmp, output).map_err(|e| cannot(output, e)));
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    Ok(renamed?)
 }
 
 /// The artifact `input` names, or `input` (wasm or text) compiled with `config`.

@@ -66,16 +66,29 @@ impl std::fmt::Display for BuildError {
 struct TempDir(PathBuf);
 
 impl TempDir {
+    /// A directory this process just created, mode 0700: never one that
+    /// already existed (another user could have made it, with symbolic
+    /// links or artifacts of their own in it), so the artifacts written
+    /// and mapped from it are the ones compiled here.
     fn new() -> std::io::Result<TempDir> {
+        use std::os::unix::fs::DirBuilderExt;
         use std::sync::atomic::{AtomicU32, Ordering};
         static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "vibewasmc-wast-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir)?;
-        Ok(TempDir(dir))
+        let mut attempt = 0;
+        loop {
+            let dir = std::env::temp_dir().join(format!(
+                "vibewasmc-wast-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => return Ok(TempDir(dir)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 
