@@ -489,3 +489,76 @@ fn wast_does_not_use_a_planted_scratch_directory() {
     let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
     assert_eq!(left.len(), 1, "{left:?}");
 }
+
+/// Runs `vibewasmc ARGS` with stdout a pipe whose reader is gone before
+/// the program starts, and checks that it ends quietly (status 0, or killed
+/// by SIGPIPE like any Unix tool) without a panic message.
+fn check_quiet_on_closed_stdout(args: &[&std::ffi::OsStr]) {
+    use std::io::Write;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    // `sh` waits for a line on stdin before it execs vibewasmc: by then the
+    // read end of its stdout has been closed here.
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"read go && exec "$VIBEWASMC" "$@""#)
+        .arg("sh")
+        .args(args)
+        .env("VIBEWASMC", vibewasmc())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"go\n").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    let quiet = out.status.success()
+        || out.status.signal() == Some(SIGPIPE)
+        || out.status.code() == Some(141);
+    assert!(
+        quiet && err.is_empty(),
+        "{args:?} with a closed stdout: {:?}, stderr:\n{err}",
+        out.status
+    );
+}
+
+/// SIGPIPE's number on Linux.
+const SIGPIPE: i32 = 13;
+
+#[test]
+fn a_closed_stdout_ends_every_command_quietly() {
+    let dir = TempDir::new();
+    let art = dir.join("fib.vwa");
+    compile_cli(&write_wat(&dir, "fib.wat", FIB), &art);
+    let script = dir.join("t.wast");
+    std::fs::write(
+        &script,
+        r#"(module (func (export "f") (result i32) i32.const 7))
+           (assert_return (invoke "f") (i32.const 7))"#,
+    )
+    .unwrap();
+    let cache = dir.join("cache");
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    check_quiet_on_closed_stdout(&[os("inspect"), art.as_os_str()]);
+    check_quiet_on_closed_stdout(&[
+        os("run"),
+        art.as_os_str(),
+        os("--invoke"),
+        os("fib"),
+        os("20"),
+    ]);
+    check_quiet_on_closed_stdout(&[os("wast"), script.as_os_str()]);
+    check_quiet_on_closed_stdout(&[
+        os("cache"),
+        os("stats"),
+        os("--cache-dir"),
+        cache.as_os_str(),
+    ]);
+    check_quiet_on_closed_stdout(&[os("--help")]);
+    let elf = dir.join("fib.o");
+    check_quiet_on_closed_stdout(&[os("inspect"), os("--elf"), elf.as_os_str(), art.as_os_str()]);
+}

@@ -4,6 +4,10 @@
 //! artifact, missing import, bad argument value), 2 bad command-line usage,
 //! 3 the wasm code trapped. `run` without `--invoke` runs a WASI command,
 //! and exits with the program's own status when it ends normally.
+//!
+//! A closed standard output (`vibewasmc inspect big.vwa | head`) ends the
+//! process quietly by SIGPIPE, as with other Unix tools (see
+//! [`restore_default_sigpipe`]).
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -119,7 +123,29 @@ impl<E: std::fmt::Display> From<E> for Failure {
     }
 }
 
+/// Gives SIGPIPE its default action back: the process ends, silently, at
+/// its first write to a pipe nobody reads any more.
+///
+/// Rust starts programs with SIGPIPE ignored, so such a write fails with
+/// EPIPE instead and `println!` panics ("failed printing to stdout"),
+/// with a backtrace, in every subcommand that prints. Unix tools simply
+/// end (a shell shows status 141), which is what a reader that went away
+/// (`| head`) expects; restoring the default does that for every print
+/// path at once (clap's help, `inspect`, `run`, `wast`, `cache`), where
+/// handling EPIPE would have to be done at each one. It also applies to
+/// WASI programs that `run` runs: a guest writing to a closed pipe ends the
+/// process, as a native program would, instead of getting an EPIPE errno.
+fn restore_default_sigpipe() {
+    // SAFETY: this runs first in `main`, before any other thread exists;
+    // setting a signal's disposition to SIG_DFL installs no handler code,
+    // touches no memory of ours and cannot fail for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     cache_cmd::configure(cli.no_cache, cli.cache_dir.clone());
     let result = match cli.command {
