@@ -112,11 +112,97 @@ pub fn compile(wasm: &[u8], config: &Config) -> Result<Vec<u8>, CompileError> {
     }))
 }
 
-/// Accepts the binary format or the text format (`.wat`), and returns the binary.
+/// The binary format's magic number, `\0asm`.
+const WASM_MAGIC: &[u8; 4] = b"\0asm";
+
+/// Accepts the binary format or the text format (`.wat`), and returns the
+/// binary. The decision is made on the bytes: the binary magic `\0asm`
+/// means the binary format; otherwise only bytes that look like text
+/// (valid UTF-8 without NUL bytes) go to the text parser, and anything else
+/// is refused as not WebAssembly, with its first bytes in the message
+/// (rather than the text parser's complaint about UTF-8).
 pub fn wasm_from_bytes(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, CompileError> {
-    wat::parse_bytes(bytes).map_err(|e| CompileError::Malformed {
-        message: e.to_string(),
+    if bytes.starts_with(WASM_MAGIC) {
+        return Ok(std::borrow::Cow::Borrowed(bytes));
+    }
+    if !looks_like_text(bytes) {
+        return Err(malformed(format!(
+            "not a WebAssembly module: neither the binary format (which starts with \
+             00 61 73 6d, \"\\0asm\") nor text; {}",
+            first_bytes(bytes)
+        )));
+    }
+    wat::parse_bytes(bytes).map_err(|e| malformed(e.to_string()))
+}
+
+/// `bytes` if they start like the binary format; else the error says they
+/// are not a WebAssembly binary and shows their first bytes. For inputs
+/// that must be binary (a `.wasm` file), whatever they hold.
+pub fn wasm_binary(bytes: &[u8]) -> Result<&[u8], CompileError> {
+    if bytes.starts_with(WASM_MAGIC) {
+        return Ok(bytes);
+    }
+    Err(malformed(format!(
+        "not a WebAssembly binary: it does not start with 00 61 73 6d (\"\\0asm\"); {}",
+        first_bytes(bytes)
+    )))
+}
+
+/// Valid UTF-8 without NUL bytes: what the text parser is worth trying on.
+fn looks_like_text(bytes: &[u8]) -> bool {
+    !bytes.contains(&0) && std::str::from_utf8(bytes).is_ok()
+}
+
+/// "its first bytes are 7f 45 4c 46 ..." (at most 16), or "it is empty".
+fn first_bytes(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return "it is empty".into();
+    }
+    let shown: Vec<String> = bytes.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let more = if bytes.len() > 16 { " ..." } else { "" };
+    format!("its first bytes are {}{more}", shown.join(" "))
+}
+
+fn malformed(message: String) -> CompileError {
+    CompileError::Malformed {
+        message,
         func: None,
         offset: None,
-    })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_text_or_neither() {
+        let binary = b"\0asm\x01\0\0\0";
+        assert_eq!(&*wasm_from_bytes(binary).unwrap(), binary);
+        assert_eq!(wasm_binary(binary).unwrap(), binary);
+        let text = wasm_from_bytes(b"(module (func))").unwrap();
+        assert!(text.starts_with(WASM_MAGIC));
+        // Random bytes: not text, so no complaint about UTF-8.
+        let junk = [0x7f, b'E', b'L', b'F', 0xff, 0xfe, 1, 2];
+        let err = wasm_from_bytes(&junk).unwrap_err().to_string();
+        assert!(err.contains("not a WebAssembly module"), "{err}");
+        assert!(
+            err.contains("its first bytes are 7f 45 4c 46 ff fe 01 02"),
+            "{err}"
+        );
+        assert!(!err.contains("utf-8"), "{err}");
+        // UTF-8 with a NUL byte is not text either.
+        let err = wasm_from_bytes(b"(module)\0").unwrap_err().to_string();
+        assert!(err.contains("not a WebAssembly module"), "{err}");
+        // Text where a binary is required.
+        let err = wasm_binary(b"(module)").unwrap_err().to_string();
+        assert!(err.contains("not a WebAssembly binary"), "{err}");
+        assert!(err.contains("28 6d 6f 64 75 6c 65 29"), "{err}");
+        let err = wasm_binary(&[0x11; 40]).unwrap_err().to_string();
+        assert!(err.ends_with("11 11 ..."), "{err}");
+        assert!(wasm_binary(b"")
+            .unwrap_err()
+            .to_string()
+            .contains("it is empty"));
+    }
 }

@@ -562,3 +562,67 @@ fn a_closed_stdout_ends_every_command_quietly() {
     let elf = dir.join("fib.o");
     check_quiet_on_closed_stdout(&[os("inspect"), os("--elf"), elf.as_os_str(), art.as_os_str()]);
 }
+
+#[test]
+fn bytes_that_are_not_wasm_are_called_that() {
+    let dir = TempDir::new();
+    // An ELF header and random-looking bytes: not valid UTF-8.
+    let junk: Vec<u8> = b"\x7fELF\x02\x01\x01\x00"
+        .iter()
+        .copied()
+        .chain((0u32..200).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 | 0x80))
+        .collect();
+    for name in ["junk.wasm", "junk.bin", "junk"] {
+        let path = dir.join(name);
+        std::fs::write(&path, &junk).unwrap();
+        for argv in [
+            vec![
+                "compile".as_ref(),
+                path.as_os_str(),
+                "-o".as_ref(),
+                dir.join("j.vwa").as_os_str(),
+            ],
+            vec![
+                "run".as_ref(),
+                path.as_os_str(),
+                "--invoke".as_ref(),
+                "f".as_ref(),
+            ],
+        ] {
+            let out = run_cli(&argv);
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(1), "{argv:?}: {err}");
+            assert!(!err.contains("utf-8"), "{argv:?}: {err}");
+            assert!(err.contains("not a WebAssembly"), "{argv:?}: {err}");
+            // The first bytes, so the user can tell what the file is.
+            assert!(err.contains("7f 45 4c 46 02 01 01 00"), "{argv:?}: {err}");
+            assert!(err.contains(name), "{argv:?}: {err}");
+        }
+    }
+    assert!(!dir.join("j.vwa").exists());
+    // A .wasm file holding text is not a binary either.
+    let text = write_wat(&dir, "text.wasm", FIB);
+    let out = run_cli([
+        "compile".as_ref(),
+        text.as_os_str(),
+        "-o".as_ref(),
+        dir.join("t.vwa").as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not a WebAssembly binary"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("28 6d 6f 64"), "{}", stderr(&out)); // "(mod"
+                                                                       // Text under another name is still text, and an empty .wat a module.
+    let other = write_wat(&dir, "fib.txt", FIB);
+    compile_cli(&other, &dir.join("o.vwa"));
+    // The library draws the same line for bytes held in memory.
+    let err = vibewasm_compiler::wasm_from_bytes(&junk)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a WebAssembly"), "{err}");
+    assert!(!err.contains("utf-8"), "{err}");
+    assert!(vibewasm_compiler::wasm_from_bytes(FIB.as_bytes()).is_ok());
+}

@@ -9,6 +9,7 @@
 //! process quietly by SIGPIPE, as with other Unix tools (see
 //! [`restore_default_sigpipe`]).
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use vibewasm_compiler::{compile, wasm_from_bytes, Config};
+use vibewasm_compiler::{compile, wasm_binary, wasm_from_bytes, Config};
 use vibewasm_format::{
     self as format, cpu, vmctx::Helper, ExternKind, ImportKind, RelocTarget, ValType,
 };
@@ -191,9 +192,36 @@ fn read(path: &Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()).into())
 }
 
+/// The wasm binary in `bytes`, read from `input`: a `.wasm` file must hold
+/// the binary format (else the error says it is not a WebAssembly binary
+/// and shows its first bytes); other files may also hold text, which goes
+/// to the text parser only if it looks like text ([`wasm_from_bytes`]).
+fn wasm_input<'a>(input: &Path, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, Failure> {
+    let at_input = |e: vibewasm_compiler::CompileError| format!("{}: {e}", input.display());
+    if has_extension(input, "wasm") {
+        return Ok(Cow::Borrowed(wasm_binary(bytes).map_err(at_input)?));
+    }
+    Ok(wasm_from_bytes(bytes).map_err(at_input)?)
+}
+
+fn has_extension(path: &Path, extension: &str) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case(extension))
+}
+
+/// "its first bytes are 7f 45 4c 46 ..." (at most 16), or "it is empty".
+fn first_bytes(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return "it is empty".into();
+    }
+    let shown: Vec<String> = bytes.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let more = if bytes.len() > 16 { " ..." } else { "" };
+    format!("its first bytes are {}{more}", shown.join(" "))
+}
+
 fn cmd_compile(input: &Path, output: &Path, config: &Config, strip: bool) -> Result<(), Failure> {
     let bytes = read(input)?;
-    let wasm = wasm_from_bytes(&bytes).map_err(|e| format!("{}: {e}", input.display()))?;
+    let wasm = wasm_input(input, &bytes)?;
     let mut artifact = compile(&wasm, config).map_err(|e| format!("{}: {e}", input.display()))?;
     if strip {
         artifact = sandbox::strip_names(&artifact, &wasm)?;
@@ -260,20 +288,21 @@ fn load(input: &Path, config: &Config) -> Result<Artifact, Failure> {
     if bytes.starts_with(&format::MAGIC) {
         return sign_cmd::open(input);
     }
-    if bytes.starts_with(b"\0asm") || input.extension().is_some_and(|e| e == "wat") {
-        let wasm = wasm_from_bytes(&bytes).map_err(|e| format!("{}: {e}", input.display()))?;
+    if bytes.starts_with(b"\0asm") || has_extension(input, "wasm") || has_extension(input, "wat") {
+        let wasm = wasm_input(input, &bytes)?;
         let artifact = cache_cmd::compile_for_run(&wasm, config)
             .map_err(|e| Failure::from(format!("{}: {}", input.display(), e.message)))?;
-        let loaded = Artifact::from_bytes(&artifact);
         // Backtraces name the source file, not the cache entry.
         let name = input.file_name().unwrap_or_default().to_string_lossy();
-        return loaded
+        return Artifact::from_bytes(&artifact)
             .map(|a| a.with_name(name))
             .map_err(|e| format!("{}: {e}", input.display()).into());
     }
     Err(format!(
-        "{}: neither a .vwa artifact nor a wasm module",
-        input.display()
+        "{}: not a WebAssembly module or a .vwa artifact (`run` takes a .vwa \
+         artifact, a WebAssembly binary, or text in a .wat file); {}",
+        input.display(),
+        first_bytes(&bytes)
     )
     .into())
 }
