@@ -17,6 +17,10 @@
 //! guard-page code importing a memory without the guard reservation is
 //! refused at link time. Memories the host creates get the guard
 //! reservation, so any code can import them.
+//!
+//! Guard reservations are registered with the fault handler
+//! ([`crate::signals::register_reservation`]) for the memory's whole life:
+//! a fault of guard-page code is a trap only inside one of them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -25,6 +29,7 @@ use vibewasm_format::{MemoryType, GUARD_RESERVATION};
 
 use crate::error::InstantiationError;
 use crate::raw::RawBox;
+use crate::signals::{self, AddressRange, Registration};
 
 /// Bytes in a wasm page.
 pub const WASM_PAGE_SIZE: u64 = 65536;
@@ -57,6 +62,9 @@ pub(crate) struct LinearMemory {
     max_pages: u64,
     /// The embedder's limit.
     limit_pages: AtomicU64,
+    /// The reservation's registration with the fault handler (guard
+    /// reservations only); dropped before the reservation is unmapped.
+    registration: Option<Registration<AddressRange>>,
 }
 
 /// An access outside the memory (or the data segment) it was meant for.
@@ -134,6 +142,11 @@ impl LinearMemory {
             ty,
             max_pages,
             limit_pages: AtomicU64::new(limit_pages),
+            // Only guard-page code faults on purpose, and it only uses
+            // guard reservations (see `Reservation`). The base never moves
+            // (growing is in place), so the range is fixed.
+            registration: (reservation == Reservation::Guard)
+                .then(|| signals::register_reservation(base as usize, reserved)),
         };
         // From here on `memory`'s Drop unmaps the reservation on failure.
         memory.make_accessible(0, ty.min_pages).map_err(|e| {
@@ -329,6 +342,9 @@ impl LinearMemory {
 
 impl Drop for LinearMemory {
     fn drop(&mut self) {
+        // Unregistered first: once unmapped, the range may be mapped again
+        // by anyone, and a fault there is no longer one of this memory.
+        drop(self.registration.take());
         // SAFETY: unmaps exactly the reservation made in `new`; every slice
         // handed out borrowed `self` (or the store owning it), so none
         // outlives this.

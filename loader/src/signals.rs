@@ -12,12 +12,28 @@
 //! a host's own crash reporting keeps working, and faults in host code
 //! (host functions included) are never swallowed.
 //!
+//! Two more conditions make a fault a trap (see [`classify`]):
+//!
+//! * The kernel raised it (`si_code > 0`). A SIGSEGV or SIGBUS some process
+//!   sent with `kill`, `tgkill` or `sigqueue` (`si_code <= 0`) is forwarded
+//!   like any other signal that is not ours, even when it interrupts wasm
+//!   code at one of its unchecked accesses.
+//! * The faulting address lies inside the address-space reservation of a
+//!   linear memory made for guard-page code (registered here by
+//!   `LinearMemory::new`, unregistered before it is unmapped; memories never
+//!   move: they grow in place). An unchecked access of correct code cannot
+//!   reach anywhere else, so a fault at a fault site outside every
+//!   reservation means the generated code is wrong: the handler writes a
+//!   message to stderr and aborts the process, as wasmtime does, rather than
+//!   report an ordinary trap and let the host go on after a wild access.
+//!
 //! # Rules the handler keeps
 //!
 //! * It may run at any moment on any thread, so it takes no lock and
-//!   allocates nothing: artifacts are registered in atomic slots (chunks of
-//!   them, chained, never freed), and it only does atomic loads, a binary
-//!   search, and (when forwarding) `sigaction`/`raise`, which are
+//!   allocates nothing: artifacts and memory reservations are registered in
+//!   atomic slots (chunks of them, chained, never freed), and it only does
+//!   atomic loads, a binary search, and (when forwarding) `sigaction`/
+//!   `raise`, or (when aborting) `write`/`abort`, which are
 //!   async-signal-safe.
 //! * A registration is freed only once no handler can still be reading it:
 //!   handlers count themselves in [`IN_HANDLER`] while they scan, and
@@ -68,54 +84,64 @@ impl FaultTable {
     }
 }
 
-/// Registered tables live in chunks of this many slots: a fixed first chunk,
-/// then more allocated as needed (never freed, so the handler can always
-/// walk the chain; slots are reused).
-const CHUNK: usize = 1024;
-
-struct Chunk {
-    slots: [AtomicPtr<FaultTable>; CHUNK],
-    /// One past the highest slot ever used, to keep the handler's scan short.
-    used: AtomicUsize,
-    next: AtomicPtr<Chunk>,
+/// The address-space reservation of one linear memory usable by guard-page
+/// code: `start..end`.
+pub(crate) struct AddressRange {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
 }
 
-impl Chunk {
-    const fn new() -> Chunk {
-        #[allow(clippy::declare_interior_mutable_const)]
-        const EMPTY: AtomicPtr<FaultTable> = AtomicPtr::new(std::ptr::null_mut());
+/// Registered tables and reservations live in chunks of this many slots: a
+/// fixed first chunk, then more allocated as needed (never freed, so the
+/// handler can always walk the chain; slots are reused).
+const CHUNK: usize = 1024;
+
+/// One chunk of a registry of `T`s: atomic slots holding null or a leaked
+/// `Box<T>` owned by a [`Registration`].
+struct Chunk<T: 'static> {
+    slots: [AtomicPtr<T>; CHUNK],
+    /// One past the highest slot ever used, to keep the handler's scan short.
+    used: AtomicUsize,
+    next: AtomicPtr<Chunk<T>>,
+}
+
+impl<T: 'static> Chunk<T> {
+    const fn new() -> Chunk<T> {
         Chunk {
-            slots: [EMPTY; CHUNK],
+            slots: [const { AtomicPtr::new(std::ptr::null_mut()) }; CHUNK],
             used: AtomicUsize::new(0),
             next: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 
     /// The chunk after this one, if one was allocated.
-    fn next(&self) -> Option<&'static Chunk> {
+    fn next(&self) -> Option<&'static Chunk<T>> {
         let next = self.next.load(Ordering::SeqCst);
-        // SAFETY: chunks are leaked boxes, never freed (see `register`).
+        // SAFETY: chunks are leaked boxes, never freed (see `register_in`).
         (!next.is_null()).then(|| unsafe { &*next })
     }
 }
 
-static FIRST: Chunk = Chunk::new();
-/// Handlers currently reading registered tables.
+/// The fault tables of the artifacts with guard-page code.
+static TABLES: Chunk<FaultTable> = Chunk::new();
+/// The reservations of the memories guard-page code may use.
+static RESERVATIONS: Chunk<AddressRange> = Chunk::new();
+/// Handlers currently reading registered tables or reservations.
 static IN_HANDLER: AtomicUsize = AtomicUsize::new(0);
 
-/// A registered fault table; unregistered when dropped.
-pub(crate) struct Registration {
-    slot: &'static AtomicPtr<FaultTable>,
-    table: *mut FaultTable,
+/// A registered fault table (or reservation); unregistered when dropped.
+pub(crate) struct Registration<T: 'static = FaultTable> {
+    slot: &'static AtomicPtr<T>,
+    value: *mut T,
 }
 
-// SAFETY: the registration only holds the table it owns; the table is
+// SAFETY: the registration only holds the value it owns; the value is
 // immutable once registered and read by the handler through the atomic slot.
-unsafe impl Send for Registration {}
-// SAFETY: as above; `&Registration` gives no access to the table.
-unsafe impl Sync for Registration {}
+unsafe impl<T: Send + Sync> Send for Registration<T> {}
+// SAFETY: as above; `&Registration` gives no access to the value.
+unsafe impl<T: Send + Sync> Sync for Registration<T> {}
 
-impl Drop for Registration {
+impl<T: 'static> Drop for Registration<T> {
     fn drop(&mut self) {
         self.slot.store(std::ptr::null_mut(), Ordering::SeqCst);
         // A handler on another thread (handling a fault anywhere) may have
@@ -126,30 +152,50 @@ impl Drop for Registration {
         while IN_HANDLER.load(Ordering::SeqCst) != 0 {
             std::thread::yield_now();
         }
-        // SAFETY: the table was leaked from a Box in `register`, no handler
-        // can reach it any more (above), and it is freed once.
-        drop(unsafe { Box::from_raw(self.table) });
+        // SAFETY: the value was leaked from a Box in `register_in`, no
+        // handler can reach it any more (above), and it is freed once.
+        drop(unsafe { Box::from_raw(self.value) });
     }
 }
 
 /// Installs the handler (once per process) and registers `table`.
 pub(crate) fn register(table: FaultTable) -> Result<Registration, String> {
     install()?;
-    let table = Box::into_raw(Box::new(table));
-    let mut chunk: &'static Chunk = &FIRST;
+    Ok(register_in(&TABLES, table))
+}
+
+/// Registers the reservation `start..start + len` of a memory guard-page
+/// code may use, until the registration is dropped (which must happen
+/// before the reservation is unmapped). Does not install the handler: a
+/// memory may be made before any guard-page code, or in a process that
+/// never runs any.
+pub(crate) fn register_reservation(start: usize, len: usize) -> Registration<AddressRange> {
+    register_in(
+        &RESERVATIONS,
+        AddressRange {
+            start,
+            end: start.saturating_add(len),
+        },
+    )
+}
+
+/// Puts `value` in a free slot of the registry starting at `first`.
+fn register_in<T: 'static>(first: &'static Chunk<T>, value: T) -> Registration<T> {
+    let value = Box::into_raw(Box::new(value));
+    let mut chunk: &'static Chunk<T> = first;
     loop {
         for (i, slot) in chunk.slots.iter().enumerate() {
             if slot
                 .compare_exchange(
                     std::ptr::null_mut(),
-                    table,
+                    value,
                     Ordering::SeqCst,
                     Ordering::SeqCst,
                 )
                 .is_ok()
             {
                 chunk.used.fetch_max(i + 1, Ordering::SeqCst);
-                return Ok(Registration { slot, table });
+                return Registration { slot, value };
             }
         }
         chunk = match chunk.next() {
@@ -245,21 +291,25 @@ unsafe fn program_counter(_context: *mut libc::c_void) -> *mut usize {
 /// Whether this target has a handler for guard-page code.
 const SUPPORTED: bool = cfg!(all(target_os = "linux", target_arch = "x86_64"));
 
-/// Where to resume a fault at `pc`, if it is an access of registered code.
-fn lookup(pc: usize) -> Option<usize> {
-    let mut chunk = Some(&FIRST);
+/// The first `Some` that `f` gives for a value registered from `first`.
+///
+/// The caller must have counted itself in [`IN_HANDLER`] (see
+/// `Registration::drop`); test code that owns every registration it may
+/// see need not.
+fn find<T: 'static, R>(first: &'static Chunk<T>, f: impl Fn(&T) -> Option<R>) -> Option<R> {
+    let mut chunk = Some(first);
     while let Some(c) = chunk {
         let used = c.used.load(Ordering::SeqCst).min(CHUNK);
         for slot in &c.slots[..used] {
-            let table = slot.load(Ordering::SeqCst);
-            if table.is_null() {
+            let value = slot.load(Ordering::SeqCst);
+            if value.is_null() {
                 continue;
             }
-            // SAFETY: the caller counted itself in `IN_HANDLER` before
-            // this load, so the table is not freed before it counts itself
-            // out (see `Registration::drop`).
-            if let Some(resume) = unsafe { &*table }.resume_address(pc) {
-                return Some(resume);
+            // SAFETY: the caller counted itself in `IN_HANDLER` before this
+            // load, so the value is not freed before it counts itself out
+            // (see `Registration::drop`).
+            if let Some(found) = f(unsafe { &*value }) {
+                return Some(found);
             }
         }
         chunk = c.next();
@@ -267,27 +317,117 @@ fn lookup(pc: usize) -> Option<usize> {
     None
 }
 
+/// Where to resume a fault at `pc`, if it is an access of registered code.
+fn lookup(pc: usize) -> Option<usize> {
+    find(&TABLES, |table| table.resume_address(pc))
+}
+
+/// Whether `address` lies in a registered memory reservation.
+fn in_reservation(address: usize) -> bool {
+    find(&RESERVATIONS, |r| {
+        (r.start <= address && address < r.end).then_some(())
+    })
+    .is_some()
+}
+
+/// What the handler does with a SIGSEGV or SIGBUS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Action {
+    /// An out-of-bounds access of guard-page code: resume at its trap stub.
+    Resume(usize),
+    /// Not ours: to the handler installed before.
+    Forward,
+    /// An unchecked access of guard-page code faulted outside every memory
+    /// reservation: the code is wrong; abort the process.
+    Abort,
+}
+
+/// The decision for a signal with `si_code` `code`, raised while the thread
+/// was at `pc`, for an access of `address` (`si_addr`, meaningful only when
+/// the kernel raised it). The caller counts itself in [`IN_HANDLER`].
+fn classify(code: libc::c_int, pc: usize, address: usize) -> Action {
+    // Sent by a process (`kill`, `tgkill`, `sigqueue`, `raise`): not a
+    // fault, wherever the thread happened to be.
+    if code <= 0 {
+        return Action::Forward;
+    }
+    match lookup(pc) {
+        None => Action::Forward,
+        Some(resume) if in_reservation(address) => Action::Resume(resume),
+        Some(_) => Action::Abort,
+    }
+}
+
 extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid ucontext_t to SA_SIGINFO handlers.
     let pc_slot = unsafe { program_counter(context) };
-    if pc_slot.is_null() {
+    if pc_slot.is_null() || info.is_null() {
         return forward(signal, info, context);
     }
-    // SAFETY: `pc_slot` points into that ucontext_t.
-    let pc = unsafe { *pc_slot };
+    // SAFETY: `pc_slot` points into that ucontext_t; `info` is the valid
+    // siginfo_t the kernel passes (`si_addr` is read as plain bytes; it is
+    // only used when `si_code` says the kernel raised the signal).
+    let (pc, code, address) = unsafe { (*pc_slot, (*info).si_code, (*info).si_addr() as usize) };
     IN_HANDLER.fetch_add(1, Ordering::SeqCst);
-    let resume = lookup(pc);
+    let action = classify(code, pc, address);
     IN_HANDLER.fetch_sub(1, Ordering::SeqCst);
-    match resume {
-        Some(resume) => {
+    match action {
+        Action::Resume(resume) => {
             // SAFETY: rewriting the saved program counter makes the kernel
             // resume at the trap stub of the faulting access; every other
             // register is left as the wasm code had it, which is what the
             // stub expects (vmctx in S0, the body's stack pointer).
             unsafe { *pc_slot = resume };
         }
-        None => forward(signal, info, context),
+        Action::Forward => forward(signal, info, context),
+        Action::Abort => abort_wild_access(pc, address),
     }
+}
+
+/// Says on stderr that generated code accessed `address` outside every
+/// memory at `pc`, and aborts. Async-signal-safe: the message is built in
+/// a stack buffer and written with `write(2)`.
+fn abort_wild_access(pc: usize, address: usize) -> ! {
+    let mut buf = [0u8; 320];
+    let mut len = 0;
+    let mut put = |bytes: &[u8]| {
+        let n = bytes.len().min(buf.len() - len);
+        buf[len..len + n].copy_from_slice(&bytes[..n]);
+        len += n;
+    };
+    let (pc, pc_len) = hex(pc);
+    let (address, address_len) = hex(address);
+    put(b"vibewasm: fatal: the unchecked memory access of guard-page code at pc ");
+    put(&pc[..pc_len]);
+    put(b" faulted at address ");
+    put(&address[..address_len]);
+    put(
+        b", outside every linear memory reservation: the generated code is wrong \
+          (a compiler bug, or a corrupted artifact); aborting\n",
+    );
+    // SAFETY: write(2) of a valid buffer and abort(3) are async-signal-safe.
+    unsafe {
+        libc::write(2, buf.as_ptr().cast(), len);
+        libc::abort()
+    }
+}
+
+/// `0x` and the hexadecimal digits of `value` (no leading zeros), in the
+/// first `.1` bytes of `.0`.
+fn hex(value: usize) -> ([u8; 18], usize) {
+    let mut out = [0u8; 18];
+    let digits = if value == 0 {
+        1
+    } else {
+        (usize::BITS - value.leading_zeros()).div_ceil(4) as usize
+    };
+    out[0] = b'0';
+    out[1] = b'x';
+    for i in 0..digits {
+        let nibble = (value >> (4 * (digits - 1 - i))) & 0xf;
+        out[2 + i] = b"0123456789abcdef"[nibble];
+    }
+    (out, 2 + digits)
 }
 
 /// Whether the signal was sent by a process (`kill`, `raise`, `sigqueue`)
@@ -390,6 +530,57 @@ mod tests {
         assert!(slot.load(Ordering::SeqCst).is_null());
         assert_eq!(lookup(0x10_002), None);
         assert_eq!(lookup(0x20_003), Some(0x20_080));
+    }
+
+    /// Fault at a fault site: forwarded when a process sent the signal,
+    /// a trap when the kernel raised it for an address in a memory
+    /// reservation, an abort for any other address.
+    #[test]
+    fn only_kernel_faults_inside_a_reservation_are_traps() {
+        let code = 0x3000_0000;
+        let table = register(FaultTable {
+            code_start: code,
+            code_end: code + 0x100,
+            sites: vec![(0x10, 0x14, 0x80)].into_boxed_slice(),
+        })
+        .unwrap();
+        let (site, stub) = (code + 0x12, code + 0x80);
+        let memory = 0x5000_0000;
+        let reservation = register_reservation(memory, 0x2_0000);
+        let inside = memory + 0x1_0004;
+        let past_end = memory + 0x2_0000;
+        // Sent by a process: SI_USER (kill), SI_QUEUE, SI_TKILL (tgkill).
+        for sent in [libc::SI_USER, libc::SI_QUEUE, libc::SI_TKILL] {
+            assert_eq!(classify(sent, site, inside), Action::Forward, "{sent}");
+        }
+        // Raised by the kernel: SEGV_MAPERR, SEGV_ACCERR, BUS_ADRERR,
+        // SI_KERNEL (a general protection fault has address 0).
+        for raised in [1, 2] {
+            assert_eq!(classify(raised, site, inside), Action::Resume(stub));
+            assert_eq!(classify(raised, site, memory), Action::Resume(stub));
+            assert_eq!(classify(raised, site, past_end), Action::Abort);
+            assert_eq!(classify(raised, site, 16), Action::Abort);
+            assert_eq!(classify(raised, code + 0x14, inside), Action::Forward);
+            assert_eq!(classify(raised, 0x10, inside), Action::Forward);
+        }
+        assert_eq!(classify(libc::SI_KERNEL, site, 0), Action::Abort);
+        drop(reservation);
+        assert!(!in_reservation(inside));
+        assert_eq!(classify(2, site, inside), Action::Abort);
+        drop(table);
+        assert_eq!(classify(2, site, inside), Action::Forward);
+    }
+
+    #[test]
+    fn addresses_in_the_abort_message() {
+        let text = |v| {
+            let (buf, len) = hex(v);
+            String::from_utf8(buf[..len].to_vec()).unwrap()
+        };
+        assert_eq!(text(0), "0x0");
+        assert_eq!(text(16), "0x10");
+        assert_eq!(text(0x7f12_a000_1080), "0x7f12a0001080");
+        assert_eq!(text(usize::MAX), "0xffffffffffffffff");
     }
 
     #[test]

@@ -927,6 +927,8 @@ mod c {
         pub fn signal(signum: i32, handler: usize) -> usize;
         pub fn write(fd: i32, buf: *const u8, count: usize) -> isize;
         pub fn _exit(status: i32) -> !;
+        pub fn pthread_self() -> usize;
+        pub fn pthread_kill(thread: usize, signal: i32) -> i32;
     }
 }
 
@@ -997,4 +999,98 @@ fn faults_outside_wasm_reach_the_previous_handler() {
         );
         assert_eq!(out.status.code(), Some(42), "{where_}: {stderr}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// SIGSEGV sent by a process, not raised by a fault.
+
+/// Eight in-bounds loads per iteration (each one a fault site of
+/// guard-page code); returns `n` (word 0 is 1, the others 0).
+const LOADS: &str = r#"
+(module
+  (memory 1)
+  (data (i32.const 64) "\01")
+  (func (export "spin") (param $n i32) (result i32)
+    (local $p i32) (local $sum i32)
+    (local.set $p (i32.const 64))
+    (loop $again
+      (local.set $sum
+        (i32.add (local.get $sum)
+          (i32.add
+            (i32.add
+              (i32.add (i32.load offset=0 (local.get $p)) (i32.load offset=4 (local.get $p)))
+              (i32.add (i32.load offset=8 (local.get $p)) (i32.load offset=12 (local.get $p))))
+            (i32.add
+              (i32.add (i32.load offset=16 (local.get $p)) (i32.load offset=20 (local.get $p)))
+              (i32.add (i32.load offset=24 (local.get $p)) (i32.load offset=28 (local.get $p)))))))
+      (br_if $again (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
+    (local.get $sum)))"#;
+
+static RECEIVED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+extern "C" fn counting_handler(_signal: i32) {
+    RECEIVED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// The child's side: the host counts SIGSEGVs in its own handler; another
+/// thread sends SIGSEGV (`pthread_kill`, i.e. `tgkill`) to the thread
+/// running guard-page code, again and again. Many land while that thread
+/// is at one of the code's loads, a registered fault site; each must reach
+/// the host's handler, none may become an "out of bounds" trap.
+fn killed_while_loading() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // SAFETY: installing a handler that only increments an atomic.
+    unsafe { c::signal(SIGSEGV, counting_handler as *const () as usize) };
+    let mut inst = instantiate_configured(LOADS, &config(BoundsChecks::GuardPages), &Linker::new());
+    // SAFETY: pthread_self has no preconditions.
+    let target = unsafe { c::pthread_self() };
+    let done = Arc::new(AtomicBool::new(false));
+    let killer = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            while !done.load(Ordering::SeqCst) {
+                // SAFETY: the target thread outlives this one (joined below).
+                assert_eq!(unsafe { c::pthread_kill(target, SIGSEGV) }, 0);
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        })
+    };
+    let start = Instant::now();
+    let mut calls = 0;
+    while RECEIVED.load(Ordering::SeqCst) < 2000 && start.elapsed() < Duration::from_secs(20) {
+        match inst.call("spin", &[i(200_000)]) {
+            Ok(v) => assert_eq!(v, vec![i(200_000)]),
+            Err(e) => {
+                done.store(true, Ordering::SeqCst);
+                eprintln!("a SIGSEGV sent by pthread_kill became a trap: {e}");
+                std::process::exit(1);
+            }
+        }
+        calls += 1;
+    }
+    done.store(true, Ordering::SeqCst);
+    killer.join().unwrap();
+    eprintln!(
+        "{} signals reached the host's handler during {calls} calls",
+        RECEIVED.load(Ordering::SeqCst)
+    );
+    std::process::exit(0);
+}
+
+#[test]
+fn sigsegv_sent_by_kill_reaches_the_previous_handler_even_at_a_fault_site() {
+    if std::env::var(CHILD_ENV).as_deref() == Ok("kill") {
+        killed_while_loading();
+        return;
+    }
+    let out = run_child(
+        "sigsegv_sent_by_kill_reaches_the_previous_handler_even_at_a_fault_site",
+        "kill",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("signals reached the host's handler"),
+        "{stderr}"
+    );
 }

@@ -12,6 +12,8 @@ use crate::Artifact;
 
 #[cfg(target_arch = "x86_64")]
 mod asm;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod fault_sites;
 mod helpers;
 mod linking;
 mod no_code;
