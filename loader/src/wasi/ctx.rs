@@ -15,8 +15,8 @@ use super::stdio::{Input, Output};
 ///
 /// Every host function of [`super::add_to_linker`] holds a clone; the
 /// descriptor table is behind one mutex, so instances on several threads
-/// may share a context (their calls are serialized, including a blocking
-/// read of stdin).
+/// may share a context (their calls are serialized; a read of the host's
+/// stdin waits for input without holding the table).
 #[derive(Clone)]
 pub struct WasiCtx {
     inner: Arc<Inner>,

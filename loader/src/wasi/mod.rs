@@ -28,7 +28,14 @@
 //!   process's own, or any `Read`/`Write` (see [`OutputCapture`]).
 //! - Realtime, monotonic, process and thread CPU clocks; random bytes from
 //!   the operating system; `sched_yield`; `poll_oneoff` for sleeping (clock
-//!   subscriptions; descriptor subscriptions are reported ready at once).
+//!   subscriptions; descriptor subscriptions are reported ready at once; at
+//!   most 4096 subscriptions per call, `EINVAL` beyond).
+//! - Nothing waits past the store's epoch deadline
+//!   ([`crate::Store::set_epoch_deadline`], `vibewasmc run --timeout`): a
+//!   `poll_oneoff` sleep and a read of the host's stdin waiting for input
+//!   end with the trap "interrupted" once it passes (within 10 ms), as code
+//!   compiled with epoch checks would. (A reader the embedder gives as
+//!   stdin is read when asked: whether that blocks is up to it.)
 //! - `proc_exit(status)` ends the call with [`Trap::exit`]:
 //!   [`crate::Error::exit_code`] gives the status, and [`run_start`] turns
 //!   it into a plain `Ok(status)`.
