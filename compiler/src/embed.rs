@@ -61,14 +61,16 @@ impl ModuleExt for Module {
 
 impl Cache {
     /// The module for `wasm` compiled with `engine`'s options: loaded from
-    /// the cache (mapped from its file), or compiled and stored first.
+    /// the cache, or compiled and stored first. A hit is loaded from the
+    /// bytes read through the one descriptor the cache checked, never by
+    /// opening the entry's path again (see [`Cache::get_or_compile_bytes`]).
     pub fn get_or_compile(&self, engine: &Engine, wasm: &[u8]) -> Result<Module, ModuleError> {
         Ok(self.module(engine, wasm)?.0)
     }
 
     /// Like [`Cache::get_or_compile`], also saying whether it was a hit.
     pub fn module(&self, engine: &Engine, wasm: &[u8]) -> Result<(Module, Outcome), ModuleError> {
-        let (path, outcome) = self.get_or_compile_path(wasm, &config_of(engine))?;
-        Ok((Module::from_file(engine, path)?, outcome))
+        let (bytes, outcome) = self.get_or_compile_bytes(wasm, &config_of(engine))?;
+        Ok((Module::from_artifact_bytes(engine, &bytes)?, outcome))
     }
 }
