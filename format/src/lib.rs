@@ -287,7 +287,7 @@ pub fn read_artifact_for(
     let metadata: Metadata = postcard::from_bytes(&file[metadata_range])
         .map_err(|e| FormatError::Metadata(e.to_string()))?;
     let code = &file[code_range];
-    validate::validate(&metadata, code.len() as u64)?;
+    validate::validate(&metadata, code.len() as u64, header.options)?;
     Ok(ArtifactView {
         header,
         metadata,

@@ -2,7 +2,10 @@
 //! checked here before the loader uses any of them.
 
 use crate::vmctx::{Helper, VmctxLayout};
-use crate::{ConstExpr, ExternKind, FormatError, ImportKind, Metadata, RelocTarget, SegmentMode};
+use crate::{
+    BoundsChecks, CodeOptions, ConstExpr, ExternKind, FormatError, ImportKind, Metadata,
+    RelocTarget, SegmentMode,
+};
 
 /// Largest memory (in 64 KiB pages) a 32-bit memory can have.
 pub const MAX_PAGES: u64 = 65536;
@@ -24,7 +27,13 @@ fn check_index(field: impl FnOnce() -> String, value: u32, count: u32) -> Result
     Ok(())
 }
 
-pub(crate) fn validate(m: &Metadata, code_len: u64) -> Result<(), FormatError> {
+/// Checks `m` against itself, the code length and the header's code
+/// options.
+pub(crate) fn validate(
+    m: &Metadata,
+    code_len: u64,
+    options: CodeOptions,
+) -> Result<(), FormatError> {
     let num_types = m.types.len() as u32;
     let num_funcs = m.num_funcs();
     let num_imported_funcs = m.num_imported(ExternKind::Func);
@@ -190,6 +199,15 @@ pub(crate) fn validate(m: &Metadata, code_len: u64) -> Result<(), FormatError> {
                 expected: expected.to_string(),
             });
         }
+    }
+    // Code with explicit checks gets neither guard regions nor the fault
+    // handler: unchecked accesses in it would reach past its memory.
+    if options.bounds_checks == BoundsChecks::Explicit && !m.fault_sites.is_empty() {
+        return Err(FormatError::Invalid(format!(
+            "the header says explicit bounds checks, but the metadata lists {} fault sites \
+             (memory accesses without a bounds check, which only guard-page code has)",
+            m.fault_sites.len()
+        )));
     }
     let mut previous_end = 0;
     for (i, site) in m.fault_sites.iter().enumerate() {

@@ -316,6 +316,48 @@ fn unknown_code_options_are_refused() {
     assert_refused(&bad, "bounds_checks", "bounds-check strategy 9");
 }
 
+/// The header's bounds-check strategy is what the loader builds memories
+/// for: code claiming explicit checks gets no guard region and no fault
+/// handler, so guard-page code (whose unchecked accesses the fault sites
+/// list) relabelled "explicit" would read and write past its memory.
+#[test]
+fn explicit_bounds_checks_with_fault_sites_are_refused() {
+    let guard = compile_wat_with(
+        MODULE,
+        &Config {
+            bounds_checks: vibewasm_compiler::BoundsChecks::GuardPages,
+            ..Config::default()
+        },
+    );
+    let view = vibewasm_format::read_artifact(&guard).unwrap();
+    let sites = view.metadata.fault_sites.len();
+    assert!(sites > 0, "guard-page code of MODULE has fault sites");
+    let mut bad = guard.clone();
+    assert_eq!(bad[52], vibewasm_format::BoundsChecks::GuardPages as u8);
+    bad[52] = vibewasm_format::BoundsChecks::Explicit as u8;
+    refix_checksum(&mut bad);
+    assert_refused(
+        &bad,
+        "explicit bounds checks",
+        "guard-page code relabelled explicit",
+    );
+    assert_refused(&bad, &format!("{sites} fault sites"), "the count");
+    // Code compiled with explicit checks has none, and loads.
+    let explicit = compile_wat_with(
+        MODULE,
+        &Config {
+            bounds_checks: vibewasm_compiler::BoundsChecks::Explicit,
+            ..Config::default()
+        },
+    );
+    assert!(vibewasm_format::read_artifact(&explicit)
+        .unwrap()
+        .metadata
+        .fault_sites
+        .is_empty());
+    exercise(&open_artifact_bytes(&explicit));
+}
+
 #[test]
 fn section_ranges_are_checked() {
     let bytes = artifact_bytes();
