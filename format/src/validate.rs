@@ -4,7 +4,7 @@
 use crate::vmctx::{Helper, VmctxLayout};
 use crate::{
     BoundsChecks, CodeOptions, ConstExpr, ExternKind, FormatError, ImportKind, Metadata,
-    RelocTarget, SegmentMode,
+    RelocTarget, SegmentMode, ValType,
 };
 
 /// Largest memory (in 64 KiB pages) a 32-bit memory can have.
@@ -29,6 +29,17 @@ fn check_index(field: impl FnOnce() -> String, value: u32, count: u32) -> Result
 
 /// Checks `m` against itself, the code length and the header's code
 /// options.
+///
+/// Besides indices and ranges, types where the loader copies values
+/// without looking at them: table element types and element segment types
+/// are reference types, an active element segment has its table's type
+/// (the declared type for an imported table; the linker checks that the
+/// table it is given has it), and every constant (global initialiser,
+/// segment offset, element item) has the type of what it initialises. A
+/// value of the wrong type in a table (an `i64` or an `externref` in a
+/// `funcref` table) is a pointer the loader's safe API and generated code
+/// dereference. Passive segments have no table in the metadata: the
+/// `table.init` helper compares the types at run time.
 pub(crate) fn validate(
     m: &Metadata,
     code_len: u64,
@@ -102,17 +113,14 @@ pub(crate) fn validate(
             found: format!("{} memories", m.num_memories()),
         });
     }
-    for t in &m.tables {
-        check_table("tables", t)?;
+    for (i, t) in m.tables.iter().enumerate() {
+        check_table(&format!("tables[{i}]"), t)?;
     }
     let num_globals = m.num_globals();
     for (i, g) in m.globals.iter().enumerate() {
-        check_const(
-            &format!("globals[{i}].init"),
-            &g.init,
-            num_funcs,
-            num_globals,
-        )?;
+        let field = format!("globals[{i}].init");
+        check_const(&field, &g.init, num_funcs, num_globals)?;
+        check_const_type(&field, &g.init, g.ty.ty, m)?;
     }
     for (i, e) in m.exports.iter().enumerate() {
         let count = match e.kind {
@@ -133,28 +141,34 @@ pub(crate) fn validate(
         }
     }
     for (i, seg) in m.elements.iter().enumerate() {
+        check_reference(&format!("elements[{i}]"), seg.element)?;
         if let SegmentMode::Active { index, offset } = &seg.mode {
             check_index(|| format!("elements[{i}].table"), *index, m.num_tables())?;
-            check_const(
-                &format!("elements[{i}].offset"),
-                offset,
-                num_funcs,
-                num_globals,
-            )?;
+            let field = format!("elements[{i}].offset");
+            check_const(&field, offset, num_funcs, num_globals)?;
+            check_const_type(&field, offset, ValType::I32, m)?;
+            let table = table_element(m, *index)
+                .ok_or_else(|| out_of_range(format!("elements[{i}].table"), *index as u64, 0))?;
+            if table != seg.element {
+                return Err(FormatError::Invalid(format!(
+                    "elements[{i}] is a segment of {} copied into table {index} of {table}: \
+                     an active segment must have its table's element type",
+                    seg.element
+                )));
+            }
         }
         for (j, item) in seg.items.iter().enumerate() {
-            check_const(
-                &format!("elements[{i}].items[{j}]"),
-                item,
-                num_funcs,
-                num_globals,
-            )?;
+            let field = format!("elements[{i}].items[{j}]");
+            check_const(&field, item, num_funcs, num_globals)?;
+            check_const_type(&field, item, seg.element, m)?;
         }
     }
     for (i, seg) in m.data.iter().enumerate() {
         if let SegmentMode::Active { index, offset } = &seg.mode {
             check_index(|| format!("data[{i}].memory"), *index, m.num_memories())?;
-            check_const(&format!("data[{i}].offset"), offset, num_funcs, num_globals)?;
+            let field = format!("data[{i}].offset");
+            check_const(&field, offset, num_funcs, num_globals)?;
+            check_const_type(&field, offset, ValType::I32, m)?;
         }
     }
     for (i, trap) in m.traps.iter().enumerate() {
@@ -253,6 +267,7 @@ fn check_memory(field: &str, mem: &crate::MemoryType) -> Result<(), FormatError>
 }
 
 fn check_table(field: &str, t: &crate::TableType) -> Result<(), FormatError> {
+    check_reference(field, t.element)?;
     let max = t.max.unwrap_or(u32::MAX as u64);
     if t.min > max || t.min > MAX_TABLE_ELEMENTS {
         return Err(FormatError::Invalid(format!(
@@ -274,4 +289,61 @@ fn check_const(
         ConstExpr::RefFunc(f) => check_index(|| format!("{field}.func"), *f, num_funcs),
         _ => Ok(()),
     }
+}
+
+fn is_reference(ty: ValType) -> bool {
+    matches!(ty, ValType::FuncRef | ValType::ExternRef)
+}
+
+/// Tables and element segments hold references only.
+fn check_reference(field: &str, ty: ValType) -> Result<(), FormatError> {
+    if !is_reference(ty) {
+        return Err(FormatError::Invalid(format!(
+            "{field}: element type {ty} is not a reference type"
+        )));
+    }
+    Ok(())
+}
+
+/// The element type of table `index` (imports first).
+fn table_element(m: &Metadata, index: u32) -> Option<ValType> {
+    let imported = m.imports.iter().filter_map(|i| match &i.kind {
+        ImportKind::Table(t) => Some(t.element),
+        _ => None,
+    });
+    let defined = m.tables.iter().map(|t| t.element);
+    imported.chain(defined).nth(index as usize)
+}
+
+/// `expr` (whose indices [`check_const`] checked) has type `expected`.
+fn check_const_type(
+    field: &str,
+    expr: &ConstExpr,
+    expected: ValType,
+    m: &Metadata,
+) -> Result<(), FormatError> {
+    let found = match *expr {
+        ConstExpr::I32(_) => ValType::I32,
+        ConstExpr::I64(_) => ValType::I64,
+        ConstExpr::F32(_) => ValType::F32,
+        ConstExpr::F64(_) => ValType::F64,
+        ConstExpr::GlobalGet(g) => {
+            m.global_type(g)
+                .ok_or_else(|| {
+                    out_of_range(format!("{field}.global"), g as u64, m.num_globals() as u64)
+                })?
+                .ty
+        }
+        ConstExpr::RefNull(ty) => {
+            check_reference(&format!("{field} (ref.null)"), ty)?;
+            ty
+        }
+        ConstExpr::RefFunc(_) => ValType::FuncRef,
+    };
+    if found != expected {
+        return Err(FormatError::Invalid(format!(
+            "{field} is a constant of type {found}, where {expected} is needed"
+        )));
+    }
+    Ok(())
 }

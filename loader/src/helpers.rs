@@ -193,6 +193,11 @@ unsafe extern "C" fn table_copy(vmctx: *mut u8, args: *mut u64) -> u32 {
 }
 
 /// `table.init`: args `[dst, src, len, table, segment]`.
+///
+/// The metadata does not say which tables a passive segment is copied
+/// into, so a segment of another type than the table (valid wasm has none,
+/// a forged artifact may) is refused here: it traps, whatever the length,
+/// before anything is copied.
 unsafe extern "C" fn table_init(vmctx: *mut u8, args: *mut u64) -> u32 {
     // SAFETY: the helper convention (see `enter`).
     let (data, args) = unsafe { enter::<5>(vmctx, args) };
@@ -200,6 +205,14 @@ unsafe extern "C" fn table_init(vmctx: *mut u8, args: *mut u64) -> u32 {
     let Some(t) = table(data, index) else {
         return TABLE_OOB;
     };
+    let meta = data.artifact.metadata();
+    let segment_type = usize::try_from(segment)
+        .ok()
+        .and_then(|s| meta.elements.get(s))
+        .map(|seg| seg.element);
+    if segment_type.is_some_and(|ty| ty != t.ty().element) {
+        return TABLE_OOB;
+    }
     let items = match data.elements.get(segment as usize) {
         Some(seg) if !seg.dropped.load(Ordering::Relaxed) => &seg.items[..],
         _ => &[],

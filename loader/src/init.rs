@@ -156,7 +156,21 @@ pub(crate) fn apply_segments(data: &InstanceData) -> Result<(), InstantiationErr
                 // SAFETY: owned by the store, which the caller holds (the
                 // contract of the table's methods).
                 let table = unsafe { &*table };
+                // Format validation compared the segment's type with the
+                // table's declared type, and the linker an imported table's
+                // type with its declaration; checked again on the table
+                // itself, since its elements are dereferenced later.
+                let table_type = table.ty().element;
+                if table_type != seg.element {
+                    return Err(invalid(format!(
+                        "{what} of {} cannot be copied into table {index} of {table_type}",
+                        seg.element
+                    )));
+                }
+                // SAFETY: as above.
                 let table_len = unsafe { table.len() };
+                // SAFETY: as above; the items are the instance's evaluated
+                // segment, not the table's storage.
                 unsafe { table.init(offset, &evaluated.items, 0, len) }.map_err(|_| {
                     InstantiationError::ElementOutOfBounds {
                         segment,

@@ -5,7 +5,7 @@
 use std::cell::UnsafeCell;
 
 use vibewasm_format::vmctx::TableDef;
-use vibewasm_format::TableType;
+use vibewasm_format::{TableType, ValType};
 
 use crate::error::InstantiationError;
 use crate::memory::{checked_range, OutOfBounds};
@@ -43,8 +43,16 @@ fn allocate(len: u64, init: u64) -> Option<RawBox<[u64]>> {
 }
 
 impl Table {
-    /// A table of `ty.min` elements set to `init`.
+    /// A table of `ty.min` elements set to `init`. Tables hold references
+    /// only: a number in a `funcref` table would be taken for a pointer, so
+    /// no table of another element type exists.
     pub(crate) fn new(ty: TableType, init: u64) -> Result<Table, InstantiationError> {
+        if !matches!(ty.element, ValType::FuncRef | ValType::ExternRef) {
+            return Err(InstantiationError::Invalid(format!(
+                "a table of {} elements: tables hold values of a reference type only",
+                ty.element
+            )));
+        }
         let too_big = || {
             InstantiationError::Resource(format!("cannot allocate a table of {} elements", ty.min))
         };
@@ -210,7 +218,6 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vibewasm_format::ValType;
 
     fn table(min: u64, max: Option<u64>) -> Table {
         Table::new(

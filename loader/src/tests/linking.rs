@@ -90,10 +90,11 @@ fn importer(mem: MemoryType, tab: TableType, g: GlobalType, data: Vec<DataSegmen
             init: ConstExpr::GlobalGet(1),
         }],
         data,
+        // Of the table's declared type: the format check refuses others.
         elements: vec![ElementSegment {
             mode: active(0, ConstExpr::I32(1)),
-            element: ValType::ExternRef,
-            items: vec![ConstExpr::RefNull(ValType::ExternRef)],
+            element: tab.element,
+            items: vec![ConstExpr::RefNull(tab.element)],
         }],
         exports: vec![
             export("mem", ExternKind::Memory, 0),

@@ -140,19 +140,24 @@ fn data_segment_out_of_bounds_fails_instantiation() {
 
 #[test]
 fn mistyped_constants_are_refused() {
+    // By the format check, at load (instantiation checks them again).
     let mut metadata = data_module(vec![]);
     metadata.globals[1].init = ConstExpr::I32(1);
-    let err = Linker::new()
-        .instantiate_artifact(&load(&metadata, &[]))
-        .unwrap_err();
-    assert!(err.to_string().contains("global 1 of type i64"), "{err}");
+    let err = Artifact::from_bytes(&artifact_bytes(&metadata, &[])).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("globals[1].init is a constant of type i32, where i64 is needed"),
+        "{err}"
+    );
 
     let mut metadata = data_module(vec![]);
     metadata.data[0].mode = active(ConstExpr::I64(0));
-    let err = Linker::new()
-        .instantiate_artifact(&load(&metadata, &[]))
-        .unwrap_err();
-    assert!(err.to_string().contains("not an i32"), "{err}");
+    let err = Artifact::from_bytes(&artifact_bytes(&metadata, &[])).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("data[0].offset is a constant of type i64, where i32 is needed"),
+        "{err}"
+    );
 }
 
 #[test]
