@@ -16,18 +16,34 @@
 //! every exported function with zero arguments) only when the code and
 //! that contract are those of one of the [`seeds`], i.e. when the mutation
 //! touched only what the loader alone interprets: data and element
-//! segments, global initial values, memory and table limits, export
-//! names and indices, function names, the start function, the compiler
-//! version and source hash in the header.
+//! segments (their element types included: the loader checks them against
+//! their table, at load for active segments and in the `table.init`
+//! helper for passive ones), global initial values, memory and table
+//! limits, export names and indices, function names, the start function,
+//! the compiler version and source hash in the header.
+//!
+//! Whatever came of it, every instantiated artifact's tables (exported or
+//! imported) and exported globals are then read as a host reads them
+//! ([`Table::get`], and [`Store::func`] on every `funcref`, which reads the
+//! function's record): what an artifact can put there without running
+//! code must be a value of the table's type. Runnable ones are read again
+//! after their exports ran, and every function found there is called.
+//!
+//! Besides byte-level edits, [`mutate`] sometimes decodes the metadata and
+//! changes types where they must agree ([`retype`]: element segments'
+//! types, modes and items, table types, imported table types, global
+//! types and initialisers), so that those checks are what is tested.
 
+use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
 use vibewasm_compiler::{BoundsChecks, Config};
 use vibewasm_format::{
-    file_checksum, read_artifact, sha256, ConstExpr, Header, Metadata, SegmentMode, ValType,
-    CHECKSUM_RANGE, HEADER_SIZE, SIGNATURE_OFFSET_RANGE,
+    file_checksum, read_artifact, sha256, write_artifact, ArtifactParts, ConstExpr, ExternKind,
+    Header, ImportKind, Metadata, SegmentMode, TableType, ValType, CHECKSUM_RANGE, HEADER_SIZE,
+    SIGNATURE_OFFSET_RANGE,
 };
-use vibewasm_loader::{Artifact, Linker, Val};
+use vibewasm_loader::{Artifact, Extern, ExternRef, Instance, Linker, Store, Table, Val};
 
 /// The seed modules: small, with no loop or recursion whose length depends
 /// on memory, globals or tables (so any mutation of those terminates), and
@@ -79,10 +95,12 @@ pub const SEED_MODULES: &[(&str, &str)] = &[
     (
         "tables",
         r#"(module
+  (import "env" "x" (global $x externref))
   (type $v_i (func (result i32)))
   (table $t (export "tab") 4 8 funcref)
-  (table $e 2 externref)
+  (table $e (export "ext") 2 externref)
   (elem (i32.const 0) $one $two)
+  (elem (table $e) (i32.const 1) externref (global.get $x))
   (elem $pe func $two $one)
   (elem declare func $three)
   (func $one (type $v_i) (i32.const 1))
@@ -101,10 +119,13 @@ pub const SEED_MODULES: &[(&str, &str)] = &[
         r#"(module
   (import "env" "twice" (func $twice (param i32) (result i32)))
   (import "env" "g" (global $ig i32))
+  (import "env" "t" (table $it 2 funcref))
   (global $d (export "d") i32 (global.get $ig))
+  (elem (table $it) (i32.const 1) func $start)
   (func (export "run") (param i32) (result i32)
     (i32.add (call $twice (local.get 0)) (global.get $ig)))
   (func $start (global.get $ig) (drop))
+  (func (export "callt") (call_indirect $it (i32.const 1)))
   (start $start))"#,
     ),
 ];
@@ -172,6 +193,7 @@ fn contract(m: &Metadata) -> Metadata {
     for e in &mut m.elements {
         e.items.clear();
         e.mode = SegmentMode::Passive;
+        e.element = ValType::FuncRef;
     }
     for g in &mut m.globals {
         g.init = ConstExpr::I32(0);
@@ -226,24 +248,99 @@ pub enum Outcome {
 /// Fuel for code compiled with fuel metering: more than any seed needs.
 const FUEL: u64 = 10_000_000;
 
-fn linker() -> Linker {
+/// The `externref` the linker's global `env.x` holds: an address nothing
+/// is mapped at, so that any path that took it for a `funcref` crashes.
+const EXTERN_BITS: u64 = 0x4141_4141_4141;
+
+/// A linker with every import of the seeds, and the tables among them.
+fn linker() -> (Linker, Vec<Table>) {
     let mut linker = Linker::new();
     linker.store().set_fuel(FUEL).expect("set fuel");
     linker
         .func_wrap("env", "twice", |x: i32| x.wrapping_mul(2))
         .expect("define env.twice");
+    let global = |ty| vibewasm_loader::GlobalType { ty, mutable: false };
+    linker
+        .define_global("env", "g", global(ValType::I32), Val::I32(40))
+        .expect("define env.g");
     linker
         .define_global(
             "env",
-            "g",
-            vibewasm_loader::GlobalType {
-                ty: ValType::I32,
-                mutable: false,
-            },
-            Val::I32(40),
+            "x",
+            global(ValType::ExternRef),
+            Val::ExternRef(ExternRef::from_raw(EXTERN_BITS)),
         )
-        .ok();
-    linker
+        .expect("define env.x");
+    let ty = TableType {
+        element: ValType::FuncRef,
+        min: 2,
+        max: None,
+    };
+    let table = linker
+        .define_table("env", "t", ty, Val::FuncRef(None))
+        .expect("define env.t");
+    (linker, vec![table])
+}
+
+/// Most elements of one table read by [`probe`]: all of a table up to
+/// this size, else this many at each end.
+const READ_ALL_UP_TO: u64 = 1 << 16;
+/// Most distinct functions [`probe`] calls per artifact.
+const MAX_TABLE_CALLS: usize = 64;
+
+/// Reads every table `imported` lists or the instance exports, and every
+/// global it exports, as a host does: each non-null `funcref` is turned
+/// into a function with [`Store::func`] (which reads its record). With
+/// `run`, calls each distinct function found (with zero arguments).
+fn probe(instance: &Instance, imported: &[Table], run: bool) {
+    let store: &Store = instance.store();
+    let mut tables = imported.to_vec();
+    let mut refs = Vec::new();
+    let exports: Vec<(String, ExternKind)> = instance
+        .exports()
+        .map(|(name, kind)| (name.to_string(), kind))
+        .collect();
+    for (name, kind) in exports {
+        match (kind, instance.get_export(&name)) {
+            (ExternKind::Table, Some(Extern::Table(t))) => tables.push(t),
+            (ExternKind::Global, Some(Extern::Global(g))) => refs.extend(g.get().ok()),
+            _ => {}
+        }
+    }
+    for table in &tables {
+        let Ok(len) = table.size() else { continue };
+        let indices = if len <= READ_ALL_UP_TO {
+            0..len
+        } else {
+            0..READ_ALL_UP_TO / 2
+        };
+        let tail = len.saturating_sub(READ_ALL_UP_TO / 2).max(indices.end)..len;
+        for i in indices.chain(tail) {
+            let value = table.get(i).expect("an index below the size reads");
+            refs.push(value);
+        }
+    }
+    let mut called = HashSet::new();
+    for value in refs {
+        let Val::FuncRef(Some(handle)) = value else {
+            continue;
+        };
+        let func = store
+            .func(handle)
+            .expect("a funcref of this store names a function");
+        if !run || called.len() >= MAX_TABLE_CALLS || !called.insert(handle) {
+            continue;
+        }
+        if let Some(args) = func
+            .ty()
+            .params
+            .iter()
+            .map(|t| zero(*t))
+            .collect::<Option<Vec<Val>>>()
+        {
+            let _ = func.call(&args);
+        }
+    }
 }
 
 fn zero(ty: ValType) -> Option<Val> {
@@ -279,9 +376,11 @@ pub fn check(bytes: &[u8]) -> Outcome {
         // Its start function would run code nobody vouches for.
         return Outcome::NotInstantiated;
     }
-    let Ok(mut instance) = linker().instantiate_artifact(&artifact) else {
+    let (linker, imported_tables) = linker();
+    let Ok(mut instance) = linker.instantiate_artifact(&artifact) else {
         return Outcome::NotInstantiated;
     };
+    probe(&instance, &imported_tables, false);
     if seed.is_none() {
         return Outcome::Instantiated;
     }
@@ -306,6 +405,7 @@ pub fn check(bytes: &[u8]) -> Outcome {
         };
         let _ = instance.call(&name, &args);
     }
+    probe(&instance, &imported_tables, true);
     Outcome::Ran
 }
 
@@ -396,12 +496,18 @@ fn interesting(m: &mut Mutator, file_len: u64) -> u64 {
     choices[m.below(choices.len())]
 }
 
-/// One mutated artifact made from `base`: one to four edits (bit flips,
-/// byte and field overwrites with interesting values, LEB128 tweaks in the
-/// metadata, insertions and deletions inside the metadata, truncation,
-/// extension), then, most of the time, the checksum (and sometimes the
-/// file length) re-fixed so that the structural checks are reached.
+/// One mutated artifact made from `base`: one time in ten [`retype`]d,
+/// else one to four edits (bit flips, byte and field overwrites with
+/// interesting values, LEB128 tweaks in the metadata, insertions and
+/// deletions inside the metadata, truncation, extension), then, most of
+/// the time, the checksum (and sometimes the file length) re-fixed so that
+/// the structural checks are reached.
 pub fn mutate(base: &[u8], m: &mut Mutator) -> Vec<u8> {
+    if m.chance(10) {
+        if let Some(f) = retype(base, m) {
+            return f;
+        }
+    }
     let mut f = base.to_vec();
     let header = Header::decode(base).expect("seed header");
     let meta_start = header.metadata_offset as usize;
@@ -506,6 +612,125 @@ pub fn mutate(base: &[u8], m: &mut Mutator) -> Vec<u8> {
         2..=4 if length_changed => refix_length_and_checksum(f),
         _ => refix_checksum(f),
     }
+}
+
+const VAL_TYPES: [ValType; 7] = [
+    ValType::I32,
+    ValType::I64,
+    ValType::F32,
+    ValType::F64,
+    ValType::V128,
+    ValType::FuncRef,
+    ValType::ExternRef,
+];
+
+/// A value type, mostly a reference type (those pass the "is a reference
+/// type" checks and reach the comparisons behind them).
+fn any_type(m: &mut Mutator) -> ValType {
+    if m.chance(75) {
+        [ValType::FuncRef, ValType::ExternRef][m.below(2)]
+    } else {
+        VAL_TYPES[m.below(VAL_TYPES.len())]
+    }
+}
+
+/// A constant of type `ty`: a function, a global of that type, a null or
+/// a number.
+fn item_of(m: &mut Mutator, ty: ValType, meta: &Metadata) -> ConstExpr {
+    let globals: Vec<u32> = (0..meta.num_globals())
+        .filter(|&g| meta.global_type(g).map(|t| t.ty) == Some(ty))
+        .collect();
+    if !globals.is_empty() && m.chance(40) {
+        return ConstExpr::GlobalGet(globals[m.below(globals.len())]);
+    }
+    match ty {
+        ValType::I32 => ConstExpr::I32(m.next() as i32),
+        ValType::I64 => ConstExpr::I64(m.next() as i64),
+        ValType::F32 => ConstExpr::F32(m.next() as u32),
+        ValType::F64 => ConstExpr::F64(m.next()),
+        ValType::FuncRef if meta.num_funcs() > 0 && m.chance(70) => {
+            ConstExpr::RefFunc(m.below(meta.num_funcs() as usize) as u32)
+        }
+        _ => ConstExpr::RefNull(ty),
+    }
+}
+
+/// `base` with its metadata decoded and one to three of its types changed
+/// (an element segment's type, with its items made to fit it or not, its
+/// mode or table, one of its items; a table's or an imported table's
+/// element type; a global's type and initialiser), written again with a
+/// valid checksum (and no signature). `None` if `base` does not read.
+pub fn retype(base: &[u8], m: &mut Mutator) -> Option<Vec<u8>> {
+    let view = read_artifact(base).ok()?;
+    let mut meta = view.metadata.clone();
+    for _ in 0..1 + m.below(3) {
+        let segments = meta.elements.len();
+        match m.below(7) {
+            0 | 1 if segments > 0 => {
+                let (s, ty) = (m.below(segments), any_type(m));
+                meta.elements[s].element = ty;
+                if m.chance(70) {
+                    let n = meta.elements[s].items.len();
+                    let items = (0..n).map(|_| item_of(m, ty, &meta)).collect();
+                    meta.elements[s].items = items;
+                }
+            }
+            2 if segments > 0 => {
+                let s = m.below(segments);
+                meta.elements[s].mode = match m.below(3) {
+                    0 => SegmentMode::Passive,
+                    1 => SegmentMode::Declared,
+                    _ => SegmentMode::Active {
+                        index: m.below(meta.num_tables() as usize + 1) as u32,
+                        offset: ConstExpr::I32(m.below(4) as i32),
+                    },
+                };
+            }
+            3 if segments > 0 => {
+                let s = m.below(segments);
+                let n = meta.elements[s].items.len();
+                if n > 0 {
+                    let ty = any_type(m);
+                    let item = item_of(m, ty, &meta);
+                    meta.elements[s].items[m.below(n)] = item;
+                }
+            }
+            4 if !meta.tables.is_empty() => {
+                let t = m.below(meta.tables.len());
+                meta.tables[t].element = any_type(m);
+            }
+            5 => {
+                let tables: Vec<usize> = (0..meta.imports.len())
+                    .filter(|&i| matches!(meta.imports[i].kind, ImportKind::Table(_)))
+                    .collect();
+                if !tables.is_empty() {
+                    let ty = any_type(m);
+                    if let ImportKind::Table(t) =
+                        &mut meta.imports[tables[m.below(tables.len())]].kind
+                    {
+                        t.element = ty;
+                    }
+                }
+            }
+            _ if !meta.globals.is_empty() => {
+                let g = m.below(meta.globals.len());
+                let ty = any_type(m);
+                if m.chance(70) {
+                    meta.globals[g].ty.ty = ty;
+                }
+                meta.globals[g].init = item_of(m, ty, &meta);
+            }
+            _ => {}
+        }
+    }
+    Some(write_artifact(&ArtifactParts {
+        compiler_version: &view.header.compiler_version,
+        target: view.header.target,
+        options: view.header.options,
+        wasm: b"retyped",
+        metadata: &meta,
+        code: view.code,
+    }))
 }
 
 /// A name for a mutated artifact in reports: its SHA-256 prefix.

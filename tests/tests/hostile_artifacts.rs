@@ -2,8 +2,10 @@
 //! (see `fuzz/common/hostile.rs`, shared with the cargo-fuzz target
 //! `fuzz/fuzz_targets/hostile_artifact.rs`), mutated and truncated, most
 //! with the checksum re-fixed so that structural validation is what has to
-//! refuse them; each is loaded with `Artifact::from_bytes` and instantiated,
-//! and run when its code contract is intact. Every one must end in a clean
+//! refuse them, and some with their metadata decoded and its types changed
+//! (`retype`); each is loaded with `Artifact::from_bytes` and instantiated,
+//! its tables and exported globals are read as a host reads them, and it is
+//! run when its code contract is intact. Every one must end in a clean
 //! error or a working instance: a panic fails the test (with the case
 //! number and the artifact written to a file), a hang aborts it.
 //!
@@ -20,7 +22,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hostile::{check, mutate, refix_checksum, refix_length_and_checksum, seeds, Mutator, Outcome};
+use hostile::{
+    check, mutate, refix_checksum, refix_length_and_checksum, retype, seeds, Mutator, Outcome,
+};
 use vibewasm_format::Header;
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -141,6 +145,31 @@ fn mutated_artifacts_never_crash_the_loader() {
                 "{reason}: {tally:?}"
             );
         }
+    }
+}
+
+/// Metadata with changed types (element segments' types, modes and items,
+/// table and imported table types, global types and initialisers) reaches
+/// each outcome: refused by the type checks at load, not instantiated,
+/// instantiated and read, and run (segment types are not part of the code
+/// contract: the loader checks them).
+#[test]
+fn retyped_artifacts_reach_every_outcome() {
+    let seeds = seeds();
+    let mut tally: BTreeMap<String, usize> = BTreeMap::new();
+    let mut failures = Vec::new();
+    for case in 0..400u64 {
+        let seed = &seeds[(case % seeds.len() as u64) as usize];
+        let bytes = retype(&seed.bytes, &mut Mutator::new(case)).expect("a seed reads");
+        let what = format!("retyped case {case} (from {})", seed.name);
+        if let Some(outcome) = checked(&what, &bytes, &mut failures) {
+            *tally.entry(kind(&outcome)).or_default() += 1;
+        }
+    }
+    eprintln!("retyped artifacts: {tally:?}");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    for outcome in ["refused: Invalid", "NotInstantiated", "Instantiated", "Ran"] {
+        assert!(tally.contains_key(outcome), "no {outcome}: {tally:?}");
     }
 }
 
