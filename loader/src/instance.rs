@@ -210,9 +210,11 @@ impl Instance {
         self.store.set_max_wasm_stack(bytes);
     }
 
-    /// Most pages memory 0 may grow to (never beyond its type's maximum).
+    /// Most pages memory 0 may grow to (never beyond its type's maximum,
+    /// nor beyond the engine's [`crate::EngineConfig::memory_limit_pages`]).
     /// The limit belongs to the memory: instances sharing it share the limit.
     pub fn set_memory_limit_pages(&mut self, pages: u64) {
+        let pages = pages.min(self.store.engine().config().memory_limit_pages);
         if let Some(&memory) = self.data().memories.first() {
             // SAFETY: the store owns the memory; the limit is an atomic.
             unsafe { (*memory).set_limit_pages(pages) }

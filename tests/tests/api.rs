@@ -212,6 +212,10 @@ fn host_memories_obey_the_engine_limit() {
     );
     assert_eq!(memory.grow(1), Ok(None));
     assert_eq!(memory.size_pages(), Ok(3));
+    // An instance-level limit cannot raise the engine's either.
+    inst.set_memory_limit_pages(100);
+    assert_eq!(call_i32(&mut inst, "grow", &[Val::I32(1)]), -1);
+    assert_eq!(memory.size_pages(), Ok(3));
 }
 
 /// `Linker::define_memory` applies the linker's limit (and the engine's),
