@@ -254,12 +254,14 @@ impl Memory {
 
     /// Current size in pages.
     pub fn size_pages(&self) -> Result<u64, AccessError> {
+        // SAFETY: `with` holds the memory's store (see above).
         self.with(|m| unsafe { m.size_pages() })
     }
 
     /// Grows by `delta` pages: the old size, or `None` if it cannot grow
     /// (beyond its maximum or its limit).
     pub fn grow(&self, delta: u64) -> Result<Option<u64>, AccessError> {
+        // SAFETY: `with` holds the memory's store (see above).
         self.with(|m| unsafe { m.grow(delta) })
     }
 
@@ -274,12 +276,14 @@ impl Memory {
 
     /// Copies bytes from `offset` into `out`.
     pub fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), AccessError> {
+        // SAFETY: `with` holds the memory's store (see above).
         self.with(|m| unsafe { m.read(offset, out) })?
             .map_err(|_| AccessError::OutOfBounds("memory"))
     }
 
     /// Copies `data` to `offset`.
     pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), AccessError> {
+        // SAFETY: `with` holds the memory's store (see above).
         self.with(|m| unsafe { m.write(offset, data, 0, data.len() as u64) })?
             .map_err(|_| AccessError::OutOfBounds("memory"))
     }
@@ -375,12 +379,14 @@ impl Table {
     // the table's store, the contract of `table::Table`'s methods.
 
     pub fn size(&self) -> Result<u64, AccessError> {
+        // SAFETY: `with` holds the table's store (see above).
         self.with(|_, t| unsafe { t.len() })
     }
 
     pub fn get(&self, index: u64) -> Result<Val, AccessError> {
         let element = self.ty().element;
         self.with(|guard, t| {
+            // SAFETY: `with` holds the table's store (see above).
             let slot = unsafe { t.get(index) }.ok_or(AccessError::OutOfBounds("table"))?;
             Val::from_slot_in(element, slot, guard.id())
                 .ok_or_else(|| AccessError::Unsupported(format!("{element} table elements")))
@@ -391,6 +397,8 @@ impl Table {
         let element = self.ty().element;
         self.with(|guard, t| {
             let slot = element_slot(guard, element, value)?;
+            // SAFETY: `with` holds the table's store (see above), and
+            // `element_slot` made `slot` a value of the table's type.
             unsafe { t.set(index, slot) }.map_err(|_| AccessError::OutOfBounds("table"))
         })?
     }
@@ -400,6 +408,7 @@ impl Table {
         let element = self.ty().element;
         self.with(|guard, t| {
             let init = element_slot(guard, element, init)?;
+            // SAFETY: as in `set`.
             Ok(unsafe { t.grow(delta, init) })
         })?
     }

@@ -105,6 +105,8 @@ unsafe extern "C" fn memory_grow(vmctx: *mut u8, args: *mut u64) -> u32 {
     // SAFETY: the helper convention (see `enter`).
     let (data, args) = unsafe { enter::<1>(vmctx, args) };
     let delta = u32_operand(args[0]);
+    // SAFETY: wasm of this store runs on this thread, which so holds the
+    // store: `LinearMemory`'s contract (the same for the helpers below).
     args[0] =
         with_memory0(data, |m| unsafe { m.grow(delta) }.ok_or(OutOfBounds)).unwrap_or(GROW_FAILED);
     0
@@ -115,6 +117,7 @@ unsafe extern "C" fn memory_copy(vmctx: *mut u8, args: *mut u64) -> u32 {
     // SAFETY: the helper convention (see `enter`).
     let (data, args) = unsafe { enter::<3>(vmctx, args) };
     let [dst, src, len] = args.map(u32_operand);
+    // SAFETY: this thread holds the store (see `memory_grow`).
     let result = with_memory0(data, |m| unsafe { m.copy_within(dst, src, len) });
     status(result, MEMORY_OOB)
 }
@@ -124,6 +127,7 @@ unsafe extern "C" fn memory_fill(vmctx: *mut u8, args: *mut u64) -> u32 {
     // SAFETY: the helper convention (see `enter`).
     let (data, args) = unsafe { enter::<3>(vmctx, args) };
     let [dst, value, len] = args.map(u32_operand);
+    // SAFETY: this thread holds the store (see `memory_grow`).
     let result = with_memory0(data, |m| unsafe { m.fill(dst, value as u8, len) });
     status(result, MEMORY_OOB)
 }
@@ -139,6 +143,7 @@ unsafe extern "C" fn memory_init(vmctx: *mut u8, args: *mut u64) -> u32 {
         (Some(seg), Some(dropped)) if !dropped.load(Ordering::Relaxed) => &seg.bytes[..],
         _ => &[],
     };
+    // SAFETY: this thread holds the store (see `memory_grow`).
     let result = with_memory0(data, |m| unsafe { m.write(dst, bytes, src, len) });
     status(result, MEMORY_OOB)
 }

@@ -390,27 +390,70 @@ mod tests {
         }
     }
 
-    // SAFETY (for the unsafe calls below): each test owns its memory alone.
+    /// A memory that a test owns alone: no store, no other thread and no
+    /// wasm code can reach it, which is all `LinearMemory`'s unsafe methods
+    /// ask of their callers. Its methods are therefore safe.
+    struct Owned(LinearMemory);
 
-    fn memory(min: u64, max: Option<u64>, limit: u64) -> LinearMemory {
-        LinearMemory::new(
-            MemoryType {
-                min_pages: min,
-                max_pages: max,
-            },
-            limit,
-            Reservation::Guard,
+    impl std::ops::Deref for Owned {
+        type Target = LinearMemory;
+        fn deref(&self) -> &LinearMemory {
+            &self.0
+        }
+    }
+
+    impl Owned {
+        fn size_pages(&self) -> u64 {
+            // SAFETY: the test owns the memory alone (see `Owned`).
+            unsafe { self.0.size_pages() }
+        }
+        fn len_bytes(&self) -> u64 {
+            // SAFETY: as in `size_pages`.
+            unsafe { self.0.len_bytes() }
+        }
+        fn grow(&self, delta: u64) -> Option<u64> {
+            // SAFETY: as in `size_pages`.
+            unsafe { self.0.grow(delta) }
+        }
+        fn write(&self, dst: u64, data: &[u8], src: u64, len: u64) -> Result<(), OutOfBounds> {
+            // SAFETY: as in `size_pages`.
+            unsafe { self.0.write(dst, data, src, len) }
+        }
+        fn copy_within(&self, dst: u64, src: u64, len: u64) -> Result<(), OutOfBounds> {
+            // SAFETY: as in `size_pages`.
+            unsafe { self.0.copy_within(dst, src, len) }
+        }
+        fn fill(&self, dst: u64, value: u8, len: u64) -> Result<(), OutOfBounds> {
+            // SAFETY: as in `size_pages`.
+            unsafe { self.0.fill(dst, value, len) }
+        }
+        fn read(&self, src: u64, out: &mut [u8]) -> Result<(), OutOfBounds> {
+            // SAFETY: as in `size_pages`.
+            unsafe { self.0.read(src, out) }
+        }
+    }
+
+    fn memory(min: u64, max: Option<u64>, limit: u64) -> Owned {
+        Owned(
+            LinearMemory::new(
+                MemoryType {
+                    min_pages: min,
+                    max_pages: max,
+                },
+                limit,
+                Reservation::Guard,
+            )
+            .unwrap(),
         )
-        .unwrap()
     }
 
     #[test]
     fn initial_pages_are_zeroed_and_writable() {
         let m = memory(2, None, MAX_WASM_PAGES);
-        assert_eq!(unsafe { m.size_pages() }, 2);
+        assert_eq!(m.size_pages(), 2);
         assert_eq!(slice(&m).len(), 2 * 65536);
         assert!(slice(&m).iter().all(|&b| b == 0));
-        let last = unsafe { m.len_bytes() } as usize - 1;
+        let last = m.len_bytes() as usize - 1;
         poke(&m, last, 7);
         assert_eq!(slice(&m)[last], 7);
     }
@@ -419,32 +462,32 @@ mod tests {
     fn grow_respects_maximum_and_limit() {
         let m = memory(1, Some(3), MAX_WASM_PAGES);
         let base = base(&m);
-        assert_eq!(unsafe { m.grow(0) }, Some(1));
-        assert_eq!(unsafe { m.grow(2) }, Some(1));
-        assert_eq!(unsafe { m.size_pages() }, 3);
-        assert_eq!(unsafe { m.grow(1) }, None);
-        assert_eq!(unsafe { m.grow(u64::MAX) }, None);
-        assert_eq!(unsafe { m.size_pages() }, 3);
+        assert_eq!(m.grow(0), Some(1));
+        assert_eq!(m.grow(2), Some(1));
+        assert_eq!(m.size_pages(), 3);
+        assert_eq!(m.grow(1), None);
+        assert_eq!(m.grow(u64::MAX), None);
+        assert_eq!(m.size_pages(), 3);
         assert_eq!(super::tests::base(&m), base, "the base never moves");
         poke(&m, 3 * 65536 - 1, 1);
 
         let limited = memory(0, None, 2);
-        assert_eq!(unsafe { limited.grow(3) }, None);
-        assert_eq!(unsafe { limited.grow(2) }, Some(0));
-        assert_eq!(unsafe { limited.grow(1) }, None);
+        assert_eq!(limited.grow(3), None);
+        assert_eq!(limited.grow(2), Some(0));
+        assert_eq!(limited.grow(1), None);
         limited.set_limit_pages(10);
-        assert_eq!(unsafe { limited.grow(1) }, Some(2));
+        assert_eq!(limited.grow(1), Some(2));
     }
 
     #[test]
     fn full_four_gib_is_reachable_but_not_more() {
         let m = memory(0, None, MAX_WASM_PAGES);
-        assert_eq!(unsafe { m.grow(MAX_WASM_PAGES + 1) }, None);
-        assert_eq!(unsafe { m.grow(MAX_WASM_PAGES) }, Some(0));
-        assert_eq!(unsafe { m.len_bytes() }, 4 << 30);
-        assert_eq!(unsafe { m.grow(1) }, None);
+        assert_eq!(m.grow(MAX_WASM_PAGES + 1), None);
+        assert_eq!(m.grow(MAX_WASM_PAGES), Some(0));
+        assert_eq!(m.len_bytes(), 4 << 30);
+        assert_eq!(m.grow(1), None);
         // Touch only the last page: committing 4 GiB would be wasteful.
-        let last = unsafe { m.len_bytes() } as usize - 1;
+        let last = m.len_bytes() as usize - 1;
         poke(&m, last, 9);
     }
 
@@ -452,32 +495,32 @@ mod tests {
     fn bulk_operations_check_before_writing() {
         let m = memory(1, None, MAX_WASM_PAGES);
         let size = 65536;
-        assert_eq!(unsafe { m.write(10, b"abcdef", 1, 4) }, Ok(()));
+        assert_eq!(m.write(10, b"abcdef", 1, 4), Ok(()));
         assert_eq!(&slice(&m)[10..14], b"bcde");
         // Overlapping copies move like memmove.
-        assert_eq!(unsafe { m.copy_within(11, 10, 4) }, Ok(()));
+        assert_eq!(m.copy_within(11, 10, 4), Ok(()));
         assert_eq!(&slice(&m)[10..15], b"bbcde");
-        assert_eq!(unsafe { m.copy_within(10, 11, 4) }, Ok(()));
+        assert_eq!(m.copy_within(10, 11, 4), Ok(()));
         assert_eq!(&slice(&m)[10..15], b"bcdee");
-        assert_eq!(unsafe { m.fill(size - 2, 0xaa, 2) }, Ok(()));
+        assert_eq!(m.fill(size - 2, 0xaa, 2), Ok(()));
         assert_eq!(&slice(&m)[size as usize - 2..], [0xaa, 0xaa]);
         // Length 0 at the very end is fine, one byte past is not.
-        assert_eq!(unsafe { m.fill(size, 1, 0) }, Ok(()));
-        assert_eq!(unsafe { m.fill(size + 1, 1, 0) }, Err(OutOfBounds));
-        assert_eq!(unsafe { m.copy_within(size, 0, 0) }, Ok(()));
-        assert_eq!(unsafe { m.write(size, b"", 0, 0) }, Ok(()));
+        assert_eq!(m.fill(size, 1, 0), Ok(()));
+        assert_eq!(m.fill(size + 1, 1, 0), Err(OutOfBounds));
+        assert_eq!(m.copy_within(size, 0, 0), Ok(()));
+        assert_eq!(m.write(size, b"", 0, 0), Ok(()));
         // No partial writes.
-        assert_eq!(unsafe { m.fill(size - 1, 7, 2) }, Err(OutOfBounds));
+        assert_eq!(m.fill(size - 1, 7, 2), Err(OutOfBounds));
         assert_eq!(slice(&m)[size as usize - 1], 0xaa);
-        assert_eq!(unsafe { m.write(0, b"xy", 1, 2) }, Err(OutOfBounds));
-        assert_eq!(unsafe { m.write(size - 1, b"xy", 0, 2) }, Err(OutOfBounds));
-        assert_eq!(unsafe { m.copy_within(0, size - 1, 2) }, Err(OutOfBounds));
-        assert_eq!(unsafe { m.copy_within(u64::MAX, 0, 2) }, Err(OutOfBounds));
-        assert_eq!(unsafe { m.fill(0, 1, u64::MAX) }, Err(OutOfBounds));
+        assert_eq!(m.write(0, b"xy", 1, 2), Err(OutOfBounds));
+        assert_eq!(m.write(size - 1, b"xy", 0, 2), Err(OutOfBounds));
+        assert_eq!(m.copy_within(0, size - 1, 2), Err(OutOfBounds));
+        assert_eq!(m.copy_within(u64::MAX, 0, 2), Err(OutOfBounds));
+        assert_eq!(m.fill(0, 1, u64::MAX), Err(OutOfBounds));
         let mut out = [0u8; 3];
-        assert_eq!(unsafe { m.read(10, &mut out) }, Ok(()));
+        assert_eq!(m.read(10, &mut out), Ok(()));
         assert_eq!(&out, b"bcd");
-        assert_eq!(unsafe { m.read(size - 2, &mut out) }, Err(OutOfBounds));
+        assert_eq!(m.read(size - 2, &mut out), Err(OutOfBounds));
     }
 
     #[test]
@@ -486,11 +529,11 @@ mod tests {
             min_pages: 1,
             max_pages: Some(3),
         };
-        let exact = LinearMemory::new(ty, MAX_WASM_PAGES, Reservation::Maximum).unwrap();
+        let exact = Owned(LinearMemory::new(ty, MAX_WASM_PAGES, Reservation::Maximum).unwrap());
         assert_eq!(exact.reserved_bytes(), 3 * 65536);
         assert!(!exact.has_guard_region());
-        assert_eq!(unsafe { exact.grow(2) }, Some(1));
-        assert_eq!(unsafe { exact.grow(1) }, None);
+        assert_eq!(exact.grow(2), Some(1));
+        assert_eq!(exact.grow(1), None);
         poke(&exact, 3 * 65536 - 1, 1);
         let guarded = LinearMemory::new(ty, MAX_WASM_PAGES, Reservation::Guard).unwrap();
         assert_eq!(guarded.reserved_bytes() as u64, GUARD_RESERVATION);
@@ -505,9 +548,9 @@ mod tests {
             min_pages: 0,
             max_pages: Some(0),
         };
-        let zero = LinearMemory::new(zero, MAX_WASM_PAGES, Reservation::Maximum).unwrap();
+        let zero = Owned(LinearMemory::new(zero, MAX_WASM_PAGES, Reservation::Maximum).unwrap());
         assert_eq!(zero.reserved_bytes(), 65536);
-        assert_eq!(unsafe { zero.grow(1) }, None);
+        assert_eq!(zero.grow(1), None);
     }
 
     #[test]

@@ -404,14 +404,22 @@ mod tests {
         let counter = store.epoch_counter();
         assert!(EpochCounter::same(&counter, &store.epoch_counter()));
         let runtime = store.inner.runtime.as_ptr();
+        // SAFETY: the store is idle (no wasm runs) and its runtime state lives
+        // as long as `store`, which this test holds.
         assert_eq!(unsafe { (*runtime).epoch_deadline }, u64::MAX);
         counter.increment();
         store.set_epoch_deadline(2).unwrap();
+        // SAFETY: the store is idle (no wasm runs) and its runtime state lives
+        // as long as `store`, which this test holds.
         assert_eq!(unsafe { (*runtime).epoch_deadline }, 3);
+        // SAFETY: the store is idle (no wasm runs) and its runtime state lives
+        // as long as `store`, which this test holds.
         assert_eq!(unsafe { (*runtime).epoch_counter }, counter.as_ptr());
         let shared = EpochCounter::new();
         store.set_epoch_counter(&shared).unwrap();
         assert!(EpochCounter::same(&shared, &store.epoch_counter()));
+        // SAFETY: the store is idle (no wasm runs) and its runtime state lives
+        // as long as `store`, which this test holds.
         assert_eq!(unsafe { (*runtime).epoch_counter }, shared.as_ptr());
         let from_thread = shared.clone();
         std::thread::spawn(move || from_thread.increment())
@@ -419,6 +427,8 @@ mod tests {
             .unwrap();
         assert_eq!(shared.current(), 1);
         store.clear_epoch_deadline().unwrap();
+        // SAFETY: the store is idle (no wasm runs) and its runtime state lives
+        // as long as `store`, which this test holds.
         assert_eq!(unsafe { (*runtime).epoch_deadline }, u64::MAX);
     }
 }
