@@ -197,7 +197,10 @@ pub(crate) fn apply_segments(data: &InstanceData) -> Result<(), InstantiationErr
         // SAFETY: as for tables above; the bytes come from the artifact.
         let memory = unsafe { &*memory };
         let len = seg.bytes.len() as u64;
+        // SAFETY: as for tables above: instantiation holds the store.
         let memory_len = unsafe { memory.len_bytes() };
+        // SAFETY: as for tables above; the bytes are the artifact's, not
+        // the memory's.
         unsafe { memory.write(offset, &seg.bytes, 0, len) }.map_err(|_| {
             InstantiationError::DataOutOfBounds {
                 segment,

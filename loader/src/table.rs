@@ -219,19 +219,63 @@ impl Table {
 mod tests {
     use super::*;
 
-    fn table(min: u64, max: Option<u64>) -> Table {
-        Table::new(
-            TableType {
-                element: ValType::FuncRef,
-                min,
-                max,
-            },
-            0,
-        )
-        .unwrap()
+    /// A table that a test owns alone: no store, no other thread and no
+    /// wasm code can reach it, which is all `Table`'s unsafe methods ask of
+    /// their callers (and `init`'s items are never the table's own
+    /// storage). Its methods are therefore safe.
+    struct Owned(Table);
+
+    impl std::ops::Deref for Owned {
+        type Target = Table;
+        fn deref(&self) -> &Table {
+            &self.0
+        }
     }
 
-    // SAFETY (for the unsafe calls below): each test owns its tables alone.
+    impl Owned {
+        fn len(&self) -> u64 {
+            // SAFETY: the test owns the table alone (see `Owned`).
+            unsafe { self.0.len() }
+        }
+        fn get(&self, index: u64) -> Option<u64> {
+            // SAFETY: as in `len`.
+            unsafe { self.0.get(index) }
+        }
+        fn set(&self, index: u64, value: u64) -> Result<(), OutOfBounds> {
+            // SAFETY: as in `len`.
+            unsafe { self.0.set(index, value) }
+        }
+        fn grow(&self, delta: u64, init: u64) -> Option<u64> {
+            // SAFETY: as in `len`.
+            unsafe { self.0.grow(delta, init) }
+        }
+        fn fill(&self, dst: u64, value: u64, len: u64) -> Result<(), OutOfBounds> {
+            // SAFETY: as in `len`.
+            unsafe { self.0.fill(dst, value, len) }
+        }
+        fn init(&self, dst: u64, items: &[u64], src: u64, len: u64) -> Result<(), OutOfBounds> {
+            // SAFETY: as in `len`; `items` is a slice of the test's own.
+            unsafe { self.0.init(dst, items, src, len) }
+        }
+        fn copy(&self, dst: u64, source: &Owned, src: u64, len: u64) -> Result<(), OutOfBounds> {
+            // SAFETY: the test owns both tables alone.
+            unsafe { self.0.copy(dst, &source.0, src, len) }
+        }
+    }
+
+    fn table(min: u64, max: Option<u64>) -> Owned {
+        Owned(
+            Table::new(
+                TableType {
+                    element: ValType::FuncRef,
+                    min,
+                    max,
+                },
+                0,
+            )
+            .unwrap(),
+        )
+    }
 
     fn def(t: &Table) -> (u64, Vec<u64>) {
         // SAFETY: the descriptor and its elements are live, nothing writes them.
@@ -248,55 +292,55 @@ mod tests {
     fn def_follows_the_elements() {
         let t = table(4, None);
         assert_eq!(def(&t), (4, vec![0; 4]));
-        assert_eq!(unsafe { t.init(2, &[7, 8, 9], 1, 2) }, Ok(()));
+        assert_eq!(t.init(2, &[7, 8, 9], 1, 2), Ok(()));
         assert_eq!(def(&t), (4, vec![0, 0, 8, 9]));
         let def_ptr = t.def_ptr();
         for i in 0..100 {
-            assert_eq!(unsafe { t.grow(1, i) }, Some(4 + i));
+            assert_eq!(t.grow(1, i), Some(4 + i));
         }
         assert_eq!(t.def_ptr(), def_ptr, "the descriptor never moves");
         let (len, elements) = def(&t);
         assert_eq!(len, 104);
         assert_eq!(&elements[..4], [0, 0, 8, 9]);
         assert_eq!(elements[103], 99);
-        assert_eq!(unsafe { t.get(103) }, Some(99));
-        assert_eq!(unsafe { t.get(104) }, None);
+        assert_eq!(t.get(103), Some(99));
+        assert_eq!(t.get(104), None);
     }
 
     #[test]
     fn grow_respects_the_maximum() {
         let t = table(1, Some(3));
-        assert_eq!(unsafe { t.grow(0, 5) }, Some(1));
-        assert_eq!(unsafe { t.grow(3, 5) }, None);
-        assert_eq!(unsafe { t.grow(2, 5) }, Some(1));
-        assert_eq!(unsafe { t.grow(1, 5) }, None);
+        assert_eq!(t.grow(0, 5), Some(1));
+        assert_eq!(t.grow(3, 5), None);
+        assert_eq!(t.grow(2, 5), Some(1));
+        assert_eq!(t.grow(1, 5), None);
         assert_eq!(def(&t), (3, vec![0, 5, 5]));
         let unbounded = table(0, None);
-        assert_eq!(unsafe { unbounded.grow(u32::MAX as u64, 0) }, None);
-        assert_eq!(unsafe { unbounded.grow(u64::MAX, 0) }, None);
-        assert_eq!(unsafe { unbounded.len() }, 0);
+        assert_eq!(unbounded.grow(u32::MAX as u64, 0), None);
+        assert_eq!(unbounded.grow(u64::MAX, 0), None);
+        assert_eq!(unbounded.len(), 0);
     }
 
     #[test]
     fn bulk_operations_check_before_writing() {
         let t = table(4, None);
-        assert_eq!(unsafe { t.fill(1, 3, 3) }, Ok(()));
-        assert_eq!(unsafe { t.fill(4, 3, 0) }, Ok(()));
-        assert_eq!(unsafe { t.fill(3, 9, 2) }, Err(OutOfBounds));
-        assert_eq!(unsafe { t.fill(5, 9, 0) }, Err(OutOfBounds));
+        assert_eq!(t.fill(1, 3, 3), Ok(()));
+        assert_eq!(t.fill(4, 3, 0), Ok(()));
+        assert_eq!(t.fill(3, 9, 2), Err(OutOfBounds));
+        assert_eq!(t.fill(5, 9, 0), Err(OutOfBounds));
         assert_eq!(def(&t).1, [0, 3, 3, 3]);
-        assert_eq!(unsafe { t.set(0, 1) }, Ok(()));
-        assert_eq!(unsafe { t.set(4, 1) }, Err(OutOfBounds));
-        assert_eq!(unsafe { t.copy(1, &t, 0, 3) }, Ok(()));
+        assert_eq!(t.set(0, 1), Ok(()));
+        assert_eq!(t.set(4, 1), Err(OutOfBounds));
+        assert_eq!(t.copy(1, &t, 0, 3), Ok(()));
         assert_eq!(def(&t).1, [1, 1, 3, 3]);
-        assert_eq!(unsafe { t.copy(2, &t, 0, 3) }, Err(OutOfBounds));
-        assert_eq!(unsafe { t.init(0, &[5], 0, 2) }, Err(OutOfBounds));
-        assert_eq!(unsafe { t.init(4, &[5], 1, 0) }, Ok(()));
-        assert_eq!(unsafe { t.init(4, &[5], 2, 0) }, Err(OutOfBounds));
+        assert_eq!(t.copy(2, &t, 0, 3), Err(OutOfBounds));
+        assert_eq!(t.init(0, &[5], 0, 2), Err(OutOfBounds));
+        assert_eq!(t.init(4, &[5], 1, 0), Ok(()));
+        assert_eq!(t.init(4, &[5], 2, 0), Err(OutOfBounds));
         let other = table(2, None);
-        assert_eq!(unsafe { other.copy(0, &t, 2, 2) }, Ok(()));
+        assert_eq!(other.copy(0, &t, 2, 2), Ok(()));
         assert_eq!(def(&other).1, [3, 3]);
-        assert_eq!(unsafe { other.copy(1, &t, 0, 2) }, Err(OutOfBounds));
+        assert_eq!(other.copy(1, &t, 0, 2), Err(OutOfBounds));
         assert_eq!(def(&other).1, [3, 3]);
     }
 }
