@@ -52,6 +52,10 @@ pub struct Operand {
 }
 
 impl Operand {
+    /// A register, general or float (neither memory nor an immediate).
+    pub fn is_reg(&self) -> bool {
+        self.arg & sys::SLJIT_MEM == 0 && self.arg != sys::SLJIT_IMM
+    }
     pub fn reg(r: Reg) -> Operand {
         Operand { arg: r.0, argw: 0 }
     }
@@ -259,13 +263,46 @@ impl Emitter {
     }
 
     pub fn fop1(&mut self, op: i32, dst: Operand, src: Operand) {
+        if op & !sys::SLJIT_32 == sys::SLJIT_MOV_F64 && dst.is_reg() && src.is_reg() {
+            self.float_copy(FReg(dst.arg), FReg(src.arg));
+            return;
+        }
         check!(
             self,
             sys::sljit_emit_fop1(self.compiler, op, dst.arg, dst.argw, src.arg, src.argw)
         );
     }
 
+    /// Copies float register `src` to `dst`. SLJIT copies with
+    /// `movsd`/`movss`, which merge into `dst`'s old contents and so make
+    /// every copy wait for whatever last wrote `dst` (a dependency chain
+    /// through a loop's float registers); `movapd` copies the whole
+    /// register and depends on `src` alone, as optimising compilers do.
+    pub fn float_copy(&mut self, dst: FReg, src: FReg) {
+        if dst != src {
+            self.sse(Some(0x66), &[0x28], dst, src, None);
+        }
+    }
+
     pub fn fop2(&mut self, op: i32, dst: Operand, a: Operand, b: Operand) {
+        let base = op & !sys::SLJIT_32;
+        let arithmetic = (sys::SLJIT_ADD_F64..=sys::SLJIT_DIV_F64).contains(&base);
+        if arithmetic && dst.is_reg() && a.is_reg() && dst != a {
+            let commutative = base == sys::SLJIT_ADD_F64 || base == sys::SLJIT_MUL_F64;
+            if dst == b && commutative {
+                // `dst = b op a` in place: no copy at all.
+                return self.fop2_checked(op, dst, dst, a);
+            }
+            if dst != b {
+                // SLJIT would copy `a` into `dst` with a merging `movsd`.
+                self.float_copy(FReg(dst.arg), FReg(a.arg));
+                return self.fop2_checked(op, dst, dst, b);
+            }
+        }
+        self.fop2_checked(op, dst, a, b);
+    }
+
+    fn fop2_checked(&mut self, op: i32, dst: Operand, a: Operand, b: Operand) {
         check!(
             self,
             sys::sljit_emit_fop2(
