@@ -16,9 +16,20 @@ pub const VERSION_MAJOR: u16 = 2;
 pub const VERSION_MINOR: u16 = 0;
 /// Size of the encoded header in bytes.
 pub const HEADER_SIZE: usize = 192;
-/// Alignment of the code section within the file, so it can be mapped
-/// straight from the file (the page size of x86-64 Linux, the one target code is generated for today; an aarch64 target needs 16 KiB and a new minor version).
+/// Alignment in the file of a code section of at least
+/// [`MAPPED_CODE_MIN`] bytes, so that a loader can map it straight from the
+/// file (the page size of x86-64 Linux, the one target code is generated
+/// for today; an aarch64 target needs 16 KiB).
 pub const CODE_ALIGN: u64 = 4096;
+/// Code sections at least this long are page-aligned ([`CODE_ALIGN`]) and
+/// mapped from the file, shared between processes. Shorter ones follow the
+/// metadata at [`CODE_MIN_ALIGN`]: a loader copies them to fresh pages,
+/// which costs microseconds, and small artifacts carry no page of padding
+/// (a 2 KB kernel's file was mostly that padding).
+pub const MAPPED_CODE_MIN: u64 = 64 * 1024;
+/// Alignment of every code section in the file: SLJIT aligns code labels
+/// to 16 bytes relative to the start of the code.
+pub const CODE_MIN_ALIGN: u64 = 16;
 
 /// Byte range of the checksum field; it counts as zeros when hashing.
 pub const CHECKSUM_RANGE: std::ops::Range<usize> = 136..168;

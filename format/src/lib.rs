@@ -7,7 +7,8 @@
 //! ```text
 //! offset 0                 header (192 bytes, see below)
 //! metadata_offset          metadata (postcard encoding of [`Metadata`])
-//! code_offset              code section (aligned to CODE_ALIGN = 4 KiB in the file)
+//! code_offset              code section (aligned to CODE_ALIGN = 4 KiB in the file when
+//!                          at least MAPPED_CODE_MIN = 64 KiB long, else to 16 bytes)
 //! signature_offset         signature block (signed artifacts only, 104 bytes, see below)
 //! file_len                 end of file
 //! ```
@@ -87,8 +88,9 @@ mod validate;
 pub mod vmctx;
 
 pub use header::{
-    BoundsChecks, CodeOptions, Header, CHECKSUM_RANGE, CODE_ALIGN, GUARD_RESERVATION, HEADER_SIZE,
-    MAGIC, SIGNATURE_OFFSET_RANGE, VERSION_MAJOR, VERSION_MINOR,
+    BoundsChecks, CodeOptions, Header, CHECKSUM_RANGE, CODE_ALIGN, CODE_MIN_ALIGN,
+    GUARD_RESERVATION, HEADER_SIZE, MAGIC, MAPPED_CODE_MIN, SIGNATURE_OFFSET_RANGE, VERSION_MAJOR,
+    VERSION_MINOR,
 };
 pub use metadata::*;
 pub use sign::{
@@ -186,8 +188,13 @@ pub fn write_artifact(parts: &ArtifactParts<'_>) -> Vec<u8> {
     let metadata = postcard::to_stdvec(parts.metadata).expect("metadata always serializes");
     let metadata_offset = HEADER_SIZE as u64;
     let metadata_len = metadata.len() as u64;
-    let code_offset = (metadata_offset + metadata_len).next_multiple_of(CODE_ALIGN);
     let code_len = parts.code.len() as u64;
+    let code_align = if code_len >= MAPPED_CODE_MIN {
+        CODE_ALIGN
+    } else {
+        CODE_MIN_ALIGN
+    };
+    let code_offset = (metadata_offset + metadata_len).next_multiple_of(code_align);
     let file_len = code_offset + code_len;
     let header = Header {
         version_major: VERSION_MAJOR,
@@ -271,11 +278,13 @@ pub fn read_artifact_for(
         contents_end,
     )?;
     let code_range = section("code", header.code_offset, header.code_len, contents_end)?;
-    if header.code_offset % CODE_ALIGN != 0 {
+    // Page alignment is the writer's choice for long code (a loader maps
+    // code from the file only where it finds it page-aligned).
+    if header.code_offset % CODE_MIN_ALIGN != 0 {
         return Err(FormatError::Mismatch {
             field: "code offset alignment",
             found: header.code_offset.to_string(),
-            expected: format!("a multiple of {CODE_ALIGN}"),
+            expected: format!("a multiple of {CODE_MIN_ALIGN}"),
         });
     }
     if metadata_range.end > code_range.start && header.code_len > 0 {

@@ -36,7 +36,7 @@ fn round_trip() {
     let view = read_artifact(&file).unwrap();
     assert_eq!(view.code, &[0x90; 32]);
     assert_eq!(view.metadata.exports[0].name, "f");
-    assert_eq!(view.header.code_offset % CODE_ALIGN, 0);
+    assert_eq!(view.header.code_offset % CODE_MIN_ALIGN, 0);
     assert_eq!(view.header.wasm_sha256, sha256(b"\0asm"));
 }
 

@@ -73,7 +73,9 @@ impl Artifact {
             path: Some(path.to_path_buf()),
             source,
         })?;
-        let code = if copy_code {
+        // Short code sections are not page-aligned in the file (see
+        // `vibewasm_format::MAPPED_CODE_MIN`): they are copied.
+        let code = if copy_code || view.header.code_offset % page_size() != 0 {
             map_code_copy(view.code)
         } else {
             map_code_from_file(&file, &view.header)
@@ -215,6 +217,13 @@ fn map_code_copy(code: &[u8]) -> std::io::Result<Option<Mmap>> {
     map.make_exec().map(Some)
 }
 
+/// The size of a memory page, the granularity of file mappings.
+fn page_size() -> u64 {
+    // SAFETY: sysconf only reads a system constant.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).unwrap_or(4096).max(1)
+}
+
 fn map_code_from_file(file: &File, header: &Header) -> std::io::Result<Option<Mmap>> {
     if header.code_len == 0 {
         return Ok(None);
@@ -222,8 +231,8 @@ fn map_code_from_file(file: &File, header: &Header) -> std::io::Result<Option<Mm
     let len = usize::try_from(header.code_len)
         .map_err(|_| std::io::Error::other("code section larger than the address space"))?;
     // SAFETY: a private read+execute mapping of a range `read_artifact`
-    // checked to lie inside the file, at an offset it checked to be
-    // CODE_ALIGN (4 KiB, the page size) aligned. Same trust
+    // checked to lie inside the file, at an offset the caller checked to
+    // be page-aligned. Same trust
     // assumption about concurrent writers as for the checked bytes.
     let map = unsafe {
         MmapOptions::new()

@@ -139,7 +139,10 @@ fn header_fields() {
     assert_eq!(h.wasm_sha256, vibewasm_format::sha256(&wasm));
     assert_eq!(h.file_len, bytes.len() as u64);
     assert_eq!(h.metadata_offset, HEADER_SIZE as u64);
-    assert_eq!(h.code_offset % CODE_ALIGN, 0);
+    // Short code follows the metadata closely: no page of padding.
+    assert!(h.code_len < vibewasm_format::MAPPED_CODE_MIN);
+    assert_eq!(h.code_offset % vibewasm_format::CODE_MIN_ALIGN, 0);
+    assert!(h.code_offset < h.metadata_offset + h.metadata_len + 16);
     assert!(h.code_offset >= h.metadata_offset + h.metadata_len);
     assert_eq!(h.code_offset + h.code_len, h.file_len);
     assert!(h.code_len > 0);
@@ -448,4 +451,64 @@ fn missing_file_is_an_io_error() {
     let err = Artifact::open(dir.join("nope.vwa")).unwrap_err();
     assert!(matches!(err, LoadError::Io { .. }), "{err:?}");
     assert!(err.to_string().contains("nope.vwa"), "{err}");
+}
+
+/// The `/proc/self/maps` line of the mapping that holds `address`.
+fn mapping_of(address: usize) -> String {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    maps.lines()
+        .find(|line| {
+            let range = line.split_whitespace().next().unwrap();
+            let (start, end) = range.split_once('-').unwrap();
+            let start = usize::from_str_radix(start, 16).unwrap();
+            let end = usize::from_str_radix(end, 16).unwrap();
+            (start..end).contains(&address)
+        })
+        .unwrap_or_else(|| panic!("no mapping holds {address:#x}"))
+        .to_string()
+}
+
+/// Long code is page-aligned in the file and mapped from it (shared
+/// between processes); short code is packed after the metadata and copied
+/// to fresh pages at load. Both run.
+#[test]
+fn long_code_is_mapped_from_the_file_and_short_code_is_copied() {
+    let dir = TempDir::new();
+    // 1,000 functions of a few dozen instructions: well over 64 KiB of code.
+    let mut wat = String::from("(module\n");
+    for i in 0..1000 {
+        wat.push_str(&format!(
+            "(func (export \"f{i}\") (param i64) (result i64) \
+             (i64.add (i64.mul (local.get 0) (i64.const {i})) \
+             (i64.xor (i64.rotl (local.get 0) (i64.const 7)) (i64.div_u (local.get 0) (i64.const 3)))))\n"
+        ));
+    }
+    wat.push(')');
+    for (name, wat, mapped) in [("long", wat.as_str(), true), ("short", MODULE, false)] {
+        let bytes = compile_wat(wat);
+        let h = header_of(&bytes);
+        assert_eq!(
+            h.code_len >= vibewasm_format::MAPPED_CODE_MIN,
+            mapped,
+            "{name}: {} bytes of code",
+            h.code_len
+        );
+        assert_eq!(h.code_offset % CODE_ALIGN == 0, mapped, "{name}");
+        let path = dir.join(&format!("{name}.vwa"));
+        std::fs::write(&path, &bytes).unwrap();
+        let artifact = std::sync::Arc::new(Artifact::open(&path).unwrap());
+        let mapping = mapping_of(artifact.code_base() as usize);
+        assert_eq!(
+            mapping.ends_with(&format!("{name}.vwa")),
+            mapped,
+            "{name}: {mapping}"
+        );
+        if mapped {
+            let mut inst = Linker::new().instantiate_artifact(&artifact).unwrap();
+            let want = 20 + (10i64.rotate_left(7) ^ 3);
+            assert_eq!(call_i64(&mut inst, "f2", &[Val::I64(10)]), want);
+        } else {
+            exercise(&artifact);
+        }
+    }
 }
