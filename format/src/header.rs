@@ -131,7 +131,7 @@ pub struct Header {
     pub code_offset: u64,
     pub code_len: u64,
     pub file_len: u64,
-    /// SHA-256 of the whole file with this field zeroed.
+    /// BLAKE3 of the whole file with this field zeroed.
     pub checksum: [u8; 32],
     /// Where the signature block starts (the end of the signed content), or
     /// 0 for an unsigned artifact. See [`crate::sign_artifact`].

@@ -10,7 +10,7 @@
 //! | 8 | 32 | Ed25519 public key of the signer |
 //! | 40 | 64 | Ed25519 signature of the signed digest |
 //!
-//! The signed message is the 32-byte [`signed_digest`]: SHA-256 over
+//! The signed message is the 32-byte [`signed_digest`]: BLAKE3 over
 //! [`SIGNATURE_DOMAIN`] followed by the file's first `signature_offset`
 //! bytes with the checksum field read as zeros. Those bytes include the
 //! header with its final `signature_offset` and `file_length`, so the block
@@ -191,14 +191,14 @@ impl fmt::Debug for SecretKey {
     }
 }
 
-/// The message an artifact's signature signs: SHA-256 of
+/// The message an artifact's signature signs: BLAKE3 of
 /// [`SIGNATURE_DOMAIN`] and `signed` (the file up to the signature block)
 /// with the checksum field read as zeros.
 pub fn signed_digest(signed: &[u8]) -> [u8; 32] {
-    let mut hasher = Sha256::new();
+    let mut hasher = blake3::Hasher::new();
     hasher.update(SIGNATURE_DOMAIN);
     hasher.update(&signed[..CHECKSUM_RANGE.start]);
-    hasher.update([0u8; 32]);
+    hasher.update(&[0u8; 32]);
     hasher.update(&signed[CHECKSUM_RANGE.end..]);
     hasher.finalize().into()
 }
