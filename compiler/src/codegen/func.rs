@@ -339,10 +339,16 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
     /// The pending trap `code` at the current operator.
     fn pending_trap(&mut self, code: TrapCode) -> &mut PendingTrap {
         let wasm_offset = self.offset as u32;
+        // Traps are pushed in the order of their operators, so only the
+        // last few can be at this operator: searching them all made
+        // functions with many trap sites compile in quadratic time.
         let position = self
             .traps
             .iter()
-            .position(|t| t.code == code && t.wasm_offset == wasm_offset);
+            .rev()
+            .take_while(|t| t.wasm_offset == wasm_offset)
+            .position(|t| t.code == code)
+            .map(|from_end| self.traps.len() - 1 - from_end);
         let index = position.unwrap_or_else(|| {
             self.traps.push(PendingTrap {
                 jumps: Vec::new(),
