@@ -212,7 +212,11 @@ pub const OVERFLOW_STUB_SHIFT: u32 = 8;
 
 /// A memory access compiled without a bounds check (guard-page mode): a
 /// fault with the program counter in `[start, end)` is an out-of-bounds
-/// access, raised by continuing at the stub of trap site `trap`.
+/// access, raised by continuing at trap site `trap`'s `code_offset` with
+/// the site's number in the trap-site register
+/// ([`TRAP_SITE_REGISTER_X86_64`]) and every other register as the access
+/// left it. A site raised only by faults has no stub of its own: its
+/// `code_offset` is the shared trap path's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FaultSite {
     pub start: u32,
@@ -341,3 +345,8 @@ impl Metadata {
             .map(|(_, n)| n.as_str())
     }
 }
+
+/// The machine register (x86-64 encoding: 6 is `rsi`) that holds the trap
+/// site's number when the shared trap path is entered; the fault handler
+/// sets it before resuming there (see [`FaultSite`]).
+pub const TRAP_SITE_REGISTER_X86_64: u8 = 6;

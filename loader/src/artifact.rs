@@ -188,12 +188,12 @@ impl Artifact {
         let mut sites = Vec::with_capacity(meta.fault_sites.len());
         for site in &meta.fault_sites {
             // Format validation checked the trap index and the ranges.
-            let stub = meta
+            let resume = meta
                 .traps
                 .get(site.trap as usize)
                 .ok_or_else(|| format!("fault site names trap site {}", site.trap))?
                 .code_offset;
-            sites.push((site.start, site.end, stub));
+            sites.push((site.start, site.end, resume, site.trap));
         }
         sites.sort_unstable();
         let base = self.code_base() as usize;

@@ -66,21 +66,25 @@ use std::sync::Once;
 pub(crate) struct FaultTable {
     pub(crate) code_start: usize,
     pub(crate) code_end: usize,
-    /// `(start, end, stub)` code offsets, sorted.
-    pub(crate) sites: Box<[(u32, u32, u32)]>,
+    /// `(start, end, resume, trap site)`: code offsets, sorted, and the
+    /// number of the trap site raised.
+    pub(crate) sites: Box<[(u32, u32, u32, u32)]>,
 }
 
 impl FaultTable {
-    /// The address to resume at for a fault at `pc`, if `pc` is one of
-    /// this table's unchecked accesses.
-    fn resume_address(&self, pc: usize) -> Option<usize> {
+    /// The address to resume at for a fault at `pc` and the trap site it
+    /// raises, if `pc` is one of this table's unchecked accesses.
+    fn resume_address(&self, pc: usize) -> Option<Resume> {
         if pc < self.code_start || pc >= self.code_end {
             return None;
         }
         let offset = u32::try_from(pc - self.code_start).ok()?;
-        let i = self.sites.partition_point(|(start, _, _)| *start <= offset);
-        let (start, end, stub) = *self.sites.get(i.checked_sub(1)?)?;
-        (start <= offset && offset < end).then(|| self.code_start + stub as usize)
+        let i = self.sites.partition_point(|(start, ..)| *start <= offset);
+        let (start, end, resume, site) = *self.sites.get(i.checked_sub(1)?)?;
+        (start <= offset && offset < end).then(|| Resume {
+            pc: self.code_start + resume as usize,
+            site,
+        })
     }
 }
 
@@ -288,6 +292,26 @@ unsafe fn program_counter(_context: *mut libc::c_void) -> *mut usize {
     std::ptr::null_mut()
 }
 
+/// The saved trap-site register of an interrupted thread
+/// (`vibewasm_format::TRAP_SITE_REGISTER_X86_64`: rsi).
+///
+/// # Safety
+/// `context` must be the `ucontext_t` the kernel passed to a signal handler.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+unsafe fn trap_site_register(context: *mut libc::c_void) -> *mut usize {
+    const _: () = assert!(vibewasm_format::TRAP_SITE_REGISTER_X86_64 == 6);
+    let context = context.cast::<libc::ucontext_t>();
+    // SAFETY: the caller guarantees `context` is a valid ucontext_t; RSI
+    // is a 64-bit register slot.
+    unsafe { std::ptr::addr_of_mut!((*context).uc_mcontext.gregs[libc::REG_RSI as usize]).cast() }
+}
+
+/// See `program_counter`.
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+unsafe fn trap_site_register(_context: *mut libc::c_void) -> *mut usize {
+    std::ptr::null_mut()
+}
+
 /// Whether this target has a handler for guard-page code.
 const SUPPORTED: bool = cfg!(all(target_os = "linux", target_arch = "x86_64"));
 
@@ -317,8 +341,16 @@ fn find<T: 'static, R>(first: &'static Chunk<T>, f: impl Fn(&T) -> Option<R>) ->
     None
 }
 
+/// Where to resume a fault: the shared trap path (or the site's stub) and
+/// the trap site's number for the trap-site register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Resume {
+    pc: usize,
+    site: u32,
+}
+
 /// Where to resume a fault at `pc`, if it is an access of registered code.
-fn lookup(pc: usize) -> Option<usize> {
+fn lookup(pc: usize) -> Option<Resume> {
     find(&TABLES, |table| table.resume_address(pc))
 }
 
@@ -333,8 +365,8 @@ fn in_reservation(address: usize) -> bool {
 /// What the handler does with a SIGSEGV or SIGBUS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Action {
-    /// An out-of-bounds access of guard-page code: resume at its trap stub.
-    Resume(usize),
+    /// An out-of-bounds access of guard-page code: resume at its trap site.
+    Resume(Resume),
     /// Not ours: to the handler installed before.
     Forward,
     /// An unchecked access of guard-page code faulted outside every memory
@@ -361,7 +393,9 @@ fn classify(code: libc::c_int, pc: usize, address: usize) -> Action {
 extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid ucontext_t to SA_SIGINFO handlers.
     let pc_slot = unsafe { program_counter(context) };
-    if pc_slot.is_null() || info.is_null() {
+    // SAFETY: as for `program_counter`.
+    let site_slot = unsafe { trap_site_register(context) };
+    if pc_slot.is_null() || site_slot.is_null() || info.is_null() {
         return forward(signal, info, context);
     }
     // SAFETY: `pc_slot` points into that ucontext_t; `info` is the valid
@@ -373,11 +407,15 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
     IN_HANDLER.fetch_sub(1, Ordering::SeqCst);
     match action {
         Action::Resume(resume) => {
-            // SAFETY: rewriting the saved program counter makes the kernel
-            // resume at the trap stub of the faulting access; every other
-            // register is left as the wasm code had it, which is what the
-            // stub expects (vmctx in S0, the body's stack pointer).
-            unsafe { *pc_slot = resume };
+            // SAFETY: rewriting the saved program counter and trap-site
+            // register makes the kernel resume at the trap path of the
+            // faulting access with its site number; every other register
+            // is left as the wasm code had it, which is what the trap path
+            // expects (vmctx in S0, the body's stack pointer).
+            unsafe {
+                *pc_slot = resume.pc;
+                *site_slot = resume.site as usize;
+            }
         }
         Action::Forward => forward(signal, info, context),
         Action::Abort => abort_wild_access(pc, address),
@@ -503,12 +541,13 @@ mod tests {
         let table = FaultTable {
             code_start: 0x1000,
             code_end: 0x2000,
-            sites: vec![(0x10, 0x14, 0x800), (0x20, 0x28, 0x900)].into_boxed_slice(),
+            sites: vec![(0x10, 0x14, 0x800, 3), (0x20, 0x28, 0x900, 7)].into_boxed_slice(),
         };
-        assert_eq!(table.resume_address(0x1010), Some(0x1800));
-        assert_eq!(table.resume_address(0x1013), Some(0x1800));
+        let at = |pc, site| Some(Resume { pc, site });
+        assert_eq!(table.resume_address(0x1010), at(0x1800, 3));
+        assert_eq!(table.resume_address(0x1013), at(0x1800, 3));
         assert_eq!(table.resume_address(0x1014), None);
-        assert_eq!(table.resume_address(0x1027), Some(0x1900));
+        assert_eq!(table.resume_address(0x1027), at(0x1900, 7));
         assert_eq!(table.resume_address(0x100f), None);
         assert_eq!(table.resume_address(0x3000), None);
     }
@@ -518,18 +557,18 @@ mod tests {
         let make = |start| FaultTable {
             code_start: start,
             code_end: start + 0x100,
-            sites: vec![(0, 4, 0x80)].into_boxed_slice(),
+            sites: vec![(0, 4, 0x80, 0)].into_boxed_slice(),
         };
         let a = register(make(0x10_000)).unwrap();
         let b = register(make(0x20_000)).unwrap();
         assert!(!std::ptr::eq(a.slot, b.slot));
-        assert_eq!(lookup(0x10_002), Some(0x10_080));
-        assert_eq!(lookup(0x20_003), Some(0x20_080));
+        assert_eq!(lookup(0x10_002).map(|r| r.pc), Some(0x10_080));
+        assert_eq!(lookup(0x20_003).map(|r| r.pc), Some(0x20_080));
         let slot = a.slot;
         drop(a);
         assert!(slot.load(Ordering::SeqCst).is_null());
         assert_eq!(lookup(0x10_002), None);
-        assert_eq!(lookup(0x20_003), Some(0x20_080));
+        assert_eq!(lookup(0x20_003).map(|r| r.pc), Some(0x20_080));
     }
 
     /// Fault at a fault site: forwarded when a process sent the signal,
@@ -541,10 +580,14 @@ mod tests {
         let table = register(FaultTable {
             code_start: code,
             code_end: code + 0x100,
-            sites: vec![(0x10, 0x14, 0x80)].into_boxed_slice(),
+            sites: vec![(0x10, 0x14, 0x80, 5)].into_boxed_slice(),
         })
         .unwrap();
-        let (site, stub) = (code + 0x12, code + 0x80);
+        let site = code + 0x12;
+        let stub = Resume {
+            pc: code + 0x80,
+            site: 5,
+        };
         let memory = 0x5000_0000;
         let reservation = register_reservation(memory, 0x2_0000);
         let inside = memory + 0x1_0004;
@@ -591,14 +634,17 @@ mod tests {
                 register(FaultTable {
                     code_start: start,
                     code_end: start + 0x100,
-                    sites: vec![(8, 12, 0x40)].into_boxed_slice(),
+                    sites: vec![(8, 12, 0x40, 0)].into_boxed_slice(),
                 })
                 .unwrap()
             })
             .collect();
         let last = 0x1000_0000 + 0x1000 * (CHUNK + 9);
-        assert_eq!(lookup(last + 9), Some(last + 0x40));
-        assert_eq!(lookup(0x1000_0000 + 8), Some(0x1000_0000 + 0x40));
+        assert_eq!(lookup(last + 9).map(|r| r.pc), Some(last + 0x40));
+        assert_eq!(
+            lookup(0x1000_0000 + 8).map(|r| r.pc),
+            Some(0x1000_0000 + 0x40)
+        );
         drop(tables);
         assert_eq!(lookup(last + 9), None);
     }

@@ -172,8 +172,19 @@ impl<'m> ModuleCompiler<'m> {
     /// A stack-overflow stub runs at function entry, before the frame
     /// exists: it first aligns the stack pointer for the call into the
     /// runtime ([`format::OVERFLOW_STUB_SHIFT`]).
+    ///
+    /// A site that only faults (an unchecked access of guard-page code)
+    /// gets no stub: the fault handler itself puts the site number in the
+    /// trap-site register and resumes at the shared trap path, which is the
+    /// site's `code_offset` (see [`format::FaultSite`]). That saves 10
+    /// bytes of code per memory access.
     pub fn emit_trap_stub(&mut self, jumps: &[Jump], site: TrapSite) {
         use sljit_sys::*;
+        let trap_common = self.trap_common.expect("trampoline emitted first");
+        if jumps.is_empty() {
+            self.trap_stubs.push((trap_common, site));
+            return;
+        }
         let label = self.e.label();
         for jump in jumps {
             self.e.set_label(*jump, label);
@@ -185,7 +196,6 @@ impl<'m> ModuleCompiler<'m> {
         self.e
             .op1(SLJIT_MOV32, Operand::reg(R1), Operand::imm(index as i64));
         let to_common = self.e.jump(SLJIT_JUMP);
-        let trap_common = self.trap_common.expect("trampoline emitted first");
         self.e.set_label(to_common, trap_common);
         self.trap_stubs.push((label, site));
     }
@@ -237,8 +247,15 @@ impl<'m> ModuleCompiler<'m> {
         e.op1(SLJIT_MOV, entry_sp, Operand::reg(R0));
         e.return_value(SLJIT_MOV32, Operand::imm(0));
 
-        // The shared trap path, reached by a jump from a trap stub with the
-        // site number in R1, on the trapping frame's stack: records the
+        // The fault handler resumes here with the site number in R1, which
+        // the format calls the trap-site register.
+        debug_assert_eq!(
+            Emitter::machine_index(R1),
+            format::TRAP_SITE_REGISTER_X86_64 as i32
+        );
+        // The shared trap path, reached by a jump from a trap stub (or the
+        // fault handler) with the site number in R1, on the trapping
+        // frame's stack: records the
         // site and the trapping vmctx in the runtime state; the wasm frames
         // die at the unwind, so the runtime records the call stack now,
         // walking up from this stack pointer.

@@ -81,12 +81,18 @@ pub fn code_symbols(meta: &Metadata, code_len: u64) -> Vec<CodeSymbol> {
     stubs.sort_unstable();
     for (site, trap) in meta.traps.iter().enumerate() {
         let start = u64::from(trap.code_offset);
-        let func_end = meta
-            .functions
-            .get(trap.func as usize)
-            .map(|r| u64::from(r.offset) + u64::from(r.len))
-            .filter(|&end| end > start)
-            .unwrap_or(code_len);
+        let Some(range) = meta.functions.get(trap.func as usize) else {
+            continue;
+        };
+        let (func_start, func_end) = (
+            u64::from(range.offset),
+            u64::from(range.offset) + u64::from(range.len),
+        );
+        // A site raised only by faults has no stub: it resumes at the
+        // shared trap path, outside its function.
+        if !(func_start..func_end).contains(&start) {
+            continue;
+        }
         let end = next_start(start, &stubs).min(func_end);
         let kind = trap.code.message().replace(' ', "_");
         symbols.push(CodeSymbol {
