@@ -493,7 +493,7 @@ fn long_code_is_mapped_from_the_file_and_short_code_is_copied() {
             "{name}: {} bytes of code",
             h.code_len
         );
-        assert_eq!(h.code_offset % CODE_ALIGN == 0, mapped, "{name}");
+        assert_eq!(h.code_offset.is_multiple_of(CODE_ALIGN), mapped, "{name}");
         let path = dir.join(&format!("{name}.vwa"));
         std::fs::write(&path, &bytes).unwrap();
         let artifact = std::sync::Arc::new(Artifact::open(&path).unwrap());
