@@ -930,3 +930,60 @@ fn cli_timeout_interrupts_a_blocked_stdin_read_and_a_long_sleep() {
         assert!(elapsed < Duration::from_secs(10), "{what}: {elapsed:?}");
     }
 }
+
+/// Writes 64 KiB to stdout again and again, forever.
+const FLOOD: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  ;; iovec at 0: the 64 KiB at 0x10000
+  (data (i32.const 0) "\00\00\01\00\00\00\01\00")
+  (func (export "_start")
+    (loop $again
+      (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))
+      (br $again)))
+)"#;
+
+/// A guest writing to a stdout pipe that nobody reads blocks in the write
+/// once the pipe is full; the store's epoch deadline ends the wait.
+#[test]
+fn cli_timeout_interrupts_a_write_to_a_full_stdout_pipe() {
+    use std::io::Read;
+    let cache = TempDir::new();
+    let dir = TempDir::new();
+    let flood = dir.join("flood.wat");
+    std::fs::write(&flood, FLOOD).unwrap();
+    let mut child = Command::new(vibewasmc())
+        .args([os("run"), flood.as_os_str(), os("--timeout"), os("300ms")])
+        .env("VIBEWASM_CACHE_DIR", cache.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn vibewasmc");
+    // Held open, never read, until the child is gone.
+    let stdout = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let err_thread = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err.read_to_end(&mut buf);
+        buf
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("vibewasmc still blocked in a write after 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(stdout);
+    let stderr = text(&err_thread.join().unwrap());
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+}

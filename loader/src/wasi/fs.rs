@@ -506,6 +506,24 @@ impl Entry {
         }
     }
 
+    /// Whether a write would return without waiting (see
+    /// `Output::write_ready`).
+    pub(crate) fn write_ready(&self) -> bool {
+        match self {
+            Entry::Output(output) => output.write_ready(),
+            _ => true,
+        }
+    }
+
+    /// The host descriptor (stdout or stderr) that writes to this entry
+    /// may wait on.
+    pub(crate) fn host_output_fd(&self) -> Option<i32> {
+        match self {
+            Entry::Output(output) => output.host_fd(),
+            _ => None,
+        }
+    }
+
     pub(crate) fn write(&mut self, buf: &[u8]) -> WasiResult<usize> {
         match self {
             Entry::Output(output) => Ok(output.write(buf)?),

@@ -565,6 +565,25 @@ fn readable<'t>(
     }
 }
 
+/// Waits until a write to `entry` would not block (only the host's stdout
+/// and stderr ever wait: see `Output::write_ready`), or traps with
+/// "interrupted" once the store's epoch deadline has passed: a guest
+/// writing to a pipe nobody reads stops at the deadline too.
+fn writable(entry: &Entry, deadline: &EpochDeadline<'_>) -> WasiResult<()> {
+    let Some(fd) = entry.host_output_fd() else {
+        return Ok(());
+    };
+    loop {
+        if entry.write_ready() {
+            return Ok(());
+        }
+        if deadline.reached() {
+            return Err(INTERRUPTED);
+        }
+        stdio::wait_host_writable(fd, (!deadline.never()).then_some(WAIT_SLICE));
+    }
+}
+
 /// Reads into the guest's iovecs one after the other until one is not
 /// filled, or (the host's stdin) no more input is there; an error after
 /// some bytes were read ends the call with them. Waiting for the host's
@@ -625,6 +644,7 @@ fn write_iovecs(
     offset: Option<u64>,
     result_arg: usize,
 ) -> WasiResult {
+    let deadline = caller.epoch_deadline();
     let mut mem = memory(caller)?;
     let iovs = mem.iovecs(a.u32(1), a.u32(2))?;
     let result_ptr = a.u32(result_arg);
@@ -635,6 +655,7 @@ fn write_iovecs(
     'iovs: for (buf, len) in iovs {
         let mut data = mem.slice(buf, len)?;
         while !data.is_empty() {
+            writable(entry, &deadline)?;
             let n = match offset {
                 None => entry.write(data),
                 Some(at) => entry.pwrite(data, at.saturating_add(total)),

@@ -88,9 +88,27 @@ fn read_host_stdin(buf: &mut [u8]) -> io::Result<usize> {
 /// or a hang-up) or `timeout` passes (`None`: no limit); whether it is.
 /// Interrupted by a signal, it returns `false` early.
 pub(crate) fn wait_host_stdin(timeout: Option<Duration>) -> bool {
+    wait_host_fd(0, libc::POLLIN, timeout)
+}
+
+/// Waits until the host's descriptor `fd` (stdout or stderr) takes a write
+/// of [`HOST_WRITE_CHUNK`] bytes without blocking (or reports an error or
+/// a hang-up), or `timeout` passes; whether it does.
+pub(crate) fn wait_host_writable(fd: i32, timeout: Option<Duration>) -> bool {
+    wait_host_fd(fd, libc::POLLOUT, timeout)
+}
+
+/// At most this much of the guest's output goes to the host's stdout or
+/// stderr in one `write(2)`: when `poll` says a pipe is writable it has
+/// room for a page, so a write of this size does not block, and a full
+/// pipe is waited on in [`wait_host_writable`], where the store's epoch
+/// deadline can end the wait.
+pub(crate) const HOST_WRITE_CHUNK: usize = 4096;
+
+fn wait_host_fd(fd: i32, events: libc::c_short, timeout: Option<Duration>) -> bool {
     let mut poll = libc::pollfd {
-        fd: 0,
-        events: libc::POLLIN,
+        fd,
+        events,
         revents: 0,
     };
     let ms = match timeout {
@@ -112,16 +130,31 @@ pub(crate) fn wait_host_stdin(timeout: Option<Duration>) -> bool {
 }
 
 impl Output {
-    /// Writes all of `buf`; the guest's libc does its own buffering, so
-    /// every write is flushed.
+    /// Writes `buf`, or (the host's stdout or stderr) at most its first
+    /// [`HOST_WRITE_CHUNK`] bytes: the count written. The guest's libc
+    /// does its own buffering, so every write is flushed.
     pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Output::Inherit(1) => {
-                let mut out = io::stdout().lock();
-                out.write_all(buf)?;
-                out.flush()?;
+            Output::Inherit(fd) => {
+                // Straight to the descriptor, after whatever the host
+                // itself printed through std's buffer.
+                if *fd == 1 {
+                    io::stdout().lock().flush()?;
+                }
+                let chunk = &buf[..buf.len().min(HOST_WRITE_CHUNK)];
+                loop {
+                    // SAFETY: `chunk` is a valid buffer of `chunk.len()`
+                    // bytes; the descriptor is the process's own.
+                    let n = unsafe { libc::write(*fd, chunk.as_ptr().cast(), chunk.len()) };
+                    if n >= 0 {
+                        return Ok(n as usize);
+                    }
+                    let err = io::Error::last_os_error();
+                    if err.raw_os_error() != Some(libc::EINTR) {
+                        return Err(err);
+                    }
+                }
             }
-            Output::Inherit(_) => io::stderr().lock().write_all(buf)?,
             Output::Null => {}
             Output::Writer(w) => {
                 w.write_all(buf)?;
@@ -135,6 +168,24 @@ impl Output {
         match self {
             Output::Inherit(fd) => host_filetype(*fd),
             _ => FILETYPE_UNKNOWN,
+        }
+    }
+
+    /// Whether a write would return without waiting: always, but for the
+    /// host's stdout and stderr, which are polled. An embedder's writer is
+    /// written when asked; whether it blocks is up to it.
+    pub(crate) fn write_ready(&self) -> bool {
+        match self {
+            Output::Inherit(fd) => wait_host_writable(*fd, Some(Duration::ZERO)),
+            _ => true,
+        }
+    }
+
+    /// The host descriptor a write waits on, if any.
+    pub(crate) fn host_fd(&self) -> Option<i32> {
+        match self {
+            Output::Inherit(fd) => Some(*fd),
+            _ => None,
         }
     }
 }
