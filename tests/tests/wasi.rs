@@ -866,6 +866,19 @@ fn poll_oneoff_refuses_more_subscriptions_than_its_cap() {
 /// Runs `vibewasmc` with `args` and its stdin a pipe that stays open and
 /// empty; kills it (and fails) after `limit`.
 fn cli_with_silent_stdin(args: &[&std::ffi::OsStr], cache: &TempDir, limit: Duration) -> Output {
+    cli_with_held_pipes(args, cache, limit, true)
+}
+
+/// Runs vibewasmc with `args`, its stdin a pipe held open and never
+/// written, and its stdout a pipe that is read if `read_stdout` (else held
+/// open and never read: a full pipe), until it exits; fails the test if it
+/// still runs after `limit`.
+fn cli_with_held_pipes(
+    args: &[&std::ffi::OsStr],
+    cache: &TempDir,
+    limit: Duration,
+    read_stdout: bool,
+) -> Output {
     use std::io::Read;
     let mut child = Command::new(vibewasmc())
         .args(args)
@@ -875,15 +888,22 @@ fn cli_with_silent_stdin(args: &[&std::ffi::OsStr], cache: &TempDir, limit: Dura
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn vibewasmc");
-    // Held open, never written, until the child is gone.
+    // Held open until the child is gone.
     let stdin = child.stdin.take().unwrap();
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
-    let out_thread = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out.read_to_end(&mut buf);
-        buf
-    });
+    // Unread, the read end is held here (dropping it would end the child
+    // by SIGPIPE instead).
+    let (out_thread, _unread_stdout) = if read_stdout {
+        let reader = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = out.read_to_end(&mut buf);
+            buf
+        });
+        (Some(reader), None)
+    } else {
+        (None, Some(out))
+    };
     let err_thread = std::thread::spawn(move || {
         let mut buf = Vec::new();
         let _ = err.read_to_end(&mut buf);
@@ -904,7 +924,7 @@ fn cli_with_silent_stdin(args: &[&std::ffi::OsStr], cache: &TempDir, limit: Dura
     drop(stdin);
     Output {
         status,
-        stdout: out_thread.join().unwrap(),
+        stdout: out_thread.map_or_else(Vec::new, |t| t.join().unwrap()),
         stderr: err_thread.join().unwrap(),
     }
 }
@@ -948,42 +968,15 @@ const FLOOD: &str = r#"
 /// once the pipe is full; the store's epoch deadline ends the wait.
 #[test]
 fn cli_timeout_interrupts_a_write_to_a_full_stdout_pipe() {
-    use std::io::Read;
     let cache = TempDir::new();
     let dir = TempDir::new();
     let flood = dir.join("flood.wat");
     std::fs::write(&flood, FLOOD).unwrap();
-    let mut child = Command::new(vibewasmc())
-        .args([os("run"), flood.as_os_str(), os("--timeout"), os("300ms")])
-        .env("VIBEWASM_CACHE_DIR", cache.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn vibewasmc");
-    // Held open, never read, until the child is gone.
-    let stdout = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let err_thread = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err.read_to_end(&mut buf);
-        buf
-    });
     let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("vibewasmc still blocked in a write after 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    drop(stdout);
-    let stderr = text(&err_thread.join().unwrap());
-    assert_eq!(status.code(), Some(3), "{stderr}");
+    let args = [os("run"), flood.as_os_str(), os("--timeout"), os("300ms")];
+    let out = cli_with_held_pipes(&args, &cache, Duration::from_secs(30), false);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert!(start.elapsed() < Duration::from_secs(10));
 }
