@@ -614,8 +614,9 @@ fn bytes_that_are_not_wasm_are_called_that() {
         "{}",
         stderr(&out)
     );
-    assert!(stderr(&out).contains("28 6d 6f 64"), "{}", stderr(&out)); // "(mod"
-                                                                       // Text under another name is still text, and an empty .wat a module.
+    // "(mod", the file's first bytes.
+    assert!(stderr(&out).contains("28 6d 6f 64"), "{}", stderr(&out));
+    // Text under another name is still text, and an empty .wat a module.
     let other = write_wat(&dir, "fib.txt", FIB);
     compile_cli(&other, &dir.join("o.vwa"));
     // The library draws the same line for bytes held in memory.
