@@ -6,9 +6,11 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::engines::Engine;
+use crate::engines::{Engine, Threads, WasiArgs, WasiExit};
 use crate::kernels::Kernel;
 use crate::native;
+use crate::programs::Program;
+use crate::programs_report::{ProgramReport, ProgramRun};
 use crate::report::{mb_per_s, CallOverhead, EngineRun, KernelReport, LargeCompile, LargeReport};
 use crate::stats::median;
 
@@ -23,42 +25,94 @@ pub struct Harness {
     pub failures: Vec<String>,
 }
 
-/// One repetition's figures.
-struct Sample {
-    compile_s: f64,
-    artifact_bytes: Option<u64>,
-    instantiate_s: f64,
-    run_s: f64,
-    checksum: i64,
+/// What a repetition runs once instantiated.
+pub enum Workload<'a> {
+    /// A kernel: instantiate with no imports, call `run`.
+    Kernel,
+    /// A WASI command: compile on every thread too (timed, then compiled
+    /// again on one thread for the rest), instantiate with WASI and these
+    /// arguments, call `_start`.
+    Program(&'a WasiArgs),
 }
 
-fn one_rep(engine: &mut dyn Engine, wasm: &[u8], dir: &Path) -> Result<Sample> {
+/// What the workload gave back.
+pub enum Outcome {
+    Checksum(i64),
+    Exit(WasiExit),
+}
+
+/// One repetition's figures.
+pub struct Sample {
+    /// Programs only: the compile on every thread.
+    pub compile_all_s: Option<f64>,
+    pub compile_s: f64,
+    pub artifact_bytes: Option<u64>,
+    pub load_s: f64,
+    pub instantiate_s: f64,
+    pub run_s: f64,
+    pub outcome: Outcome,
+}
+
+/// One repetition from nothing: compile, save, load, instantiate, run. The
+/// same steps for the kernels and the programs (which add a compile on
+/// every thread first).
+pub fn one_rep(
+    engine: &mut dyn Engine,
+    wasm: &[u8],
+    dir: &Path,
+    workload: &Workload<'_>,
+) -> Result<Sample> {
     engine.reset();
+    let compile_all_s = match workload {
+        Workload::Kernel => None,
+        Workload::Program(_) => {
+            let start = Instant::now();
+            engine.compile(wasm, Threads::All)?;
+            let seconds = start.elapsed().as_secs_f64();
+            engine.reset();
+            Some(seconds)
+        }
+    };
     let start = Instant::now();
-    engine.compile(wasm)?;
+    engine.compile(wasm, Threads::One)?;
     let compile_s = start.elapsed().as_secs_f64();
     let artifact_bytes = engine.save(dir)?;
     let start = Instant::now();
-    engine.instantiate()?;
-    let instantiate_s = start.elapsed().as_secs_f64();
+    engine.load()?;
+    let loaded = Instant::now();
+    engine.instantiate(match workload {
+        Workload::Kernel => None,
+        Workload::Program(wasi) => Some(wasi),
+    })?;
+    let instantiated = Instant::now();
+    let (load_s, instantiate_s) = (
+        (loaded - start).as_secs_f64(),
+        (instantiated - loaded).as_secs_f64(),
+    );
     let start = Instant::now();
-    let checksum = engine.run()?;
+    let outcome = match workload {
+        Workload::Kernel => Outcome::Checksum(engine.run()?),
+        Workload::Program(_) => Outcome::Exit(engine.run_start()?),
+    };
     let run_s = start.elapsed().as_secs_f64();
     engine.reset();
     Ok(Sample {
+        compile_all_s,
         compile_s,
         artifact_bytes,
+        load_s,
         instantiate_s,
         run_s,
-        checksum,
+        outcome,
     })
 }
 
 impl Harness {
-    fn fail(&mut self, run: &mut EngineRun, message: String) {
+    /// Reports `message` loudly and records it, also in `error`.
+    fn fail(&mut self, error: &mut Option<String>, message: String) {
         eprintln!("\n!!!!!!!! FAILURE: {message}\n");
         self.failures.push(message.clone());
-        run.error = Some(message);
+        *error = Some(message);
     }
 
     fn engine_dir(&self, name: &str) -> Result<PathBuf> {
@@ -94,33 +148,42 @@ impl Harness {
                     continue;
                 }
                 let name = engine.name();
-                let outcome = self
-                    .engine_dir(name)
-                    .and_then(|dir| one_rep(engine.as_mut(), &kernel.wasm, &dir));
+                let outcome = self.engine_dir(name).and_then(|dir| {
+                    one_rep(engine.as_mut(), &kernel.wasm, &dir, &Workload::Kernel)
+                });
                 match outcome {
                     Ok(s) => {
+                        let load_instantiate_s = s.load_s + s.instantiate_s;
                         eprintln!(
                             "  {:<14} {name:<10} rep {rep}: compile {:8.3} ms  load+inst {:7.3} ms  run {:7.3} s",
                             kernel.name,
                             s.compile_s * 1e3,
-                            s.instantiate_s * 1e3,
+                            load_instantiate_s * 1e3,
                             s.run_s
                         );
                         run.compile_samples_s.push(s.compile_s);
-                        run.instantiate_samples_s.push(s.instantiate_s);
+                        run.instantiate_samples_s.push(load_instantiate_s);
                         run.run_samples_s.push(s.run_s);
                         run.artifact_bytes = s.artifact_bytes;
-                        if s.checksum != kernel.checksum {
+                        let checksum = match s.outcome {
+                            Outcome::Checksum(c) => Some(c),
+                            Outcome::Exit(_) => None,
+                        };
+                        if checksum != Some(kernel.checksum) {
                             self.fail(
-                                run,
+                                &mut run.error,
                                 format!(
                                     "CHECKSUM MISMATCH: {name} on {}: got {}, expected {}",
-                                    kernel.name, s.checksum, kernel.checksum
+                                    kernel.name,
+                                    checksum.map_or("nothing".to_string(), |c| c.to_string()),
+                                    kernel.checksum
                                 ),
                             );
                         }
                     }
-                    Err(e) => self.fail(run, format!("{name} on {}: {e:#}", kernel.name)),
+                    Err(e) => {
+                        self.fail(&mut run.error, format!("{name} on {}: {e:#}", kernel.name))
+                    }
                 }
             }
             if let (Some(binary), Some(run)) = (native_binary, native_run.as_mut()) {
@@ -136,7 +199,7 @@ impl Harness {
                         run.run_samples_s.push(seconds);
                         if checksum != kernel.checksum {
                             self.fail(
-                                run,
+                                &mut run.error,
                                 format!(
                                     "CHECKSUM MISMATCH: native on {}: got {checksum}, expected {}",
                                     kernel.name, kernel.checksum
@@ -144,7 +207,9 @@ impl Harness {
                             );
                         }
                     }
-                    Err(e) => self.fail(run, format!("native on {}: {e:#}", kernel.name)),
+                    Err(e) => {
+                        self.fail(&mut run.error, format!("native on {}: {e:#}", kernel.name))
+                    }
                 }
             }
         }
@@ -165,6 +230,85 @@ impl Harness {
         }
     }
 
+    /// Runs `program` `reps` times on every engine (repetitions outer, as
+    /// for the kernels). A wrong output or exit status is a failure: that
+    /// engine gets no figures for the program and is not run on it again.
+    pub fn program(&mut self, engines: &mut [Box<dyn Engine>], program: &Program) -> ProgramReport {
+        let wasi = WasiArgs {
+            argv: program.argv(),
+        };
+        let mut runs: Vec<ProgramRun> = engines
+            .iter()
+            .map(|e| ProgramRun {
+                engine: e.name().to_string(),
+                compile_threads: e.parallel_threads().unwrap_or(1),
+                ..ProgramRun::default()
+            })
+            .collect();
+        for rep in 1..=self.reps {
+            for (engine, run) in engines.iter_mut().zip(&mut runs) {
+                if run.error.is_some() {
+                    continue;
+                }
+                let name = engine.name();
+                let outcome = self.engine_dir(name).and_then(|dir| {
+                    one_rep(
+                        engine.as_mut(),
+                        &program.wasm,
+                        &dir,
+                        &Workload::Program(&wasi),
+                    )
+                });
+                let sample = match outcome {
+                    Ok(sample) => sample,
+                    Err(e) => {
+                        self.fail(&mut run.error, format!("{name} on {}: {e:#}", program.name));
+                        continue;
+                    }
+                };
+                let Outcome::Exit(exit) = &sample.outcome else {
+                    continue;
+                };
+                for call in &exit.unsupported_calls {
+                    if !run.unsupported_calls.contains(call) {
+                        run.unsupported_calls.push(call.clone());
+                    }
+                }
+                if let Some(wrong) = check_exit(exit, &program.expected_stdout) {
+                    self.fail(
+                        &mut run.error,
+                        format!("WRONG OUTPUT: {name} on {}: {wrong}", program.name),
+                    );
+                    continue;
+                }
+                eprintln!(
+                    "  {:<10} {name:<10} rep {rep}: compile {:8.2} ms (all threads {:8.2})  load {:6.3} ms  inst {:6.3} ms  run {:7.3} s",
+                    program.name,
+                    sample.compile_s * 1e3,
+                    sample.compile_all_s.unwrap_or(f64::NAN) * 1e3,
+                    sample.load_s * 1e3,
+                    sample.instantiate_s * 1e3,
+                    sample.run_s
+                );
+                run.compile_samples_s.push(sample.compile_s);
+                run.compile_all_samples_s.extend(sample.compile_all_s);
+                run.artifact_bytes = sample.artifact_bytes;
+                run.load_samples_s.push(sample.load_s);
+                run.instantiate_samples_s.push(sample.instantiate_s);
+                run.run_samples_s.push(sample.run_s);
+            }
+        }
+        for run in &mut runs {
+            run.finish();
+        }
+        ProgramReport {
+            name: program.name.clone(),
+            wasm_bytes: program.wasm.len(),
+            argv: wasi.argv,
+            engines: runs,
+        }
+    }
+
     /// Nanoseconds per call of an empty export: `samples` loops of `calls`
     /// calls each after a warm-up loop; the median loop counts.
     pub fn call_overhead(
@@ -177,9 +321,10 @@ impl Harness {
         let mut measure = || -> Result<Vec<f64>> {
             let wasm = wat::parse_str(NOP_WAT)?;
             engine.reset();
-            engine.compile(&wasm)?;
+            engine.compile(&wasm, Threads::One)?;
             engine.save(&self.engine_dir(name)?)?;
-            engine.instantiate()?;
+            engine.load()?;
+            engine.instantiate(None)?;
             engine.call_nop(calls / 10 + 1)?;
             let mut ns = Vec::new();
             for _ in 0..samples {
@@ -232,7 +377,7 @@ impl Harness {
             for rep in 1..=self.reps {
                 engine.reset();
                 let start = Instant::now();
-                let outcome = engine.compile(wasm);
+                let outcome = engine.compile(wasm, Threads::One);
                 let seconds = start.elapsed().as_secs_f64();
                 engine.reset();
                 match outcome {
@@ -271,5 +416,80 @@ impl Harness {
             wasm_bytes: wasm.len(),
             engines: results,
         }
+    }
+}
+
+/// What is wrong with how a program ended, if anything: a status other
+/// than 0, or stdout other than `expected` (the first differing line).
+pub fn check_exit(exit: &WasiExit, expected: &[u8]) -> Option<String> {
+    let stderr_tail = || {
+        let text = String::from_utf8_lossy(&exit.stderr);
+        let tail: Vec<&str> = text.lines().rev().take(5).collect();
+        tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+    };
+    if exit.status != 0 {
+        return Some(format!(
+            "exit status {} (stderr ends: {:?})",
+            exit.status,
+            stderr_tail()
+        ));
+    }
+    if exit.stdout == expected {
+        return None;
+    }
+    let got: Vec<&[u8]> = exit.stdout.split(|&b| b == b'\n').collect();
+    let want: Vec<&[u8]> = expected.split(|&b| b == b'\n').collect();
+    let line = got
+        .iter()
+        .zip(&want)
+        .position(|(g, w)| g != w)
+        .unwrap_or(got.len().min(want.len()));
+    let show = |lines: &[&[u8]]| match lines.get(line) {
+        Some(l) => {
+            let text = String::from_utf8_lossy(l);
+            format!("{:?}", text.chars().take(120).collect::<String>())
+        }
+        None => "end of output".to_string(),
+    };
+    Some(format!(
+        "stdout differs from the expected output at line {}: got {}, expected {} \
+         ({} bytes, expected {}; stderr ends: {:?})",
+        line + 1,
+        show(&got),
+        show(&want),
+        exit.stdout.len(),
+        expected.len(),
+        stderr_tail()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exit(status: i32, stdout: &str) -> WasiExit {
+        WasiExit {
+            status,
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: b"note\n".to_vec(),
+            unsupported_calls: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn outputs_are_checked() {
+        assert_eq!(check_exit(&exit(0, "a\nb\n"), b"a\nb\n"), None);
+        let wrong = check_exit(&exit(0, "a\nc\n"), b"a\nb\n").unwrap();
+        assert!(
+            wrong.contains("line 2: got \"c\", expected \"b\""),
+            "{wrong}"
+        );
+        let short = check_exit(&exit(0, "a\n"), b"a\nb\n").unwrap();
+        assert!(
+            short.contains("line 2: got \"\", expected \"b\""),
+            "{short}"
+        );
+        let status = check_exit(&exit(3, "a\nb\n"), b"a\nb\n").unwrap();
+        assert!(status.contains("exit status 3"), "{status}");
     }
 }

@@ -1,25 +1,34 @@
 //! `vibewasm-bench`: runs the shared compute kernels through vibewasm,
 //! wasmtime (Cranelift and Winch), Wasmer (singlepass), wasmi and a native
 //! clang build, checks every checksum, and prints markdown tables of
-//! compile time, load + instantiate time, run time and their ratios. See
-//! `bench/README.md`.
+//! compile time, load + instantiate time, run time and their ratios. Its
+//! `programs` mode runs the WASI programs of `bench/corpus/` through
+//! vibewasm, wasmtime and Wasmer, checks their output, and prints compile
+//! (one thread and all threads), artifact size, load, instantiate and run
+//! time. See `bench/README.md`.
 
 mod engines;
 mod harness;
 mod kernels;
 mod large;
 mod native;
+mod programs;
+mod programs_report;
 mod report;
 mod stats;
+mod wasi_shim;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use engines::{Engine, Singlepass, Vibewasm, Wasmi, Wasmtime, WasmtimeStrategy};
+use engines::{available_threads, Engine, Singlepass, Vibewasm, Wasmi, Wasmtime, WasmtimeStrategy};
 use harness::Harness;
+use programs::WorkloadKind;
+use programs_report::ProgramsReport;
 use report::Report;
 
 /// Every engine, in table order. `native` is the clang build.
@@ -35,37 +44,47 @@ const ENGINES: &[(&str, &str)] = &[
     ("native", "clang -O2"),
 ];
 
+/// The engines of the programs mode (each runs WASI programs).
+const PROGRAM_ENGINES: &[&str] = &["vibewasm", "cranelift", "winch", "singlepass"];
+
+/// The options that only the kernels mode uses (their clap ids).
+const KERNEL_ONLY: &[&str] = &["kernels", "quick", "nop_calls", "large_mb", "large_from"];
+
 #[derive(Parser)]
 #[command(
     version,
     about = "Benchmarks vibewasm against wasmtime (Cranelift, Winch), Wasmer \
-    (singlepass), wasmi and native code on the shared kernels"
+    (singlepass), wasmi and native code on the shared kernels, or (`programs`) \
+    on the WASI programs of bench/corpus"
 )]
 struct Args {
+    #[command(subcommand)]
+    mode: Option<Mode>,
+
     /// Directory of the kernels (`*.wasm`, `checksums.tsv`, `*.c`,
     /// `native_main.c`) [default: ../shared/bench/kernels from the workspace root]
     #[arg(long)]
     kernels: Option<PathBuf>,
 
     /// Repetitions of every measurement; tables show medians.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, global = true)]
     reps: usize,
 
     /// One repetition of a subset of kernels (fib, sieve, matmul, sha256, interp).
     #[arg(long)]
     quick: bool,
 
-    /// Only these kernels (comma-separated names).
-    #[arg(long, value_delimiter = ',')]
+    /// Only these kernels, or programs (comma-separated names).
+    #[arg(long, value_delimiter = ',', global = true)]
     only: Vec<String>,
 
     /// Only these engines (comma-separated: vibewasm, cranelift, winch,
-    /// singlepass, wasmi, native).
-    #[arg(long, value_delimiter = ',')]
+    /// singlepass, wasmi, native; the programs mode has the first four).
+    #[arg(long, value_delimiter = ',', global = true)]
     engines: Vec<String>,
 
     /// Also write everything measured, with every sample, to this JSON file.
-    #[arg(long)]
+    #[arg(long, global = true)]
     json: Option<PathBuf>,
 
     /// Calls per sample for the host-to-wasm call overhead.
@@ -83,8 +102,30 @@ struct Args {
 
     /// Bounds-check mode of vibewasm's code (default: guard pages, as
     /// vibewasm's own default and as wasmtime and Wasmer use).
-    #[arg(long, value_enum, default_value_t = BoundsChecks::GuardPages)]
+    #[arg(long, value_enum, default_value_t = BoundsChecks::GuardPages, global = true)]
     bounds_checks: BoundsChecks,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Runs the WASI programs of the corpus (bench/corpus) through vibewasm,
+    /// wasmtime (Cranelift, Winch) and Wasmer (singlepass), checks each
+    /// one's stdout, and prints compile time (one thread, all threads),
+    /// artifact size, load, instantiate and run time with ratios.
+    Programs(ProgramsArgs),
+}
+
+#[derive(clap::Args)]
+struct ProgramsArgs {
+    /// Directory of the corpus (`programs.tsv`, `wasm/`, `expected/`)
+    /// [default: bench/corpus]
+    #[arg(long)]
+    corpus: Option<PathBuf>,
+
+    /// Which workload of each program: the benchmark's, or the corpus
+    /// test's small one (a quick check of every engine).
+    #[arg(long, value_enum, default_value_t = WorkloadKind::Bench)]
+    workload: WorkloadKind,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -96,7 +137,14 @@ enum BoundsChecks {
 }
 
 fn main() -> ExitCode {
-    match bench(Args::parse()) {
+    let matches = Args::command().get_matches();
+    let outcome = Args::from_arg_matches(&matches)
+        .map_err(anyhow::Error::from)
+        .and_then(|args| match &args.mode {
+            Some(Mode::Programs(programs)) => bench_programs(&args, programs, &matches),
+            None => bench(args),
+        });
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -120,6 +168,14 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The description of vibewasm's code in the tables.
+fn vibewasm_what(args: &Args) -> &'static str {
+    match args.bounds_checks {
+        BoundsChecks::Explicit => ", explicit bounds checks",
+        BoundsChecks::GuardPages => ", guard pages",
     }
 }
 
@@ -177,10 +233,7 @@ fn bench(mut args: Args) -> Result<bool> {
         }
     }
     if let Some((_, what)) = described.iter_mut().find(|(n, _)| n == "vibewasm") {
-        what.push_str(match args.bounds_checks {
-            BoundsChecks::Explicit => ", explicit bounds checks",
-            BoundsChecks::GuardPages => ", guard pages",
-        });
+        what.push_str(vibewasm_what(&args));
     }
     let use_native = selected("native") && {
         let found = native::clang_available();
@@ -259,16 +312,115 @@ fn bench(mut args: Args) -> Result<bool> {
         serde_json::to_writer_pretty(std::io::BufWriter::new(file), &report)?;
         eprintln!("wrote {}", path.display());
     }
-    if report.failures.is_empty() {
-        return Ok(true);
+    Ok(report_failures(
+        &report.failures,
+        "checksum mismatches or errors",
+    ))
+}
+
+/// The programs mode; `Ok(false)` when an engine failed or gave a wrong output.
+fn bench_programs(args: &Args, mode: &ProgramsArgs, matches: &ArgMatches) -> Result<bool> {
+    for id in KERNEL_ONLY {
+        if matches.value_source(id) == Some(ValueSource::CommandLine) {
+            bail!(
+                "--{} is an option of the kernels mode, not of `programs`",
+                id.replace('_', "-")
+            );
+        }
     }
-    eprintln!("\n!!!!!!!! {} FAILURE(S):", report.failures.len());
-    for failure in &report.failures {
+    if args.reps == 0 {
+        bail!("--reps must be at least 1");
+    }
+    for name in &args.engines {
+        if !PROGRAM_ENGINES.contains(&name.as_str()) {
+            bail!(
+                "the programs mode has no engine {name:?} (it has: {})",
+                PROGRAM_ENGINES.join(", ")
+            );
+        }
+    }
+    let corpus = mode
+        .corpus
+        .clone()
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"));
+    let programs = programs::load(&corpus, &args.only, mode.workload)?;
+    let scratch = TempDir::new()?;
+
+    let mut engines: Vec<Box<dyn Engine>> = Vec::new();
+    let mut described = Vec::new();
+    for (name, what) in ENGINES {
+        if !PROGRAM_ENGINES.contains(name)
+            || !(args.engines.is_empty() || args.engines.iter().any(|e| e == name))
+        {
+            continue;
+        }
+        engines.push(make_engine(name, args)?);
+        let what = if *name == "vibewasm" {
+            format!("{what}{}; its own WASI", vibewasm_what(args))
+        } else {
+            format!("{what}; the bench's WASI shim")
+        };
+        described.push((name.to_string(), what));
+    }
+
+    let mut harness = Harness {
+        dir: scratch.0.clone(),
+        reps: args.reps,
+        failures: Vec::new(),
+    };
+    let mut reports = Vec::new();
+    for program in &programs {
+        eprintln!(
+            "{} ({} bytes of wasm): {}",
+            program.name,
+            program.wasm.len(),
+            program.argv().join(" ")
+        );
+        reports.push(harness.program(&mut engines, program));
+    }
+
+    let mut notes = Vec::new();
+    for p in &reports {
+        for run in &p.engines {
+            if !run.unsupported_calls.is_empty() {
+                notes.push(format!(
+                    "{} on {} called WASI functions its host does not implement (they returned ENOSYS): {}",
+                    run.engine,
+                    p.name,
+                    run.unsupported_calls.join(", ")
+                ));
+            }
+        }
+    }
+    let report = ProgramsReport {
+        engines: described,
+        reps: args.reps,
+        workload: mode.workload,
+        threads: available_threads(),
+        programs: reports,
+        notes,
+        failures: harness.failures,
+    };
+    print!("{}", report.markdown());
+    if let Some(path) = &args.json {
+        let file =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        serde_json::to_writer_pretty(std::io::BufWriter::new(file), &report)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(report_failures(&report.failures, "wrong outputs or errors"))
+}
+
+/// Repeats the failures at the end (stderr and the markdown); `true` when
+/// there were none.
+fn report_failures(failures: &[String], what: &str) -> bool {
+    if failures.is_empty() {
+        return true;
+    }
+    eprintln!("\n!!!!!!!! {} FAILURE(S):", failures.len());
+    for failure in failures {
         eprintln!("!!!!!!!!   {failure}");
     }
-    println!(
-        "\n**{} FAILURE(S)** (checksum mismatches or errors, see above)",
-        report.failures.len()
-    );
-    Ok(false)
+    println!("\n**{} FAILURE(S)** ({what}, see above)", failures.len());
+    false
 }

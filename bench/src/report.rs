@@ -123,12 +123,12 @@ fn num(x: f64) -> String {
     }
 }
 
-fn cell(x: Option<f64>) -> String {
+pub(crate) fn cell(x: Option<f64>) -> String {
     x.map_or_else(|| "-".to_string(), num)
 }
 
 /// A geometric mean that says how many kernels it covers when not all.
-fn geomean_cell(values: &[f64], of: usize) -> String {
+pub(crate) fn geomean_cell(values: &[f64], of: usize) -> String {
     match geomean(values) {
         Some(g) if values.len() == of => num(g),
         Some(g) => format!("{} ({}/{of})", num(g), values.len()),
@@ -136,13 +136,94 @@ fn geomean_cell(values: &[f64], of: usize) -> String {
     }
 }
 
+/// One engine's figure on one kernel or program.
+pub(crate) enum Cell {
+    /// The engine did not run it.
+    Absent,
+    /// The engine failed on it (error or wrong answer).
+    Fail,
+    /// The figure, `None` for a step the engine does not have.
+    Value(Option<f64>),
+}
+
+impl Cell {
+    fn ok(&self) -> Option<f64> {
+        match self {
+            Cell::Value(v) => *v,
+            _ => None,
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Cell::Absent => "-".to_string(),
+            Cell::Fail => "FAIL".to_string(),
+            Cell::Value(v) => cell(*v),
+        }
+    }
+}
+
+/// A table with `items` (kernels or programs: a name and a wasm size) as
+/// rows and `engines` as columns, then (with `ratios`, when vibewasm is one
+/// of them) one vibewasm/engine column per other engine, and a
+/// geometric-mean row: of each engine's figures, and of the per-item
+/// ratios (over the items where both have a figure).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn item_table<R>(
+    out: &mut String,
+    title: &str,
+    label: &str,
+    items: &[R],
+    name: impl Fn(&R) -> (&str, usize),
+    engines: &[&str],
+    ratios: bool,
+    value: impl Fn(&R, &str) -> Cell,
+) {
+    let others: Vec<&str> = if ratios && engines.contains(&VIBEWASM) {
+        engines.iter().copied().filter(|&e| e != VIBEWASM).collect()
+    } else {
+        Vec::new()
+    };
+    let ratio = |item: &R, e: &str| Some(value(item, VIBEWASM).ok()? / value(item, e).ok()?);
+    let _ = writeln!(out, "### {title}\n");
+    let mut header = format!("| {label} | wasm bytes |");
+    let mut rule = "|---|---:|".to_string();
+    for e in engines {
+        let _ = write!(header, " {e} |");
+        rule.push_str("---:|");
+    }
+    for e in &others {
+        let _ = write!(header, " vw/{e} |");
+        rule.push_str("---:|");
+    }
+    let _ = writeln!(out, "{header}\n{rule}");
+    for item in items {
+        let (n, bytes) = name(item);
+        let _ = write!(out, "| {n} | {bytes} |");
+        for e in engines {
+            let _ = write!(out, " {} |", value(item, e).text());
+        }
+        for e in &others {
+            let _ = write!(out, " {} |", cell(ratio(item, e)));
+        }
+        out.push('\n');
+    }
+    let n = items.len();
+    let _ = write!(out, "| **geomean** | |");
+    for e in engines {
+        let values: Vec<f64> = items.iter().filter_map(|i| value(i, e).ok()).collect();
+        let _ = write!(out, " {} |", geomean_cell(&values, n));
+    }
+    for e in &others {
+        let ratios: Vec<f64> = items.iter().filter_map(|i| ratio(i, e)).collect();
+        let _ = write!(out, " {} |", geomean_cell(&ratios, n));
+    }
+    out.push_str("\n\n");
+}
+
 impl Report {
     fn engine_names(&self) -> Vec<&str> {
         self.engines.iter().map(|(n, _)| n.as_str()).collect()
-    }
-
-    fn has_engine(&self, name: &str) -> bool {
-        self.engines.iter().any(|(n, _)| n == name)
     }
 
     /// `metric` of `engine` on every kernel where it has a value.
@@ -271,51 +352,20 @@ impl Report {
         metric: Metric,
         ratios: bool,
     ) {
-        let others: Vec<&str> = if ratios && self.has_engine(VIBEWASM) {
-            engines.iter().copied().filter(|&e| e != VIBEWASM).collect()
-        } else {
-            Vec::new()
-        };
-        let _ = writeln!(out, "### {title}\n");
-        let mut header = "| kernel | wasm bytes |".to_string();
-        let mut rule = "|---|---:|".to_string();
-        for e in engines {
-            let _ = write!(header, " {e} |");
-            rule.push_str("---:|");
-        }
-        for e in &others {
-            let _ = write!(header, " vw/{e} |");
-            rule.push_str("---:|");
-        }
-        let _ = writeln!(out, "{header}\n{rule}");
-        for k in &self.kernels {
-            let _ = write!(out, "| {} | {} |", k.name, k.wasm_bytes);
-            for e in engines {
-                let value = match k.get(e) {
-                    Some(r) if r.error.is_some() => "FAIL".to_string(),
-                    Some(r) => cell(metric(k, r)),
-                    None => "-".to_string(),
-                };
-                let _ = write!(out, " {value} |");
-            }
-            for e in &others {
-                let ratio = k
-                    .value(VIBEWASM, metric)
-                    .zip(k.value(e, metric))
-                    .map(|(a, b)| a / b);
-                let _ = write!(out, " {} |", cell(ratio));
-            }
-            out.push('\n');
-        }
-        let n = self.kernels.len();
-        let _ = write!(out, "| **geomean** | |");
-        for e in engines {
-            let _ = write!(out, " {} |", geomean_cell(&self.values(e, metric), n));
-        }
-        for e in &others {
-            let _ = write!(out, " {} |", geomean_cell(&self.ratios(e, metric), n));
-        }
-        out.push_str("\n\n");
+        item_table(
+            out,
+            title,
+            "kernel",
+            &self.kernels,
+            |k| (k.name.as_str(), k.wasm_bytes),
+            engines,
+            ratios,
+            |k, e| match k.get(e) {
+                Some(r) if r.error.is_some() => Cell::Fail,
+                Some(r) => Cell::Value(metric(k, r)),
+                None => Cell::Absent,
+            },
+        );
     }
 
     fn call_table(&self, out: &mut String) {

@@ -1,23 +1,30 @@
 //! vibewasm: `vibewasm_compiler::compile` to a `.vwa` artifact, written to a
 //! file, then `Module::from_file` (which opens and checks the artifact and
-//! maps its code) + `Store::new` + `Linker::instantiate`.
+//! maps its code) + `Store::new` + `Linker::instantiate`. WASI programs get
+//! vibewasm's own WASI (`vibewasm_loader::wasi`, as `vibewasmc run` does),
+//! with stdout and stderr captured by `OutputCapture`. The compiler has one
+//! thread: `Threads::All` compiles on one.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use vibewasm_loader::wasi::{self, OutputCapture, WasiCtx};
 use vibewasm_loader::{Instance, Linker, Module, Store};
 
-use super::{missing, write_file, Engine};
+use super::{missing, write_file, Engine, Threads, WasiArgs, WasiExit};
 
 pub struct Vibewasm {
     config: vibewasm_compiler::Config,
     engine: Arc<vibewasm_loader::Engine>,
     artifact: Option<Vec<u8>>,
     path: Option<PathBuf>,
+    module: Option<Module>,
     /// The store is kept alive with its instance.
     instance: Option<(Store, Instance)>,
+    /// A WASI instance's stdout and stderr.
+    captured: Option<(OutputCapture, OutputCapture)>,
 }
 
 impl Vibewasm {
@@ -27,7 +34,9 @@ impl Vibewasm {
             engine: Arc::default(),
             artifact: None,
             path: None,
+            module: None,
             instance: None,
+            captured: None,
         }
     }
 
@@ -42,7 +51,7 @@ impl Engine for Vibewasm {
         "vibewasm"
     }
 
-    fn compile(&mut self, wasm: &[u8]) -> Result<()> {
+    fn compile(&mut self, wasm: &[u8], _threads: Threads) -> Result<()> {
         self.artifact = Some(vibewasm_compiler::compile(wasm, &self.config)?);
         Ok(())
     }
@@ -53,11 +62,27 @@ impl Engine for Vibewasm {
         Ok(Some(artifact.len() as u64))
     }
 
-    fn instantiate(&mut self) -> Result<()> {
+    fn load(&mut self) -> Result<()> {
         let path = self.path.as_ref().ok_or_else(|| missing("artifact file"))?;
-        let module = Module::from_file(&self.engine, path)?;
+        self.module = Some(Module::from_file(&self.engine, path)?);
+        Ok(())
+    }
+
+    fn instantiate(&mut self, wasi: Option<&WasiArgs>) -> Result<()> {
+        let module = self.module.as_ref().ok_or_else(|| missing("module"))?;
+        let mut linker = Linker::new();
+        if let Some(wasi) = wasi {
+            let (stdout, stderr) = (OutputCapture::new(), OutputCapture::new());
+            let ctx = WasiCtx::builder()
+                .args(&wasi.argv)
+                .stdout(stdout.clone())
+                .stderr(stderr.clone())
+                .build();
+            wasi::add_to_linker(&mut linker, &ctx)?;
+            self.captured = Some((stdout, stderr));
+        }
         let mut store = Store::new(self.engine.clone());
-        let instance = Linker::new().instantiate(&mut store, &module)?;
+        let instance = linker.instantiate(&mut store, module)?;
         self.instance = Some((store, instance));
         Ok(())
     }
@@ -66,6 +91,17 @@ impl Engine for Vibewasm {
         let instance = self.instance()?;
         let run = instance.get_typed_func::<(), i64>("run")?;
         Ok(run.call(instance, ())?)
+    }
+
+    fn run_start(&mut self) -> Result<WasiExit> {
+        let status = wasi::run_start(self.instance()?)?;
+        let (stdout, stderr) = self.captured.as_ref().ok_or_else(|| missing("WASI"))?;
+        Ok(WasiExit {
+            status,
+            stdout: stdout.contents(),
+            stderr: stderr.contents(),
+            unsupported_calls: Vec::new(),
+        })
     }
 
     fn call_nop(&mut self, calls: u64) -> Result<Duration> {
@@ -80,6 +116,8 @@ impl Engine for Vibewasm {
 
     fn reset(&mut self) {
         self.instance = None;
+        self.captured = None;
+        self.module = None;
         self.artifact = None;
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use wasmi::{CompilationMode, Config, Instance, Linker, Module, Store};
 
-use super::{missing, Engine};
+use super::{missing, Engine, Threads, WasiArgs};
 
 pub struct Wasmi {
     engine: wasmi::Engine,
@@ -39,7 +39,7 @@ impl Engine for Wasmi {
         "wasmi"
     }
 
-    fn compile(&mut self, wasm: &[u8]) -> Result<()> {
+    fn compile(&mut self, wasm: &[u8], _threads: Threads) -> Result<()> {
         self.module = Some(Module::new(&self.engine, wasm)?);
         Ok(())
     }
@@ -48,7 +48,15 @@ impl Engine for Wasmi {
         Ok(None)
     }
 
-    fn instantiate(&mut self) -> Result<()> {
+    fn load(&mut self) -> Result<()> {
+        // No file format: the translated module stays in memory.
+        Ok(())
+    }
+
+    fn instantiate(&mut self, wasi: Option<&WasiArgs>) -> Result<()> {
+        if wasi.is_some() {
+            anyhow::bail!("wasmi does not run WASI programs in this benchmark");
+        }
         let module = self.module.as_ref().ok_or_else(|| missing("module"))?;
         let mut store = Store::new(&self.engine, ());
         let instance = Linker::<()>::new(&self.engine).instantiate_and_start(&mut store, module)?;
