@@ -41,6 +41,7 @@ pub fn config_of(engine: &Engine) -> Config {
         bounds_checks: options.bounds_checks,
         fuel: options.fuel,
         epoch: options.epoch,
+        threads: 0,
     }
 }
 

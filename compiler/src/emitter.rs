@@ -201,6 +201,22 @@ impl Emitter {
         );
     }
 
+    /// Sets the function context (what `enter` would) without emitting
+    /// code: for code outside any function's body.
+    pub fn set_context(
+        &mut self,
+        options: i32,
+        args: i32,
+        scratches: i32,
+        saveds: i32,
+        local_size: i32,
+    ) {
+        check!(
+            self,
+            sys::sljit_set_context(self.compiler, options, args, scratches, saveds, local_size)
+        );
+    }
+
     pub fn return_void(&mut self) {
         check!(self, sys::sljit_emit_return_void(self.compiler));
     }
@@ -422,12 +438,6 @@ impl Emitter {
     pub fn cmp(&mut self, condition: i32, a: Operand, b: Operand) -> Jump {
         // SAFETY: `compiler` is live; operands are well-formed.
         Jump(unsafe { sys::sljit_emit_cmp(self.compiler, condition, a.arg, a.argw, b.arg, b.argw) })
-    }
-
-    /// A direct call whose target label is set later with [`Emitter::set_label`].
-    pub fn call(&mut self, kind: i32, args: i32) -> Jump {
-        // SAFETY: `compiler` is live.
-        Jump(unsafe { sys::sljit_emit_call(self.compiler, kind, args) })
     }
 
     pub fn icall(&mut self, kind: i32, args: i32, target: Operand) {

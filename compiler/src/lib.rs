@@ -43,6 +43,9 @@ pub struct Config {
     pub fuel: bool,
     /// Compile epoch checks in at function entries and loop heads.
     pub epoch: bool,
+    /// Threads that compile functions in parallel; 0 (the default): one
+    /// per core. The artifact is the same bytes whatever the number.
+    pub threads: usize,
 }
 
 impl Config {
@@ -69,27 +72,7 @@ pub fn compile(wasm: &[u8], config: &Config) -> Result<Vec<u8>, CompileError> {
     }
     let parsed = module::parse(wasm)?;
     let mut metadata = parsed.metadata;
-    let compiled = {
-        let mut mc = codegen::ModuleCompiler::new(&metadata, wasm.len(), config.code_options())?;
-        mc.emit_trampoline();
-        let num_imported = metadata.num_imported(format::ExternKind::Func);
-        for i in 0..num_imported {
-            mc.emit_import_stub(i);
-        }
-        let mut allocations = wasmparser::FuncValidatorAllocations::default();
-        for (i, (to_validate, body)) in parsed.bodies.into_iter().enumerate() {
-            let mut validator = to_validate.into_validator(allocations);
-            codegen::FuncCompiler::compile(
-                &mut mc,
-                num_imported + i as u32,
-                &mut validator,
-                &body,
-                wasm,
-            )?;
-            allocations = validator.into_allocations();
-        }
-        mc.finish()?
-    };
+    let compiled = compile_functions(&metadata, parsed.bodies, wasm, config)?;
     metadata.functions = compiled.functions;
     metadata.trampolines = Some(Trampolines {
         host_entry: compiled.host_entry,
@@ -110,6 +93,111 @@ pub fn compile(wasm: &[u8], config: &Config) -> Result<Vec<u8>, CompileError> {
         metadata: &metadata,
         code: &compiled.code,
     }))
+}
+
+/// Generates the code of every function: the defined functions are cut
+/// into chunks (`codegen::link::plan_chunks`), which up to
+/// `config.threads` threads compile, each chunk with its own SLJIT
+/// compiler, and which are then linked in order.
+fn compile_functions(
+    metadata: &format::Metadata,
+    bodies: Vec<module::FuncBody<'_>>,
+    wasm: &[u8],
+    config: &Config,
+) -> Result<codegen::link::CompiledCode, CompileError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    let num_imported = metadata.num_imported(format::ExternKind::Func);
+    let sizes: Vec<usize> = bodies
+        .iter()
+        .map(|(_, body)| body.as_bytes().len())
+        .collect();
+    let plan = codegen::link::plan_chunks(&sizes);
+    // Each chunk's bodies, taken by the thread that compiles it.
+    let mut bodies = bodies.into_iter();
+    let work: Vec<Mutex<Option<Vec<module::FuncBody<'_>>>>> = plan
+        .iter()
+        .map(|range| Mutex::new(Some(bodies.by_ref().take(range.len()).collect())))
+        .collect();
+    let compile_chunk = |k: usize, allocations: &mut wasmparser::FuncValidatorAllocations| {
+        let chunk_bodies = work[k]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .expect("each chunk is compiled once");
+        let wasm_size = sizes[plan[k].clone()].iter().sum();
+        let mut mc = codegen::ModuleCompiler::new(metadata, wasm_size, config.code_options())?;
+        if k == 0 {
+            mc.emit_trampoline();
+            for i in 0..num_imported {
+                mc.emit_import_stub(i);
+            }
+        }
+        let first = num_imported + plan[k].start as u32;
+        for (i, (to_validate, body)) in chunk_bodies.into_iter().enumerate() {
+            let mut validator = to_validate.into_validator(std::mem::take(allocations));
+            let result = codegen::FuncCompiler::compile(
+                &mut mc,
+                first + i as u32,
+                &mut validator,
+                &body,
+                wasm,
+            );
+            *allocations = validator.into_allocations();
+            result?;
+        }
+        mc.finish()
+    };
+
+    let threads = match config.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .min(plan.len());
+    let results: Vec<Mutex<Option<Result<codegen::link::ChunkCode, CompileError>>>> =
+        plan.iter().map(|_| Mutex::new(None)).collect();
+    // The lowest chunk that failed: chunks after it need not be compiled,
+    // and every chunk before it still is, so the error reported is the
+    // first one in function order, whatever the threads did.
+    let first_failed = AtomicUsize::new(usize::MAX);
+    let next = AtomicUsize::new(0);
+    let worker = || {
+        let mut allocations = wasmparser::FuncValidatorAllocations::default();
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            if k >= plan.len() || k > first_failed.load(Ordering::Relaxed) {
+                return;
+            }
+            let result = compile_chunk(k, &mut allocations);
+            if result.is_err() {
+                first_failed.fetch_min(k, Ordering::Relaxed);
+            }
+            *results[k].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+        }
+    };
+    if threads <= 1 {
+        worker();
+    } else {
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(worker);
+            }
+        });
+    }
+    let mut chunks = Vec::with_capacity(plan.len());
+    for result in results {
+        match result.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(result) => chunks.push(result?),
+            None => break, // after the first failure
+        }
+    }
+    let layout = format::vmctx::VmctxLayout::new(metadata);
+    codegen::link::link(chunks, metadata.num_funcs(), |target| match target {
+        format::RelocTarget::Helper(h) => layout
+            .helper(format::vmctx::Helper::from_u32(h).expect("the compiler uses known helpers")),
+        format::RelocTarget::ImportedFunc(f) => layout.imported_func(f),
+    } as u32)
 }
 
 /// The binary format's magic number, `\0asm`.

@@ -13,8 +13,11 @@ use crate::error::CompileError;
 /// validated later, while they are compiled.
 pub struct ParsedModule<'a> {
     pub metadata: format::Metadata,
-    pub bodies: Vec<(FuncToValidate<ValidatorResources>, FunctionBody<'a>)>,
+    pub bodies: Vec<FuncBody<'a>>,
 }
+
+/// A function body and what validates it.
+pub type FuncBody<'a> = (FuncToValidate<ValidatorResources>, FunctionBody<'a>);
 
 /// The features vibewasm compiles: WebAssembly 2.0. SIMD validates but is
 /// rejected by code generation as unsupported.

@@ -127,6 +127,7 @@ pub fn generate_with(u: &mut Unstructured<'_>, smith: wasm_smith::Config) -> Arb
         },
         fuel: options & 2 != 0,
         epoch: options & 4 != 0,
+        ..VwConfig::default()
     };
     let mut module = wasm_smith::Module::new(smith, u)?;
     module

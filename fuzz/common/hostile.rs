@@ -158,6 +158,7 @@ pub fn seeds() -> &'static [Seed] {
                     bounds_checks,
                     fuel: metered,
                     epoch: metered,
+                    ..Config::default()
                 };
                 let bytes = vibewasm_compiler::compile(&wasm, &config).expect("seed compiles");
                 seeds.push(seed(format!("{name}-{what}"), bytes));

@@ -199,6 +199,7 @@ fn all_configs() -> Vec<Config> {
                 bounds_checks,
                 fuel,
                 epoch,
+                ..Config::default()
             });
         }
     }

@@ -1,14 +1,19 @@
-//! Code generation for a whole module: one SLJIT compiler holds every
-//! function, so wasm-to-wasm calls are plain PC-relative `call`s.
+//! Code generation for a whole module, in chunks of functions that are
+//! compiled independently (in parallel when there are threads for it) and
+//! then linked into one code section by `link.rs`. Each chunk has one SLJIT
+//! compiler; calls between functions are `call rel32`s whose displacement
+//! the linker fills, wherever the callee landed.
 //!
 //! Code layout, in emission order:
 //!
 //! ```text
-//! host_entry trampoline   extern "C" fn(vmctx, argv, code) -> u32
+//! host_entry trampoline   extern "C" fn(vmctx, argv, code) -> u32   (chunk 0)
 //! trap path               shared by every trap stub: records the trap, unwinds
-//!                         to the trampoline, returns 1
-//! import stubs            one per imported function: calls the host through vmctx
-//! defined functions       each followed by its out-of-line trap stubs
+//!                         to the trampoline, returns 1               (chunk 0)
+//! import stubs            one per imported function: calls the host through
+//!                         vmctx                                      (chunk 0)
+//! defined functions       each followed by its out-of-line trap stubs, in
+//!                         index order, chunk after chunk
 //! ```
 
 mod calls;
@@ -18,45 +23,40 @@ mod conversion;
 mod float;
 mod func;
 mod integer;
+pub mod link;
 mod memory;
 mod prepass;
 mod stack;
 mod table;
 mod variables;
 mod visit;
+mod x86_64;
 
 use vibewasm_format::vmctx::{self, VmctxLayout};
 use vibewasm_format::{self as format, CodeRange, Metadata, RelocTarget, TrapCode, TrapSite};
 
-use crate::emitter::{self, arg_types, Emitter, Jump, Label, Operand, Reg, R0, R1, R2, S0};
+use crate::emitter::{self, arg_types, Emitter, Jump, Label, Operand, R0, R1, R2, S0};
 use crate::error::CompileError;
+use link::{ChunkCode, LinkTarget, Patch};
+use x86_64::{load_sp, mov_from_sp, sub_sp};
 
 pub use func::FuncCompiler;
 
-/// The result of code generation.
-pub struct CompiledCode {
-    pub code: Vec<u8>,
-    pub functions: Vec<CodeRange>,
-    pub host_entry: u32,
-    pub traps: Vec<TrapSite>,
-    pub relocations: Vec<format::Relocation>,
-    pub fault_sites: Vec<format::FaultSite>,
-    pub call_sites: Vec<format::CallSite>,
-    pub cpu_features: u64,
-}
-
-/// State shared by all functions of the module being compiled.
+/// State shared by the functions of one chunk of the module.
 pub struct ModuleCompiler<'m> {
     pub e: Emitter,
     pub meta: &'m Metadata,
     pub layout: VmctxLayout,
-    func_labels: Vec<Option<Label>>,
-    /// Per function: where its frame is built (after the stack check) and
-    /// the bytes the check made sure the frame fits in.
-    frames: Vec<Option<(Label, u32)>>,
-    pending_calls: Vec<(Jump, u32)>,
-    trap_stubs: Vec<(Label, TrapSite)>,
-    /// The shared trap path every trap stub jumps to.
+    /// Functions of this chunk in emission order: index, entry label, where
+    /// its frame is built (after the stack check) and the bytes the check
+    /// made sure the frame fits in.
+    functions: Vec<(u32, Label, Label, u32)>,
+    /// 4-byte fields the linker fills, each ending at its label.
+    patches: Vec<(Label, Patch)>,
+    /// Trap sites in chunk-local numbering; `None`: no stub of its own
+    /// (raised only by faults, at the shared trap path).
+    trap_stubs: Vec<(Option<Label>, TrapSite)>,
+    /// In chunk 0: the shared trap path and the host entry trampoline.
     trap_common: Option<Label>,
     host_entry: Option<Label>,
     relocations: Vec<RelocTarget>,
@@ -66,7 +66,7 @@ pub struct ModuleCompiler<'m> {
     fault_sites: Vec<(Label, Label, usize)>,
     /// Return addresses of calls, with the wasm offset of the call.
     call_sites: Vec<(Label, u32)>,
-    /// Bytes of wasm code, to size the code buffer.
+    /// Bytes of wasm code in the chunk, to size the code buffer.
     wasm_size: usize,
 }
 
@@ -76,13 +76,22 @@ impl<'m> ModuleCompiler<'m> {
         wasm_size: usize,
         options: format::CodeOptions,
     ) -> Result<Self, CompileError> {
+        let mut e = Emitter::new()?;
+        // The stack check before a function's `enter` runs in no function's
+        // context; a fresh compiler needs one for the registers it uses.
+        e.set_context(
+            sljit_sys::SLJIT_ENTER_REG_ARG | 1, // SLJIT_ENTER_KEEP(1)
+            emitter::wasm_entry_args(),
+            3,
+            1,
+            0,
+        );
         Ok(ModuleCompiler {
-            e: Emitter::new()?,
+            e,
             meta,
             layout: VmctxLayout::new(meta),
-            func_labels: vec![None; meta.func_types.len()],
-            frames: vec![None; meta.func_types.len()],
-            pending_calls: Vec::new(),
+            functions: Vec::new(),
+            patches: Vec::new(),
             trap_stubs: Vec::new(),
             trap_common: None,
             host_entry: None,
@@ -121,14 +130,13 @@ impl<'m> ModuleCompiler<'m> {
         local_size: i32,
     ) -> [Jump; 2] {
         let label = self.e.aligned_label(4);
-        self.func_labels[index as usize] = Some(label);
         // At most what `enter` pushes and allocates: the saved registers
         // (fewer: S0 is kept), the locals, and up to 15 bytes that align
         // the frame. `finish` checks the real prologue against it.
         let bytes = local_size as u32 + 8 * saveds as u32 + 16;
         let overflow = emit_stack_check(&mut self.e, bytes);
         let frame = self.e.label();
-        self.frames[index as usize] = Some((frame, bytes));
+        self.functions.push((index, label, frame, bytes));
         self.e.enter(
             sljit_sys::SLJIT_ENTER_REG_ARG | 1, // SLJIT_ENTER_KEEP(1): S0 is vmctx, never saved
             emitter::wasm_entry_args(),
@@ -139,13 +147,13 @@ impl<'m> ModuleCompiler<'m> {
         overflow
     }
 
-    /// A direct call to function `callee`, linked once every function exists.
+    /// A direct call to function `callee`, wherever the linker puts it.
     pub fn call_function(&mut self, callee: u32, wasm_offset: u32) {
-        let jump = self
-            .e
-            .call(sljit_sys::SLJIT_CALL_REG_ARG, emitter::wasm_call_args());
-        self.pending_calls.push((jump, callee));
-        self.call_returns_here(wasm_offset);
+        self.e.custom(&x86_64::CALL_REL32);
+        let returns_here = self.e.label();
+        self.patches
+            .push((returns_here, Patch::Rel32(LinkTarget::Function(callee))));
+        self.call_sites.push((returns_here, wasm_offset));
     }
 
     /// Marks the position after a call instruction, for backtraces.
@@ -179,10 +187,8 @@ impl<'m> ModuleCompiler<'m> {
     /// site's `code_offset` (see [`format::FaultSite`]). That saves 10
     /// bytes of code per memory access.
     pub fn emit_trap_stub(&mut self, jumps: &[Jump], site: TrapSite) {
-        use sljit_sys::*;
-        let trap_common = self.trap_common.expect("trampoline emitted first");
         if jumps.is_empty() {
-            self.trap_stubs.push((trap_common, site));
+            self.trap_stubs.push((None, site));
             return;
         }
         let label = self.e.label();
@@ -192,12 +198,16 @@ impl<'m> ModuleCompiler<'m> {
         if site.code == TrapCode::StackOverflow {
             self.e.custom(&sub_sp(format::OVERFLOW_STUB_SHIFT as u8));
         }
-        let index = self.trap_stubs.len();
-        self.e
-            .op1(SLJIT_MOV32, Operand::reg(R1), Operand::imm(index as i64));
-        let to_common = self.e.jump(SLJIT_JUMP);
-        self.e.set_label(to_common, trap_common);
-        self.trap_stubs.push((label, site));
+        // Numbered in the chunk; the linker adds the chunk's first number.
+        let index = self.trap_stubs.len() as u32;
+        self.e.custom(&x86_64::mov32_imm(R1, index));
+        let number_end = self.e.label();
+        self.patches.push((number_end, Patch::TrapSiteNumber));
+        self.e.custom(&x86_64::JMP_REL32);
+        let jump_end = self.e.label();
+        self.patches
+            .push((jump_end, Patch::Rel32(LinkTarget::TrapPath)));
+        self.trap_stubs.push((Some(label), site));
     }
 
     /// The host entry trampoline and the shared trap exit.
@@ -367,45 +377,40 @@ impl<'m> ModuleCompiler<'m> {
         self.emit_trap_stub(&[failed], site(TrapCode::HostError));
     }
 
-    /// Links calls and generates the machine code.
-    pub fn finish(mut self) -> Result<CompiledCode, CompileError> {
-        let mut labels = Vec::with_capacity(self.func_labels.len());
-        for (i, label) in self.func_labels.iter().enumerate() {
-            labels.push(label.ok_or_else(|| {
-                CompileError::Internal(format!("function {i} was never emitted"))
-            })?);
-        }
-        for (jump, callee) in std::mem::take(&mut self.pending_calls) {
-            self.e.set_label(jump, labels[callee as usize]);
-        }
+    /// Generates the chunk's machine code; offsets in the result are from
+    /// the chunk's start, for `link::link` to place.
+    pub fn finish(mut self) -> Result<ChunkCode, CompileError> {
         // Generous: generated code is far below 64 bytes per wasm byte.
         let reserve = 1 << 20 | (self.wasm_size.saturating_mul(64)).next_multiple_of(4096);
         let generated = self.e.generate(reserve)?;
-        let offset = |label: Label| self.e.label_offset(label, generated.base) as u32;
-        let starts: Vec<u32> = labels.iter().map(|l| offset(*l)).collect();
+        let e = &self.e;
+        let offset = |label: Label| e.label_offset(label, generated.base) as u32;
         let code_len = generated.code.len() as u32;
-        let functions = starts
-            .iter()
-            .enumerate()
-            .map(|(i, &start)| {
-                let end = starts.get(i + 1).copied().unwrap_or(code_len);
-                let (frame, checked) = self.frames[i].expect("every function entered");
-                let frame_start = offset(frame) as usize;
-                let frame_size = frame_size(&generated.code[frame_start..end as usize])?;
-                // The stack check before the prologue must cover what the
-                // prologue really allocates (plus the return address).
-                if frame_size > checked {
-                    return Err(CompileError::Internal(format!(
-                        "function {i}: a frame of {frame_size} bytes, {checked} checked"
-                    )));
-                }
-                Ok(CodeRange {
+        let mut functions = Vec::with_capacity(self.functions.len());
+        for (k, &(index, entry, frame, checked)) in self.functions.iter().enumerate() {
+            let start = offset(entry);
+            let end = self
+                .functions
+                .get(k + 1)
+                .map_or(code_len, |next| offset(next.1));
+            let frame_size =
+                x86_64::frame_size(&generated.code[offset(frame) as usize..end as usize])?;
+            // The stack check before the prologue must cover what the
+            // prologue really allocates (plus the return address).
+            if frame_size > checked {
+                return Err(CompileError::Internal(format!(
+                    "function {index}: a frame of {frame_size} bytes, {checked} checked"
+                )));
+            }
+            functions.push((
+                index,
+                CodeRange {
                     offset: start,
                     len: end - start,
                     frame_size,
-                })
-            })
-            .collect::<Result<_, CompileError>>()?;
+                },
+            ));
+        }
         let mut call_sites: Vec<format::CallSite> = self
             .call_sites
             .iter()
@@ -418,24 +423,7 @@ impl<'m> ModuleCompiler<'m> {
         let traps = self
             .trap_stubs
             .iter()
-            .map(|(label, site)| TrapSite {
-                code_offset: offset(*label),
-                ..*site
-            })
-            .collect();
-        let host_entry = offset(self.host_entry.expect("trampoline emitted"));
-        let relocations = self
-            .relocations
-            .iter()
-            .map(|target| format::Relocation {
-                slot: match *target {
-                    RelocTarget::Helper(h) => self
-                        .layout
-                        .helper(vmctx::Helper::from_u32(h).expect("known helper")),
-                    RelocTarget::ImportedFunc(f) => self.layout.imported_func(f),
-                } as u32,
-                target: *target,
-            })
+            .map(|(label, site)| (label.map(offset), *site))
             .collect();
         let fault_sites = self
             .fault_sites
@@ -446,43 +434,24 @@ impl<'m> ModuleCompiler<'m> {
                 trap: *trap as u32,
             })
             .collect();
-        Ok(CompiledCode {
-            call_sites,
-            fault_sites,
-            code: generated.code,
+        let patches = self
+            .patches
+            .iter()
+            .map(|(label, patch)| (offset(*label), *patch))
+            .collect();
+        Ok(ChunkCode {
             functions,
-            host_entry,
+            host_entry: self.host_entry.map(offset),
+            trap_path: self.trap_common.map(offset),
             traps,
-            relocations,
+            fault_sites,
+            call_sites,
+            relocations: self.relocations,
+            patches,
             cpu_features: self.cpu_features,
+            code: generated.code,
         })
     }
-}
-
-/// The bytes between a function's body stack pointer and its return
-/// address, read off the prologue SLJIT generated (x86-64: register pushes,
-/// then `sub rsp, imm`).
-fn frame_size(code: &[u8]) -> Result<u32, CompileError> {
-    let mut at = 0;
-    let mut pushes = 0;
-    loop {
-        match code.get(at..) {
-            Some([0x50..=0x57, ..]) => at += 1,
-            Some([0x41, 0x50..=0x57, ..]) => at += 2,
-            _ => break,
-        }
-        pushes += 1;
-    }
-    let sub = match code.get(at..) {
-        Some([0x48, 0x83, 0xec, imm, ..]) => *imm as u32,
-        Some([0x48, 0x81, 0xec, a, b, c, d, ..]) => u32::from_le_bytes([*a, *b, *c, *d]),
-        _ => {
-            return Err(CompileError::Internal(
-                "unexpected function prologue: cannot size the frame".into(),
-            ))
-        }
-    };
-    Ok(sub + 8 * pushes)
 }
 
 /// Emits, before a function's `enter`, the check that `bytes` more of stack
@@ -510,33 +479,4 @@ fn emit_stack_check(e: &mut Emitter, bytes: u32) -> [Jump; 2] {
         Operand::mem(R2, vmctx::RUNTIME_STACK_LIMIT as i64),
     );
     [wrapped, below]
-}
-
-/// x86-64 `sub rsp, imm8`: SLJIT has no way to move the stack pointer
-/// outside `enter` and `return`.
-fn sub_sp(imm: u8) -> [u8; 4] {
-    debug_assert!(imm < 0x80, "a sign-extended imm8");
-    [0x48, 0x83, 0xec, imm]
-}
-
-/// x86-64 `mov dst, rsp`: the stack pointer of the trapping frame, which
-/// the shared trap path (not a function of its own in SLJIT's view) reads,
-/// and the stack pointer a function is entered with, before `enter`.
-fn mov_from_sp(dst: Reg) -> Vec<u8> {
-    let dst = Emitter::machine_index(dst);
-    let rex = 0x48 | if dst >= 8 { 0x01 } else { 0 };
-    // mov r/m64, r64 with r = rsp (4), rm = dst.
-    vec![rex as u8, 0x89, 0xc0 | (4 << 3) | (dst & 7) as u8]
-}
-
-/// x86-64 `mov rsp, [base + disp32]`: SLJIT has no way to set the stack
-/// pointer, which the trap exit needs to drop every wasm frame at once.
-fn load_sp(base: Reg, disp: i32) -> Vec<u8> {
-    let base = Emitter::machine_index(base);
-    debug_assert!(base & 7 != 4, "an rsp/r12 base would need a SIB byte");
-    let rex = 0x48 | if base >= 8 { 0x01 } else { 0 };
-    let modrm = 0x80 | (4 << 3) | (base & 7) as u8;
-    let mut bytes = vec![rex as u8, 0x8b, modrm];
-    bytes.extend_from_slice(&disp.to_le_bytes());
-    bytes
 }

@@ -49,6 +49,16 @@ pub struct CodeArgs {
     /// Compile epoch checks in at function entries and loop heads (see `run --timeout`).
     #[arg(long)]
     epoch: bool,
+    /// Threads that compile functions in parallel (default: one per core);
+    /// the artifact is the same whatever the number.
+    #[arg(
+        long,
+        short = 'j',
+        value_name = "N",
+        default_value_t = 0,
+        hide_default_value = true
+    )]
+    threads: usize,
 }
 
 impl CodeArgs {
@@ -57,6 +67,7 @@ impl CodeArgs {
             bounds_checks: self.bounds_checks.strategy(),
             fuel: self.fuel,
             epoch: self.epoch,
+            threads: self.threads,
         }
     }
 }
