@@ -149,8 +149,7 @@ impl ProgramsReport {
         );
         let _ = writeln!(
             out,
-            "\"all threads\" is {} thread(s) here. vibewasm's compiler has no parallel \
-             compilation yet: its \"all threads\" figure is a second one-thread compile.\n",
+            "\"all threads\" is {} thread(s) here.\n",
             self.threads
         );
 

@@ -2,8 +2,9 @@
 //! file, then `Module::from_file` (which opens and checks the artifact and
 //! maps its code) + `Store::new` + `Linker::instantiate`. WASI programs get
 //! vibewasm's own WASI (`vibewasm_loader::wasi`, as `vibewasmc run` does),
-//! with stdout and stderr captured by `OutputCapture`. The compiler has one
-//! thread: `Threads::All` compiles on one.
+//! with stdout and stderr captured by `OutputCapture`. `Threads::One`
+//! compiles with `Config::threads = 1`, `Threads::All` with one thread per
+//! core (the compiler's default).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -51,8 +52,19 @@ impl Engine for Vibewasm {
         "vibewasm"
     }
 
-    fn compile(&mut self, wasm: &[u8], _threads: Threads) -> Result<()> {
-        self.artifact = Some(vibewasm_compiler::compile(wasm, &self.config)?);
+    fn parallel_threads(&self) -> Option<usize> {
+        Some(super::available_threads())
+    }
+
+    fn compile(&mut self, wasm: &[u8], threads: Threads) -> Result<()> {
+        let config = vibewasm_compiler::Config {
+            threads: match threads {
+                Threads::One => 1,
+                Threads::All => super::available_threads(),
+            },
+            ..self.config.clone()
+        };
+        self.artifact = Some(vibewasm_compiler::compile(wasm, &config)?);
         Ok(())
     }
 
