@@ -104,8 +104,10 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
             locals.extend(std::iter::repeat_n(ty, count as usize));
         }
 
-        // Pass 1: validate, and learn the frame size before the prologue.
-        let facts = prepass(validator, body, index, locals.len(), wasm)?;
+        // Pass 1: validate, and learn the frame size before the prologue;
+        // the operators are decoded once, here.
+        let mut operators = Vec::new();
+        let facts = prepass(validator, body, index, locals.len(), wasm, &mut operators)?;
         let stack_base = LOCALS_BASE + 8 * locals.len() as i32;
         let frame_size = stack_base as i64 + 8 * facts.max_height as i64;
         if frame_size > MAX_FRAME {
@@ -146,24 +148,21 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
         fc.prologue(ty.params.len(), frame_size as i32);
         fc.control.push(ControlFrame::function(ty.results.clone()));
 
-        // Pass 2: translate.
-        let mut ops = body.get_operators_reader().map_err(malformed)?;
-        while !ops.eof() {
-            let (op, offset) = ops.read_with_offset().map_err(malformed)?;
+        // Pass 2: translate the operators pass 1 decoded.
+        let mut ops = operators.into_iter().peekable();
+        while let Some((op, offset)) = ops.next() {
             fc.offset = offset;
             // A comparison consumed by the next operator's branch becomes
             // one compare-and-jump.
             if fc.reachable && super::compare::fusible(&op) {
-                let mut peek = ops.clone();
-                if let Ok((next, next_offset)) = peek.read_with_offset() {
-                    if matches!(
-                        next,
-                        wasmparser::Operator::BrIf { .. } | wasmparser::Operator::If { .. }
-                    ) {
-                        ops = peek;
-                        fc.fused_compare_branch(&op, next, next_offset)?;
-                        continue;
-                    }
+                if let Some((
+                    wasmparser::Operator::BrIf { .. } | wasmparser::Operator::If { .. },
+                    _,
+                )) = ops.peek()
+                {
+                    let (next, next_offset) = ops.next().expect("peeked");
+                    fc.fused_compare_branch(&op, next, next_offset)?;
+                    continue;
                 }
             }
             fc.visit(op)?;

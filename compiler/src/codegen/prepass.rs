@@ -22,12 +22,16 @@ pub struct BodyFacts {
     pub deep_weights: [u32; 2],
 }
 
-pub fn prepass(
+/// Validates `body` and collects its facts; appends every operator with its
+/// offset to `operators`, for the translation pass to use without decoding
+/// the body again.
+pub fn prepass<'b>(
     validator: &mut FuncValidator<ValidatorResources>,
-    body: &FunctionBody<'_>,
+    body: &FunctionBody<'b>,
     index: u32,
     num_locals: usize,
     wasm: &[u8],
+    operators: &mut Vec<(O<'b>, u64)>,
 ) -> Result<BodyFacts, CompileError> {
     let func = Some(index);
     let malformed = |e| CompileError::from_parser(e, func, false);
@@ -89,6 +93,7 @@ pub fn prepass(
         let calls = calls_out(&op);
         facts.calls |= calls;
         facts.calls_in_loops |= calls && loop_depth > 0;
+        operators.push((op, offset));
     }
     ops.finish().map_err(malformed)?;
     facts.max_height += 1 + vibewasm_format::vmctx::MAX_HELPER_IMMEDIATES;
