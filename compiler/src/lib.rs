@@ -161,13 +161,20 @@ fn compile_functions(
     // and every chunk before it still is, so the error reported is the
     // first one in function order, whatever the threads did.
     let first_failed = AtomicUsize::new(usize::MAX);
+    // Largest chunks first, so that a big function (a chunk of its own)
+    // does not start last and leave the other threads idle; the results
+    // still go by chunk number.
+    let mut order: Vec<usize> = (0..plan.len()).collect();
+    order.sort_by_key(|&k| std::cmp::Reverse(sizes[plan[k].clone()].iter().sum::<usize>()));
     let next = AtomicUsize::new(0);
     let worker = || {
         let mut allocations = wasmparser::FuncValidatorAllocations::default();
         loop {
-            let k = next.fetch_add(1, Ordering::Relaxed);
-            if k >= plan.len() || k > first_failed.load(Ordering::Relaxed) {
+            let Some(&k) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
                 return;
+            };
+            if k > first_failed.load(Ordering::Relaxed) {
+                continue;
             }
             let result = compile_chunk(k, &mut allocations);
             if result.is_err() {
