@@ -37,6 +37,8 @@ const MODULE: &str = r#"
   (func (export "storef32") (param i32) (f32.store (local.get 0) (f32.const 1.5)))
   (func (export "load_max_offset") (param i32) (result i32) (i32.load offset=0xffffffff (local.get 0)))
   (func (export "store_max_offset") (param i32) (i64.store offset=0xfffffff8 (local.get 0) (i64.const 1)))
+  (func (export "load_big_offset") (param i32) (result i32) (i32.load offset=0x7ffffff0 (local.get 0)))
+  (func (export "load_small_offset") (param i32) (result i32) (i32.load16_u offset=6 (local.get 0)))
   (func (export "const_oob") (result i32) (i32.load8_u offset=0xfffffff0 (i32.const 0x10)))
   (func (export "wrap_addr") (param i32) (result i32) (i32.load8_u (i32.add (local.get 0) (i32.const 8))))
   (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
@@ -87,6 +89,13 @@ fn in_bounds_accesses_work() {
 }
 
 #[test]
+fn offsets_add_to_the_index() {
+    let mut inst = instance();
+    assert_eq!(call_i32(&mut inst, "load_small_offset", &[i(0)]), 0x0807);
+    assert_eq!(call_i32(&mut inst, "load_small_offset", &[i(65528)]), 0);
+}
+
+#[test]
 fn out_of_bounds_accesses_trap() {
     let mut inst = instance();
     let mut calls = 0;
@@ -107,6 +116,12 @@ fn out_of_bounds_accesses_trap() {
         ("load_max_offset", 0),
         ("load_max_offset", -1),
         ("store_max_offset", 8),
+        // A zero-extended index plus an offset below 2^31 in one add.
+        ("load_big_offset", 0),
+        ("load_big_offset", -1),
+        ("load_big_offset", i32::MIN),
+        ("load_small_offset", 65529),
+        ("load_small_offset", -1),
         ("store_max_offset", -1),
         ("wrap_addr", -9),
     ] {

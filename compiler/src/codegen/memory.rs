@@ -115,6 +115,20 @@ impl FuncCompiler<'_, '_> {
                 self.m.e.op1(SLJIT_MOV_U32, Operand::reg(R1), index);
                 Operand::mem2(S1, R1, 0)
             }
+        } else if let (Some(reg), true, true) = (
+            index.as_reg(),
+            guarded,
+            offset < 1 << 31 && self.is_zero_extended(index_loc),
+        ) {
+            // A zero-extended index plus the offset in one 64-bit add (a
+            // `lea`): at most 2^32 + 2^31, inside the guard region.
+            self.m.e.op2(
+                SLJIT_ADD,
+                Operand::reg(R1),
+                Operand::reg(reg),
+                Operand::imm(offset as i64),
+            );
+            Operand::mem2(S1, R1, 0)
         } else {
             let e = &mut self.m.e;
             e.op1(SLJIT_MOV_U32, Operand::reg(R1), index);
