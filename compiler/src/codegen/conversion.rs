@@ -40,7 +40,7 @@ impl Trunc {
         } else {
             value.to_bits()
         };
-        fc.m.e.fset(FT1, self.from == ValType::F32, bits);
+        fc.m.float_const(FT1, self.from == ValType::F32, bits);
     }
 }
 

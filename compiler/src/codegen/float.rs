@@ -89,7 +89,9 @@ impl FuncCompiler<'_, '_> {
         }
         let dst = self.alloc_freg();
         match entry.loc {
-            Loc::Const(bits) => self.m.e.fset(dst, entry.ty == ValType::F32, bits as u64),
+            Loc::Const(bits) => self
+                .m
+                .float_const(dst, entry.ty == ValType::F32, bits as u64),
             _ => self.m.e.fop1(fmov_op(entry.ty), Operand::freg(dst), src),
         }
         (dst, entry.ty)

@@ -68,6 +68,11 @@ pub struct ModuleCompiler<'m> {
     call_sites: Vec<(Label, u32)>,
     /// Bytes of wasm code in the chunk, to size the code buffer.
     wasm_size: usize,
+    /// Float constants (bit patterns) placed after the chunk's code, and
+    /// the loads that read them `(end of the load, pool entry)`.
+    float_pool: Vec<u64>,
+    float_pool_entries: std::collections::HashMap<u64, usize>,
+    float_loads: Vec<(Label, usize)>,
 }
 
 impl<'m> ModuleCompiler<'m> {
@@ -101,6 +106,9 @@ impl<'m> ModuleCompiler<'m> {
             fault_sites: Vec::new(),
             call_sites: Vec::new(),
             wasm_size,
+            float_pool: Vec::new(),
+            float_pool_entries: Default::default(),
+            float_loads: Vec::new(),
         })
     }
 
@@ -145,6 +153,29 @@ impl<'m> ModuleCompiler<'m> {
             local_size,
         );
         overflow
+    }
+
+    /// Loads the float constant `bits` (an f32's in the low 32 bits) into
+    /// `dst`: +0 by clearing the register, any other value from the
+    /// chunk's constant pool, one PC-relative load (SLJIT would build it in
+    /// a general register and move it over: two instructions, 15 bytes).
+    pub fn float_const(&mut self, dst: emitter::FReg, is_f32: bool, bits: u64) {
+        if bits == 0 {
+            return self.e.fset(dst, is_f32, 0);
+        }
+        let entry = match self.float_pool_entries.get(&bits) {
+            Some(&entry) => entry,
+            None => {
+                self.float_pool.push(bits);
+                self.float_pool_entries
+                    .insert(bits, self.float_pool.len() - 1);
+                self.float_pool.len() - 1
+            }
+        };
+        let xmm = Emitter::float_machine_index(dst);
+        self.e.custom(&x86_64::load_float_pc_relative(xmm, is_f32));
+        let end = self.e.label();
+        self.float_loads.push((end, entry));
     }
 
     /// A direct call to function `callee`, wherever the linker puts it.
@@ -380,9 +411,25 @@ impl<'m> ModuleCompiler<'m> {
     /// Generates the chunk's machine code; offsets in the result are from
     /// the chunk's start, for `link::link` to place.
     pub fn finish(mut self) -> Result<ChunkCode, CompileError> {
+        // The float constants, 8 bytes each, after every function.
+        let pool = (!self.float_pool.is_empty()).then(|| {
+            let label = self.e.aligned_label(3);
+            for bits in &self.float_pool {
+                self.e.custom(&bits.to_le_bytes());
+            }
+            label
+        });
         // Generous: generated code is far below 64 bytes per wasm byte.
         let reserve = 1 << 20 | (self.wasm_size.saturating_mul(64)).next_multiple_of(4096);
-        let generated = self.e.generate(reserve)?;
+        let mut generated = self.e.generate(reserve)?;
+        if let Some(pool) = pool {
+            let pool = self.e.label_offset(pool, generated.base) as u32;
+            for &(end, entry) in &self.float_loads {
+                let end = self.e.label_offset(end, generated.base) as u32;
+                let value = x86_64::rel32(end, pool + 8 * entry as u32);
+                x86_64::write_field(&mut generated.code, end as usize, value);
+            }
+        }
         let e = &self.e;
         let offset = |label: Label| e.label_offset(label, generated.base) as u32;
         let code_len = generated.code.len() as u32;

@@ -248,8 +248,7 @@ impl FuncCompiler<'_, '_> {
             // Float registers cannot take immediates.
             Loc::Const(bits) if dst_is_register => {
                 self.m
-                    .e
-                    .fset(FReg(dst.arg), ty == ValType::F32, bits as u64)
+                    .float_const(FReg(dst.arg), ty == ValType::F32, bits as u64)
             }
             _ if dst_is_register || self.float_register_of(loc).is_some() => {
                 self.m.e.fop1(fmov_op(ty), dst, src)
@@ -341,7 +340,8 @@ impl FuncCompiler<'_, '_> {
         let height = self.stack.len() - 1;
         let entry = self.stack.pop();
         if let Loc::Const(bits) = entry.loc {
-            self.m.e.fset(temp, entry.ty == ValType::F32, bits as u64);
+            self.m
+                .float_const(temp, entry.ty == ValType::F32, bits as u64);
             return (Operand::freg(temp), entry.ty);
         }
         (self.operand_of(entry, height), entry.ty)

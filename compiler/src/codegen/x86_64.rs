@@ -27,6 +27,20 @@ pub fn mov32_imm(dst: Reg, imm: u32) -> Vec<u8> {
     bytes
 }
 
+/// `movss/movsd xmm, [rip + disp32]` into the float register numbered
+/// `xmm` (machine encoding): the displacement is the last 4 bytes,
+/// relative to the end of the instruction (a constant in the chunk's pool).
+pub fn load_float_pc_relative(xmm: i32, is_f32: bool) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(9);
+    bytes.push(if is_f32 { 0xf3 } else { 0xf2 });
+    if xmm >= 8 {
+        bytes.push(0x44); // REX.R
+    }
+    bytes.extend_from_slice(&[0x0f, 0x10, ((xmm & 7) << 3) as u8 | 0b101]);
+    bytes.extend_from_slice(&[0; 4]);
+    bytes
+}
+
 /// Sets the 4-byte field that ends at `field_end` in `code` to `value`.
 pub fn write_field(code: &mut [u8], field_end: usize, value: u32) {
     code[field_end - 4..field_end].copy_from_slice(&value.to_le_bytes());
@@ -120,5 +134,14 @@ mod tests {
             0x28
         );
         assert!(frame_size(&[0xc3]).is_err());
+        // movsd xmm1, [rip]; movss xmm9, [rip]
+        assert_eq!(
+            load_float_pc_relative(1, false),
+            [0xf2, 0x0f, 0x10, 0x0d, 0, 0, 0, 0]
+        );
+        assert_eq!(
+            load_float_pc_relative(9, true),
+            [0xf3, 0x44, 0x0f, 0x10, 0x0d, 0, 0, 0, 0]
+        );
     }
 }
