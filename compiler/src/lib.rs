@@ -95,14 +95,21 @@ pub fn compile(wasm: &[u8], config: &Config) -> Result<Vec<u8>, CompileError> {
     }))
 }
 
+/// Memory one thread reuses from function to function.
+#[derive(Default)]
+struct Scratch<'a> {
+    allocations: wasmparser::FuncValidatorAllocations,
+    operators: Vec<(wasmparser::Operator<'a>, u64)>,
+}
+
 /// Generates the code of every function: the defined functions are cut
 /// into chunks (`codegen::link::plan_chunks`), which up to
 /// `config.threads` threads compile, each chunk with its own SLJIT
 /// compiler, and which are then linked in order.
-fn compile_functions(
+fn compile_functions<'w>(
     metadata: &format::Metadata,
-    bodies: Vec<module::FuncBody<'_>>,
-    wasm: &[u8],
+    bodies: Vec<module::FuncBody<'w>>,
+    wasm: &'w [u8],
     config: &Config,
 ) -> Result<codegen::link::CompiledCode, CompileError> {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -116,11 +123,11 @@ fn compile_functions(
     let plan = codegen::link::plan_chunks(&sizes);
     // Each chunk's bodies, taken by the thread that compiles it.
     let mut bodies = bodies.into_iter();
-    let work: Vec<Mutex<Option<Vec<module::FuncBody<'_>>>>> = plan
+    let work: Vec<Mutex<Option<Vec<module::FuncBody<'w>>>>> = plan
         .iter()
         .map(|range| Mutex::new(Some(bodies.by_ref().take(range.len()).collect())))
         .collect();
-    let compile_chunk = |k: usize, allocations: &mut wasmparser::FuncValidatorAllocations| {
+    let compile_chunk = |k: usize, scratch: &mut Scratch<'w>| {
         let chunk_bodies = work[k]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -136,15 +143,17 @@ fn compile_functions(
         }
         let first = num_imported + plan[k].start as u32;
         for (i, (to_validate, body)) in chunk_bodies.into_iter().enumerate() {
-            let mut validator = to_validate.into_validator(std::mem::take(allocations));
+            let mut validator =
+                to_validate.into_validator(std::mem::take(&mut scratch.allocations));
             let result = codegen::FuncCompiler::compile(
                 &mut mc,
                 first + i as u32,
                 &mut validator,
                 &body,
                 wasm,
+                &mut scratch.operators,
             );
-            *allocations = validator.into_allocations();
+            scratch.allocations = validator.into_allocations();
             result?;
         }
         mc.finish()
@@ -168,7 +177,7 @@ fn compile_functions(
     order.sort_by_key(|&k| std::cmp::Reverse(sizes[plan[k].clone()].iter().sum::<usize>()));
     let next = AtomicUsize::new(0);
     let worker = || {
-        let mut allocations = wasmparser::FuncValidatorAllocations::default();
+        let mut scratch = Scratch::default();
         loop {
             let Some(&k) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
                 return;
@@ -176,7 +185,7 @@ fn compile_functions(
             if k > first_failed.load(Ordering::Relaxed) {
                 continue;
             }
-            let result = compile_chunk(k, &mut allocations);
+            let result = compile_chunk(k, &mut scratch);
             if result.is_err() {
                 first_failed.fetch_min(k, Ordering::Relaxed);
             }

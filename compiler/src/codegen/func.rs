@@ -69,12 +69,16 @@ pub struct FuncCompiler<'a, 'm> {
 
 impl<'a, 'm> FuncCompiler<'a, 'm> {
     /// Validates and compiles one function body.
-    pub fn compile(
+    ///
+    /// `operators` is scratch space, empty on entry and on return: kept by
+    /// the caller across functions so that its memory stays warm.
+    pub fn compile<'b>(
         m: &'a mut ModuleCompiler<'m>,
         index: u32,
         validator: &mut FuncValidator<ValidatorResources>,
-        body: &FunctionBody<'_>,
+        body: &FunctionBody<'b>,
         wasm: &[u8],
+        operators: &mut Vec<(wasmparser::Operator<'b>, u64)>,
     ) -> Result<(), CompileError> {
         let func = Some(index);
         let invalid = |e| CompileError::from_parser(e, func, true);
@@ -106,8 +110,8 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
 
         // Pass 1: validate, and learn the frame size before the prologue;
         // the operators are decoded once, here.
-        let mut operators = Vec::new();
-        let facts = prepass(validator, body, index, locals.len(), wasm, &mut operators)?;
+        operators.clear();
+        let facts = prepass(validator, body, index, locals.len(), wasm, operators)?;
         let stack_base = LOCALS_BASE + 8 * locals.len() as i32;
         let frame_size = stack_base as i64 + 8 * facts.max_height as i64;
         if frame_size > MAX_FRAME {
@@ -149,7 +153,7 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
         fc.control.push(ControlFrame::function(ty.results.clone()));
 
         // Pass 2: translate the operators pass 1 decoded.
-        let mut ops = operators.into_iter().peekable();
+        let mut ops = operators.drain(..).peekable();
         while let Some((op, offset)) = ops.next() {
             fc.offset = offset;
             // A comparison consumed by the next operator's branch becomes
