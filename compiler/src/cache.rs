@@ -611,8 +611,10 @@ mod tests {
             options: view.header.options,
             wasm: WASM,
             metadata: &view.metadata,
+            tables: &view.tables.to_owned(),
             code: view.code,
         })
+        .unwrap()
     }
 
     #[test]

@@ -73,26 +73,32 @@ pub fn compile(wasm: &[u8], config: &Config) -> Result<Vec<u8>, CompileError> {
     let parsed = module::parse(wasm)?;
     let mut metadata = parsed.metadata;
     let compiled = compile_functions(&metadata, parsed.bodies, wasm, config)?;
-    metadata.functions = compiled.functions;
     metadata.trampolines = Some(Trampolines {
         host_entry: compiled.host_entry,
+        trap_path: compiled.trap_path,
     });
-    metadata.traps = compiled.traps;
     metadata.relocations = compiled.relocations;
-    metadata.fault_sites = compiled.fault_sites;
-    metadata.call_sites = compiled.call_sites;
+    let tables = format::SiteTables {
+        functions: compiled.functions,
+        traps: compiled.traps,
+        fault_sites: compiled.fault_sites,
+        call_sites: compiled.call_sites,
+        func_names: parsed.func_names,
+    };
     let target = Target {
         cpu_features: compiled.cpu_features,
         ..target
     };
-    Ok(format::write_artifact(&format::ArtifactParts {
+    format::write_artifact(&format::ArtifactParts {
         compiler_version: VERSION,
         target,
         options: config.code_options(),
         wasm,
         metadata: &metadata,
+        tables: &tables,
         code: &compiled.code,
-    }))
+    })
+    .map_err(CompileError::Internal)
 }
 
 /// Memory one thread reuses from function to function.

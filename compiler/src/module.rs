@@ -14,6 +14,8 @@ use crate::error::CompileError;
 pub struct ParsedModule<'a> {
     pub metadata: format::Metadata,
     pub bodies: Vec<FuncBody<'a>>,
+    /// Function names from the name section, sorted by function index.
+    pub func_names: Vec<(u32, String)>,
 }
 
 /// A function body and what validates it.
@@ -310,10 +312,10 @@ pub fn parse(wasm: &[u8]) -> Result<ParsedModule<'_>, CompileError> {
     func_names.sort_by_key(|(i, _)| *i);
     func_names.dedup_by_key(|(i, _)| *i);
     func_names.retain(|(i, _)| (*i as usize) < m.func_types.len());
-    m.func_names = func_names;
     Ok(ParsedModule {
         metadata: m,
         bodies,
+        func_names,
     })
 }
 

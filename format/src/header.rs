@@ -10,8 +10,10 @@ pub const MAGIC: [u8; 8] = *b"\0VWA\r\n\x1a\n";
 /// sites are raised before their function's frame exists
 /// ([`crate::TrapSite::frame_size`]); artifacts of 1.x allocated the frame
 /// first and could run their trap path past the thread's guard page, so
-/// they are refused.
-pub const VERSION_MAJOR: u16 = 2;
+/// they are refused. 3: per-function and per-site tables moved out of the
+/// postcard metadata into the tables section, read in place
+/// ([`crate::Tables`]); fault sites carry their own wasm offset.
+pub const VERSION_MAJOR: u16 = 3;
 /// Bumped for compatible additions.
 pub const VERSION_MINOR: u16 = 0;
 /// Size of the encoded header in bytes.

@@ -7,6 +7,7 @@
 //! ```text
 //! offset 0                 header (192 bytes, see below)
 //! metadata_offset          metadata (postcard encoding of [`Metadata`])
+//! metadata end             tables section (fixed-width records read in place, see [`Tables`])
 //! code_offset              code section (aligned to CODE_ALIGN = 4 KiB in the file when
 //!                          at least MAPPED_CODE_MIN = 64 KiB long, else to 16 bytes)
 //! signature_offset         signature block (signed artifacts only, 104 bytes, see below)
@@ -82,6 +83,7 @@
 mod header;
 mod metadata;
 mod sign;
+mod tables;
 mod target;
 mod trap;
 mod validate;
@@ -97,6 +99,10 @@ pub use sign::{
     fingerprint, sign_artifact, signature_block, signed_digest, strip_signature, verify_signature,
     KeyError, PublicKey, SecretKey, SignatureBlock, SIGNATURE_BLOCK_LEN, SIGNATURE_DOMAIN,
     SIGNATURE_MAGIC,
+};
+pub use tables::{
+    encode_tables, find_fault_site, CallSite, FaultSite, SiteTables, TableRanges, Tables, TrapSite,
+    FAULT_SITE_FLAG, OVERFLOW_STUB_SHIFT, TRAP_SITE_REGISTER_X86_64,
 };
 pub use target::{cpu, Arch, Os, Target};
 pub use trap::TrapCode;
@@ -185,22 +191,32 @@ pub struct ArtifactParts<'a> {
     pub target: Target,
     pub options: CodeOptions,
     pub wasm: &'a [u8],
+    /// Everything but [`Metadata::site_tables`], which is filled in here.
     pub metadata: &'a Metadata,
+    pub tables: &'a SiteTables,
     pub code: &'a [u8],
 }
 
 /// Encodes a complete artifact file. The output depends only on `parts`.
-pub fn write_artifact(parts: &ArtifactParts<'_>) -> Vec<u8> {
-    let metadata = postcard::to_stdvec(parts.metadata).expect("metadata always serializes");
+/// Fails if the tables are not in the order the format requires.
+pub fn write_artifact(parts: &ArtifactParts<'_>) -> Result<Vec<u8>, String> {
+    let (tables, site_tables) = encode_tables(parts.tables)?;
+    let metadata = Metadata {
+        site_tables,
+        ..parts.metadata.clone()
+    };
+    let metadata = postcard::to_stdvec(&metadata).expect("metadata always serializes");
     let metadata_offset = HEADER_SIZE as u64;
+    // The tables section follows the metadata directly.
     let metadata_len = metadata.len() as u64;
+    let tables_end = metadata_offset + metadata_len + tables.len() as u64;
     let code_len = parts.code.len() as u64;
     let code_align = if code_len >= MAPPED_CODE_MIN {
         CODE_ALIGN
     } else {
         CODE_MIN_ALIGN
     };
-    let code_offset = (metadata_offset + metadata_len).next_multiple_of(code_align);
+    let code_offset = tables_end.next_multiple_of(code_align);
     let file_len = code_offset + code_len;
     let header = Header {
         version_major: VERSION_MAJOR,
@@ -220,18 +236,22 @@ pub fn write_artifact(parts: &ArtifactParts<'_>) -> Vec<u8> {
     let mut file = Vec::with_capacity(file_len as usize);
     file.extend_from_slice(&header.encode());
     file.extend_from_slice(&metadata);
+    file.extend_from_slice(&tables);
     file.resize(code_offset as usize, 0);
     file.extend_from_slice(parts.code);
     let checksum = file_checksum(&file);
     file[CHECKSUM_RANGE].copy_from_slice(&checksum);
-    file
+    Ok(file)
 }
 
-/// A checked artifact: header and metadata decoded, code located.
+/// A checked artifact: header and metadata decoded, tables and code located.
 #[derive(Debug)]
 pub struct ArtifactView<'a> {
     pub header: Header,
     pub metadata: Metadata,
+    /// Where the tables section is in the file.
+    pub tables_range: std::ops::Range<usize>,
+    pub tables: Tables<'a>,
     pub code: &'a [u8],
 }
 
@@ -299,13 +319,24 @@ pub fn read_artifact_for(
             metadata_range, code_range
         )));
     }
-    let metadata: Metadata = postcard::from_bytes(&file[metadata_range])
+    let metadata: Metadata = postcard::from_bytes(&file[metadata_range.clone()])
         .map_err(|e| FormatError::Metadata(e.to_string()))?;
+    // The tables section runs from the end of the metadata to the code
+    // (or the end of the signed contents when there is no code).
+    let tables_end = if header.code_len > 0 {
+        code_range.start
+    } else {
+        contents_end as usize
+    };
+    let tables_range = metadata_range.end..tables_end.max(metadata_range.end);
+    let tables = Tables::new(&file[tables_range.clone()], &metadata.site_tables)?;
     let code = &file[code_range];
-    validate::validate(&metadata, code.len() as u64, header.options)?;
+    validate::validate(&metadata, &tables, code.len() as u64, header.options)?;
     Ok(ArtifactView {
         header,
         metadata,
+        tables_range,
+        tables,
         code,
     })
 }

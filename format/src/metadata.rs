@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::TrapCode;
+use crate::TableRanges;
 
 /// A WebAssembly value type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -166,65 +166,6 @@ pub struct CodeRange {
     pub frame_size: u32,
 }
 
-/// A call instruction in wasm code: its return address identifies the
-/// caller's position in a backtrace.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CallSite {
-    /// Offset in the code section of the instruction after the call.
-    pub return_offset: u32,
-    /// Byte offset in the source wasm of the calling instruction.
-    pub wasm_offset: u32,
-}
-
-/// One place in the code that can trap.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TrapSite {
-    /// Offset in the code section of the out-of-line stub that raises the trap.
-    pub code_offset: u32,
-    /// Function index (imports first) the site belongs to.
-    pub func: u32,
-    /// Byte offset in the source wasm of the instruction that traps.
-    pub wasm_offset: u32,
-    pub code: TrapCode,
-}
-
-impl TrapSite {
-    /// Bytes between the stack pointer the trap path records for this site
-    /// and the trapping function's return address. Most sites trap inside
-    /// the function's body, where that is the function's
-    /// [`CodeRange::frame_size`]. A [`TrapCode::StackOverflow`] site traps
-    /// in the prologue *before* the frame is built (checking first means
-    /// the trap path never runs a frame's size below the stack limit); its
-    /// stub moves the stack pointer down by [`OVERFLOW_STUB_SHIFT`] bytes
-    /// only, to align it for the call into the runtime.
-    pub fn frame_size(&self, function: &CodeRange) -> u32 {
-        match self.code {
-            TrapCode::StackOverflow => OVERFLOW_STUB_SHIFT,
-            _ => function.frame_size,
-        }
-    }
-}
-
-/// What a stack-overflow stub subtracts from the stack pointer at function
-/// entry, where it points at the return address (x86-64: `sub rsp, 8`
-/// restores the 16-byte alignment calls need).
-pub const OVERFLOW_STUB_SHIFT: u32 = 8;
-
-/// A memory access compiled without a bounds check (guard-page mode): a
-/// fault with the program counter in `[start, end)` is an out-of-bounds
-/// access, raised by continuing at trap site `trap`'s `code_offset` with
-/// the site's number in the trap-site register
-/// ([`TRAP_SITE_REGISTER_X86_64`]) and every other register as the access
-/// left it. A site raised only by faults has no stub of its own: its
-/// `code_offset` is the shared trap path's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FaultSite {
-    pub start: u32,
-    pub end: u32,
-    /// Index into [`Metadata::traps`].
-    pub trap: u32,
-}
-
 /// What the loader stores into one slot of the per-instance context (`vmctx`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RelocTarget {
@@ -248,6 +189,9 @@ pub struct Trampolines {
     /// `extern "C" fn(ctx, argv, code) -> u32`: calls the wasm function at
     /// `code` with arguments and results in `argv`; returns 0, or 1 on a trap.
     pub host_entry: u32,
+    /// The shared trap path: where the fault handler resumes an
+    /// out-of-bounds access of guard-page code (see [`crate::FaultSite`]).
+    pub trap_path: u32,
 }
 
 /// Everything in the artifact besides the machine code.
@@ -267,19 +211,12 @@ pub struct Metadata {
     pub start: Option<u32>,
     pub elements: Vec<ElementSegment>,
     pub data: Vec<DataSegment>,
-    /// Code of every function, imported ones first (an import's code is a stub
-    /// that calls the host through its vmctx slot).
-    pub functions: Vec<CodeRange>,
     pub trampolines: Option<Trampolines>,
-    /// Indexed by the trap-site number generated code stores in `vmctx`.
-    pub traps: Vec<TrapSite>,
     pub relocations: Vec<Relocation>,
-    /// Unchecked memory accesses, sorted by `start` (guard-page mode only).
-    pub fault_sites: Vec<FaultSite>,
-    /// Every call from wasm code, sorted by `return_offset`.
-    pub call_sites: Vec<CallSite>,
-    /// Function names from the name section, `(function index, name)`.
-    pub func_names: Vec<(u32, String)>,
+    /// Where the per-function and per-site tables are in the tables
+    /// section (see [`crate::Tables`]); filled in by
+    /// [`crate::write_artifact`].
+    pub site_tables: TableRanges,
 }
 
 impl Metadata {
@@ -336,17 +273,4 @@ impl Metadata {
         let ty = *self.func_types.get(index as usize)?;
         self.types.get(ty as usize)
     }
-
-    /// The name of function `index`, if the name section gave one.
-    pub fn func_name(&self, index: u32) -> Option<&str> {
-        self.func_names
-            .iter()
-            .find(|(i, _)| *i == index)
-            .map(|(_, n)| n.as_str())
-    }
 }
-
-/// The machine register (x86-64 encoding: 6 is `rsi`) that holds the trap
-/// site's number when the shared trap path is entered; the fault handler
-/// sets it before resuming there (see [`FaultSite`]).
-pub const TRAP_SITE_REGISTER_X86_64: u8 = 6;

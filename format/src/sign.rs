@@ -380,29 +380,7 @@ mod tests {
     }
 
     fn sample() -> Vec<u8> {
-        use crate::*;
-        let metadata = Metadata {
-            types: vec![FuncType {
-                params: vec![],
-                results: vec![ValType::I32],
-            }],
-            func_types: vec![0],
-            functions: vec![CodeRange {
-                offset: 16,
-                len: 8,
-                frame_size: 8,
-            }],
-            trampolines: Some(Trampolines { host_entry: 0 }),
-            ..Metadata::default()
-        };
-        write_artifact(&ArtifactParts {
-            compiler_version: "test",
-            target: Target::host().unwrap(),
-            options: CodeOptions::default(),
-            wasm: b"\0asm",
-            metadata: &metadata,
-            code: &[0x90; 32],
-        })
+        crate::tests::sample()
     }
 
     fn refix(file: &mut [u8]) {

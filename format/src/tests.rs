@@ -1,18 +1,17 @@
 use super::*;
 
-fn sample() -> Vec<u8> {
+/// A one-function artifact for the host.
+pub(crate) fn sample() -> Vec<u8> {
     let metadata = Metadata {
         types: vec![FuncType {
             params: vec![],
             results: vec![ValType::I32],
         }],
         func_types: vec![0],
-        functions: vec![CodeRange {
-            offset: 16,
-            len: 8,
-            frame_size: 8,
-        }],
-        trampolines: Some(Trampolines { host_entry: 0 }),
+        trampolines: Some(Trampolines {
+            host_entry: 0,
+            trap_path: 8,
+        }),
         exports: vec![Export {
             name: "f".into(),
             kind: ExternKind::Func,
@@ -26,8 +25,18 @@ fn sample() -> Vec<u8> {
         options: CodeOptions::default(),
         wasm: b"\0asm",
         metadata: &metadata,
+        tables: &SiteTables {
+            functions: vec![CodeRange {
+                offset: 16,
+                len: 8,
+                frame_size: 8,
+            }],
+            func_names: vec![(0, "f".into())],
+            ..SiteTables::default()
+        },
         code: &[0x90; 32],
     })
+    .unwrap()
 }
 
 #[test]
@@ -36,6 +45,8 @@ fn round_trip() {
     let view = read_artifact(&file).unwrap();
     assert_eq!(view.code, &[0x90; 32]);
     assert_eq!(view.metadata.exports[0].name, "f");
+    assert_eq!(view.tables.func_name(0), Some("f"));
+    assert_eq!(view.tables.function(0).map(|f| f.offset), Some(16));
     assert_eq!(view.header.code_offset % CODE_MIN_ALIGN, 0);
     assert_eq!(view.header.wasm_sha256, sha256(b"\0asm"));
 }
@@ -103,8 +114,10 @@ fn missing_cpu_features_are_refused() {
         options: CodeOptions::default(),
         wasm: b"",
         metadata: &metadata,
+        tables: &SiteTables::default(),
         code: &[],
-    });
+    })
+    .unwrap();
     let err = read_artifact_for(&file, Target::host().unwrap(), 0)
         .unwrap_err()
         .to_string();

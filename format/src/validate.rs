@@ -4,7 +4,7 @@
 use crate::vmctx::{Helper, VmctxLayout};
 use crate::{
     BoundsChecks, CodeOptions, ConstExpr, ExternKind, FormatError, ImportKind, Metadata,
-    RelocTarget, SegmentMode, ValType,
+    RelocTarget, SegmentMode, Tables, ValType, FAULT_SITE_FLAG,
 };
 
 /// Largest memory (in 64 KiB pages) a 32-bit memory can have.
@@ -28,7 +28,7 @@ fn check_index(field: impl FnOnce() -> String, value: u32, count: u32) -> Result
 }
 
 /// Checks `m` against itself, the code length and the header's code
-/// options.
+/// options, and the tables' sizes (not their records: see [`Tables`]).
 ///
 /// Besides indices and ranges, types where the loader copies values
 /// without looking at them: table element types and element segment types
@@ -42,6 +42,7 @@ fn check_index(field: impl FnOnce() -> String, value: u32, count: u32) -> Result
 /// `table.init` helper compares the types at run time.
 pub(crate) fn validate(
     m: &Metadata,
+    tables: &Tables<'_>,
     code_len: u64,
     options: CodeOptions,
 ) -> Result<(), FormatError> {
@@ -75,24 +76,27 @@ pub(crate) fn validate(
     if (m.func_types.len() as u32) < num_imported_funcs {
         return Err(FormatError::Invalid("fewer functions than imports".into()));
     }
-    if m.functions.len() != m.func_types.len() {
+    // Each code range is checked where it is used (instantiation), so
+    // that loading never walks the function table.
+    if tables.num_functions() != m.func_types.len() {
         return Err(FormatError::Invalid(format!(
             "{} code ranges for {} functions",
-            m.functions.len(),
+            tables.num_functions(),
             m.func_types.len()
         )));
     }
-    for (i, range) in m.functions.iter().enumerate() {
-        let end = range.offset as u64 + range.len as u64;
-        if end > code_len || range.len == 0 {
-            return Err(out_of_range(format!("functions[{i}] end"), end, code_len));
-        }
+    if tables.num_traps() >= FAULT_SITE_FLAG as usize {
+        return Err(out_of_range(
+            "trap sites".into(),
+            tables.num_traps() as u64,
+            FAULT_SITE_FLAG.into(),
+        ));
     }
     match m.trampolines {
-        Some(t) if t.host_entry as u64 >= code_len => {
+        Some(t) if t.host_entry as u64 >= code_len || t.trap_path as u64 >= code_len => {
             return Err(out_of_range(
-                "trampolines.host_entry".into(),
-                t.host_entry as u64,
+                "trampolines".into(),
+                t.host_entry.max(t.trap_path).into(),
                 code_len,
             ));
         }
@@ -171,16 +175,6 @@ pub(crate) fn validate(
             check_const_type(&field, offset, ValType::I32, m)?;
         }
     }
-    for (i, trap) in m.traps.iter().enumerate() {
-        if trap.code_offset as u64 >= code_len {
-            return Err(out_of_range(
-                format!("traps[{i}].code_offset"),
-                trap.code_offset as u64,
-                code_len,
-            ));
-        }
-        check_index(|| format!("traps[{i}].func"), trap.func, num_funcs)?;
-    }
     let layout = VmctxLayout::new(m);
     if layout.size() > VmctxLayout::MAX_SIZE {
         return Err(out_of_range(
@@ -216,41 +210,12 @@ pub(crate) fn validate(
     }
     // Code with explicit checks gets neither guard regions nor the fault
     // handler: unchecked accesses in it would reach past its memory.
-    if options.bounds_checks == BoundsChecks::Explicit && !m.fault_sites.is_empty() {
+    if options.bounds_checks == BoundsChecks::Explicit && tables.num_fault_sites() > 0 {
         return Err(FormatError::Invalid(format!(
-            "the header says explicit bounds checks, but the metadata lists {} fault sites \
+            "the header says explicit bounds checks, but the tables list {} fault sites \
              (memory accesses without a bounds check, which only guard-page code has)",
-            m.fault_sites.len()
+            tables.num_fault_sites()
         )));
-    }
-    let mut previous_end = 0;
-    for (i, site) in m.fault_sites.iter().enumerate() {
-        if site.start < previous_end || site.start >= site.end || site.end as u64 > code_len {
-            return Err(FormatError::Invalid(format!(
-                "fault_sites[{i}] {}..{} is empty, unsorted or outside the code",
-                site.start, site.end
-            )));
-        }
-        previous_end = site.end;
-        check_index(
-            || format!("fault_sites[{i}].trap"),
-            site.trap,
-            m.traps.len() as u32,
-        )?;
-    }
-    let mut previous = None;
-    for (i, site) in m.call_sites.iter().enumerate() {
-        if site.return_offset as u64 > code_len || previous.is_some_and(|p| p >= site.return_offset)
-        {
-            return Err(FormatError::Invalid(format!(
-                "call_sites[{i}] at {} is unsorted or outside the code",
-                site.return_offset
-            )));
-        }
-        previous = Some(site.return_offset);
-    }
-    for (i, (f, _)) in m.func_names.iter().enumerate() {
-        check_index(|| format!("func_names[{i}]"), *f, num_funcs)?;
     }
     Ok(())
 }

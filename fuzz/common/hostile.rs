@@ -40,8 +40,8 @@ use std::sync::{Arc, OnceLock};
 use vibewasm_compiler::{BoundsChecks, Config};
 use vibewasm_format::{
     file_checksum, read_artifact, sha256, write_artifact, ArtifactParts, ConstExpr, ExternKind,
-    Header, ImportKind, Metadata, SegmentMode, TableType, ValType, CHECKSUM_RANGE, HEADER_SIZE,
-    SIGNATURE_OFFSET_RANGE,
+    Header, ImportKind, Metadata, SegmentMode, SiteTables, TableType, Tables, ValType,
+    CHECKSUM_RANGE, HEADER_SIZE, SIGNATURE_OFFSET_RANGE,
 };
 use vibewasm_loader::{Artifact, Extern, ExternRef, Instance, Linker, Store, Table, Val};
 
@@ -136,6 +136,8 @@ pub struct Seed {
     pub bytes: Vec<u8>,
     pub header: Header,
     pub metadata: Metadata,
+    /// Its tables, as [`contract_tables`] compares them.
+    pub tables: SiteTables,
     pub code: Vec<u8>,
 }
 
@@ -173,12 +175,14 @@ pub fn seeds() -> &'static [Seed] {
 
 fn seed(name: String, bytes: Vec<u8>) -> Seed {
     let view = read_artifact(&bytes).expect("seed artifact reads");
+    let tables = contract_tables(&view.tables);
     let (header, metadata, code) = (view.header, view.metadata, view.code.to_vec());
     Seed {
         name,
         bytes,
         header,
         metadata,
+        tables,
         code,
     }
 }
@@ -208,9 +212,18 @@ fn contract(m: &Metadata) -> Metadata {
         t.max = None;
     }
     m.exports.clear();
-    m.func_names.clear();
     m.start = None;
+    // Where the tables are is the loader's business; what they say is in
+    // `contract_tables`.
+    m.site_tables = Default::default();
     m
+}
+
+/// The tables without what the loader alone interprets (function names).
+fn contract_tables(tables: &Tables<'_>) -> SiteTables {
+    let mut tables = tables.to_owned();
+    tables.func_names.clear();
+    tables
 }
 
 /// The seed whose code this artifact still runs as compiled, if any.
@@ -223,11 +236,13 @@ fn runnable_as(artifact: &Artifact) -> Option<&'static Seed> {
         unsafe { std::slice::from_raw_parts(artifact.code_base(), artifact.code_len()) }
     };
     let meta = contract(artifact.metadata());
+    let tables = contract_tables(&artifact.tables());
     seeds().iter().find(|s| {
         s.code == code
             && s.header.options == h.options
             && s.header.target == h.target
             && contract(&s.metadata) == meta
+            && s.tables == tables
     })
 }
 
@@ -724,14 +739,16 @@ pub fn retype(base: &[u8], m: &mut Mutator) -> Option<Vec<u8>> {
             _ => {}
         }
     }
-    Some(write_artifact(&ArtifactParts {
+    write_artifact(&ArtifactParts {
         compiler_version: &view.header.compiler_version,
         target: view.header.target,
         options: view.header.options,
         wasm: b"retyped",
         metadata: &meta,
+        tables: &view.tables.to_owned(),
         code: view.code,
-    }))
+    })
+    .ok()
 }
 
 /// A name for a mutated artifact in reports: its SHA-256 prefix.

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use memmap2::{Mmap, MmapMut, MmapOptions};
-use vibewasm_format::{read_artifact, ExternKind, Header, Metadata};
+use vibewasm_format::{read_artifact, CodeRange, ExternKind, Header, Metadata, Tables};
 
 use crate::error::LoadError;
 use crate::signals::{self, FaultTable, Registration};
@@ -18,9 +18,8 @@ pub struct Artifact {
     metadata: Metadata,
     /// `None` when the artifact has no code.
     code: Option<Mmap>,
-    /// Function code ranges `(start, end, function)`, sorted by start, to
-    /// find the function a return address lies in (backtraces).
-    by_offset: Box<[(u32, u32, u32)]>,
+    /// The bytes of the tables section, read in place ([`Tables`]).
+    tables: TableBytes,
     /// A name for backtraces: the file name the artifact was opened from.
     name: Option<String>,
     num_imported_funcs: u32,
@@ -64,10 +63,10 @@ impl Artifact {
             source,
         };
         let file = File::open(path).map_err(io)?;
-        // SAFETY: the mapping is private and read-only; the bytes are only
-        // read through the returned slice, which lives only in this function.
-        // The file changing underneath is the documented trust assumption
-        // (artifact files are not writable by untrusted parties).
+        // SAFETY: the mapping is private and read-only, and only ever read
+        // through slices of it (kept for the tables section, which is read
+        // in place). The file changing underneath is the documented trust
+        // assumption (artifact files are not writable by untrusted parties).
         let bytes = unsafe { Mmap::map(&file) }.map_err(io)?;
         let view = read_artifact(&bytes).map_err(|source| LoadError::Format {
             path: Some(path.to_path_buf()),
@@ -84,24 +83,26 @@ impl Artifact {
             path: Some(path.to_path_buf()),
             source,
         })?;
-        let (header, metadata) = (view.header, view.metadata);
+        let (header, metadata, range) = (view.header, view.metadata, view.tables_range);
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        Ok(Artifact::new(header, metadata, code, name))
+        let tables = TableBytes::InFile { file: bytes, range };
+        Ok(Artifact::new(header, metadata, code, tables, name))
     }
 
-    fn new(header: Header, metadata: Metadata, code: Option<Mmap>, name: Option<String>) -> Self {
-        let mut by_offset: Vec<(u32, u32, u32)> = (0u32..)
-            .zip(&metadata.functions)
-            .map(|(f, r)| (r.offset, r.offset.saturating_add(r.len), f))
-            .collect();
-        by_offset.sort_unstable();
+    fn new(
+        header: Header,
+        metadata: Metadata,
+        code: Option<Mmap>,
+        tables: TableBytes,
+        name: Option<String>,
+    ) -> Self {
         let num_imported_funcs = metadata.num_imported(ExternKind::Func);
         Artifact {
             num_imported_funcs,
             header,
             metadata,
             code,
-            by_offset: by_offset.into_boxed_slice(),
+            tables,
             name,
             faults: Mutex::new(None),
             perf_map: Default::default(),
@@ -115,7 +116,14 @@ impl Artifact {
             read_artifact(bytes).map_err(|source| LoadError::Format { path: None, source })?;
         let code =
             map_code_copy(view.code).map_err(|source| LoadError::Map { path: None, source })?;
-        Ok(Artifact::new(view.header, view.metadata, code, None))
+        let tables = TableBytes::Copied(bytes[view.tables_range].into());
+        Ok(Artifact::new(
+            view.header,
+            view.metadata,
+            code,
+            tables,
+            None,
+        ))
     }
 
     pub fn header(&self) -> &Header {
@@ -126,9 +134,28 @@ impl Artifact {
         &self.metadata
     }
 
+    /// The per-function and per-site tables, read in place.
+    pub fn tables(&self) -> Tables<'_> {
+        let section = match &self.tables {
+            TableBytes::InFile { file, range } => &file[range.clone()],
+            TableBytes::Copied(bytes) => bytes,
+        };
+        // `read_artifact` built the same view from the same bytes when the
+        // artifact was opened, so this cannot fail (an empty view if the
+        // file changed underneath, which the trust assumption rules out).
+        Tables::new(section, &self.metadata.site_tables).unwrap_or_default()
+    }
+
+    /// The code range of function `index`, checked to lie in the code.
+    pub fn function(&self, index: u32) -> Option<CodeRange> {
+        let range = self.tables().function(index)?;
+        let end = u64::from(range.offset) + u64::from(range.len);
+        (range.len > 0 && end <= self.code_len() as u64).then_some(range)
+    }
+
     /// Start of the executable code section (null when there is no code).
-    /// `metadata().functions[f].offset` and the trampoline offsets are
-    /// relative to it.
+    /// Function code offsets ([`Artifact::function`]) and the trampoline
+    /// offsets are relative to it.
     pub fn code_base(&self) -> *const u8 {
         self.code.as_ref().map_or(std::ptr::null(), |m| m.as_ptr())
     }
@@ -155,12 +182,7 @@ impl Artifact {
     /// The function whose code contains code offset `offset`, if any (the
     /// trampoline at the start of the code belongs to none).
     pub(crate) fn func_at(&self, offset: usize) -> Option<u32> {
-        let offset = u32::try_from(offset).ok()?;
-        let i = self
-            .by_offset
-            .partition_point(|(start, _, _)| *start <= offset);
-        let (start, end, func) = *self.by_offset.get(i.checked_sub(1)?)?;
-        (start <= offset && offset < end).then_some(func)
+        self.tables().func_at(u32::try_from(offset).ok()?)
     }
 
     /// How many functions are imported (their code is a stub calling the host
@@ -184,26 +206,33 @@ impl Artifact {
         if faults.is_some() || self.code_base().is_null() {
             return Ok(());
         }
-        let meta = &self.metadata;
-        let mut sites = Vec::with_capacity(meta.fault_sites.len());
-        for site in &meta.fault_sites {
-            // Format validation checked the trap index and the ranges.
-            let resume = meta
-                .traps
-                .get(site.trap as usize)
-                .ok_or_else(|| format!("fault site names trap site {}", site.trap))?
-                .code_offset;
-            sites.push((site.start, site.end, resume, site.trap));
-        }
-        sites.sort_unstable();
+        let sites = self.tables().fault_site_bytes();
+        let Some(trampolines) = self.metadata.trampolines.filter(|_| !sites.is_empty()) else {
+            return Ok(());
+        };
         let base = self.code_base() as usize;
+        // The table stays where it is (in the file mapping or the copied
+        // section), which outlives the registration (see `Drop`).
         *faults = Some(signals::register(FaultTable {
             code_start: base,
             code_end: base + self.code_len(),
-            sites: sites.into_boxed_slice(),
+            resume: base + trampolines.trap_path as usize,
+            sites: sites.as_ptr(),
+            sites_len: sites.len(),
         })?);
         Ok(())
     }
+}
+
+/// Where an artifact's tables section lives.
+enum TableBytes {
+    /// In the read-only mapping of the artifact file.
+    InFile {
+        file: Mmap,
+        range: std::ops::Range<usize>,
+    },
+    /// Copied from the caller's bytes ([`Artifact::from_bytes`]).
+    Copied(Box<[u8]>),
 }
 
 /// `code` copied into a fresh executable mapping (`None` if empty).
@@ -248,7 +277,7 @@ impl std::fmt::Debug for Artifact {
         f.debug_struct("Artifact")
             .field("compiler_version", &self.header.compiler_version)
             .field("target", &self.header.target)
-            .field("functions", &self.metadata.functions.len())
+            .field("functions", &self.tables().num_functions())
             .field("exports", &self.metadata.exports.len())
             .field("code_base", &self.code_base())
             .field("code_len", &self.code_len())

@@ -24,7 +24,7 @@
 //! Names are looked up after the unwind, when the trap is reported.
 
 use vibewasm_format::vmctx::HOST_STATE;
-use vibewasm_format::{ImportKind, Metadata};
+use vibewasm_format::{ImportKind, Metadata, Tables};
 
 use crate::artifact::Artifact;
 use crate::instance::InstanceData;
@@ -106,7 +106,7 @@ fn walk(
     sp: usize,
     stack: Stack,
 ) {
-    let Some(site) = first.metadata().traps.get(site as usize) else {
+    let Some(site) = first.tables().trap_for_number(site) else {
         return;
     };
     let mut artifact = first;
@@ -124,11 +124,11 @@ fn walk(
     // Bounded by the frames pushed and, for skipped import stubs, by the
     // stack: every step moves `frame` up by at least 8 bytes.
     while out.len() < Trap::MAX_BACKTRACE {
-        let Some(range) = artifact.metadata().functions.get(func as usize) else {
+        let Some(range) = artifact.tables().function(func) else {
             return;
         };
         let frame_size = match innermost.take() {
-            Some(site) => site.frame_size(range),
+            Some(site) => site.frame_size(&range),
             None => range.frame_size,
         };
         let Some(slot) = frame.checked_add(frame_size as usize) else {
@@ -153,11 +153,9 @@ fn walk(
         if caller < artifact.num_imported_funcs() {
             continue;
         }
-        let calls = &artifact.metadata().call_sites;
-        let wasm_offset = calls
-            .binary_search_by_key(&(offset as u64), |c| u64::from(c.return_offset))
+        let wasm_offset = u32::try_from(offset)
             .ok()
-            .map(|i| calls[i].wasm_offset);
+            .and_then(|offset| artifact.tables().call_wasm_offset(offset));
         out.push(RawFrame {
             artifact,
             func,
@@ -196,7 +194,7 @@ pub(crate) unsafe fn take(buffer: &std::cell::UnsafeCell<Vec<RawFrame>>) -> Vec<
                 // SAFETY: guaranteed by the caller.
                 let artifact = unsafe { &*raw.artifact };
                 (
-                    func_display_name(artifact.metadata(), raw.func),
+                    func_display_name(artifact.metadata(), &artifact.tables(), raw.func),
                     artifact.name().map(str::to_string),
                 )
             }
@@ -218,8 +216,8 @@ pub(crate) unsafe fn take(buffer: &std::cell::UnsafeCell<Vec<RawFrame>>) -> Vec<
 }
 
 /// The name-section name of function `index`, or `module.name` for an import.
-pub(crate) fn func_display_name(meta: &Metadata, index: u32) -> Option<String> {
-    if let Some(name) = meta.func_name(index) {
+pub(crate) fn func_display_name(meta: &Metadata, tables: &Tables, index: u32) -> Option<String> {
+    if let Some(name) = tables.func_name(index) {
         return Some(name.to_string());
     }
     meta.imports

@@ -174,11 +174,13 @@ fn take_trap(guard: &mut StoreGuard<'_>) -> Trap {
             "generated code reported a trap in vmctx {vmctx:?}, which is not an instance of this store"
         ));
     };
-    let meta = data.artifact.metadata();
-    let Some(site) = meta.traps.get(site_index as usize) else {
+    let tables = data.artifact.tables();
+    let Some(site) = tables.trap_for_number(site_index) else {
         return Trap::internal(format!(
-            "generated code reported trap site {site_index}, but the artifact has {}",
-            meta.traps.len()
+            "generated code reported trap site {site_index:#x}, which the artifact's {} trap \
+             and {} fault sites do not describe",
+            tables.num_traps(),
+            tables.num_fault_sites()
         ));
     };
     let mut trap = match site.code {
@@ -190,7 +192,8 @@ fn take_trap(guard: &mut StoreGuard<'_>) -> Trap {
     if trap.func.is_none() {
         let imported = site.func < data.layout.num_imported_funcs;
         trap.func = Some(site.func);
-        trap.func_name = crate::backtrace::func_display_name(meta, site.func);
+        let meta = data.artifact.metadata();
+        trap.func_name = crate::backtrace::func_display_name(meta, &tables, site.func);
         // Import stubs have no wasm code of their own.
         trap.wasm_offset = (!imported).then_some(site.wasm_offset);
         trap.backtrace = backtrace;

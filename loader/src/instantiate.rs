@@ -333,8 +333,14 @@ fn build(
 
     // Function records and what each `func_refs` slot holds.
     let code_base = artifact.code_base();
-    let mut records = Vec::with_capacity(meta.functions.len());
-    for (f, range) in meta.functions.iter().enumerate() {
+    let num_funcs = meta.func_types.len();
+    let mut records = Vec::with_capacity(num_funcs);
+    for f in 0..num_funcs {
+        // The code ranges are checked here, where they are used, rather
+        // than when the artifact is loaded.
+        let range = artifact
+            .function(f as u32)
+            .ok_or_else(|| invalid(format!("function {f} has no code range inside the code")))?;
         let ty = *meta
             .func_types
             .get(f)
@@ -350,7 +356,7 @@ fn build(
         });
     }
     let records = RawBox::from_box(records.into_boxed_slice());
-    let func_refs: Vec<u64> = (0..meta.functions.len())
+    let func_refs: Vec<u64> = (0..num_funcs)
         .map(|f| match imports.funcs.get(f) {
             Some(ImportedFunc::Wasm(record)) => *record as usize as u64,
             // SAFETY: `f` is within the records slice, which is live.

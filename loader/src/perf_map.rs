@@ -42,10 +42,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
-use vibewasm_format::Metadata;
-
 use crate::artifact::Artifact;
 use crate::backtrace::func_display_name;
+use vibewasm_format::{Metadata, Tables};
 
 /// The environment variable that turns perf maps on for every artifact.
 const PERF_MAP_ENV: &str = "VIBEWASM_PERF_MAP";
@@ -75,6 +74,7 @@ pub(crate) fn publish(artifact: &Artifact, requested: bool) {
         artifact.code_base() as usize,
         artifact.code_len(),
         artifact.metadata(),
+        &artifact.tables(),
         artifact.name(),
     );
     append(&map_path(), text.as_bytes());
@@ -86,8 +86,21 @@ fn map_path() -> PathBuf {
 }
 
 /// The lines for code of `code_len` bytes mapped at `base`.
-fn lines(base: usize, code_len: usize, meta: &Metadata, module: Option<&str>) -> String {
+fn lines(
+    base: usize,
+    code_len: usize,
+    meta: &Metadata,
+    tables: &Tables,
+    module: Option<&str>,
+) -> String {
     let module = clean(module.unwrap_or("<unknown>"));
+    // Code ranges outside the code are left out.
+    let function = |f: u32| {
+        tables
+            .function(f)
+            .filter(|r| r.offset as usize + r.len as usize <= code_len)
+    };
+    let num_funcs = tables.num_functions() as u32;
     let mut text = String::new();
     let mut line = |start: usize, size: usize, name: &str| {
         if size > 0 {
@@ -97,18 +110,17 @@ fn lines(base: usize, code_len: usize, meta: &Metadata, module: Option<&str>) ->
     if let Some(t) = &meta.trampolines {
         // Emitted first; it ends where the first function after it starts.
         let start = t.host_entry as usize;
-        let end = meta
-            .functions
-            .iter()
+        let end = (0..num_funcs)
+            .filter_map(function)
             .map(|r| r.offset as usize)
             .filter(|&o| o > start)
             .min()
             .unwrap_or(code_len);
         line(start, end - start, "<trampoline>");
     }
-    for (index, range) in (0u32..).zip(&meta.functions) {
-        let name =
-            func_display_name(meta, index).unwrap_or_else(|| format!("<wasm function {index}>"));
+    for (index, range) in (0..num_funcs).filter_map(|f| Some((f, function(f)?))) {
+        let name = func_display_name(meta, tables, index)
+            .unwrap_or_else(|| format!("<wasm function {index}>"));
         line(range.offset as usize, range.len as usize, &name);
     }
     text
@@ -163,7 +175,7 @@ fn is_own_regular_file(file: &std::fs::File) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vibewasm_format::{CodeRange, Import, ImportKind, Trampolines};
+    use vibewasm_format::{encode_tables, CodeRange, Import, ImportKind, SiteTables, Trampolines};
 
     fn range(offset: u32, len: u32) -> CodeRange {
         CodeRange {
@@ -181,12 +193,20 @@ mod tests {
                 name: "log".into(),
                 kind: ImportKind::Func(0),
             }],
-            functions: vec![range(0x80, 0x40), range(0xc0, 0x4c), range(0x110, 0x20)],
-            trampolines: Some(Trampolines { host_entry: 0 }),
-            func_names: vec![(1, "fib".into()), (2, "two\nlines".into())],
+            trampolines: Some(Trampolines {
+                host_entry: 0,
+                trap_path: 0x40,
+            }),
             ..Metadata::default()
         };
-        let text = lines(0x7f12_a000_1000, 0x130, &meta, Some("m.vwa"));
+        let (bytes, ranges) = encode_tables(&SiteTables {
+            functions: vec![range(0x80, 0x40), range(0xc0, 0x4c), range(0x110, 0x20)],
+            func_names: vec![(1, "fib".into()), (2, "two\nlines".into())],
+            ..SiteTables::default()
+        })
+        .unwrap();
+        let tables = Tables::new(&bytes, &ranges).unwrap();
+        let text = lines(0x7f12_a000_1000, 0x130, &meta, &tables, Some("m.vwa"));
         assert_eq!(
             text,
             "7f12a0001000 80 m.vwa!<trampoline>\n\
@@ -194,12 +214,14 @@ mod tests {
              7f12a00010c0 4c m.vwa!fib\n\
              7f12a0001110 20 m.vwa!two?lines\n"
         );
-        let meta = Metadata {
+        let (bytes, ranges) = encode_tables(&SiteTables {
             functions: vec![range(0, 0x10), range(0x10, 0)],
-            ..Metadata::default()
-        };
+            ..SiteTables::default()
+        })
+        .unwrap();
+        let tables = Tables::new(&bytes, &ranges).unwrap();
         assert_eq!(
-            lines(0x1000, 0x10, &meta, None),
+            lines(0x1000, 0x10, &Metadata::default(), &tables, None),
             "1000 10 <unknown>!<wasm function 0>\n"
         );
     }

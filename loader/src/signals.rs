@@ -62,28 +62,40 @@
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Once;
 
-/// The fault sites of one artifact's code, sorted by `start`.
+/// The fault sites of one artifact's code: its fault-site table, read in
+/// place (`vibewasm_format::find_fault_site`).
 pub(crate) struct FaultTable {
     pub(crate) code_start: usize,
     pub(crate) code_end: usize,
-    /// `(start, end, resume, trap site)`: code offsets, sorted, and the
-    /// number of the trap site raised.
-    pub(crate) sites: Box<[(u32, u32, u32, u32)]>,
+    /// The shared trap path, where every fault site resumes.
+    pub(crate) resume: usize,
+    /// The fault-site table's bytes, owned by the artifact, which drops
+    /// the registration before them.
+    pub(crate) sites: *const u8,
+    pub(crate) sites_len: usize,
 }
 
+// SAFETY: the table's bytes are immutable and outlive the registration
+// (see `sites`); sharing the pointer between threads only shares reads.
+unsafe impl Send for FaultTable {}
+// SAFETY: as above.
+unsafe impl Sync for FaultTable {}
+
 impl FaultTable {
-    /// The address to resume at for a fault at `pc` and the trap site it
-    /// raises, if `pc` is one of this table's unchecked accesses.
+    /// The address to resume at for a fault at `pc` and the trap-site
+    /// number it raises, if `pc` is one of this table's unchecked accesses.
     fn resume_address(&self, pc: usize) -> Option<Resume> {
         if pc < self.code_start || pc >= self.code_end {
             return None;
         }
         let offset = u32::try_from(pc - self.code_start).ok()?;
-        let i = self.sites.partition_point(|(start, ..)| *start <= offset);
-        let (start, end, resume, site) = *self.sites.get(i.checked_sub(1)?)?;
-        (start <= offset && offset < end).then(|| Resume {
-            pc: self.code_start + resume as usize,
-            site,
+        // SAFETY: `sites` and `sites_len` describe bytes the artifact owns
+        // and keeps unchanged until after this table is unregistered.
+        let sites = unsafe { std::slice::from_raw_parts(self.sites, self.sites_len) };
+        let index = vibewasm_format::find_fault_site(sites, offset)?;
+        Some(Resume {
+            pc: self.resume,
+            site: vibewasm_format::FAULT_SITE_FLAG | index,
         })
     }
 }
@@ -535,30 +547,57 @@ fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vibewasm_format::{encode_tables, FaultSite, SiteTables, TrapCode, FAULT_SITE_FLAG};
+
+    /// A table for code at `code_start` whose faults resume at
+    /// `code_start + resume`, with accesses at `sites` (`start..end`
+    /// offsets). The table's bytes are leaked: tests only.
+    fn table(code_start: usize, resume: usize, sites: &[(u32, u32)]) -> FaultTable {
+        let tables = SiteTables {
+            fault_sites: sites
+                .iter()
+                .map(|&(start, end)| FaultSite {
+                    start,
+                    len: (end - start) as u8,
+                    wasm_offset: 0,
+                    code: TrapCode::MemoryOutOfBounds,
+                })
+                .collect(),
+            ..SiteTables::default()
+        };
+        let (bytes, ranges) = encode_tables(&tables).unwrap();
+        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+        let (offset, len) = ranges.fault_sites;
+        let sites = &bytes[offset as usize..(offset + len) as usize];
+        FaultTable {
+            code_start,
+            code_end: code_start + 0x100,
+            resume: code_start + resume,
+            sites: sites.as_ptr(),
+            sites_len: sites.len(),
+        }
+    }
 
     #[test]
     fn resume_address_finds_only_recorded_ranges() {
-        let table = FaultTable {
-            code_start: 0x1000,
-            code_end: 0x2000,
-            sites: vec![(0x10, 0x14, 0x800, 3), (0x20, 0x28, 0x900, 7)].into_boxed_slice(),
+        let table = table(0x1000, 0x80, &[(0x10, 0x14), (0x20, 0x28)]);
+        let at = |site| {
+            Some(Resume {
+                pc: 0x1080,
+                site: FAULT_SITE_FLAG | site,
+            })
         };
-        let at = |pc, site| Some(Resume { pc, site });
-        assert_eq!(table.resume_address(0x1010), at(0x1800, 3));
-        assert_eq!(table.resume_address(0x1013), at(0x1800, 3));
+        assert_eq!(table.resume_address(0x1010), at(0));
+        assert_eq!(table.resume_address(0x1013), at(0));
         assert_eq!(table.resume_address(0x1014), None);
-        assert_eq!(table.resume_address(0x1027), at(0x1900, 7));
+        assert_eq!(table.resume_address(0x1027), at(1));
         assert_eq!(table.resume_address(0x100f), None);
         assert_eq!(table.resume_address(0x3000), None);
     }
 
     #[test]
     fn registrations_come_and_go() {
-        let make = |start| FaultTable {
-            code_start: start,
-            code_end: start + 0x100,
-            sites: vec![(0, 4, 0x80, 0)].into_boxed_slice(),
-        };
+        let make = |start| table(start, 0x80, &[(0, 4)]);
         let a = register(make(0x10_000)).unwrap();
         let b = register(make(0x20_000)).unwrap();
         assert!(!std::ptr::eq(a.slot, b.slot));
@@ -577,16 +616,11 @@ mod tests {
     #[test]
     fn only_kernel_faults_inside_a_reservation_are_traps() {
         let code = 0x3000_0000;
-        let table = register(FaultTable {
-            code_start: code,
-            code_end: code + 0x100,
-            sites: vec![(0x10, 0x14, 0x80, 5)].into_boxed_slice(),
-        })
-        .unwrap();
+        let table = register(table(code, 0x80, &[(0x10, 0x14)])).unwrap();
         let site = code + 0x12;
         let stub = Resume {
             pc: code + 0x80,
-            site: 5,
+            site: FAULT_SITE_FLAG,
         };
         let memory = 0x5000_0000;
         let reservation = register_reservation(memory, 0x2_0000);
@@ -631,12 +665,7 @@ mod tests {
         let tables: Vec<Registration> = (0..CHUNK + 10)
             .map(|k| {
                 let start = 0x1000_0000 + 0x1000 * k;
-                register(FaultTable {
-                    code_start: start,
-                    code_end: start + 0x100,
-                    sites: vec![(8, 12, 0x40, 0)].into_boxed_slice(),
-                })
-                .unwrap()
+                register(table(start, 0x40, &[(8, 12)])).unwrap()
             })
             .collect();
         let last = 0x1000_0000 + 0x1000 * (CHUNK + 9);

@@ -69,6 +69,13 @@ pub fn wasm(wat: &str) -> Vec<u8> {
 }
 
 /// Compiles WAT text to artifact bytes with the default config.
+/// Recomputes an artifact's checksum after a deliberate edit, so that the
+/// check under test (not the checksum) is what refuses the file.
+pub fn refix_checksum(bytes: &mut [u8]) {
+    let sum = vibewasm_format::file_checksum(bytes);
+    bytes[vibewasm_format::CHECKSUM_RANGE].copy_from_slice(&sum);
+}
+
 pub fn compile_wat(wat: &str) -> Vec<u8> {
     compile(&wasm(wat), &Config::default()).unwrap_or_else(|e| panic!("compile failed: {e}"))
 }

@@ -69,13 +69,6 @@ fn header_of(bytes: &[u8]) -> Header {
     Header::decode(bytes).expect("header decodes")
 }
 
-/// Recomputes the checksum after a deliberate edit, so that the check
-/// under test (not the checksum) is what refuses the file.
-fn refix_checksum(bytes: &mut [u8]) {
-    let sum = file_checksum(bytes);
-    bytes[CHECKSUM_RANGE].copy_from_slice(&sum);
-}
-
 /// Loads `bytes` both ways (from memory, and from a file with
 /// `Artifact::open`); both must fail, and the messages must contain `word`.
 fn assert_refused(bytes: &[u8], word: &str, what: &str) {
@@ -139,11 +132,15 @@ fn header_fields() {
     assert_eq!(h.wasm_sha256, vibewasm_format::sha256(&wasm));
     assert_eq!(h.file_len, bytes.len() as u64);
     assert_eq!(h.metadata_offset, HEADER_SIZE as u64);
-    // Short code follows the metadata closely: no page of padding.
+    // Short code follows the tables (after the metadata) closely: no page
+    // of padding.
+    let view = vibewasm_format::read_artifact(&bytes).unwrap();
+    let (strings, strings_len) = view.metadata.site_tables.name_strings;
+    let tables_end = h.metadata_offset + h.metadata_len + strings + strings_len;
     assert!(h.code_len < vibewasm_format::MAPPED_CODE_MIN);
     assert_eq!(h.code_offset % vibewasm_format::CODE_MIN_ALIGN, 0);
-    assert!(h.code_offset < h.metadata_offset + h.metadata_len + 16);
-    assert!(h.code_offset >= h.metadata_offset + h.metadata_len);
+    assert!(h.code_offset >= tables_end);
+    assert!(h.code_offset < tables_end + 16);
     assert_eq!(h.code_offset + h.code_len, h.file_len);
     assert!(h.code_len > 0);
     assert_eq!(h.checksum, file_checksum(&bytes));
@@ -154,7 +151,11 @@ fn header_fields() {
     assert_eq!(artifact.header(), &h);
     assert_eq!(artifact.code_len() as u64, h.code_len);
     let meta = artifact.metadata();
-    assert_eq!(meta.functions.len(), 6, "1 import + 5 defined functions");
+    assert_eq!(
+        artifact.tables().num_functions(),
+        6,
+        "1 import + 5 defined functions"
+    );
     let exports: Vec<&str> = meta.exports.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(exports, ["memory", "fib", "run", "g", "grow"]);
 }
@@ -333,7 +334,7 @@ fn explicit_bounds_checks_with_fault_sites_are_refused() {
         },
     );
     let view = vibewasm_format::read_artifact(&guard).unwrap();
-    let sites = view.metadata.fault_sites.len();
+    let sites = view.tables.num_fault_sites();
     assert!(sites > 0, "guard-page code of MODULE has fault sites");
     let mut bad = guard.clone();
     assert_eq!(bad[52], vibewasm_format::BoundsChecks::GuardPages as u8);
@@ -353,11 +354,8 @@ fn explicit_bounds_checks_with_fault_sites_are_refused() {
             ..Config::default()
         },
     );
-    assert!(vibewasm_format::read_artifact(&explicit)
-        .unwrap()
-        .metadata
-        .fault_sites
-        .is_empty());
+    let view = vibewasm_format::read_artifact(&explicit).unwrap();
+    assert_eq!(view.tables.num_fault_sites(), 0);
     exercise(&open_artifact_bytes(&explicit));
 }
 

@@ -29,8 +29,10 @@ fn planted_artifact() -> Vec<u8> {
         options: view.header.options,
         wasm: &wasm(APP),
         metadata: &view.metadata,
+        tables: &view.tables.to_owned(),
         code: view.code,
     })
+    .unwrap()
 }
 
 /// The file name `run` looks `APP` up under.

@@ -25,8 +25,10 @@ fn forge(bytes: &[u8], edit: impl FnOnce(&mut Metadata)) -> Vec<u8> {
         options: view.header.options,
         wasm: b"forged",
         metadata: &metadata,
+        tables: &view.tables.to_owned(),
         code: view.code,
     })
+    .unwrap()
 }
 
 /// `bytes` must be refused at load, by the format checks, with a message

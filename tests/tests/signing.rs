@@ -8,8 +8,8 @@
 use std::process::Output;
 
 use vibewasm_format::{
-    file_checksum, read_artifact, sign_artifact, strip_signature, verify_signature, FormatError,
-    SecretKey, CHECKSUM_RANGE, SIGNATURE_BLOCK_LEN,
+    read_artifact, sign_artifact, strip_signature, verify_signature, FormatError, SecretKey,
+    CHECKSUM_RANGE, SIGNATURE_BLOCK_LEN,
 };
 use vibewasm_loader::{LoadError, TrustedKeys};
 use vibewasm_tests::*;
@@ -32,11 +32,6 @@ fn key(n: u8) -> SecretKey {
 
 fn trusting(keys: &[&SecretKey]) -> TrustedKeys {
     keys.iter().map(|k| k.public_key()).collect()
-}
-
-fn refix_checksum(bytes: &mut [u8]) {
-    let sum = file_checksum(bytes);
-    bytes[CHECKSUM_RANGE].copy_from_slice(&sum);
 }
 
 fn format_error(result: Result<Artifact, LoadError>) -> FormatError {

@@ -384,14 +384,13 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
     fn emit_trap_stubs(&mut self) {
         for trap in std::mem::take(&mut self.traps) {
             let site = TrapSite {
-                code_offset: 0,
                 func: self.index,
                 wasm_offset: trap.wasm_offset,
                 code: trap.code,
             };
-            let number = self.m.next_trap_site();
             for (start, end) in trap.faults {
-                self.m.add_fault_site(start, end, number);
+                self.m
+                    .add_fault_site(start, end, trap.wasm_offset, trap.code);
             }
             self.m.emit_trap_stub(&trap.jumps, site);
         }

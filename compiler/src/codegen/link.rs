@@ -52,10 +52,9 @@ pub struct ChunkCode {
     /// In chunk 0 only.
     pub host_entry: Option<u32>,
     pub trap_path: Option<u32>,
-    /// Trap sites in the chunk's numbering, with their stub (`None`: the
-    /// shared trap path).
-    pub traps: Vec<(Option<u32>, TrapSite)>,
-    /// `trap` is in the chunk's numbering.
+    /// Trap stubs' sites, in the chunk's numbering.
+    pub traps: Vec<TrapSite>,
+    /// Sorted by start.
     pub fault_sites: Vec<format::FaultSite>,
     /// Sorted by return offset.
     pub call_sites: Vec<format::CallSite>,
@@ -70,6 +69,7 @@ pub struct CompiledCode {
     pub code: Vec<u8>,
     pub functions: Vec<CodeRange>,
     pub host_entry: u32,
+    pub trap_path: u32,
     pub traps: Vec<TrapSite>,
     pub relocations: Vec<format::Relocation>,
     pub fault_sites: Vec<format::FaultSite>,
@@ -146,6 +146,7 @@ pub fn link(
         code: Vec::new(),
         functions,
         host_entry,
+        trap_path,
         traps: Vec::new(),
         relocations: Vec::new(),
         fault_sites: Vec::new(),
@@ -167,16 +168,13 @@ pub fn link(
             };
             x86_64::write_field(&mut code, field_end as usize, value);
         }
-        out.traps
-            .extend(chunk.traps.into_iter().map(|(stub, site)| TrapSite {
-                code_offset: stub.map_or(trap_path, |o| o + base),
-                ..site
-            }));
+        out.traps.extend(chunk.traps);
+        // Chunks are placed in order, so the module's fault sites stay
+        // sorted.
         out.fault_sites
             .extend(chunk.fault_sites.into_iter().map(|f| format::FaultSite {
                 start: f.start + base,
-                end: f.end + base,
-                trap: f.trap + trap_base,
+                ..f
             }));
         out.call_sites
             .extend(chunk.call_sites.into_iter().map(|c| format::CallSite {

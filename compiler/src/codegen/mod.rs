@@ -53,17 +53,16 @@ pub struct ModuleCompiler<'m> {
     functions: Vec<(u32, Label, Label, u32)>,
     /// 4-byte fields the linker fills, each ending at its label.
     patches: Vec<(Label, Patch)>,
-    /// Trap sites in chunk-local numbering; `None`: no stub of its own
-    /// (raised only by faults, at the shared trap path).
-    trap_stubs: Vec<(Option<Label>, TrapSite)>,
+    /// The sites of trap stubs, in chunk-local numbering.
+    trap_stubs: Vec<TrapSite>,
     /// In chunk 0: the shared trap path and the host entry trampoline.
     trap_common: Option<Label>,
     host_entry: Option<Label>,
     relocations: Vec<RelocTarget>,
     pub cpu_features: u64,
     pub options: format::CodeOptions,
-    /// Unchecked memory accesses `(start, end, trap site)` (guard-page mode).
-    fault_sites: Vec<(Label, Label, usize)>,
+    /// Unchecked accesses: `(start, end, wasm offset, trap code)`.
+    fault_sites: Vec<(Label, Label, u32, TrapCode)>,
     /// Return addresses of calls, with the wasm offset of the call.
     call_sites: Vec<(Label, u32)>,
     /// Bytes of wasm code in the chunk, to size the code buffer.
@@ -194,14 +193,9 @@ impl<'m> ModuleCompiler<'m> {
     }
 
     /// Records an unchecked memory access between `start` and `end` whose
-    /// fault raises the trap of stub number `site` (see `emit_trap_stub`).
-    pub fn add_fault_site(&mut self, start: Label, end: Label, site: usize) {
-        self.fault_sites.push((start, end, site));
-    }
-
-    /// The number the next trap stub will get.
-    pub fn next_trap_site(&self) -> usize {
-        self.trap_stubs.len()
+    /// fault raises `code` at `wasm_offset` (see [`format::FaultSite`]).
+    pub fn add_fault_site(&mut self, start: Label, end: Label, wasm_offset: u32, code: TrapCode) {
+        self.fault_sites.push((start, end, wasm_offset, code));
     }
 
     /// Emits the trap stub of one site: its site number in `R1` and a jump
@@ -213,13 +207,13 @@ impl<'m> ModuleCompiler<'m> {
     /// runtime ([`format::OVERFLOW_STUB_SHIFT`]).
     ///
     /// A site that only faults (an unchecked access of guard-page code)
-    /// gets no stub: the fault handler itself puts the site number in the
-    /// trap-site register and resumes at the shared trap path, which is the
-    /// site's `code_offset` (see [`format::FaultSite`]). That saves 10
-    /// bytes of code per memory access.
+    /// gets neither a stub nor a number: it is a fault site of its own
+    /// (`add_fault_site`), whose number the fault handler puts in the
+    /// trap-site register before resuming at the shared trap path (see
+    /// [`format::FaultSite`]). That saves 10 bytes of code and a trap-table
+    /// record per memory access.
     pub fn emit_trap_stub(&mut self, jumps: &[Jump], site: TrapSite) {
         if jumps.is_empty() {
-            self.trap_stubs.push((None, site));
             return;
         }
         let label = self.e.label();
@@ -238,7 +232,7 @@ impl<'m> ModuleCompiler<'m> {
         let jump_end = self.e.label();
         self.patches
             .push((jump_end, Patch::Rel32(LinkTarget::TrapPath)));
-        self.trap_stubs.push((Some(label), site));
+        self.trap_stubs.push(site);
     }
 
     /// The host entry trampoline and the shared trap exit.
@@ -399,7 +393,6 @@ impl<'m> ModuleCompiler<'m> {
         );
         e.return_void();
         let site = |code| TrapSite {
-            code_offset: 0,
             func: index,
             wasm_offset: 0,
             code,
@@ -467,20 +460,23 @@ impl<'m> ModuleCompiler<'m> {
             })
             .collect();
         call_sites.sort_by_key(|c| c.return_offset);
-        let traps = self
-            .trap_stubs
-            .iter()
-            .map(|(label, site)| (label.map(offset), *site))
-            .collect();
-        let fault_sites = self
-            .fault_sites
-            .iter()
-            .map(|(start, end, trap)| format::FaultSite {
-                start: offset(*start),
-                end: offset(*end),
-                trap: *trap as u32,
-            })
-            .collect();
+        let mut fault_sites = Vec::with_capacity(self.fault_sites.len());
+        for &(start, end, wasm_offset, code) in &self.fault_sites {
+            let (start, end) = (offset(start), offset(end));
+            let len = end
+                .checked_sub(start)
+                .and_then(|len| u8::try_from(len).ok())
+                .ok_or_else(|| {
+                    CompileError::Internal(format!("an unchecked access of {start}..{end}"))
+                })?;
+            fault_sites.push(format::FaultSite {
+                start,
+                len,
+                wasm_offset,
+                code,
+            });
+        }
+        fault_sites.sort_by_key(|f| f.start);
         let patches = self
             .patches
             .iter()
@@ -490,7 +486,7 @@ impl<'m> ModuleCompiler<'m> {
             functions,
             host_entry: self.host_entry.map(offset),
             trap_path: self.trap_common.map(offset),
-            traps,
+            traps: self.trap_stubs,
             fault_sites,
             call_sites,
             relocations: self.relocations,

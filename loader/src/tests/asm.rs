@@ -82,6 +82,13 @@ impl Asm {
         self.mem(src, base, disp);
     }
 
+    /// `mov dword [base + disp], src32`
+    pub fn store32(&mut self, base: u8, disp: i32, src: u8) {
+        self.rex(false, src, base);
+        self.code.push(0x89);
+        self.mem(src, base, disp);
+    }
+
     /// `mov dword [base + disp], imm`
     pub fn store_imm32(&mut self, base: u8, disp: i32, imm: u32) {
         self.rex(false, 0, base);

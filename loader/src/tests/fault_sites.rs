@@ -4,8 +4,9 @@
 //! would do) aborts the process with a message instead of becoming a trap.
 //!
 //! The code follows the conventions of `x86_64.rs`: the "trampoline" is
-//! `jmp *%rdx`, each function is a C function `(vmctx, argv) -> u32`, and a
-//! trap stub records its site in the runtime state and returns 1.
+//! `jmp *%rdx`, each function is a C function `(vmctx, argv) -> u32`, and
+//! the trap path records the site number the handler put in `esi` in the
+//! runtime state and returns 1.
 
 use std::sync::Arc;
 
@@ -13,12 +14,12 @@ use vibewasm_format::vmctx::{
     MEMORY0, MEMORY_DEF_BASE, RUNTIME, RUNTIME_TRAP_SITE, RUNTIME_TRAP_VMCTX,
 };
 use vibewasm_format::{
-    CodeRange, Export, ExternKind, FaultSite, MemoryType, Metadata, Trampolines, TrapCode,
-    TrapSite, ValType,
+    CodeRange, Export, ExternKind, FaultSite, MemoryType, Metadata, SiteTables, Trampolines,
+    TrapCode, ValType,
 };
 
 use super::asm::*;
-use super::{func_type, load};
+use super::{func_type, load_with};
 use crate::{Artifact, Error, Linker, Val};
 
 /// The artifact: `load_mem(addr)` reads byte `addr` of memory 0 and
@@ -40,12 +41,6 @@ fn artifact() -> Arc<Artifact> {
     a.store(RSI, 0, RAX);
     a.raw(&[0x31, 0xc0]); // xor %eax,%eax
     a.ret();
-    let mem_stub = a.align();
-    a.load(RAX, RDI, RUNTIME);
-    a.store_imm32(RAX, RUNTIME_TRAP_SITE, 0);
-    a.store(RAX, RUNTIME_TRAP_VMCTX, RDI);
-    a.mov_imm32(RAX, 1);
-    a.ret();
 
     // 1: load_abs: movzbl (%rcx),%eax, an address outside any memory.
     let load_abs = a.align();
@@ -56,18 +51,21 @@ fn artifact() -> Arc<Artifact> {
     a.store(RSI, 0, RAX);
     a.raw(&[0x31, 0xc0]); // xor %eax,%eax
     a.ret();
-    let abs_stub = a.align();
+    let end = a.align();
+
+    // The shared trap path: the fault handler resumes here with the
+    // site's number in esi.
+    let trap_path = a.align();
     a.load(RAX, RDI, RUNTIME);
-    a.store_imm32(RAX, RUNTIME_TRAP_SITE, 1);
+    a.store32(RAX, RUNTIME_TRAP_SITE, RSI);
     a.store(RAX, RUNTIME_TRAP_VMCTX, RDI);
     a.mov_imm32(RAX, 1);
     a.ret();
-    let end = a.align();
 
-    let site = |code_offset, func| TrapSite {
-        code_offset,
-        func,
-        wasm_offset: 0x20,
+    let site = |start, end: u32, wasm_offset| FaultSite {
+        start,
+        len: (end - start) as u8,
+        wasm_offset,
         code: TrapCode::MemoryOutOfBounds,
     };
     let export = |name: &str, index| Export {
@@ -83,6 +81,13 @@ fn artifact() -> Arc<Artifact> {
             max_pages: Some(1),
         }],
         exports: vec![export("load_mem", 0), export("load_abs", 1)],
+        trampolines: Some(Trampolines {
+            host_entry: 0,
+            trap_path,
+        }),
+        ..Metadata::default()
+    };
+    let tables = SiteTables {
         functions: vec![
             CodeRange {
                 offset: load_mem,
@@ -95,23 +100,13 @@ fn artifact() -> Arc<Artifact> {
                 frame_size: 8,
             },
         ],
-        trampolines: Some(Trampolines { host_entry: 0 }),
-        traps: vec![site(mem_stub, 0), site(abs_stub, 1)],
         fault_sites: vec![
-            FaultSite {
-                start: mem_site,
-                end: mem_site_end,
-                trap: 0,
-            },
-            FaultSite {
-                start: abs_site,
-                end: abs_site_end,
-                trap: 1,
-            },
+            site(mem_site, mem_site_end, 0x20),
+            site(abs_site, abs_site_end, 0x21),
         ],
-        ..Metadata::default()
+        ..SiteTables::default()
     };
-    load(&metadata, &a.finish())
+    load_with(&metadata, &tables, &a.finish())
 }
 
 fn load_byte(name: &str, address: u32) -> Result<Vec<Val>, Error> {
@@ -125,7 +120,9 @@ fn a_fault_inside_the_reservation_is_a_trap() {
     for address in [65536, 65537, 0x1000_0000, u32::MAX] {
         match load_byte("load_mem", address) {
             Err(Error::Trap(trap)) => {
-                assert_eq!(trap.code, TrapCode::MemoryOutOfBounds, "{address:#x}")
+                assert_eq!(trap.code, TrapCode::MemoryOutOfBounds, "{address:#x}");
+                // From the fault site's record, found by the faulting pc.
+                assert_eq!((trap.func, trap.wasm_offset), (Some(0), Some(0x20)));
             }
             other => panic!("{address:#x}: expected a trap, got {other:?}"),
         }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use vibewasm_format::{
-    write_artifact, ArtifactParts, CodeOptions, FuncType, Metadata, Target, ValType,
+    write_artifact, ArtifactParts, CodeOptions, FuncType, Metadata, SiteTables, Target, ValType,
 };
 
 use crate::Artifact;
@@ -20,19 +20,36 @@ mod no_code;
 #[cfg(all(target_arch = "x86_64", any(target_os = "linux", target_os = "macos")))]
 mod x86_64;
 
+/// An artifact without functions.
 pub(crate) fn artifact_bytes(metadata: &Metadata, code: &[u8]) -> Vec<u8> {
+    artifact_bytes_with(metadata, &SiteTables::default(), code)
+}
+
+pub(crate) fn artifact_bytes_with(
+    metadata: &Metadata,
+    tables: &SiteTables,
+    code: &[u8],
+) -> Vec<u8> {
     write_artifact(&ArtifactParts {
         compiler_version: "hand-built",
         target: Target::host().expect("supported host"),
         options: CodeOptions::default(),
         wasm: b"\0asm",
         metadata,
+        tables,
         code,
     })
+    .expect("tables in order")
 }
 
+/// An artifact without functions, loaded.
 pub(crate) fn load(metadata: &Metadata, code: &[u8]) -> Arc<Artifact> {
-    Arc::new(Artifact::from_bytes(&artifact_bytes(metadata, code)).expect("artifact loads"))
+    load_with(metadata, &SiteTables::default(), code)
+}
+
+pub(crate) fn load_with(metadata: &Metadata, tables: &SiteTables, code: &[u8]) -> Arc<Artifact> {
+    let bytes = artifact_bytes_with(metadata, tables, code);
+    Arc::new(Artifact::from_bytes(&bytes).expect("artifact loads"))
 }
 
 pub(crate) fn func_type(params: &[ValType], results: &[ValType]) -> FuncType {

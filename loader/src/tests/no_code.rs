@@ -226,16 +226,10 @@ fn import_module(kind: ImportKind) -> Metadata {
             kind,
         }],
         func_types: if is_func { vec![0] } else { vec![] },
-        functions: if is_func {
-            vec![vibewasm_format::CodeRange {
-                offset: 0,
-                len: 1,
-                frame_size: 8,
-            }]
-        } else {
-            vec![]
-        },
-        trampolines: is_func.then_some(vibewasm_format::Trampolines { host_entry: 0 }),
+        trampolines: is_func.then_some(vibewasm_format::Trampolines {
+            host_entry: 0,
+            trap_path: 0,
+        }),
         ..Metadata::default()
     }
 }
@@ -244,7 +238,15 @@ fn import_module(kind: ImportKind) -> Metadata {
 fn imports_are_resolved_by_name_and_signature() {
     // The code (a lone `ret` byte) is never run: linking fails first or
     // nothing is called.
-    let artifact = load(&import_module(ImportKind::Func(0)), &[0xc3]);
+    let stub = vibewasm_format::SiteTables {
+        functions: vec![vibewasm_format::CodeRange {
+            offset: 0,
+            len: 1,
+            frame_size: 8,
+        }],
+        ..Default::default()
+    };
+    let artifact = super::load_with(&import_module(ImportKind::Func(0)), &stub, &[0xc3]);
 
     let err = Linker::new().instantiate_artifact(&artifact).unwrap_err();
     assert!(matches!(err, Error::Link(LinkError::MissingImport { .. })));

@@ -20,12 +20,12 @@ use vibewasm_format::vmctx::{
 };
 use vibewasm_format::{
     CodeRange, ConstExpr, DataSegment, ElementSegment, Export, ExternKind, Import, ImportKind,
-    MemoryType, Metadata, RelocTarget, Relocation, SegmentMode, TableType, Trampolines, TrapCode,
-    TrapSite, ValType,
+    MemoryType, Metadata, RelocTarget, Relocation, SegmentMode, SiteTables, TableType, Trampolines,
+    TrapCode, TrapSite, ValType,
 };
 
 use super::asm::*;
-use super::{func_type, load};
+use super::{func_type, load_with};
 use crate::{Artifact, Caller, Error, Instance, Linker, Store, Trap, Val};
 
 const HOST_SITE: u32 = 0;
@@ -194,10 +194,9 @@ fn assemble(layout: &VmctxLayout) -> (Vec<u8>, Vec<u32>) {
 /// The test module. `prefix` goes in front of every function name; with
 /// `import_table` the table is imported as `env::table` instead of defined
 /// (and gets no element segment).
-fn metadata(prefix: &str, import_table: bool) -> (Metadata, Vec<u8>) {
+fn metadata(prefix: &str, import_table: bool) -> (Metadata, SiteTables, Vec<u8>) {
     use ValType::I32;
     let site = |func, wasm_offset, code| TrapSite {
-        code_offset: 0,
         func,
         wasm_offset,
         code,
@@ -256,7 +255,13 @@ fn metadata(prefix: &str, import_table: bool) -> (Metadata, Vec<u8>) {
         ],
         imports,
         func_types: vec![0, 1, 2, 0, 2, 0, 2, 0, 1, 3],
-        trampolines: Some(Trampolines { host_entry: 0 }),
+        trampolines: Some(Trampolines {
+            host_entry: 0,
+            trap_path: 0,
+        }),
+        ..Metadata::default()
+    };
+    let mut tables = SiteTables {
         traps: vec![
             site(0, 0, TrapCode::HostError),
             site(2, 0x4a, TrapCode::IntegerDivideByZero),
@@ -266,6 +271,14 @@ fn metadata(prefix: &str, import_table: bool) -> (Metadata, Vec<u8>) {
             site(8, 0x81, TrapCode::UninitializedElement),
             site(8, 0x82, TrapCode::IndirectCallTypeMismatch),
         ],
+        func_names: (0u32..)
+            .zip(names)
+            .skip(1)
+            .map(|(i, n)| (i, format!("{prefix}{n}")))
+            .collect(),
+        ..SiteTables::default()
+    };
+    metadata = Metadata {
         memories: vec![MemoryType {
             min_pages: 1,
             max_pages: Some(3),
@@ -295,16 +308,11 @@ fn metadata(prefix: &str, import_table: bool) -> (Metadata, Vec<u8>) {
             }]
         },
         exports,
-        func_names: (0u32..)
-            .zip(names)
-            .skip(1)
-            .map(|(i, n)| (i, format!("{prefix}{n}")))
-            .collect(),
-        ..Metadata::default()
+        ..metadata
     };
     let layout = VmctxLayout::new(&metadata);
     let (code, starts) = assemble(&layout);
-    metadata.functions = starts
+    tables.functions = starts
         .windows(2)
         .map(|w| CodeRange {
             offset: w[0],
@@ -322,12 +330,12 @@ fn metadata(prefix: &str, import_table: bool) -> (Metadata, Vec<u8>) {
             target: RelocTarget::ImportedFunc(0),
         },
     ];
-    (metadata, code)
+    (metadata, tables, code)
 }
 
 fn artifact(prefix: &str, import_table: bool) -> Arc<Artifact> {
-    let (metadata, code) = metadata(prefix, import_table);
-    load(&metadata, &code)
+    let (metadata, tables, code) = metadata(prefix, import_table);
+    load_with(&metadata, &tables, &code)
 }
 
 fn linker() -> Linker {
@@ -520,7 +528,7 @@ fn element_segments_hold_func_ref_pointers() {
     let record = unsafe { *check.ptr() };
     assert_eq!(
         record.code,
-        base.wrapping_add(meta.functions[7].offset as usize)
+        base.wrapping_add(instance.artifact().function(7).unwrap().offset as usize)
     );
     assert_eq!(record.vmctx, data.vmctx.ptr());
     let type_id = crate::canonical_type_id(&meta.types[0]).unwrap();
@@ -612,10 +620,10 @@ fn references_of_another_store_are_refused() {
 
 #[test]
 fn start_function_traps_fail_instantiation() {
-    let (mut metadata, code) = metadata("", false);
+    let (mut metadata, tables, code) = metadata("", false);
     metadata.start = Some(2);
     let err = linker()
-        .instantiate_artifact(&load(&metadata, &code))
+        .instantiate_artifact(&load_with(&metadata, &tables, &code))
         .unwrap_err();
     assert_eq!(err.trap_code(), Some(TrapCode::IntegerDivideByZero));
     assert!(err.to_string().contains("start function trapped"), "{err}");

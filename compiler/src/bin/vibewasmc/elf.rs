@@ -11,19 +11,19 @@
 //! |---|---|
 //! | the name-section name, else `wasm_func_N` | defined function `N` (its range includes its trap stubs) |
 //! | the name-section name, else `wasm_import_MODULE.NAME` | the stub of an imported function |
-//! | `vibewasm_trampoline_host_entry` | the host entry trampoline and the shared trap exit after it |
-//! | `vibewasm_trap_N_KIND` | the out-of-line stub of trap site `N` (e.g. `vibewasm_trap_3_integer_divide_by_zero`) |
+//! | `vibewasm_trampoline_host_entry` | the host entry trampoline |
+//! | `vibewasm_trap_path` | the shared trap path after it (trap stubs and faults end there) |
 //!
-//! Trap stubs lie inside their function's range, so their symbols overlap
-//! the function's; `objdump` labels both, and a branch to a stub shows the
-//! stub's name. All symbols are local: names need not be unique (a name
-//! section may repeat one), and the object is for reading, not linking.
+//! A function's range includes its trap stubs (`mov esi, SITE` and a jump
+//! to the trap path; the format keeps no table of stub addresses). All
+//! symbols are local: names need not be unique (a name section may repeat
+//! one), and the object is for reading, not linking.
 
 use std::path::Path;
 
 use object::write::{Object, StandardSection, Symbol, SymbolSection};
 use object::{Architecture, BinaryFormat, Endianness, SymbolFlags, SymbolKind, SymbolScope};
-use vibewasm_format::{self as format, Arch, ImportKind, Metadata};
+use vibewasm_format::{self as format, Arch, ImportKind, Metadata, Tables};
 
 use crate::Failure;
 
@@ -36,22 +36,29 @@ pub struct CodeSymbol {
 }
 
 /// The symbols for a code section of `code_len` bytes described by `meta`
-/// (which `read_artifact` validated: every offset is inside the code).
-pub fn code_symbols(meta: &Metadata, code_len: u64) -> Vec<CodeSymbol> {
+/// and `tables` (code ranges outside the code are left out).
+pub fn code_symbols(meta: &Metadata, tables: &Tables<'_>, code_len: u64) -> Vec<CodeSymbol> {
     let mut symbols = Vec::new();
     let mut imports = meta.imports.iter().filter_map(|i| match i.kind {
         ImportKind::Func(_) => Some((&i.module, &i.name)),
         _ => None,
     });
-    let mut func_starts: Vec<u64> = Vec::with_capacity(meta.functions.len());
-    for (index, range) in (0u32..).zip(&meta.functions) {
+    let num_funcs = tables.num_functions() as u32;
+    let mut starts: Vec<u64> = Vec::with_capacity(num_funcs as usize + 1);
+    for index in 0..num_funcs {
         let import = imports.next();
-        let name = match (meta.func_name(index).filter(|n| !n.is_empty()), import) {
+        let Some(range) = tables
+            .function(index)
+            .filter(|r| u64::from(r.offset) + u64::from(r.len) <= code_len)
+        else {
+            continue;
+        };
+        let name = match (tables.func_name(index).filter(|n| !n.is_empty()), import) {
             (Some(name), _) => name.to_string(),
             (None, Some((module, field))) => format!("wasm_import_{module}.{field}"),
             (None, None) => format!("wasm_func_{index}"),
         };
-        func_starts.push(range.offset.into());
+        starts.push(range.offset.into());
         symbols.push(CodeSymbol {
             name,
             offset: range.offset.into(),
@@ -69,37 +76,18 @@ pub fn code_symbols(meta: &Metadata, code_len: u64) -> Vec<CodeSymbol> {
             .unwrap_or(code_len)
     };
     if let Some(t) = &meta.trampolines {
-        let start = u64::from(t.host_entry);
-        symbols.push(CodeSymbol {
-            name: "vibewasm_trampoline_host_entry".into(),
-            offset: start,
-            size: next_start(start, &func_starts) - start,
-        });
-    }
-    // A trap stub ends where the next stub starts or its function ends.
-    let mut stubs: Vec<u64> = meta.traps.iter().map(|t| t.code_offset.into()).collect();
-    stubs.sort_unstable();
-    for (site, trap) in meta.traps.iter().enumerate() {
-        let start = u64::from(trap.code_offset);
-        let Some(range) = meta.functions.get(trap.func as usize) else {
-            continue;
-        };
-        let (func_start, func_end) = (
-            u64::from(range.offset),
-            u64::from(range.offset) + u64::from(range.len),
-        );
-        // A site raised only by faults has no stub: it resumes at the
-        // shared trap path, outside its function.
-        if !(func_start..func_end).contains(&start) {
-            continue;
+        starts.push(t.trap_path.into());
+        for (name, start) in [
+            ("vibewasm_trampoline_host_entry", t.host_entry),
+            ("vibewasm_trap_path", t.trap_path),
+        ] {
+            let start = u64::from(start);
+            symbols.push(CodeSymbol {
+                name: name.into(),
+                offset: start,
+                size: next_start(start, &starts).saturating_sub(start),
+            });
         }
-        let end = next_start(start, &stubs).min(func_end);
-        let kind = trap.code.message().replace(' ', "_");
-        symbols.push(CodeSymbol {
-            name: format!("vibewasm_trap_{site}_{kind}"),
-            offset: start,
-            size: end - start,
-        });
     }
     symbols
 }
@@ -144,7 +132,7 @@ pub fn cmd_inspect_elf(input: &Path, output: &Path) -> Result<(), Failure> {
     }
     // Disassembling needs no CPU feature: accept whatever the code uses.
     let view = format::read_artifact_for(&bytes, header.target, u64::MAX).map_err(at_input)?;
-    let symbols = code_symbols(&view.metadata, view.code.len() as u64);
+    let symbols = code_symbols(&view.metadata, &view.tables, view.code.len() as u64);
     let file_name = input.file_name().unwrap_or_default().to_string_lossy();
     let object = elf_object(view.code, &symbols, &file_name)?;
     crate::write_atomically(output, &object)?;
@@ -160,7 +148,7 @@ pub fn cmd_inspect_elf(input: &Path, output: &Path) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vibewasm_format::{CodeRange, Import, Trampolines, TrapCode, TrapSite};
+    use vibewasm_format::{CodeRange, Import, SiteTables, Trampolines};
 
     fn range(offset: u32, len: u32) -> CodeRange {
         CodeRange {
@@ -178,26 +166,20 @@ mod tests {
                 name: "log".into(),
                 kind: ImportKind::Func(0),
             }],
-            functions: vec![range(0x40, 0x20), range(0x60, 0x40), range(0xa0, 0x30)],
-            trampolines: Some(Trampolines { host_entry: 0 }),
-            traps: vec![
-                TrapSite {
-                    code_offset: 0x90,
-                    func: 1,
-                    wasm_offset: 7,
-                    code: TrapCode::Unreachable,
-                },
-                TrapSite {
-                    code_offset: 0x98,
-                    func: 1,
-                    wasm_offset: 9,
-                    code: TrapCode::StackOverflow,
-                },
-            ],
-            func_names: vec![(1, "fib".into()), (2, String::new())],
+            trampolines: Some(Trampolines {
+                host_entry: 0,
+                trap_path: 0x20,
+            }),
             ..Metadata::default()
         };
-        let symbols = code_symbols(&meta, 0xd0);
+        let (bytes, ranges) = format::encode_tables(&SiteTables {
+            functions: vec![range(0x40, 0x20), range(0x60, 0x40), range(0xa0, 0x30)],
+            func_names: vec![(1, "fib".into()), (2, String::new())],
+            ..SiteTables::default()
+        })
+        .unwrap();
+        let tables = Tables::new(&bytes, &ranges).unwrap();
+        let symbols = code_symbols(&meta, &tables, 0xd0);
         let sym = |name: &str, offset, size| CodeSymbol {
             name: name.into(),
             offset,
@@ -209,9 +191,8 @@ mod tests {
                 sym("wasm_import_env.log", 0x40, 0x20),
                 sym("fib", 0x60, 0x40),
                 sym("wasm_func_2", 0xa0, 0x30),
-                sym("vibewasm_trampoline_host_entry", 0, 0x40),
-                sym("vibewasm_trap_0_unreachable", 0x90, 8),
-                sym("vibewasm_trap_1_call_stack_exhausted", 0x98, 8),
+                sym("vibewasm_trampoline_host_entry", 0, 0x20),
+                sym("vibewasm_trap_path", 0x20, 0x20),
             ]
         );
         let object = elf_object(&[0xc3; 0xd0], &symbols, "m.vwa").unwrap();

@@ -419,8 +419,12 @@ fn cmd_inspect(input: &Path) -> Result<(), Failure> {
     let hash: String = h.wasm_sha256.iter().map(|b| format!("{b:02x}")).collect();
     println!("source sha256   {hash}");
     println!(
-        "sections        metadata {} bytes at {:#x}, code {} bytes at {:#x}",
-        h.metadata_len, h.metadata_offset, h.code_len, h.code_offset
+        "sections        metadata {} bytes at {:#x}, tables at {:#x}, code {} bytes at {:#x}",
+        h.metadata_len,
+        h.metadata_offset,
+        h.metadata_offset + h.metadata_len,
+        h.code_len,
+        h.code_offset
     );
     println!("signature       {}", sign_cmd::signature_line(input));
     println!("imports         {}", m.imports.len());
@@ -437,9 +441,13 @@ fn cmd_inspect(input: &Path) -> Result<(), Failure> {
     for export in &m.exports {
         println!("  {} ({:?} {})", export.name, export.kind, export.index);
     }
-    println!("functions       {}", m.functions.len());
-    for (i, range) in m.functions.iter().enumerate() {
-        let name = m.func_name(i as u32).unwrap_or("");
+    let tables = artifact.tables();
+    println!("functions       {}", tables.num_functions());
+    for i in 0..tables.num_functions() {
+        let Some(range) = tables.function(i as u32) else {
+            continue;
+        };
+        let name = tables.func_name(i as u32).unwrap_or("");
         let ty = m
             .func_type(i as u32)
             .map(|t| t.to_string())
@@ -449,7 +457,12 @@ fn cmd_inspect(input: &Path) -> Result<(), Failure> {
             range.len, range.offset
         );
     }
-    println!("trap sites      {}", m.traps.len());
+    println!(
+        "trap sites      {} with a stub, {} unchecked memory accesses, {} calls",
+        tables.num_traps(),
+        tables.num_fault_sites(),
+        tables.num_call_sites()
+    );
     println!("relocations     {}", m.relocations.len());
     for reloc in &m.relocations {
         let target = match reloc.target {

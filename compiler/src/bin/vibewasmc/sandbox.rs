@@ -171,16 +171,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// not depend on the names). `wasm` is the source it was compiled from.
 pub fn strip_names(artifact: &[u8], wasm: &[u8]) -> Result<Vec<u8>, Failure> {
     let view = read_artifact(artifact).map_err(|e| format!("cannot strip the artifact: {e}"))?;
-    let mut metadata = view.metadata;
-    metadata.func_names.clear();
+    let mut tables = view.tables.to_owned();
+    tables.func_names.clear();
     Ok(write_artifact(&ArtifactParts {
         compiler_version: &view.header.compiler_version,
         target: view.header.target,
         options: view.header.options,
         wasm,
-        metadata: &metadata,
+        metadata: &view.metadata,
+        tables: &tables,
         code: view.code,
-    }))
+    })?)
 }
 
 #[cfg(test)]
