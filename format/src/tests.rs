@@ -135,3 +135,33 @@ fn checksum_mismatch_names_both_values() {
         other => panic!("expected a checksum error, got {other:?}"),
     }
 }
+
+#[test]
+fn the_tree_checksum_is_the_same_hash_for_any_number_of_threads() {
+    // Lengths around the parallel threshold and the tree's power-of-two
+    // cuts, with bytes that differ everywhere.
+    let lengths = [
+        PARALLEL_HASH_MIN - 1,
+        PARALLEL_HASH_MIN,
+        PARALLEL_HASH_MIN + 1,
+        PARALLEL_HASH_MIN + 1023,
+        2 * PARALLEL_HASH_MIN + 4097,
+        5 * PARALLEL_HASH_MIN + 12345,
+    ];
+    let big: Vec<u8> = (0..*lengths.iter().max().unwrap() as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    for len in lengths {
+        let file = &big[..len];
+        let mut zeroed = file.to_vec();
+        zeroed[CHECKSUM_RANGE].fill(0);
+        let expected: [u8; 32] = blake3::hash(&zeroed).into();
+        for threads in [1, 2, 3, 4, 8] {
+            assert_eq!(
+                tree_checksum(file, threads),
+                expected,
+                "{len} bytes, {threads} threads"
+            );
+        }
+    }
+}
