@@ -611,6 +611,7 @@ mod tests {
             options: view.header.options,
             wasm: WASM,
             metadata: &view.metadata,
+            memory_image: view.memory_image,
             code: view.code,
         })
     }

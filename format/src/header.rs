@@ -12,8 +12,10 @@ pub const MAGIC: [u8; 8] = *b"\0VWA\r\n\x1a\n";
 /// first and could run their trap path past the thread's guard page, so
 /// they are refused.
 pub const VERSION_MAJOR: u16 = 2;
-/// Bumped for compatible additions.
-pub const VERSION_MINOR: u16 = 0;
+/// Bumped for compatible additions: a reader reads every older minor of
+/// its major, and refuses newer ones. 1: [`crate::Metadata::memory_image`]
+/// (a 2.0 loader would ignore it and leave the memory without its data).
+pub const VERSION_MINOR: u16 = 1;
 /// Size of the encoded header in bytes.
 pub const HEADER_SIZE: usize = 192;
 /// Alignment in the file of a code section of at least

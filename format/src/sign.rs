@@ -401,6 +401,7 @@ mod tests {
             options: CodeOptions::default(),
             wasm: b"\0asm",
             metadata: &metadata,
+            memory_image: &[],
             code: &[0x90; 32],
         })
     }

@@ -730,6 +730,7 @@ pub fn retype(base: &[u8], m: &mut Mutator) -> Option<Vec<u8>> {
         options: view.header.options,
         wasm: b"retyped",
         metadata: &meta,
+        memory_image: view.memory_image,
         code: view.code,
     }))
 }

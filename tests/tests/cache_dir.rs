@@ -29,6 +29,7 @@ fn planted_artifact() -> Vec<u8> {
         options: view.header.options,
         wasm: &wasm(APP),
         metadata: &view.metadata,
+        memory_image: view.memory_image,
         code: view.code,
     })
 }

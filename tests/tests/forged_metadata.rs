@@ -25,6 +25,11 @@ fn forge(bytes: &[u8], edit: impl FnOnce(&mut Metadata)) -> Vec<u8> {
         options: view.header.options,
         wasm: b"forged",
         metadata: &metadata,
+        memory_image: if metadata.memory_image.is_some() {
+            view.memory_image
+        } else {
+            &[]
+        },
         code: view.code,
     })
 }

@@ -27,6 +27,7 @@ pub(crate) fn artifact_bytes(metadata: &Metadata, code: &[u8]) -> Vec<u8> {
         options: CodeOptions::default(),
         wasm: b"\0asm",
         metadata,
+        memory_image: &[],
         code,
     })
 }

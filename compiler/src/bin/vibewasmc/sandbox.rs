@@ -179,6 +179,7 @@ pub fn strip_names(artifact: &[u8], wasm: &[u8]) -> Result<Vec<u8>, Failure> {
         options: view.header.options,
         wasm,
         metadata: &metadata,
+        memory_image: view.memory_image,
         code: view.code,
     }))
 }
