@@ -18,6 +18,7 @@ mod codegen;
 mod embed;
 mod emitter;
 mod error;
+mod image;
 mod module;
 mod strict;
 
@@ -85,12 +86,14 @@ pub fn compile(wasm: &[u8], config: &Config) -> Result<Vec<u8>, CompileError> {
         cpu_features: compiled.cpu_features,
         ..target
     };
+    let memory_image = image::build_memory_image(&mut metadata);
     Ok(format::write_artifact(&format::ArtifactParts {
         compiler_version: VERSION,
         target,
         options: config.code_options(),
         wasm,
         metadata: &metadata,
+        memory_image: &memory_image,
         code: &compiled.code,
     }))
 }
