@@ -281,7 +281,7 @@ fn place_memory_image(metadata: &Metadata, image: &[u8], metadata_offset: u64) -
         return (bytes, end);
     };
     assert!(
-        !image.is_empty() && image.len() as u64 % IMAGE_ALIGN == 0,
+        !image.is_empty() && (image.len() as u64).is_multiple_of(IMAGE_ALIGN),
         "a memory image is a non-zero multiple of {IMAGE_ALIGN} bytes, not {}",
         image.len()
     );

@@ -260,7 +260,8 @@ fn forge_image(edit: impl FnOnce(&mut MemoryImage, &Header)) -> Result<(), Forma
 #[test]
 fn forged_memory_images_are_refused() {
     assert_eq!(forge_image(|_, _| {}), Ok(()));
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut MemoryImage, &Header)>)> = vec![
+    type Edit = Box<dyn FnOnce(&mut MemoryImage, &Header)>;
+    let cases: Vec<(&str, Edit)> = vec![
         ("memory image end", Box::new(|i, h| i.offset = h.file_len)),
         (
             "memory image end",

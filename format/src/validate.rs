@@ -272,7 +272,7 @@ fn check_memory_image(m: &Metadata, image: &MemoryImage) -> Result<(), FormatErr
                 .into(),
         ));
     }
-    if image.memory_offset % IMAGE_ALIGN != 0 {
+    if !image.memory_offset.is_multiple_of(IMAGE_ALIGN) {
         return Err(FormatError::Mismatch {
             field: "memory image memory offset alignment",
             found: image.memory_offset.to_string(),

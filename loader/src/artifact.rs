@@ -270,7 +270,7 @@ impl Image {
                 .map(&file)?
         };
         let page = page_size();
-        let mappable = offset % page == 0 && len % page == 0;
+        let mappable = offset.is_multiple_of(page) && len.is_multiple_of(page);
         Ok(Image {
             bytes,
             file: mappable.then_some((file, offset)),

@@ -350,7 +350,7 @@ impl LinearMemory {
         }
         let page = crate::artifact::page_size() as usize;
         if let Some((fd, offset)) = file {
-            if range.start % page == 0 && range.len() % page == 0 {
+            if range.start.is_multiple_of(page) && range.len().is_multiple_of(page) {
                 // SAFETY: forwarded (the range is accessible and unused).
                 if unsafe { self.map_file(range.clone(), fd, offset) } {
                     return Ok(true);

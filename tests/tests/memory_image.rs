@@ -297,8 +297,7 @@ fn out_of_bounds_segment_still_fails_instantiation() {
         assert_eq!(read_artifact(&bytes).unwrap().metadata.memory_image, None);
         let err = Linker::new()
             .instantiate_artifact(&open_artifact_bytes(&bytes))
-            .err()
-            .expect("instantiation fails");
+            .expect_err("instantiation fails");
         assert_eq!(
             err.to_string(),
             "data segment 1 does not fit memory 0 (offset 65530, 10 bytes, memory has 65536): \
@@ -344,8 +343,7 @@ fn image_is_not_applied_when_an_element_segment_fails_first() {
             .unwrap();
         let err = linker
             .instantiate_artifact(&open_artifact_bytes(&bytes))
-            .err()
-            .expect("the element segment fails");
+            .expect_err("the element segment fails");
         assert!(err.to_string().contains("element segment 1"), "{err}");
         let caller = compile_wat_with(caller, &config);
         let mut inst = linker
@@ -383,15 +381,11 @@ fn refused(bytes: &[u8], word: &str) {
         assert!(matches!(err, LoadError::Format { .. }), "{word}: {err:?}");
         assert!(err.to_string().contains(word), "{word}: {err}");
     };
-    check(
-        Artifact::from_bytes(bytes)
-            .err()
-            .expect("from_bytes refuses"),
-    );
+    check(Artifact::from_bytes(bytes).expect_err("from_bytes refuses"));
     let dir = TempDir::new();
     let path = dir.join("forged.vwa");
     std::fs::write(&path, bytes).unwrap();
-    check(Artifact::open(&path).err().expect("open refuses"));
+    check(Artifact::open(&path).expect_err("open refuses"));
 }
 
 #[test]
