@@ -43,7 +43,8 @@
 //! header size, file length, checksum, the signature block's position and
 //! magic (if signed), target (arch, OS, pointer width), CPU features against
 //! the running CPU, section ranges (inside the signed contents), then
-//! decodes and validates the metadata. Nothing becomes executable before all
+//! decodes the metadata, checks the memory image's range (if any) and
+//! validates the metadata. Nothing becomes executable before all
 //! of that passed.
 //!
 //! # Signature block

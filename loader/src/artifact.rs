@@ -44,7 +44,9 @@ impl Drop for Artifact {
 
 impl Artifact {
     /// Opens the artifact at `path`: checks it completely, then maps its
-    /// code section executable straight from the file.
+    /// code section executable straight from the file. The file stays open
+    /// if the artifact has a memory image: each instantiation maps the
+    /// image copy-on-write from it.
     ///
     /// The file must not be writable by anyone less trusted than the process
     /// (see the crate docs): the checks run on a mapping of the file, so a
