@@ -612,6 +612,7 @@ mod tests {
             wasm: WASM,
             metadata: &view.metadata,
             tables: &view.tables.to_owned(),
+            memory_image: view.memory_image,
             code: view.code,
         })
         .unwrap()

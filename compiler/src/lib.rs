@@ -18,6 +18,7 @@ mod codegen;
 mod embed;
 mod emitter;
 mod error;
+mod image;
 mod module;
 mod strict;
 
@@ -89,6 +90,7 @@ pub fn compile(wasm: &[u8], config: &Config) -> Result<Vec<u8>, CompileError> {
         cpu_features: compiled.cpu_features,
         ..target
     };
+    let memory_image = image::build_memory_image(&mut metadata);
     format::write_artifact(&format::ArtifactParts {
         compiler_version: VERSION,
         target,
@@ -96,6 +98,7 @@ pub fn compile(wasm: &[u8], config: &Config) -> Result<Vec<u8>, CompileError> {
         wasm,
         metadata: &metadata,
         tables: &tables,
+        memory_image: &memory_image,
         code: &compiled.code,
     })
     .map_err(CompileError::Internal)

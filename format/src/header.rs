@@ -14,7 +14,9 @@ pub const MAGIC: [u8; 8] = *b"\0VWA\r\n\x1a\n";
 /// postcard metadata into the tables section, read in place
 /// ([`crate::Tables`]); fault sites carry their own wasm offset.
 pub const VERSION_MAJOR: u16 = 3;
-/// Bumped for compatible additions.
+/// Bumped for compatible additions: a reader reads every older minor of
+/// its major, and refuses newer ones. (3.0 has
+/// [`crate::Metadata::memory_image`] from the start.)
 pub const VERSION_MINOR: u16 = 0;
 /// Size of the encoded header in bytes.
 pub const HEADER_SIZE: usize = 192;

@@ -8,6 +8,7 @@
 //! offset 0                 header (192 bytes, see below)
 //! metadata_offset          metadata (postcard encoding of [`Metadata`])
 //! metadata end             tables section (fixed-width records read in place, see [`Tables`])
+//! memory_image.offset      memory image (optional, see below; aligned to IMAGE_ALIGN = 4 KiB)
 //! code_offset              code section (aligned to CODE_ALIGN = 4 KiB in the file when
 //!                          at least MAPPED_CODE_MIN = 64 KiB long, else to 16 bytes)
 //! signature_offset         signature block (signed artifacts only, 104 bytes, see below)
@@ -43,7 +44,8 @@
 //! header size, file length, checksum, the signature block's position and
 //! magic (if signed), target (arch, OS, pointer width), CPU features against
 //! the running CPU, section ranges (inside the signed contents), then
-//! decodes and validates the metadata. Nothing becomes executable before all
+//! decodes the metadata, checks the memory image's range (if any) and
+//! validates the metadata. Nothing becomes executable before all
 //! of that passed.
 //!
 //! # Signature block
@@ -71,6 +73,24 @@
 //! integers are LEB128 varints (signed ones zigzag-encoded), sequences and
 //! strings are a varint length followed by the elements, enums a varint
 //! variant index followed by the fields, `Option` a 0/1 byte.
+//!
+//! # Memory image
+//!
+//! Since format 2.1, [`Metadata::memory_image`] may locate the initial
+//! contents of a defined memory 0 ([`MemoryImage`]): the bytes
+//! `[memory_offset, memory_offset + len)` of the memory after its active
+//! data segments are applied. The range `[offset, offset + len)` of the
+//! file lies after the metadata and before the code, with `offset` and
+//! `len` multiples of [`IMAGE_ALIGN`] (4 KiB), so that a loader can map it
+//! copy-on-write (`MAP_PRIVATE`) straight over the memory; the padding
+//! before it is zeros. The metadata records the offset, so the writer
+//! computes the two together (`place_memory_image`). Artifacts without an
+//! image have no such range and no padding for it. [`read_artifact`]
+//! checks that the range is aligned, inside the signed contents, and
+//! overlaps neither the metadata nor the code; validation checks that the
+//! image fits in memory 0's minimum size and that memory 0 is defined
+//! (details in [`MemoryImage`]). The compiler's rule for building one is in
+//! `vibewasm-compiler`'s `image.rs`.
 //!
 //! # Code section
 //!
@@ -277,29 +297,42 @@ pub struct ArtifactParts<'a> {
     /// Everything but [`Metadata::site_tables`], which is filled in here.
     pub metadata: &'a Metadata,
     pub tables: &'a SiteTables,
+    /// The bytes of `metadata.memory_image` (empty without one); the
+    /// writer fills in its `offset` and `len`.
+    pub memory_image: &'a [u8],
     pub code: &'a [u8],
 }
 
 /// Encodes a complete artifact file. The output depends only on `parts`.
 /// Fails if the tables are not in the order the format requires.
+///
+/// # Panics
+/// If `parts.metadata.memory_image` is `Some` but `parts.memory_image` is
+/// empty or not a multiple of [`IMAGE_ALIGN`] long, or the other way round.
 pub fn write_artifact(parts: &ArtifactParts<'_>) -> Result<Vec<u8>, String> {
     let (tables, site_tables) = encode_tables(parts.tables)?;
     let metadata = Metadata {
         site_tables,
         ..parts.metadata.clone()
     };
-    let metadata = postcard::to_stdvec(&metadata).expect("metadata always serializes");
     let metadata_offset = HEADER_SIZE as u64;
-    // The tables section follows the metadata directly.
+    // The tables section follows the metadata directly, the image (if
+    // any) the tables.
+    let (metadata, image_offset) = place_memory_image(
+        &metadata,
+        parts.memory_image,
+        metadata_offset,
+        tables.len() as u64,
+    );
     let metadata_len = metadata.len() as u64;
-    let tables_end = metadata_offset + metadata_len + tables.len() as u64;
+    let image_end = image_offset + parts.memory_image.len() as u64;
     let code_len = parts.code.len() as u64;
     let code_align = if code_len >= MAPPED_CODE_MIN {
         CODE_ALIGN
     } else {
         CODE_MIN_ALIGN
     };
-    let code_offset = tables_end.next_multiple_of(code_align);
+    let code_offset = image_end.next_multiple_of(code_align);
     let file_len = code_offset + code_len;
     let header = Header {
         version_major: VERSION_MAJOR,
@@ -320,6 +353,8 @@ pub fn write_artifact(parts: &ArtifactParts<'_>) -> Result<Vec<u8>, String> {
     file.extend_from_slice(&header.encode());
     file.extend_from_slice(&metadata);
     file.extend_from_slice(&tables);
+    file.resize(image_offset as usize, 0);
+    file.extend_from_slice(parts.memory_image);
     file.resize(code_offset as usize, 0);
     file.extend_from_slice(parts.code);
     let checksum = file_checksum(&file);
@@ -327,7 +362,60 @@ pub fn write_artifact(parts: &ArtifactParts<'_>) -> Result<Vec<u8>, String> {
     Ok(file)
 }
 
-/// A checked artifact: header and metadata decoded, tables and code located.
+/// The encoded metadata and the file offset of the memory image: the
+/// first [`IMAGE_ALIGN`] boundary after the metadata and the `tables_len`
+/// bytes of tables that follow it. The metadata records that offset, so
+/// the two are computed together. Without an image the offset is the
+/// tables' end (no padding).
+///
+/// The layout decision for the image is all here. Postcard encodes a
+/// struct as its fields in order, and `memory_image` is the last field of
+/// [`Metadata`], so only that field is encoded again while the offset
+/// settles (a longer varint may push the image one page further; the
+/// offset only grows, so this ends after a few rounds).
+fn place_memory_image(
+    metadata: &Metadata,
+    image: &[u8],
+    metadata_offset: u64,
+    tables_len: u64,
+) -> (Vec<u8>, u64) {
+    fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+        postcard::to_stdvec(value).expect("metadata always serializes")
+    }
+    let mut bytes = encode(metadata);
+    let Some(template) = &metadata.memory_image else {
+        assert!(
+            image.is_empty(),
+            "memory image bytes without metadata.memory_image"
+        );
+        let end = metadata_offset + bytes.len() as u64 + tables_len;
+        return (bytes, end);
+    };
+    assert!(
+        !image.is_empty() && (image.len() as u64).is_multiple_of(IMAGE_ALIGN),
+        "a memory image is a non-zero multiple of {IMAGE_ALIGN} bytes, not {}",
+        image.len()
+    );
+    let prefix_len = bytes.len() - encode(&metadata.memory_image).len();
+    let mut placed = MemoryImage {
+        offset: 0,
+        len: image.len() as u64,
+        ..template.clone()
+    };
+    loop {
+        bytes.truncate(prefix_len);
+        bytes.extend_from_slice(&encode(&Some(&placed)));
+        let offset =
+            (metadata_offset + bytes.len() as u64 + tables_len).next_multiple_of(IMAGE_ALIGN);
+        if offset == placed.offset {
+            return (bytes, offset);
+        }
+        placed.offset = offset;
+    }
+}
+
+/// A checked artifact: header and metadata decoded, tables, code and
+/// memory image located.
 #[derive(Debug)]
 pub struct ArtifactView<'a> {
     pub header: Header,
@@ -336,6 +424,8 @@ pub struct ArtifactView<'a> {
     pub tables_range: std::ops::Range<usize>,
     pub tables: Tables<'a>,
     pub code: &'a [u8],
+    /// The bytes of `metadata.memory_image` (empty without one).
+    pub memory_image: &'a [u8],
 }
 
 /// Checks everything about `file` (see the crate docs for the order) for the
@@ -404,12 +494,20 @@ pub fn read_artifact_for(
     }
     let metadata: Metadata = postcard::from_bytes(&file[metadata_range.clone()])
         .map_err(|e| FormatError::Metadata(e.to_string()))?;
-    // The tables section runs from the end of the metadata to the code
-    // (or the end of the signed contents when there is no code).
-    let tables_end = if header.code_len > 0 {
-        code_range.start
-    } else {
-        contents_end as usize
+    let memory_image = match &metadata.memory_image {
+        Some(image) => {
+            let range = image_section(image, &metadata_range, &code_range, contents_end)?;
+            &file[range]
+        }
+        None => &[],
+    };
+    // The tables section runs from the end of the metadata to the memory
+    // image, the code, or the end of the signed contents, whichever comes
+    // first after it.
+    let tables_end = match &metadata.memory_image {
+        Some(image) => image.offset as usize,
+        None if header.code_len > 0 => code_range.start,
+        None => contents_end as usize,
     };
     let tables_range = metadata_range.end..tables_end.max(metadata_range.end);
     let tables = Tables::new(&file[tables_range.clone()], &metadata.site_tables)?;
@@ -421,7 +519,46 @@ pub fn read_artifact_for(
         tables_range,
         tables,
         code,
+        memory_image,
     })
+}
+
+/// The file range of the memory image: aligned, inside the signed contents,
+/// and apart from the metadata and the code. (Validation checks it against
+/// the memory.)
+fn image_section(
+    image: &MemoryImage,
+    metadata: &std::ops::Range<usize>,
+    code: &std::ops::Range<usize>,
+    contents_end: u64,
+) -> Result<std::ops::Range<usize>, FormatError> {
+    let range = section("memory image", image.offset, image.len, contents_end)?;
+    if range.is_empty() {
+        return Err(FormatError::Invalid("the memory image is empty".into()));
+    }
+    let overlaps = |other: &std::ops::Range<usize>| {
+        !other.is_empty() && range.start < other.end && other.start < range.end
+    };
+    for (what, other) in [("metadata", metadata), ("code", code)] {
+        if overlaps(other) {
+            return Err(FormatError::Invalid(format!(
+                "the memory image ({range:?}) overlaps the {what} ({other:?})"
+            )));
+        }
+    }
+    for (field, value) in [
+        ("memory image offset alignment", image.offset),
+        ("memory image length alignment", image.len),
+    ] {
+        if value % IMAGE_ALIGN != 0 {
+            return Err(FormatError::Mismatch {
+                field,
+                found: value.to_string(),
+                expected: format!("a multiple of {IMAGE_ALIGN}"),
+            });
+        }
+    }
+    Ok(range)
 }
 
 fn check_target(found: &Target, host: &Target, host_features: u64) -> Result<(), FormatError> {

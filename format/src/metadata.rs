@@ -217,6 +217,43 @@ pub struct Metadata {
     /// section (see [`crate::Tables`]); filled in by
     /// [`crate::write_artifact`].
     pub site_tables: TableRanges,
+    /// The initial contents of memory 0 as a page-aligned range of the
+    /// file, to be mapped copy-on-write. Stays the last field:
+    /// [`crate::write_artifact`] re-encodes only this field while it places
+    /// the image.
+    pub memory_image: Option<MemoryImage>,
+}
+
+/// Alignment, in the file and in linear memory, of a [`MemoryImage`]'s
+/// start and of its length: the page size of x86-64 Linux (a loader on a
+/// host with larger pages copies an image it cannot map).
+pub const IMAGE_ALIGN: u64 = 4096;
+
+/// Memory 0's initial contents in `[memory_offset, memory_offset + len)`
+/// after every active data segment listed in `segments` is applied, in
+/// order; stored at file offset `offset`, between the metadata and the
+/// code. A loader maps (or copies) it over the fresh memory where it would
+/// apply those segments, and treats them as applied and dropped.
+///
+/// Only for a defined memory 0 (an imported memory has contents of its
+/// own), and only within its minimum size: mapping is then exactly as if
+/// the segments had been copied, none of which can fail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryImage {
+    /// File offset of the image bytes, a multiple of [`IMAGE_ALIGN`]
+    /// ([`crate::write_artifact`] fills it in).
+    pub offset: u64,
+    /// Bytes in the image: a non-zero multiple of [`IMAGE_ALIGN`]
+    /// ([`crate::write_artifact`] fills it in).
+    pub len: u64,
+    /// Where in memory 0 the image starts, a multiple of [`IMAGE_ALIGN`].
+    pub memory_offset: u64,
+    /// Indices into [`Metadata::data`], ascending, of the active segments
+    /// of memory 0 (with `i32.const` offsets) whose bytes are in the image.
+    /// Their own `bytes` are empty: they keep their index and mode, so
+    /// `memory.init`/`data.drop` see them as the dropped active segments
+    /// they are after instantiation.
+    pub segments: Vec<u32>,
 }
 
 impl Metadata {

@@ -1,5 +1,18 @@
 use super::*;
 
+/// The tables of [`sample`]: one function, named.
+fn sample_tables() -> SiteTables {
+    SiteTables {
+        functions: vec![CodeRange {
+            offset: 16,
+            len: 8,
+            frame_size: 8,
+        }],
+        func_names: vec![(0, "f".into())],
+        ..SiteTables::default()
+    }
+}
+
 /// A one-function artifact for the host.
 pub(crate) fn sample() -> Vec<u8> {
     let metadata = Metadata {
@@ -25,15 +38,8 @@ pub(crate) fn sample() -> Vec<u8> {
         options: CodeOptions::default(),
         wasm: b"\0asm",
         metadata: &metadata,
-        tables: &SiteTables {
-            functions: vec![CodeRange {
-                offset: 16,
-                len: 8,
-                frame_size: 8,
-            }],
-            func_names: vec![(0, "f".into())],
-            ..SiteTables::default()
-        },
+        tables: &sample_tables(),
+        memory_image: &[],
         code: &[0x90; 32],
     })
     .unwrap()
@@ -89,7 +95,7 @@ fn wrong_magic_version_and_target_name_the_field() {
     bad[8] = 9;
     let err = read_artifact(&bad).unwrap_err().to_string();
     assert!(
-        err.contains("format version") && err.contains("9.0"),
+        err.contains("format version") && err.contains(&format!("9.{VERSION_MINOR}")),
         "{err}"
     );
 
@@ -115,6 +121,7 @@ fn missing_cpu_features_are_refused() {
         wasm: b"",
         metadata: &metadata,
         tables: &SiteTables::default(),
+        memory_image: &[],
         code: &[],
     })
     .unwrap();
@@ -164,4 +171,210 @@ fn the_tree_checksum_is_the_same_hash_for_any_number_of_threads() {
             );
         }
     }
+}
+
+/// [`sample`]'s metadata with a defined 1-page memory 0 and one active
+/// segment in a 2-page image.
+fn image_module() -> (Metadata, Vec<u8>) {
+    let mut image = vec![0u8; 8192];
+    image[100..105].copy_from_slice(b"hello");
+    let metadata = Metadata {
+        memories: vec![MemoryType {
+            min_pages: 1,
+            max_pages: None,
+        }],
+        data: vec![DataSegment {
+            mode: SegmentMode::Active {
+                index: 0,
+                offset: ConstExpr::I32(4196),
+            },
+            bytes: vec![],
+        }],
+        memory_image: Some(MemoryImage {
+            offset: 0,
+            len: 0,
+            memory_offset: 4096,
+            segments: vec![0],
+        }),
+        ..read_artifact(&sample()).unwrap().metadata
+    };
+    (metadata, image)
+}
+
+fn write_with_image(metadata: &Metadata, image: &[u8], code: &[u8]) -> Vec<u8> {
+    write_with_tables(metadata, &sample_tables(), image, code)
+}
+
+fn write_with_tables(
+    metadata: &Metadata,
+    tables: &SiteTables,
+    image: &[u8],
+    code: &[u8],
+) -> Vec<u8> {
+    write_artifact(&ArtifactParts {
+        compiler_version: "test",
+        target: Target::host().unwrap(),
+        options: CodeOptions::default(),
+        wasm: b"\0asm",
+        metadata,
+        tables,
+        memory_image: image,
+        code,
+    })
+    .unwrap()
+}
+
+#[test]
+fn memory_image_is_placed_page_aligned_between_metadata_and_code() {
+    for code_len in [32, 70_000] {
+        let (metadata, image) = image_module();
+        let code = vec![0x90; code_len];
+        let file = write_with_image(&metadata, &image, &code);
+        let view = read_artifact(&file).unwrap();
+        let placed = view.metadata.memory_image.clone().unwrap();
+        assert_eq!(placed.offset % IMAGE_ALIGN, 0);
+        assert_eq!(placed.len, 8192);
+        assert!(placed.offset >= view.header.metadata_offset + view.header.metadata_len);
+        assert!(placed.offset + placed.len <= view.header.code_offset);
+        assert_eq!(view.memory_image, &image[..]);
+        assert_eq!(
+            &file[placed.offset as usize..][..8192],
+            &image[..],
+            "the bytes are at the recorded offset"
+        );
+        assert_eq!(view.code, &code[..]);
+        assert_eq!(
+            view.metadata,
+            Metadata {
+                memory_image: Some(placed),
+                ..metadata
+            }
+        );
+    }
+    // Without an image, no padding: the code follows the tables.
+    let file = sample();
+    let view = read_artifact(&file).unwrap();
+    assert!(view.memory_image.is_empty());
+    let (strings, strings_len) = view.metadata.site_tables.name_strings;
+    let tables_end = view.tables_range.start as u64 + strings + strings_len;
+    assert_eq!(
+        view.header.code_offset,
+        tables_end.next_multiple_of(CODE_MIN_ALIGN)
+    );
+}
+
+#[test]
+fn placement_settles_when_the_offset_needs_a_longer_varint() {
+    // Metadata and tables of about 4 KiB put the image at 8192 or 12288 (a
+    // varint of two bytes either way), and 2 MB of names past 2^21, three
+    // bytes.
+    for names in [3800usize, 3900, 4000, 4090, 2_200_000] {
+        let (metadata, image) = image_module();
+        let tables = SiteTables {
+            func_names: vec![(0, "x".repeat(names))],
+            ..sample_tables()
+        };
+        let file = write_with_tables(&metadata, &tables, &image, &[0x90; 32]);
+        let view = read_artifact(&file).unwrap();
+        assert_eq!(view.memory_image, &image[..], "{names}");
+    }
+}
+
+/// Rewrites the image's record in an artifact with `edit`, keeping every
+/// byte where it is (the metadata is encoded again in place, and must not
+/// grow), so that the check under test is what refuses it.
+fn forge_image(edit: impl FnOnce(&mut MemoryImage, &Header)) -> Result<(), FormatError> {
+    let (metadata, image) = image_module();
+    // Long code: page-aligned right after the image.
+    let mut file = write_with_image(&metadata, &image, &[0x90; 70_000]);
+    let header = Header::decode(&file).unwrap();
+    let mut metadata = read_artifact(&file).unwrap().metadata;
+    edit(metadata.memory_image.as_mut().unwrap(), &header);
+    let encoded = postcard::to_stdvec(&metadata).unwrap();
+    // Into the padding before the image at 4096, if longer.
+    assert!(header.metadata_offset + encoded.len() as u64 <= 4096);
+    let start = header.metadata_offset as usize;
+    file[start..start + encoded.len()].copy_from_slice(&encoded);
+    let mut header = header;
+    header.metadata_len = encoded.len() as u64;
+    file[..HEADER_SIZE].copy_from_slice(&header.encode());
+    let checksum = file_checksum(&file);
+    file[CHECKSUM_RANGE].copy_from_slice(&checksum);
+    read_artifact(&file).map(|_| ())
+}
+
+#[test]
+fn forged_memory_images_are_refused() {
+    assert_eq!(forge_image(|_, _| {}), Ok(()));
+    type Edit = Box<dyn FnOnce(&mut MemoryImage, &Header)>;
+    let cases: Vec<(&str, Edit)> = vec![
+        ("memory image end", Box::new(|i, h| i.offset = h.file_len)),
+        (
+            "memory image end",
+            Box::new(|i, h| i.offset = h.file_len.next_multiple_of(4096) + 4096),
+        ),
+        ("memory image offset", Box::new(|i, _| i.offset = 0)),
+        (
+            "overlaps the code",
+            Box::new(|i, h| i.offset = h.code_offset / 4096 * 4096),
+        ),
+        (
+            "overlaps the metadata",
+            Box::new(|i, _| i.offset = HEADER_SIZE as u64),
+        ),
+        ("offset alignment", Box::new(|i, _| i.offset -= 2048)),
+        ("length alignment", Box::new(|i, _| i.len -= 16)),
+        ("empty", Box::new(|i, _| i.len = 0)),
+        (
+            "memory image end in memory 0",
+            Box::new(|i, _| i.memory_offset = 65536 - 4096),
+        ),
+        (
+            "memory offset alignment",
+            Box::new(|i, _| i.memory_offset = 100),
+        ),
+        (
+            "memory_image.segments[0]",
+            Box::new(|i, _| i.segments = vec![1]),
+        ),
+        ("not ascending", Box::new(|i, _| i.segments = vec![0, 0])),
+    ];
+    for (word, edit) in cases {
+        let err = forge_image(edit).unwrap_err().to_string();
+        assert!(err.contains(word), "{word}: {err}");
+    }
+}
+
+#[test]
+fn memory_image_needs_a_defined_memory_and_bare_segments() {
+    let check = |edit: &dyn Fn(&mut Metadata)| {
+        let (mut metadata, image) = image_module();
+        edit(&mut metadata);
+        let file = write_with_image(&metadata, &image, &[0x90; 32]);
+        read_artifact(&file).unwrap_err().to_string()
+    };
+    let err = check(&|m| {
+        m.memories.clear();
+        m.imports.push(Import {
+            module: "env".into(),
+            name: "memory".into(),
+            kind: ImportKind::Memory(MemoryType {
+                min_pages: 1,
+                max_pages: None,
+            }),
+        });
+    });
+    assert!(err.contains("imported or missing"), "{err}");
+    let err = check(&|m| {
+        m.memories.clear();
+        m.data.clear();
+        m.memory_image.as_mut().unwrap().segments.clear();
+    });
+    assert!(err.contains("imported or missing"), "{err}");
+    let err = check(&|m| m.data[0].bytes = vec![1]);
+    assert!(err.contains("no bytes of its own"), "{err}");
+    let err = check(&|m| m.data[0].mode = SegmentMode::Passive);
+    assert!(err.contains("active segment of memory 0"), "{err}");
+    let err = check(&|m| m.memories[0].min_pages = 0);
+    assert!(err.contains("memory image end in memory 0"), "{err}");
 }

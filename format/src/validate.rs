@@ -3,14 +3,16 @@
 
 use crate::vmctx::{Helper, VmctxLayout};
 use crate::{
-    BoundsChecks, CodeOptions, ConstExpr, ExternKind, FormatError, ImportKind, Metadata,
-    RelocTarget, SegmentMode, Tables, ValType, FAULT_SITE_FLAG,
+    BoundsChecks, CodeOptions, ConstExpr, ExternKind, FormatError, ImportKind, MemoryImage,
+    Metadata, RelocTarget, SegmentMode, Tables, ValType, FAULT_SITE_FLAG, IMAGE_ALIGN,
 };
 
 /// Largest memory (in 64 KiB pages) a 32-bit memory can have.
 pub const MAX_PAGES: u64 = 65536;
 /// Largest table the loader accepts.
 pub const MAX_TABLE_ELEMENTS: u64 = 10_000_000;
+/// Bytes in a wasm page.
+const WASM_PAGE: u64 = 65536;
 
 fn out_of_range(field: String, value: u64, limit: u64) -> FormatError {
     FormatError::OutOfRange {
@@ -175,6 +177,9 @@ pub(crate) fn validate(
             check_const_type(&field, offset, ValType::I32, m)?;
         }
     }
+    if let Some(image) = &m.memory_image {
+        check_memory_image(m, image)?;
+    }
     let layout = VmctxLayout::new(m);
     if layout.size() > VmctxLayout::MAX_SIZE {
         return Err(out_of_range(
@@ -216,6 +221,64 @@ pub(crate) fn validate(
              (memory accesses without a bounds check, which only guard-page code has)",
             tables.num_fault_sites()
         )));
+    }
+    Ok(())
+}
+
+/// The image initialises a defined memory 0 within its minimum size, and
+/// the segments it replaces are active segments of that memory with
+/// constant offsets, whose bytes are not stored again. (`read_artifact`
+/// checked its file range.)
+fn check_memory_image(m: &Metadata, image: &MemoryImage) -> Result<(), FormatError> {
+    if m.num_imported(ExternKind::Memory) != 0 || m.memories.is_empty() {
+        return Err(FormatError::Invalid(
+            "the artifact has a memory image, but memory 0 is imported or missing \
+             (only a memory the module defines starts from an image)"
+                .into(),
+        ));
+    }
+    if !image.memory_offset.is_multiple_of(IMAGE_ALIGN) {
+        return Err(FormatError::Mismatch {
+            field: "memory image memory offset alignment",
+            found: image.memory_offset.to_string(),
+            expected: format!("a multiple of {IMAGE_ALIGN}"),
+        });
+    }
+    let min_bytes = m.memories[0].min_pages * WASM_PAGE;
+    let end = image.memory_offset.saturating_add(image.len);
+    if end > min_bytes {
+        return Err(out_of_range(
+            "memory image end in memory 0".into(),
+            end,
+            min_bytes,
+        ));
+    }
+    let mut previous = None;
+    for (i, &s) in image.segments.iter().enumerate() {
+        let field = || format!("memory_image.segments[{i}]");
+        check_index(field, s, m.data.len() as u32)?;
+        if previous.is_some_and(|p| p >= s) {
+            return Err(FormatError::Invalid(format!(
+                "{} is not ascending",
+                field()
+            )));
+        }
+        previous = Some(s);
+        let seg = &m.data[s as usize];
+        let constant_in_memory_0 = matches!(
+            seg.mode,
+            SegmentMode::Active {
+                index: 0,
+                offset: ConstExpr::I32(_)
+            }
+        );
+        if !constant_in_memory_0 || !seg.bytes.is_empty() {
+            return Err(FormatError::Invalid(format!(
+                "{}: data segment {s} is in the memory image, so it must be an active segment \
+                 of memory 0 with an i32.const offset and no bytes of its own",
+                field()
+            )));
+        }
     }
     Ok(())
 }

@@ -18,7 +18,7 @@
 //! touched only what the loader alone interprets: data and element
 //! segments (their element types included: the loader checks them against
 //! their table, at load for active segments and in the `table.init`
-//! helper for passive ones), global initial values, memory and table
+//! helper for passive ones), the memory image, global initial values, memory and table
 //! limits, export names and indices, function names, the start function,
 //! the compiler version and source hash in the header.
 //!
@@ -148,8 +148,10 @@ pub fn seeds() -> &'static [Seed] {
     static SEEDS: OnceLock<Vec<Seed>> = OnceLock::new();
     SEEDS.get_or_init(|| {
         let mut seeds = Vec::new();
-        for (name, wat) in SEED_MODULES {
-            let wasm = wat::parse_str(wat).expect("seed WAT parses");
+        let image = ("image", image_seed());
+        let modules = SEED_MODULES.iter().map(|&(n, w)| (n, w.to_string()));
+        for (name, wat) in modules.chain([image]) {
+            let wasm = wat::parse_str(&wat).expect("seed WAT parses");
             let configs = [
                 ("explicit", BoundsChecks::Explicit, false),
                 ("guard", BoundsChecks::GuardPages, false),
@@ -171,6 +173,28 @@ pub fn seeds() -> &'static [Seed] {
         seeds.push(seed(format!("{}-signed", seeds[0].name), signed));
         seeds
     })
+}
+
+/// A seed whose artifact has a memory image (its data segments hold more
+/// than the compiler's 4 KiB minimum for one): the image record and bytes
+/// are mutated too.
+fn image_seed() -> String {
+    let data: String = (0..5000u32).map(|k| format!("\\{:02x}", k % 251)).collect();
+    format!(
+        r#"(module
+  (memory (export "mem") 1 2)
+  (data (i32.const 100) "{data}")
+  (data (i32.const 3000) "overlapping")
+  (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
+  (func (export "sum") (result i32) (local i32 i32)
+    (loop $l
+      (local.set 1 (i32.add (local.get 1) (i32.load8_u (local.get 0))))
+      (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get 0) (i32.const 8192))))
+    (local.get 1))
+  (func (export "init") (memory.init 0 (i32.const 0) (i32.const 0) (i32.const 0)))
+  (func (export "grow") (result i32) (memory.grow (i32.const 1))))"#
+    )
 }
 
 fn seed(name: String, bytes: Vec<u8>) -> Seed {
@@ -216,6 +240,8 @@ fn contract(m: &Metadata) -> Metadata {
     // Where the tables are is the loader's business; what they say is in
     // `contract_tables`.
     m.site_tables = Default::default();
+    // Only initial memory contents, like the data segments.
+    m.memory_image = None;
     m
 }
 
@@ -746,6 +772,7 @@ pub fn retype(base: &[u8], m: &mut Mutator) -> Option<Vec<u8>> {
         wasm: b"retyped",
         metadata: &meta,
         tables: &view.tables.to_owned(),
+        memory_image: view.memory_image,
         code: view.code,
     })
     .ok()

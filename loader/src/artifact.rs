@@ -20,6 +20,8 @@ pub struct Artifact {
     code: Option<Mmap>,
     /// The bytes of the tables section, read in place ([`Tables`]).
     tables: TableBytes,
+    /// The initial memory image, if the metadata has one.
+    image: Option<Image>,
     /// A name for backtraces: the file name the artifact was opened from.
     name: Option<String>,
     num_imported_funcs: u32,
@@ -41,7 +43,9 @@ impl Drop for Artifact {
 
 impl Artifact {
     /// Opens the artifact at `path`: checks it completely, then maps its
-    /// code section executable straight from the file.
+    /// code section executable straight from the file. The file stays open
+    /// if the artifact has a memory image: each instantiation maps the
+    /// image copy-on-write from it.
     ///
     /// The file must not be writable by anyone less trusted than the process
     /// (see the crate docs): the checks run on a mapping of the file, so a
@@ -79,14 +83,21 @@ impl Artifact {
         } else {
             map_code_from_file(&file, &view.header)
         };
-        let code = code.map_err(|source| LoadError::Map {
+        let map_error = |source| LoadError::Map {
             path: Some(path.to_path_buf()),
             source,
-        })?;
+        };
+        let code = code.map_err(map_error)?;
+        let image = match &view.metadata.memory_image {
+            Some(image) => {
+                Some(Image::from_file(file, image.offset, image.len).map_err(map_error)?)
+            }
+            None => None,
+        };
         let (header, metadata, range) = (view.header, view.metadata, view.tables_range);
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         let tables = TableBytes::InFile { file: bytes, range };
-        Ok(Artifact::new(header, metadata, code, tables, name))
+        Ok(Artifact::new(header, metadata, code, tables, image, name))
     }
 
     fn new(
@@ -94,6 +105,7 @@ impl Artifact {
         metadata: Metadata,
         code: Option<Mmap>,
         tables: TableBytes,
+        image: Option<Image>,
         name: Option<String>,
     ) -> Self {
         let num_imported_funcs = metadata.num_imported(ExternKind::Func);
@@ -103,6 +115,7 @@ impl Artifact {
             metadata,
             code,
             tables,
+            image,
             name,
             faults: Mutex::new(None),
             perf_map: Default::default(),
@@ -110,20 +123,31 @@ impl Artifact {
     }
 
     /// Checks an artifact held in memory and copies its code into a fresh
-    /// executable mapping.
+    /// executable mapping (and its memory image, if any, into memory of
+    /// its own, copied into each instance's memory).
     pub fn from_bytes(bytes: &[u8]) -> Result<Artifact, LoadError> {
         let view =
             read_artifact(bytes).map_err(|source| LoadError::Format { path: None, source })?;
-        let code =
-            map_code_copy(view.code).map_err(|source| LoadError::Map { path: None, source })?;
+        let map_error = |source| LoadError::Map { path: None, source };
+        let code = map_code_copy(view.code).map_err(map_error)?;
+        let image = match view.memory_image {
+            [] => None,
+            bytes => Some(Image::copied(bytes).map_err(map_error)?),
+        };
         let tables = TableBytes::Copied(bytes[view.tables_range].into());
         Ok(Artifact::new(
             view.header,
             view.metadata,
             code,
             tables,
+            image,
             None,
         ))
+    }
+
+    /// The memory image (`metadata().memory_image`'s bytes).
+    pub(crate) fn image(&self) -> Option<&Image> {
+        self.image.as_ref()
     }
 
     pub fn header(&self) -> &Header {
@@ -246,8 +270,64 @@ fn map_code_copy(code: &[u8]) -> std::io::Result<Option<Mmap>> {
     map.make_exec().map(Some)
 }
 
+/// A memory image ([`vibewasm_format::MemoryImage`]) ready to initialise
+/// memories: its bytes, and the file to map them from where possible.
+pub(crate) struct Image {
+    /// The image bytes, read-only: a private mapping of the file's range,
+    /// or (from bytes) a copy.
+    bytes: Mmap,
+    /// The artifact file, kept open, and the image's offset in it, when
+    /// both that offset and the length are multiples of the page size:
+    /// then instantiation maps the range copy-on-write.
+    file: Option<(File, u64)>,
+}
+
+impl Image {
+    fn from_file(file: File, offset: u64, len: u64) -> std::io::Result<Image> {
+        let len_usize = usize::try_from(len)
+            .map_err(|_| std::io::Error::other("memory image larger than the address space"))?;
+        // SAFETY: a private read-only mapping of a range `read_artifact`
+        // checked to lie inside the file (memmap2 aligns the offset down to
+        // a page itself). Same trust assumption about concurrent writers as
+        // for the checked bytes.
+        let bytes = unsafe {
+            MmapOptions::new()
+                .offset(offset)
+                .len(len_usize)
+                .map(&file)?
+        };
+        let page = page_size();
+        let mappable = offset.is_multiple_of(page) && len.is_multiple_of(page);
+        Ok(Image {
+            bytes,
+            file: mappable.then_some((file, offset)),
+        })
+    }
+
+    fn copied(bytes: &[u8]) -> std::io::Result<Image> {
+        let mut map = MmapMut::map_anon(bytes.len())?;
+        map.copy_from_slice(bytes);
+        Ok(Image {
+            bytes: map.make_read_only()?,
+            file: None,
+        })
+    }
+
+    /// The image's bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The file descriptor and offset to map the image from, if it can be
+    /// mapped (see `file`).
+    pub(crate) fn file(&self) -> Option<(std::os::fd::BorrowedFd<'_>, u64)> {
+        use std::os::fd::AsFd;
+        self.file.as_ref().map(|(f, offset)| (f.as_fd(), *offset))
+    }
+}
+
 /// The size of a memory page, the granularity of file mappings.
-fn page_size() -> u64 {
+pub(crate) fn page_size() -> u64 {
     // SAFETY: sysconf only reads a system constant.
     let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     u64::try_from(size).unwrap_or(4096).max(1)

@@ -184,10 +184,19 @@ pub(crate) fn apply_segments(data: &InstanceData) -> Result<(), InstantiationErr
         }
         evaluated.dropped.store(true, Ordering::Relaxed);
     }
+    // After the element segments: a function they put into an imported
+    // table before a failing one can read this memory later, and must see
+    // it as the data segments would have left it (untouched).
+    let in_image = apply_image(data)?;
     for ((segment, seg), dropped) in (0u32..).zip(&meta.data).zip(&data.data_dropped) {
         let SegmentMode::Active { index, offset } = &seg.mode else {
             continue;
         };
+        if in_image.binary_search(&segment).is_ok() {
+            // Applied with the image; dropped like every active segment.
+            dropped.store(true, Ordering::Relaxed);
+            continue;
+        }
         let what = format!("data segment {segment}");
         let offset = segment_offset(data, offset, &what)?;
         let memory = *data
@@ -213,6 +222,37 @@ pub(crate) fn apply_segments(data: &InstanceData) -> Result<(), InstantiationErr
         dropped.store(true, Ordering::Relaxed);
     }
     Ok(())
+}
+
+/// Puts the artifact's memory image, if any, into memory 0 (mapped from the
+/// file or copied: the same bytes either way). Returns the data segments
+/// the image applied. The caller holds the store, and memory 0 is the
+/// fresh memory this instance defined (validation checked that the
+/// metadata has an image only then), untouched so far.
+fn apply_image(data: &InstanceData) -> Result<&[u32], InstantiationError> {
+    let meta = data.artifact.metadata();
+    let (Some(info), Some(image)) = (&meta.memory_image, data.artifact.image()) else {
+        return Ok(&[]);
+    };
+    let memory = *data
+        .memories
+        .first()
+        .ok_or_else(|| invalid("the memory image has no memory 0"))?;
+    // SAFETY: owned by the store, which the caller holds.
+    let memory = unsafe { &*memory };
+    // SAFETY: the caller holds the store, nothing has written to the new
+    // memory (only data segments do, and none has run), the image bytes
+    // are the artifact's, and its file range holds the same bytes (both
+    // checked by `read_artifact`; the file is trusted not to change).
+    unsafe { memory.init_image(info.memory_offset, image.bytes(), image.file()) }.map_err(
+        |_| {
+            invalid(format!(
+                "the memory image ({} bytes at {}) does not fit in memory 0",
+                info.len, info.memory_offset
+            ))
+        },
+    )?;
+    Ok(&info.segments)
 }
 
 #[cfg(test)]

@@ -77,9 +77,13 @@
 //! Artifacts are native code: loading one means trusting whoever compiled
 //! it. The checks above catch corruption, truncation and artifacts for
 //! another machine, not malice. In particular, the checksum is verified on a
-//! mapping of the file, and the code is mapped from the file afterwards: a
-//! concurrent writer could change pages after they were checked. **Artifact
-//! files must not be writable by untrusted parties.**
+//! mapping of the file, and the code is mapped from the file afterwards, as
+//! is the initial memory image at every instantiation (the artifact keeps
+//! the file open; pages not yet written are read from it when first
+//! touched): a concurrent writer could change pages after they were
+//! checked. **Artifact files must not be writable by untrusted parties**,
+//! and replaced by renaming a new file over them, never rewritten in place.
+//! (Signed artifacts, below, copy both from the checked bytes.)
 //!
 //! Where they may be, sign them (`vibewasmc compile --sign KEY`, or
 //! [`vibewasm_format::sign_artifact`]) and load them with

@@ -327,6 +327,120 @@ impl LinearMemory {
         Ok(())
     }
 
+    /// Gives the fresh memory its initial image: `image` at byte `at`,
+    /// mapped copy-on-write from `file` (a descriptor and the image's
+    /// offset in it, a multiple of the page size) where that works, else
+    /// copied. Returns whether it was mapped. Nothing may have been written
+    /// to `[at, at + image.len())` yet: mapping replaces those pages.
+    ///
+    /// # Safety
+    /// See the contract above; `image` must not point into this memory, and
+    /// `file`'s range must hold the same bytes as `image` and stay unchanged
+    /// (the trust assumption on artifact files).
+    pub(crate) unsafe fn init_image(
+        &self,
+        at: u64,
+        image: &[u8],
+        file: Option<(std::os::fd::BorrowedFd<'_>, u64)>,
+    ) -> Result<bool, OutOfBounds> {
+        let (base, size) = self.parts();
+        let range = checked_range(at, image.len() as u64, size)?;
+        if range.is_empty() {
+            return Ok(false);
+        }
+        let page = crate::artifact::page_size() as usize;
+        if let Some((fd, offset)) = file {
+            if range.start.is_multiple_of(page) && range.len().is_multiple_of(page) {
+                // SAFETY: forwarded (the range is accessible and unused).
+                if unsafe { self.map_file(range.clone(), fd, offset) } {
+                    return Ok(true);
+                }
+            }
+        }
+        // Pages of zeros are skipped: the memory is fresh, so they are
+        // zeros already, and stay untouched (uncommitted).
+        for (i, chunk) in image.chunks(page).enumerate() {
+            if chunk.iter().any(|&b| b != 0) {
+                let dst = range.start + i * page;
+                // SAFETY: `dst..dst + chunk.len()` lies in `range`, checked
+                // above to be accessible; `image` is not in this memory.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(chunk.as_ptr(), base.add(dst), chunk.len())
+                };
+            }
+        }
+        Ok(false)
+    }
+
+    /// Maps `range` of the memory (page-aligned, accessible, nothing in it
+    /// written) from `fd` at `offset`, private and writable. On failure the
+    /// range is anonymous zero pages again and `false` is returned.
+    ///
+    /// # Safety
+    /// As for [`Self::init_image`].
+    unsafe fn map_file(
+        &self,
+        range: std::ops::Range<usize>,
+        fd: std::os::fd::BorrowedFd<'_>,
+        offset: u64,
+    ) -> bool {
+        use std::os::fd::AsRawFd;
+        let Ok(offset) = libc::off_t::try_from(offset) else {
+            return false;
+        };
+        // SAFETY: `range` is page-aligned and lies in the accessible prefix
+        // of this memory's own reservation (checked by `init_image`), which
+        // both reservation kinds make at least that long, so MAP_FIXED
+        // replaces only pages of that reservation, none of which anything
+        // has written or borrowed (contract). MAP_PRIVATE with PROT_WRITE
+        // gives the same semantics as the anonymous pages it replaces:
+        // writable, and writes go to private copies, never to the file.
+        // Growing later mprotects pages past the current size, beyond the
+        // image, and `Drop`'s munmap of the reservation unmaps this too.
+        let addr = unsafe {
+            libc::mmap(
+                self.parts().0.add(range.start).cast(),
+                range.len(),
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_FIXED,
+                fd.as_raw_fd(),
+                offset,
+            )
+        };
+        if addr != libc::MAP_FAILED {
+            return true;
+        }
+        // A failed MAP_FIXED may already have unmapped the range: map
+        // anonymous zero pages over it again, so the reservation has no
+        // hole another mapping could take.
+        #[cfg(target_os = "linux")]
+        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE;
+        #[cfg(not(target_os = "linux"))]
+        let flags = libc::MAP_PRIVATE | libc::MAP_ANON | libc::MAP_FIXED;
+        // SAFETY: the same pages of our own reservation as above.
+        let restored = unsafe {
+            libc::mmap(
+                self.parts().0.add(range.start).cast(),
+                range.len(),
+                libc::PROT_READ | libc::PROT_WRITE,
+                flags,
+                -1,
+                0,
+            )
+        };
+        if restored == libc::MAP_FAILED {
+            // Unmapped pages inside a reservation that generated code
+            // trusts to be ours: continuing could let wasm write to
+            // whatever gets mapped there next.
+            eprintln!(
+                "vibewasm: cannot restore linear memory after a failed image mapping: {}",
+                std::io::Error::last_os_error()
+            );
+            std::process::abort();
+        }
+        false
+    }
+
     /// Copies `out.len()` bytes from `src` into `out`, after checking.
     ///
     /// # Safety
@@ -431,6 +545,96 @@ mod tests {
             // SAFETY: as in `size_pages`.
             unsafe { self.0.read(src, out) }
         }
+        /// `init_image` from `file`, whose range at `offset` holds `image`.
+        fn init_image(
+            &self,
+            at: u64,
+            image: &[u8],
+            file: Option<(&std::fs::File, u64)>,
+        ) -> Result<bool, OutOfBounds> {
+            use std::os::fd::AsFd;
+            let file = file.map(|(f, offset)| (f.as_fd(), offset));
+            // SAFETY: as in `size_pages`; the tests' files do not change.
+            unsafe { self.0.init_image(at, image, file) }
+        }
+    }
+
+    /// A file of `pages` 4 KiB pages: a header page of 0xee, then page
+    /// `i` (from 1) full of byte `i`. Returns it and its bytes.
+    fn image_file(name: &str, pages: u8) -> (std::fs::File, Vec<u8>, std::path::PathBuf) {
+        let bytes: Vec<u8> = (0..pages)
+            .flat_map(|i| [if i == 0 { 0xee } else { i }; 4096])
+            .collect();
+        let path =
+            std::env::temp_dir().join(format!("vibewasm-image-{name}-{}.bin", std::process::id()));
+        std::fs::write(&path, &bytes).unwrap();
+        (std::fs::File::open(&path).unwrap(), bytes, path)
+    }
+
+    #[test]
+    fn image_mapped_from_a_file_is_private_and_grows() {
+        if crate::artifact::page_size() != 4096 {
+            return; // the 4 KiB offsets below are not mappable
+        }
+        for reservation in [Reservation::Guard, Reservation::Maximum] {
+            let ty = MemoryType {
+                min_pages: 1,
+                max_pages: Some(3),
+            };
+            let m = Owned(LinearMemory::new(ty, MAX_WASM_PAGES, reservation).unwrap());
+            let (file, bytes, path) = image_file("mapped", 4);
+            let image = &bytes[4096..3 * 4096];
+            assert_eq!(m.init_image(8192, image, Some((&file, 4096))), Ok(true));
+            let contents = slice(&m);
+            assert!(contents[..8192].iter().all(|&b| b == 0));
+            assert_eq!(&contents[8192..4 * 4096], image);
+            assert!(contents[4 * 4096..].iter().all(|&b| b == 0));
+            // Writable, across the boundary, and never into the file.
+            assert_eq!(m.fill(8190, 0x55, 4), Ok(()));
+            assert_eq!(m.copy_within(4 * 4096 - 2, 8192 + 4, 4), Ok(()));
+            assert_eq!(&slice(&m)[8188..8196], [0, 0, 0x55, 0x55, 0x55, 0x55, 1, 1]);
+            assert_eq!(&slice(&m)[4 * 4096 - 2..4 * 4096 + 2], [1, 1, 1, 1]);
+            assert_eq!(m.grow(2), Some(1));
+            poke(&m, 3 * 65536 - 1, 9);
+            assert_eq!(&slice(&m)[8192..8200], [0x55, 0x55, 1, 1, 1, 1, 1, 1]);
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                bytes,
+                "the file is unchanged"
+            );
+            // A second memory from the same file sees the file, not the
+            // first memory's writes.
+            let m2 = memory(1, None, MAX_WASM_PAGES);
+            assert_eq!(m2.init_image(0, image, Some((&file, 4096))), Ok(true));
+            assert_eq!(&slice(&m2)[..8192], image);
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+
+    #[test]
+    fn image_copied_when_it_cannot_be_mapped() {
+        let (file, bytes, path) = image_file("copied", 3);
+        let mut image = bytes[4096..].to_vec();
+        image[..4096].fill(0); // a page of zeros, skipped
+        image[100] = 7;
+        for (at, source) in [
+            (4096, None),
+            // Not at a page boundary in memory: copied.
+            (100, Some((&file, 4096))),
+        ] {
+            let m = memory(1, None, MAX_WASM_PAGES);
+            assert_eq!(m.init_image(at, &image, source), Ok(false));
+            let contents = slice(&m);
+            let at = at as usize;
+            assert!(contents[..at].iter().all(|&b| b == 0));
+            assert_eq!(&contents[at..at + image.len()], &image[..]);
+            assert!(contents[at + image.len()..].iter().all(|&b| b == 0));
+        }
+        // Past the end: nothing is written.
+        let m = memory(1, None, MAX_WASM_PAGES);
+        assert_eq!(m.init_image(65536 - 4096, &image, None), Err(OutOfBounds));
+        assert!(slice(&m).iter().all(|&b| b == 0));
+        std::fs::remove_file(&path).unwrap();
     }
 
     fn memory(min: u64, max: Option<u64>, limit: u64) -> Owned {

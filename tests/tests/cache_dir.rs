@@ -30,6 +30,7 @@ fn planted_artifact() -> Vec<u8> {
         wasm: &wasm(APP),
         metadata: &view.metadata,
         tables: &view.tables.to_owned(),
+        memory_image: view.memory_image,
         code: view.code,
     })
     .unwrap()

@@ -26,6 +26,11 @@ fn forge(bytes: &[u8], edit: impl FnOnce(&mut Metadata)) -> Vec<u8> {
         wasm: b"forged",
         metadata: &metadata,
         tables: &view.tables.to_owned(),
+        memory_image: if metadata.memory_image.is_some() {
+            view.memory_image
+        } else {
+            &[]
+        },
         code: view.code,
     })
     .unwrap()

@@ -49,6 +49,8 @@ fn encode_ranges(r: &TableRanges) -> Vec<u8> {
         varint(offset, &mut out);
         varint(len, &mut out);
     }
+    // `memory_image: None`, the last field.
+    out.push(0);
     out
 }
 
@@ -58,10 +60,11 @@ fn forge_ranges(bytes: &[u8], edit: impl FnOnce(&mut TableRanges)) -> Vec<u8> {
     let view = read_artifact(bytes).unwrap();
     let metadata_end = view.tables_range.start;
     let mut ranges = view.metadata.site_tables;
+    assert!(view.metadata.memory_image.is_none());
     let old = encode_ranges(&ranges);
     assert!(
         bytes[..metadata_end].ends_with(&old),
-        "the ranges are the metadata's last field"
+        "the ranges are the metadata's last field but `memory_image`"
     );
     edit(&mut ranges);
     let new = encode_ranges(&ranges);

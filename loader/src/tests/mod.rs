@@ -37,6 +37,7 @@ pub(crate) fn artifact_bytes_with(
         wasm: b"\0asm",
         metadata,
         tables,
+        memory_image: &[],
         code,
     })
     .expect("tables in order")

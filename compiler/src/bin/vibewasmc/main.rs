@@ -426,6 +426,16 @@ fn cmd_inspect(input: &Path) -> Result<(), Failure> {
         h.code_len,
         h.code_offset
     );
+    match &m.memory_image {
+        Some(image) => println!(
+            "memory image    {} bytes at {:#x}, memory 0 at {:#x}, {} data segment(s)",
+            image.len,
+            image.offset,
+            image.memory_offset,
+            image.segments.len()
+        ),
+        None => println!("memory image    none (data segments copied)"),
+    }
     println!("signature       {}", sign_cmd::signature_line(input));
     println!("imports         {}", m.imports.len());
     for import in &m.imports {

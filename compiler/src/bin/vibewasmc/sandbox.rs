@@ -180,6 +180,7 @@ pub fn strip_names(artifact: &[u8], wasm: &[u8]) -> Result<Vec<u8>, Failure> {
         wasm,
         metadata: &view.metadata,
         tables: &tables,
+        memory_image: view.memory_image,
         code: view.code,
     })?)
 }
