@@ -76,11 +76,11 @@
 //!
 //! # Memory image
 //!
-//! Since format 2.1, [`Metadata::memory_image`] may locate the initial
+//! [`Metadata::memory_image`] may locate the initial
 //! contents of a defined memory 0 ([`MemoryImage`]): the bytes
 //! `[memory_offset, memory_offset + len)` of the memory after its active
 //! data segments are applied. The range `[offset, offset + len)` of the
-//! file lies after the metadata and before the code, with `offset` and
+//! file lies after the tables and before the code, with `offset` and
 //! `len` multiples of [`IMAGE_ALIGN`] (4 KiB), so that a loader can map it
 //! copy-on-write (`MAP_PRIVATE`) straight over the memory; the padding
 //! before it is zeros. The metadata records the offset, so the writer
