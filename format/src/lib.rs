@@ -103,6 +103,7 @@
 mod header;
 mod metadata;
 mod sign;
+mod site_stream;
 mod tables;
 mod target;
 mod trap;

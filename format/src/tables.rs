@@ -13,10 +13,15 @@
 //! |---|---:|---|---|
 //! | functions | 12 | code offset u32, length u32, frame size u32 | function index (imports first); code offsets ascending |
 //! | traps | 9 | function u32, wasm offset u32, [`TrapCode`] u8 | trap-site number |
-//! | fault sites | 10 | code offset u32, wasm offset u32, length u8, [`TrapCode`] u8 | code offset, ascending, not overlapping |
-//! | call sites | 8 | return offset u32, wasm offset u32 | return offset, ascending |
+//! | fault sites | 2-4 | delta-coded (see below): code offset, wasm offset, and the access's length as the extra byte; the trap is always [`TrapCode::MemoryOutOfBounds`] | code offset, ascending, not overlapping |
+//! | call sites | 2-3 | delta-coded: return offset, wasm offset | return offset, ascending |
 //! | names | 12 | function u32, offset u32, length u32 (into the name strings) | function index, ascending |
 //! | name strings | 1 | UTF-8 bytes | |
+//!
+//! Fault and call sites, one per memory access of guard-page code and one
+//! per call, are most of what is not code; they are stored as
+//! differences from the previous record, in blocks of 32 behind an index
+//! of absolute values (`site_stream.rs` documents the encoding).
 //!
 //! Tables sorted by a key are binary-searched. A forged file whose tables
 //! are not sorted gets wrong answers from those searches (a wrong name or
@@ -26,6 +31,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::site_stream::{self, Site, SiteStream};
 use crate::{CodeRange, FormatError, TrapCode};
 
 /// One place in the code that raises a trap through a stub: generated code
@@ -135,8 +141,6 @@ pub struct TableRanges {
 
 const FUNCTION_RECORD: usize = 12;
 const TRAP_RECORD: usize = 9;
-const FAULT_RECORD: usize = 10;
-const CALL_RECORD: usize = 8;
 const NAME_RECORD: usize = 12;
 
 /// Encodes `tables`: the section's bytes and where each table is in them.
@@ -162,6 +166,13 @@ pub fn encode_tables(tables: &SiteTables) -> Result<(Vec<u8>, TableRanges), Stri
     if tables.traps.len() >= FAULT_SITE_FLAG as usize {
         return Err(format!("{} trap sites", tables.traps.len()));
     }
+    if let Some(f) = tables
+        .fault_sites
+        .iter()
+        .find(|f| f.code != TrapCode::MemoryOutOfBounds)
+    {
+        return Err(format!("a fault site at {} raises {}", f.start, f.code));
+    }
     let functions = place(&mut out, &mut |out| {
         for f in &tables.functions {
             put32(out, f.offset);
@@ -176,19 +187,29 @@ pub fn encode_tables(tables: &SiteTables) -> Result<(Vec<u8>, TableRanges), Stri
             out.push(t.code as u8);
         }
     });
+    let fault_sites: Vec<Site> = tables
+        .fault_sites
+        .iter()
+        .map(|f| Site {
+            code_offset: f.start,
+            wasm_offset: f.wasm_offset,
+            extra: f.len,
+        })
+        .collect();
     let fault_sites = place(&mut out, &mut |out| {
-        for f in &tables.fault_sites {
-            put32(out, f.start);
-            put32(out, f.wasm_offset);
-            out.push(f.len);
-            out.push(f.code as u8);
-        }
+        site_stream::encode(&fault_sites, true, out)
     });
+    let call_sites: Vec<Site> = tables
+        .call_sites
+        .iter()
+        .map(|c| Site {
+            code_offset: c.return_offset,
+            wasm_offset: c.wasm_offset,
+            extra: 0,
+        })
+        .collect();
     let call_sites = place(&mut out, &mut |out| {
-        for c in &tables.call_sites {
-            put32(out, c.return_offset);
-            put32(out, c.wasm_offset);
-        }
+        site_stream::encode(&call_sites, false, out)
     });
     let mut strings = Vec::new();
     let mut string_offsets = Vec::with_capacity(tables.func_names.len());
@@ -277,8 +298,10 @@ impl<'a, const N: usize> Records<'a, N> {
 pub struct Tables<'a> {
     functions: Records<'a, FUNCTION_RECORD>,
     traps: Records<'a, TRAP_RECORD>,
-    fault_sites: Records<'a, FAULT_RECORD>,
-    call_sites: Records<'a, CALL_RECORD>,
+    fault_sites: SiteStream<'a>,
+    /// The fault-site table's bytes (for the fault handler).
+    fault_site_bytes: &'a [u8],
+    call_sites: SiteStream<'a>,
     names: Records<'a, NAME_RECORD>,
     name_strings: &'a [u8],
 }
@@ -303,8 +326,14 @@ impl<'a> Tables<'a> {
         Ok(Tables {
             functions: table(section, "functions", ranges.functions)?,
             traps: table(section, "traps", ranges.traps)?,
-            fault_sites: table(section, "fault sites", ranges.fault_sites)?,
-            call_sites: table(section, "call sites", ranges.call_sites)?,
+            fault_sites: stream(section, "fault sites", ranges.fault_sites, true)?,
+            fault_site_bytes: slice(
+                section,
+                "fault sites",
+                ranges.fault_sites.0,
+                ranges.fault_sites.1,
+            )?,
+            call_sites: stream(section, "call sites", ranges.call_sites, false)?,
             names: table(section, "names", ranges.names)?,
             name_strings: slice(
                 section,
@@ -356,26 +385,20 @@ impl<'a> Tables<'a> {
         self.fault_sites.len()
     }
 
-    /// Fault site `index`, if it exists and names a known trap code.
+    /// Fault site `index`, if it exists and decodes.
     pub fn fault_site(&self, index: u32) -> Option<FaultSite> {
-        let r = self.fault_sites.get(index as usize)?;
-        Some(FaultSite {
-            start: u32_at(r, 0),
-            wasm_offset: u32_at(r, 4),
-            len: r[8],
-            code: TrapCode::from_u8(r[9])?,
-        })
+        self.fault_sites.get(index).map(fault_site)
     }
 
     /// The index of the fault site whose access contains code offset
     /// `offset` (see [`find_fault_site`]).
     pub fn fault_site_at(&self, offset: u32) -> Option<u32> {
-        find_fault_site(self.fault_sites.0, offset)
+        find_fault_site(self.fault_site_bytes, offset)
     }
 
     /// The fault-site table's bytes, for [`find_fault_site`].
     pub fn fault_site_bytes(&self) -> &'a [u8] {
-        self.fault_sites.0
+        self.fault_site_bytes
     }
 
     /// The trap a trap-site number from generated code or the fault
@@ -398,21 +421,17 @@ impl<'a> Tables<'a> {
     }
 
     pub fn call_site(&self, index: u32) -> Option<CallSite> {
-        let r = self.call_sites.get(index as usize)?;
-        Some(CallSite {
-            return_offset: u32_at(r, 0),
-            wasm_offset: u32_at(r, 4),
+        self.call_sites.get(index).map(|site| CallSite {
+            return_offset: site.code_offset,
+            wasm_offset: site.wasm_offset,
         })
     }
 
     /// The wasm offset of the call that returns to code offset
     /// `return_offset`, if there is one.
     pub fn call_wasm_offset(&self, return_offset: u32) -> Option<u32> {
-        let i = self
-            .call_sites
-            .last_at_most(return_offset, |r| u32_at(r, 0))?;
-        let site = self.call_site(i as u32)?;
-        (site.return_offset == return_offset).then_some(site.wasm_offset)
+        let (_, site) = self.call_sites.last_at_most(return_offset)?;
+        (site.code_offset == return_offset).then_some(site.wasm_offset)
     }
 
     pub fn num_names(&self) -> usize {
@@ -436,8 +455,8 @@ impl<'a> Tables<'a> {
     }
 
     /// The owned form of every table (inspection, tests); records that do
-    /// not decode (an unknown trap code, a name outside the strings) are
-    /// left out.
+    /// not decode (an unknown trap code, a name outside the strings, a
+    /// site stream from where it stops decoding) are left out.
     pub fn to_owned(&self) -> SiteTables {
         let n = |len: usize| 0..len as u32;
         SiteTables {
@@ -445,11 +464,17 @@ impl<'a> Tables<'a> {
                 .filter_map(|i| self.function(i))
                 .collect(),
             traps: n(self.num_traps()).filter_map(|i| self.trap(i)).collect(),
-            fault_sites: n(self.num_fault_sites())
-                .filter_map(|i| self.fault_site(i))
+            fault_sites: self
+                .fault_sites
+                .decode_all()
+                .into_iter()
+                .map(fault_site)
                 .collect(),
-            call_sites: n(self.num_call_sites())
-                .filter_map(|i| self.call_site(i))
+            call_sites: (self.call_sites.decode_all().into_iter())
+                .map(|site| CallSite {
+                    return_offset: site.code_offset,
+                    wasm_offset: site.wasm_offset,
+                })
                 .collect(),
             func_names: n(self.num_names())
                 .filter_map(|i| self.name_entry(i))
@@ -464,11 +489,36 @@ impl<'a> Tables<'a> {
 /// `offset`. Async-signal-safe, for the fault handler: it only reads, and
 /// allocates nothing.
 pub fn find_fault_site(table: &[u8], offset: u32) -> Option<u32> {
-    let sites = Records::<FAULT_RECORD>(table);
-    let i = sites.last_at_most(offset, |r| u32_at(r, 0))?;
-    let r = sites.get(i)?;
-    let (start, len) = (u32_at(r, 0), u32::from(r[8]));
-    (offset - start < len).then_some(i as u32)
+    let sites = SiteStream::new(table, true)?;
+    let (index, site) = sites.last_at_most(offset)?;
+    (offset - site.code_offset < u32::from(site.extra)).then_some(index)
+}
+
+/// A fault-site record as its table stores it: the extra byte is the
+/// access's length, and the trap always an out-of-bounds access.
+fn fault_site(site: Site) -> FaultSite {
+    FaultSite {
+        start: site.code_offset,
+        len: site.extra,
+        wasm_offset: site.wasm_offset,
+        code: TrapCode::MemoryOutOfBounds,
+    }
+}
+
+/// A delta-coded table in `section` at `(offset, len)`, whose count and
+/// block index must fit.
+fn stream<'a>(
+    section: &'a [u8],
+    what: &str,
+    (offset, len): (u64, u64),
+    with_extra: bool,
+) -> Result<SiteStream<'a>, FormatError> {
+    let bytes = slice(section, what, offset, len)?;
+    SiteStream::new(bytes, with_extra).ok_or_else(|| {
+        FormatError::Invalid(format!(
+            "the {what} table ({len} bytes) is shorter than its count and block index"
+        ))
+    })
 }
 
 fn slice<'a>(

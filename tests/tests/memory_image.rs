@@ -355,8 +355,9 @@ fn image_is_not_applied_when_an_element_segment_fails_first() {
 }
 
 /// `bytes` with the image record changed by `edit`, the metadata encoded
-/// again in place (into the padding before the image if it grows) and the
-/// checksum fixed, so that only the image check can refuse it.
+/// again in place (the tables after it moved along, into the padding
+/// before the image if it grows) and the checksum fixed, so that only the
+/// image check can refuse it.
 fn forge_image(bytes: &[u8], edit: impl FnOnce(&mut Metadata, &Header)) -> Vec<u8> {
     let view = read_artifact(bytes).unwrap();
     let mut metadata = view.metadata.clone();
@@ -364,10 +365,17 @@ fn forge_image(bytes: &[u8], edit: impl FnOnce(&mut Metadata, &Header)) -> Vec<u
     let image_offset = metadata.memory_image.as_ref().unwrap().offset;
     edit(&mut metadata, &header);
     let encoded = postcard::to_stdvec(&metadata).unwrap();
+    // The tables section follows the metadata: move it along.
+    let (strings, strings_len) = metadata.site_tables.name_strings;
+    let tables = &bytes[view.tables_range.start..][..(strings + strings_len) as usize];
     let start = header.metadata_offset as usize;
-    assert!((start + encoded.len()) as u64 <= image_offset);
-    let mut bytes = bytes.to_vec();
-    bytes[start..start + encoded.len()].copy_from_slice(&encoded);
+    let tables_end = start + encoded.len() + tables.len();
+    assert!(tables_end as u64 <= image_offset);
+    let mut new = bytes.to_vec();
+    new[start..start + encoded.len()].copy_from_slice(&encoded);
+    new[start + encoded.len()..tables_end].copy_from_slice(tables);
+    new[tables_end..image_offset as usize].fill(0);
+    let mut bytes = new;
     header.metadata_len = encoded.len() as u64;
     bytes[..header.encode().len()].copy_from_slice(&header.encode());
     let sum = file_checksum(&bytes);
