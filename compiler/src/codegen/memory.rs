@@ -12,7 +12,8 @@ use wasmparser::MemArg;
 
 use super::func::FuncCompiler;
 use super::stack::{is_float, Loc};
-use crate::emitter::{Operand, R0, R1, S0, S1, S2};
+use super::x86_64::IndexedMove;
+use crate::emitter::{Operand, Reg, R0, R1, S0, S1, S2};
 
 /// One kind of memory access: its width in bytes, the SLJIT move that
 /// performs it, and the wasm type of the value.
@@ -66,6 +67,22 @@ impl Access {
         }
     }
 
+    /// The access as one instruction with a `[base + index + offset]`
+    /// operand (see [`Address::Indexed`]).
+    fn indexed(self, store: bool) -> IndexedMove {
+        let signed = matches!(
+            self,
+            Access::I32_8S | Access::I32_16S | Access::I64_8S | Access::I64_16S | Access::I64_32S
+        );
+        IndexedMove {
+            bytes: self.size() as u8,
+            store,
+            float: is_float(self.ty()),
+            signed: signed && !store,
+            wide: self.ty() == ValType::I64,
+        }
+    }
+
     fn ty(self) -> ValType {
         match self {
             Access::I32 | Access::I32_8S | Access::I32_8U | Access::I32_16S | Access::I32_16U => {
@@ -78,17 +95,30 @@ impl Access {
     }
 }
 
+/// Where an access goes.
+#[derive(Clone, Copy)]
+enum Address {
+    /// An SLJIT memory operand.
+    Operand(Operand),
+    /// `[S1 + index + offset]`, one instruction that SLJIT cannot express
+    /// (emitted by `ModuleCompiler::indexed_move`): guard-page accesses
+    /// with a constant offset below 2^31 and a zero-extended index.
+    Indexed { index: Reg, offset: i32 },
+}
+
 impl FuncCompiler<'_, '_> {
     /// Emits one access of `size` bytes at `index + offset`: `emit` gets
-    /// the address operand. Explicit mode checks the end of the access
-    /// against the memory size first; guard-page mode records the access
-    /// as a fault site instead. Uses `R0` and `R1`.
+    /// the address. Explicit mode checks the end of the access against the
+    /// memory size first; guard-page mode records the access as a fault
+    /// site instead. With `indexed`, `emit` can take an
+    /// [`Address::Indexed`]. Uses `R0` and `R1`.
     fn access(
         &mut self,
         (index, index_loc): (Operand, Loc),
         offset: u64,
         size: u64,
-        emit: impl FnOnce(&mut Self, Operand),
+        indexed: bool,
+        emit: impl FnOnce(&mut Self, Address),
     ) {
         let guarded = self.m.options.bounds_checks == BoundsChecks::GuardPages;
         let address = if index.is_imm() {
@@ -102,7 +132,7 @@ impl FuncCompiler<'_, '_> {
                     .cmp(SLJIT_LESS, len, Operand::imm((address + size) as i64));
                 self.trap_on(out, TrapCode::MemoryOutOfBounds);
             }
-            Operand::mem(S1, address as i64)
+            Address::Operand(Operand::mem(S1, address as i64))
         } else if let (Some(reg), 0, true) = (index.as_reg(), offset, guarded) {
             // Guard pages bound the access only if the index's upper half
             // is zero: an address with it set would reach outside the
@@ -110,10 +140,23 @@ impl FuncCompiler<'_, '_> {
             // `push_reg_zero_extended`) index memory directly; every other
             // one is zero-extended into R1 first.
             if self.is_zero_extended(index_loc) {
-                Operand::mem2(S1, reg, 0)
+                Address::Operand(Operand::mem2(S1, reg, 0))
             } else {
                 self.m.e.op1(SLJIT_MOV_U32, Operand::reg(R1), index);
-                Operand::mem2(S1, R1, 0)
+                Address::Operand(Operand::mem2(S1, R1, 0))
+            }
+        } else if indexed && guarded && offset < 1 << 31 {
+            // At most 2^32 + 2^31 past the base: inside the guard region.
+            let index = match index.as_reg() {
+                Some(reg) if self.is_zero_extended(index_loc) => reg,
+                _ => {
+                    self.m.e.op1(SLJIT_MOV_U32, Operand::reg(R1), index);
+                    R1
+                }
+            };
+            Address::Indexed {
+                index,
+                offset: offset as i32,
             }
         } else if let (Some(reg), true, true) = (
             index.as_reg(),
@@ -128,7 +171,7 @@ impl FuncCompiler<'_, '_> {
                 Operand::reg(reg),
                 Operand::imm(offset as i64),
             );
-            Operand::mem2(S1, R1, 0)
+            Address::Operand(Operand::mem2(S1, R1, 0))
         } else {
             let e = &mut self.m.e;
             e.op1(SLJIT_MOV_U32, Operand::reg(R1), index);
@@ -151,7 +194,7 @@ impl FuncCompiler<'_, '_> {
                 let out = e.cmp(SLJIT_GREATER, Operand::reg(R0), len);
                 self.trap_on(out, TrapCode::MemoryOutOfBounds);
             }
-            Operand::mem2(S1, R1, 0)
+            Address::Operand(Operand::mem2(S1, R1, 0))
         };
         if guarded {
             let start = self.m.e.label();
@@ -169,16 +212,23 @@ impl FuncCompiler<'_, '_> {
         // The destination register is chosen first: allocating may spill,
         // and a spill must not land inside a fault site.
         let ty = access.ty();
+        let emit = |fc: &mut Self, dst: Operand, address| match address {
+            Address::Operand(address) if is_float(ty) => fc.m.e.fop1(access.mov(), dst, address),
+            Address::Operand(address) => fc.m.e.op1(access.mov(), dst, address),
+            Address::Indexed { index, offset } => {
+                fc.m.indexed_move(access.indexed(false), dst, S1, index, offset)
+            }
+        };
         if is_float(ty) {
             let dst = self.alloc_freg();
-            self.access(index, memarg.offset, access.size(), |fc, address| {
-                fc.m.e.fop1(access.mov(), Operand::freg(dst), address)
+            self.access(index, memarg.offset, access.size(), true, |fc, address| {
+                emit(fc, Operand::freg(dst), address)
             });
             self.push_freg(dst, ty);
         } else {
             let dst = self.alloc_reg();
-            self.access(index, memarg.offset, access.size(), |fc, address| {
-                fc.m.e.op1(access.mov(), Operand::reg(dst), address)
+            self.access(index, memarg.offset, access.size(), true, |fc, address| {
+                emit(fc, Operand::reg(dst), address)
             });
             self.push_reg(dst, ty);
         }
@@ -187,18 +237,24 @@ impl FuncCompiler<'_, '_> {
     pub fn store(&mut self, memarg: MemArg, access: Access) {
         let (value, entry) = self.pop_entry();
         let (index, index_entry) = self.pop_entry();
+        // A value in a register (a float one for float stores) can be
+        // stored with an indexed address.
+        let indexed = value.is_reg();
         self.access(
             (index, index_entry.loc),
             memarg.offset,
             access.size(),
-            |fc, address| {
-                if is_float(access.ty()) {
-                    // A float in a register is stored as a float; in memory or as
-                    // a constant, its bits are moved as an integer.
-                    fc.move_value(address, value, entry.loc, entry.ty);
-                } else {
-                    fc.m.e.op1(access.mov(), address, value);
+            indexed,
+            |fc, address| match address {
+                Address::Indexed { index, offset } => {
+                    fc.m.indexed_move(access.indexed(true), value, S1, index, offset)
                 }
+                // A float in a register is stored as a float; in memory or
+                // as a constant, its bits are moved as an integer.
+                Address::Operand(address) if is_float(access.ty()) => {
+                    fc.move_value(address, value, entry.loc, entry.ty)
+                }
+                Address::Operand(address) => fc.m.e.op1(access.mov(), address, value),
             },
         );
     }

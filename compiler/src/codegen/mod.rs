@@ -35,7 +35,7 @@ mod x86_64;
 use vibewasm_format::vmctx::{self, VmctxLayout};
 use vibewasm_format::{self as format, CodeRange, Metadata, RelocTarget, TrapCode, TrapSite};
 
-use crate::emitter::{self, arg_types, Emitter, Jump, Label, Operand, R0, R1, R2, S0};
+use crate::emitter::{self, arg_types, Emitter, Jump, Label, Operand, Reg, R0, R1, R2, S0};
 use crate::error::CompileError;
 use link::{ChunkCode, LinkTarget, Patch};
 use x86_64::{load_sp, mov_from_sp, sub_sp};
@@ -175,6 +175,27 @@ impl<'m> ModuleCompiler<'m> {
         self.e.custom(&x86_64::load_float_pc_relative(xmm, is_f32));
         let end = self.e.label();
         self.float_loads.push((end, entry));
+    }
+
+    /// Moves `value` (a general or float register, as `m` says) from or to
+    /// `[base + index + offset]` in one instruction, which SLJIT cannot
+    /// express (see [`x86_64::indexed_move`]).
+    pub fn indexed_move(
+        &mut self,
+        m: x86_64::IndexedMove,
+        value: Operand,
+        base: Reg,
+        index: Reg,
+        offset: i32,
+    ) {
+        let reg = if m.float {
+            Emitter::float_machine_index(emitter::FReg(value.arg))
+        } else {
+            Emitter::machine_index(Reg(value.arg))
+        };
+        let (base, index) = (Emitter::machine_index(base), Emitter::machine_index(index));
+        self.e
+            .custom(&x86_64::indexed_move(m, reg, base, index, offset));
     }
 
     /// A direct call to function `callee`, wherever the linker puts it.

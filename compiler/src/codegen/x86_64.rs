@@ -41,6 +41,74 @@ pub fn load_float_pc_relative(xmm: i32, is_f32: bool) -> Vec<u8> {
     bytes
 }
 
+/// A move between a register and memory at `[base + index + disp]`,
+/// which SLJIT cannot address (its two-register form has no
+/// displacement): guard-page accesses with a constant offset, one
+/// instruction instead of an add and the access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexedMove {
+    /// Bytes moved: 1, 2, 4 or 8.
+    pub bytes: u8,
+    /// To memory (else from it).
+    pub store: bool,
+    /// An SSE register (`movss`/`movsd`), else a general one.
+    pub float: bool,
+    /// A load that sign-extends (integer loads of 1, 2 or 4 bytes).
+    pub signed: bool,
+    /// The general register is 64 bits wide: a sign-extending load fills
+    /// all of it (zero-extending loads and 32-bit moves always do).
+    pub wide: bool,
+}
+
+/// The instruction of `m` for register `reg` and the memory operand
+/// `[base + index + disp]` (machine register numbers).
+pub fn indexed_move(m: IndexedMove, reg: i32, base: i32, index: i32, disp: i32) -> Vec<u8> {
+    debug_assert!(index != 4, "rsp cannot be an index");
+    // (mandatory prefix, REX.W, opcode)
+    let (prefix, wide, opcode): (Option<u8>, bool, &[u8]) = match (m.float, m.store, m.bytes) {
+        (true, store, bytes) => (
+            Some(if bytes == 4 { 0xf3 } else { 0xf2 }),
+            false,
+            if store { &[0x0f, 0x11] } else { &[0x0f, 0x10] },
+        ),
+        (false, true, 1) => (None, false, &[0x88]),
+        (false, true, 2) => (Some(0x66), false, &[0x89]),
+        (false, true, bytes) => (None, bytes == 8, &[0x89]),
+        (false, false, 8) => (None, true, &[0x8b]),
+        (false, false, 4) if m.signed && m.wide => (None, true, &[0x63]),
+        (false, false, 4) => (None, false, &[0x8b]),
+        (false, false, 2) if m.signed => (None, m.wide, &[0x0f, 0xbf]),
+        (false, false, 2) => (None, false, &[0x0f, 0xb7]),
+        (false, false, _) if m.signed => (None, m.wide, &[0x0f, 0xbe]),
+        (false, false, _) => (None, false, &[0x0f, 0xb6]),
+    };
+    let mut bytes = Vec::with_capacity(10);
+    bytes.extend(prefix);
+    let rex = 0x40
+        | u8::from(wide) << 3
+        | u8::from(reg >= 8) << 2
+        | u8::from(index >= 8) << 1
+        | u8::from(base >= 8);
+    // Storing the low byte of rsp..rdi needs a REX prefix (without one
+    // those numbers mean ah..bh).
+    let byte_register = !m.float && m.store && m.bytes == 1 && (4..8).contains(&reg);
+    if rex != 0x40 || byte_register {
+        bytes.push(rex);
+    }
+    bytes.extend_from_slice(opcode);
+    let short = i8::try_from(disp).is_ok();
+    // ModRM: disp8 or disp32, the register, a SIB byte; SIB: scale 1.
+    let mode = if short { 0x40 } else { 0x80 };
+    bytes.push(mode | ((reg & 7) << 3) as u8 | 0b100);
+    bytes.push(((index & 7) << 3) as u8 | (base & 7) as u8);
+    if short {
+        bytes.push(disp as i8 as u8);
+    } else {
+        bytes.extend_from_slice(&disp.to_le_bytes());
+    }
+    bytes
+}
+
 /// Sets the 4-byte field that ends at `field_end` in `code` to `value`.
 pub fn write_field(code: &mut [u8], field_end: usize, value: u32) {
     code[field_end - 4..field_end].copy_from_slice(&value.to_le_bytes());
@@ -142,6 +210,167 @@ mod tests {
         assert_eq!(
             load_float_pc_relative(9, true),
             [0xf3, 0x44, 0x0f, 0x10, 0x0d, 0, 0, 0, 0]
+        );
+    }
+
+    /// Every form of [`indexed_move`] against GNU as's encoding.
+    #[test]
+    fn indexed_moves() {
+        const R15: i32 = 15;
+        let (rax, rcx, rdx, rsi, rdi, r8, r9, r12, r13) = (0, 1, 2, 6, 7, 8, 9, 12, 13);
+        let load = |bytes, signed, wide| IndexedMove {
+            bytes,
+            store: false,
+            float: false,
+            signed,
+            wide,
+        };
+        let store = |bytes, float| IndexedMove {
+            bytes,
+            store: true,
+            float,
+            signed: false,
+            wide: false,
+        };
+        let float_load = |bytes| IndexedMove {
+            float: true,
+            ..load(bytes, false, false)
+        };
+        let cases: &[(IndexedMove, i32, i32, i32, &[u8])] = &[
+            // mov 0x24(%r15,%rsi,1),%edi
+            (
+                load(4, false, false),
+                rdi,
+                rsi,
+                0x24,
+                &[0x41, 0x8b, 0x7c, 0x37, 0x24],
+            ),
+            // mov 0x1234(%r15,%rsi,1),%rdi
+            (
+                load(8, false, true),
+                rdi,
+                rsi,
+                0x1234,
+                &[0x49, 0x8b, 0xbc, 0x37, 0x34, 0x12, 0, 0],
+            ),
+            // movzbl 0x7f(%r15,%r12,1),%eax
+            (
+                load(1, false, true),
+                rax,
+                r12,
+                0x7f,
+                &[0x43, 0x0f, 0xb6, 0x44, 0x27, 0x7f],
+            ),
+            // movsbl 0x10(%r15,%rdi,1),%r9d
+            (
+                load(1, true, false),
+                r9,
+                rdi,
+                0x10,
+                &[0x45, 0x0f, 0xbe, 0x4c, 0x3f, 0x10],
+            ),
+            // movsbq 0x10(%r15,%rdi,1),%r9
+            (
+                load(1, true, true),
+                r9,
+                rdi,
+                0x10,
+                &[0x4d, 0x0f, 0xbe, 0x4c, 0x3f, 0x10],
+            ),
+            // movzwl 0x80(%r15,%rsi,1),%ecx
+            (
+                load(2, false, false),
+                rcx,
+                rsi,
+                0x80,
+                &[0x41, 0x0f, 0xb7, 0x8c, 0x37, 0x80, 0, 0, 0],
+            ),
+            // movswl / movswq 0x8(%r15,%rsi,1),%ecx / %rcx
+            (
+                load(2, true, false),
+                rcx,
+                rsi,
+                8,
+                &[0x41, 0x0f, 0xbf, 0x4c, 0x37, 8],
+            ),
+            (
+                load(2, true, true),
+                rcx,
+                rsi,
+                8,
+                &[0x49, 0x0f, 0xbf, 0x4c, 0x37, 8],
+            ),
+            // movslq 0x8(%r15,%rsi,1),%rdx; an unsigned 32-bit load is a mov
+            (
+                load(4, true, true),
+                rdx,
+                rsi,
+                8,
+                &[0x49, 0x63, 0x54, 0x37, 8],
+            ),
+            (
+                load(4, false, true),
+                rdx,
+                rsi,
+                8,
+                &[0x41, 0x8b, 0x54, 0x37, 8],
+            ),
+            // movss 0x8(%r15,%rsi,1),%xmm9; movsd ...,%xmm2
+            (
+                float_load(4),
+                9,
+                rsi,
+                8,
+                &[0xf3, 0x45, 0x0f, 0x10, 0x4c, 0x37, 8],
+            ),
+            (
+                float_load(8),
+                2,
+                rsi,
+                8,
+                &[0xf2, 0x41, 0x0f, 0x10, 0x54, 0x37, 8],
+            ),
+            // mov %dil / %al / %r8b, 0x8(%r15,%rsi,1)
+            (store(1, false), rdi, rsi, 8, &[0x41, 0x88, 0x7c, 0x37, 8]),
+            (store(1, false), rax, rsi, 8, &[0x41, 0x88, 0x44, 0x37, 8]),
+            (store(1, false), r8, rsi, 8, &[0x45, 0x88, 0x44, 0x37, 8]),
+            // mov %di / %edi / %r13, 0x8(%r15,%rsi,1)
+            (
+                store(2, false),
+                rdi,
+                rsi,
+                8,
+                &[0x66, 0x41, 0x89, 0x7c, 0x37, 8],
+            ),
+            (store(4, false), rdi, rsi, 8, &[0x41, 0x89, 0x7c, 0x37, 8]),
+            (store(8, false), r13, rsi, 8, &[0x4d, 0x89, 0x6c, 0x37, 8]),
+            // movss %xmm1, 0x8(...); movsd %xmm12, 0x7fffffff(...)
+            (
+                store(4, true),
+                1,
+                rsi,
+                8,
+                &[0xf3, 0x41, 0x0f, 0x11, 0x4c, 0x37, 8],
+            ),
+            (
+                store(8, true),
+                12,
+                rsi,
+                0x7fff_ffff,
+                &[0xf2, 0x45, 0x0f, 0x11, 0xa4, 0x37, 0xff, 0xff, 0xff, 0x7f],
+            ),
+        ];
+        for &(m, reg, index, disp, want) in cases {
+            assert_eq!(
+                indexed_move(m, reg, R15, index, disp),
+                want,
+                "{m:?} {reg} {index} {disp:#x}"
+            );
+        }
+        // Without a REX prefix for anything else, storing sil needs one.
+        assert_eq!(
+            indexed_move(store(1, false), rsi, 3, 1, 8),
+            [0x40, 0x88, 0x74, 0x0b, 8]
         );
     }
 }
