@@ -57,6 +57,8 @@ pub struct FuncCompiler<'a, 'm> {
     pub local_regs: Vec<Option<Reg>>,
     /// The float register each float local lives in, if it has one.
     pub local_fregs: Vec<Option<crate::emitter::FReg>>,
+    /// The frame offset of each local's slot (see [`slot_offsets`]).
+    pub local_offsets: Vec<i32>,
     /// The locals in caller-saved registers (every float local in a
     /// register, integer locals in pool registers): saved around calls.
     pub caller_saved_locals: Vec<u32>,
@@ -126,6 +128,9 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
         let (local_regs, local_fregs, pool_len) =
             assign_local_registers(&locals, &facts, memory_def_in_s2);
         let locals_len = locals.len();
+        let local_offsets = slot_offsets(ty.params.len(), &facts.local_weights, |i| {
+            local_regs[i].is_some() || local_fregs[i].is_some()
+        });
         let mut fc = FuncCompiler {
             m,
             index,
@@ -145,6 +150,7 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
                 .collect(),
             local_regs,
             local_fregs,
+            local_offsets,
             offset: body.range().start,
             traps: Vec::new(),
             pending_fuel: 0,
@@ -222,7 +228,7 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
                 (_, Some(f)) => e.fop1(super::stack::fmov_op(ty), Operand::freg(f), src),
                 _ => e.op1(
                     SLJIT_MOV,
-                    Operand::mem(SP, (LOCALS_BASE + 8 * i as i32) as i64),
+                    Operand::mem(SP, self.local_offsets[i] as i64),
                     src,
                 ),
             }
@@ -433,6 +439,26 @@ pub fn mov_op(ty: ValType) -> i32 {
 /// a scratch register.
 fn saved_index(r: Reg) -> Option<i32> {
     [S0, S1, S2, S3, S4, S5].contains(&r).then_some(S0.0 - r.0)
+}
+
+/// The frame offset of each local's slot. Parameters come first, in
+/// order; the declared locals after them (a contiguous region the prologue
+/// zeroes) are ordered by weight, those in registers (whose slots are used
+/// only around calls) last: x86-64 addresses the first 128 bytes of the
+/// frame with a 1-byte displacement, the rest with 4 bytes, and big
+/// functions have hundreds of locals.
+fn slot_offsets(
+    num_params: usize,
+    weights: &[u32],
+    in_register: impl Fn(usize) -> bool,
+) -> Vec<i32> {
+    let mut declared: Vec<usize> = (num_params..weights.len()).collect();
+    declared.sort_by_key(|&i| (in_register(i), std::cmp::Reverse(weights[i]), i));
+    let mut offsets = vec![0; weights.len()];
+    for (rank, i) in (0..num_params).chain(declared).enumerate() {
+        offsets[i] = LOCALS_BASE + 8 * rank as i32;
+    }
+    offsets
 }
 
 /// Gives the most used locals (uses inside loops weigh more) registers:

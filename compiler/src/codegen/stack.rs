@@ -181,7 +181,7 @@ impl FuncCompiler<'_, '_> {
 
     /// The frame slot of local `index` (a local in a register has one too).
     pub fn local_slot(&self, index: u32) -> Operand {
-        Operand::mem(SP, (16 + 8 * index as i32) as i64)
+        Operand::mem(SP, self.local_offsets[index as usize] as i64)
     }
 
     /// Locals in caller-saved registers (every float local; integer locals
