@@ -241,14 +241,23 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
                 e.fset(f, false, 0);
             }
         }
-        let declared = self.locals.len() - num_params;
+        // Declared locals in registers have the last slots of the declared
+        // region (`slot_offsets`), read only after a call saved them there:
+        // only the slots before them need zeroing.
+        let declared = (num_params..self.locals.len())
+            .filter(|&i| self.local_regs[i].is_none() && self.local_fregs[i].is_none())
+            .count();
         let first = LOCALS_BASE + 8 * num_params as i32;
         if declared <= 16 {
+            // From a zeroed register: 4 bytes shorter than an immediate.
+            if declared > 0 {
+                e.op1(SLJIT_MOV, Operand::reg(R1), Operand::imm(0));
+            }
             for i in 0..declared as i32 {
                 e.op1(
                     SLJIT_MOV,
                     Operand::mem(SP, (first + 8 * i) as i64),
-                    Operand::imm(0),
+                    Operand::reg(R1),
                 );
             }
         } else {
