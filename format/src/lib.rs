@@ -122,7 +122,7 @@ pub use sign::{
 };
 pub use tables::{
     encode_tables, find_fault_site, CallSite, FaultSite, SiteTables, TableRanges, Tables, TrapSite,
-    FAULT_SITE_FLAG, OVERFLOW_STUB_SHIFT, TRAP_SITE_REGISTER_X86_64,
+    FAULT_SITE_FLAG, OVERFLOW_STUB_SHIFT, TRAP_SITE_REGISTER_AARCH64, TRAP_SITE_REGISTER_X86_64,
 };
 pub use target::{cpu, Arch, Os, Target};
 pub use trap::TrapCode;
