@@ -77,7 +77,10 @@ impl Artifact {
             source,
         })?;
         // Short code sections are not page-aligned in the file (see
-        // `vibewasm_format::MAPPED_CODE_MIN`): they are copied.
+        // `vibewasm_format::MAPPED_CODE_MIN`), nor are long ones aligned
+        // for smaller pages than this host's (4 KiB-aligned code on a 16
+        // KiB-page aarch64 host, see "Page sizes" in the format's
+        // documentation): they are copied.
         let code = if copy_code || view.header.code_offset % page_size() != 0 {
             map_code_copy(view.code)
         } else {
