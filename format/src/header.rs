@@ -20,11 +20,28 @@ pub const VERSION_MAJOR: u16 = 3;
 pub const VERSION_MINOR: u16 = 0;
 /// Size of the encoded header in bytes.
 pub const HEADER_SIZE: usize = 192;
-/// Alignment in the file of a code section of at least
+/// Alignment in the file of an x86-64 code section of at least
 /// [`MAPPED_CODE_MIN`] bytes, so that a loader can map it straight from the
-/// file (the page size of x86-64 Linux, the one target code is generated
-/// for today; an aarch64 target needs 16 KiB).
+/// file (the page size of x86-64 Linux). Every mapped code section's
+/// offset is a multiple of it; see [`mapped_code_align`] for each target's.
 pub const CODE_ALIGN: u64 = 4096;
+/// Alignment in the file of an aarch64 code section of at least
+/// [`MAPPED_CODE_MIN`] bytes: aarch64 Linux kernels run with 4, 16 or 64
+/// KiB pages, and 64 KiB lets every one of them map the code from the file
+/// (see "Page sizes" in the crate documentation).
+pub const CODE_ALIGN_AARCH64: u64 = 64 * 1024;
+
+/// The alignment in the file of a code section of at least
+/// [`MAPPED_CODE_MIN`] bytes for code of `arch`: the largest page size
+/// its hosts use, so that any of them can map it from the file. A reader
+/// requires only [`CODE_MIN_ALIGN`] and maps where the offset suits its
+/// own page size, so this is the writer's choice, not a format rule.
+pub const fn mapped_code_align(arch: crate::Arch) -> u64 {
+    match arch {
+        crate::Arch::X86_64 => CODE_ALIGN,
+        crate::Arch::Aarch64 => CODE_ALIGN_AARCH64,
+    }
+}
 /// Code sections at least this long are page-aligned ([`CODE_ALIGN`]) and
 /// mapped from the file, shared between processes. Shorter ones follow the
 /// metadata at [`CODE_MIN_ALIGN`]: a loader copies them to fresh pages,

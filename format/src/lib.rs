@@ -9,8 +9,9 @@
 //! metadata_offset          metadata (postcard encoding of [`Metadata`])
 //! metadata end             tables section (fixed-width records read in place, see [`Tables`])
 //! memory_image.offset      memory image (optional, see below; aligned to IMAGE_ALIGN = 4 KiB)
-//! code_offset              code section (aligned to CODE_ALIGN = 4 KiB in the file when
-//!                          at least MAPPED_CODE_MIN = 64 KiB long, else to 16 bytes)
+//! code_offset              code section (aligned to CODE_ALIGN = 4 KiB in the file, 64 KiB
+//!                          for aarch64 code, when at least MAPPED_CODE_MIN = 64 KiB
+//!                          long, else to 16 bytes; see "Page sizes")
 //! signature_offset         signature block (signed artifacts only, 104 bytes, see below)
 //! file_len                 end of file
 //! ```
@@ -99,6 +100,36 @@
 //! through the `vmctx` pointer ([`vmctx`] documents the layout and calling
 //! conventions), and [`Metadata::relocations`] lists which vmctx slots the loader
 //! fills with which runtime helper or import.
+//!
+//! # Page sizes
+//!
+//! x86-64 Linux has 4 KiB pages; aarch64 Linux kernels are built with 4,
+//! 16 or 64 KiB pages (16 KiB: Apple silicon, some Android and server
+//! distributions; 64 KiB: some server distributions), and a loader learns
+//! which at run time (`sysconf(_SC_PAGESIZE)`). Nothing in the format
+//! depends on the page size; only whether a loader can *map* a section
+//! from the file does, and a loader that cannot copies instead:
+//!
+//! * Code: a loader maps the code section from the file when its offset is
+//!   a multiple of the host's page size, and otherwise copies it to fresh
+//!   anonymous pages (short sections always are: see [`MAPPED_CODE_MIN`]).
+//!   The copy costs a `memcpy` at load and the pages are not shared
+//!   between processes; both give the same code at a page-aligned base.
+//!   The writer aligns long code sections to [`mapped_code_align`] of the
+//!   target: 4 KiB for x86-64, 64 KiB for aarch64, so that every aarch64
+//!   host maps it. Readers require only [`CODE_MIN_ALIGN`], so this is a
+//!   writer's choice that needs no new format version.
+//! * Memory image: [`IMAGE_ALIGN`] stays 4 KiB (the image is cut along
+//!   4 KiB pages of the memory). A loader maps it copy-on-write only when
+//!   its file offset, its length and its offset in the memory are all
+//!   multiples of the host's page size, and otherwise copies it into the
+//!   memory (skipping pages of zeros), as for an artifact read from bytes.
+//! * Linear memories are reserved, grown and protected in 64 KiB wasm
+//!   pages, a multiple of every page size.
+//!
+//! aarch64 code may use `adrp` (page-relative addresses), which needs the
+//! code's base at a multiple of 4 KiB in memory: both ways of loading it
+//! give a page-aligned base.
 
 mod header;
 mod metadata;
@@ -111,9 +142,9 @@ mod validate;
 pub mod vmctx;
 
 pub use header::{
-    BoundsChecks, CodeOptions, Header, CHECKSUM_RANGE, CODE_ALIGN, CODE_MIN_ALIGN,
-    GUARD_RESERVATION, HEADER_SIZE, MAGIC, MAPPED_CODE_MIN, SIGNATURE_OFFSET_RANGE, VERSION_MAJOR,
-    VERSION_MINOR,
+    mapped_code_align, BoundsChecks, CodeOptions, Header, CHECKSUM_RANGE, CODE_ALIGN,
+    CODE_ALIGN_AARCH64, CODE_MIN_ALIGN, GUARD_RESERVATION, HEADER_SIZE, MAGIC, MAPPED_CODE_MIN,
+    SIGNATURE_OFFSET_RANGE, VERSION_MAJOR, VERSION_MINOR,
 };
 pub use metadata::*;
 pub use sign::{
@@ -123,7 +154,7 @@ pub use sign::{
 };
 pub use tables::{
     encode_tables, find_fault_site, CallSite, FaultSite, SiteTables, TableRanges, Tables, TrapSite,
-    FAULT_SITE_FLAG, OVERFLOW_STUB_SHIFT, TRAP_SITE_REGISTER_X86_64,
+    FAULT_SITE_FLAG, OVERFLOW_STUB_SHIFT, TRAP_SITE_REGISTER_AARCH64, TRAP_SITE_REGISTER_X86_64,
 };
 pub use target::{cpu, Arch, Os, Target};
 pub use trap::TrapCode;
@@ -329,7 +360,7 @@ pub fn write_artifact(parts: &ArtifactParts<'_>) -> Result<Vec<u8>, String> {
     let image_end = image_offset + parts.memory_image.len() as u64;
     let code_len = parts.code.len() as u64;
     let code_align = if code_len >= MAPPED_CODE_MIN {
-        CODE_ALIGN
+        mapped_code_align(parts.target.arch)
     } else {
         CODE_MIN_ALIGN
     };

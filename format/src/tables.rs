@@ -98,6 +98,10 @@ pub const FAULT_SITE_FLAG: u32 = 1 << 31;
 /// sets it before resuming there (see [`FaultSite`]).
 pub const TRAP_SITE_REGISTER_X86_64: u8 = 6;
 
+/// The same register on aarch64: 1 is `x1`, where SLJIT's `R1` lives there
+/// (`reg_map` in SLJIT's `sljitNativeARM_64.c`: R0 = x0, R1 = x1).
+pub const TRAP_SITE_REGISTER_AARCH64: u8 = 1;
+
 /// A call instruction in wasm code: its return address identifies the
 /// caller's position in a backtrace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -378,3 +378,37 @@ fn memory_image_needs_a_defined_memory_and_bare_segments() {
     let err = check(&|m| m.memories[0].min_pages = 0);
     assert!(err.contains("memory image end in memory 0"), "{err}");
 }
+
+/// Long code is aligned in the file for the largest page size of the
+/// target's hosts (x86-64: 4 KiB, aarch64: 64 KiB); short code to 16 bytes
+/// whatever the target. Each artifact reads back for its own target.
+#[test]
+fn mapped_code_is_aligned_for_the_targets_pages() {
+    for (arch, align) in [(Arch::X86_64, 4096), (Arch::Aarch64, 65536)] {
+        let target = Target {
+            arch,
+            ..Target::host().unwrap()
+        };
+        for (code_len, expected) in [(70_000, align), (32, CODE_MIN_ALIGN)] {
+            let code = vec![0u8; code_len];
+            let file = write_artifact(&ArtifactParts {
+                compiler_version: "test",
+                target,
+                options: CodeOptions::default(),
+                wasm: b"\0asm",
+                metadata: &Metadata::default(),
+                tables: &SiteTables::default(),
+                memory_image: &[],
+                code: &code,
+            })
+            .unwrap();
+            let view = read_artifact_for(&file, target, 0).unwrap();
+            assert_eq!(view.header.code_offset % expected, 0, "{arch:?}");
+            // The first such boundary after the few bytes of metadata.
+            assert!(view.header.code_offset <= expected.max(4096), "{arch:?}");
+            assert_eq!(view.code, &code[..]);
+        }
+    }
+    assert_eq!(mapped_code_align(Arch::X86_64), CODE_ALIGN);
+    assert_eq!(mapped_code_align(Arch::Aarch64), CODE_ALIGN_AARCH64);
+}

@@ -77,7 +77,10 @@ impl Artifact {
             source,
         })?;
         // Short code sections are not page-aligned in the file (see
-        // `vibewasm_format::MAPPED_CODE_MIN`): they are copied.
+        // `vibewasm_format::MAPPED_CODE_MIN`), nor are long ones aligned
+        // for smaller pages than this host's (4 KiB-aligned code on a 16
+        // KiB-page aarch64 host, see "Page sizes" in the format's
+        // documentation): they are copied.
         let code = if copy_code || view.header.code_offset % page_size() != 0 {
             map_code_copy(view.code)
         } else {
@@ -267,7 +270,14 @@ fn map_code_copy(code: &[u8]) -> std::io::Result<Option<Mmap>> {
     let mut map = MmapMut::map_anon(code.len())?;
     map.copy_from_slice(code);
     // Writable until here, executable from here on: never both.
-    map.make_exec().map(Some)
+    let map = map.make_exec()?;
+    // The code was written as data: on aarch64 the instruction cache is
+    // not coherent with those writes, so it is cleaned and invalidated for
+    // these addresses before anything can run them (`__clear_cache`; a
+    // no-op on x86-64). Code mapped from the file needs none: the kernel
+    // keeps page-cache pages it maps executable coherent.
+    crate::arch::sync_instruction_cache(&map);
+    Ok(Some(map))
 }
 
 /// A memory image ([`vibewasm_format::MemoryImage`]) ready to initialise

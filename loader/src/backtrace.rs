@@ -2,12 +2,14 @@
 //! calls before it unwinds (the wasm frames die at the unwind).
 //!
 //! The walk (see `CodeRange::frame_size` in the format): the trapping
-//! frame's stack pointer plus its function's frame size (for the trapping
-//! frame, its trap site's `TrapSite::frame_size`: a stack-overflow trap
-//! comes before the frame is built) is the address of its return address; the return address lies in the caller's code, the
-//! function whose code range contains it, and the caller's call site
-//! (`Metadata::call_sites`) gives the wasm offset of the call; the caller's
-//! stack pointer is 8 bytes above. The walk stops at a return address that
+//! frame's stack pointer and its function's frame size (for the trapping
+//! frame, its trap site's: a stack-overflow trap comes before the frame is
+//! built) give the address of its return address and the caller's stack
+//! pointer, as the architecture lays frames out (`crate::arch::frame_step`;
+//! x86-64: the return address at `sp + frame_size`, the caller's stack
+//! pointer 8 bytes above); the return address lies in the caller's code,
+//! the function whose code range contains it, and the caller's call site
+//! (`Metadata::call_sites`) gives the wasm offset of the call. The walk stops at a return address that
 //! is not in the code of a function of an artifact of the store (the host
 //! entry trampoline, or host code), after [`Trap::MAX_BACKTRACE`] frames, or
 //! at an address outside the stack this entry into wasm uses: every
@@ -26,6 +28,7 @@
 use vibewasm_format::vmctx::HOST_STATE;
 use vibewasm_format::{ImportKind, Metadata, Tables};
 
+use crate::arch;
 use crate::artifact::Artifact;
 use crate::instance::InstanceData;
 use crate::raw::read_vmctx_ptr;
@@ -128,13 +131,13 @@ fn walk(
             return;
         };
         let frame_size = match innermost.take() {
-            Some(site) => site.frame_size(&range),
+            Some(site) => arch::trapping_frame_size(&site, &range),
             None => range.frame_size,
         };
-        let Some(slot) = frame.checked_add(frame_size as usize) else {
+        let Some(step) = arch::frame_step(frame, frame_size) else {
             return;
         };
-        let Some(ret) = stack.read(slot) else {
+        let Some(ret) = stack.read(step.return_address_slot) else {
             return;
         };
         if !artifact.contains_code(ret) {
@@ -148,7 +151,11 @@ fn walk(
         let Some(caller) = artifact.func_at(offset) else {
             return;
         };
-        frame = slot + 8;
+        // Every step moves up the stack (the walk is bounded).
+        if step.caller_sp <= frame {
+            return;
+        }
+        frame = step.caller_sp;
         func = caller;
         if caller < artifact.num_imported_funcs() {
             continue;

@@ -96,6 +96,7 @@
 //!
 //! v128 values at the host boundary, and more than one memory.
 
+mod arch;
 mod artifact;
 mod backtrace;
 mod call;

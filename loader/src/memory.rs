@@ -559,11 +559,15 @@ mod tests {
         }
     }
 
-    /// A file of `pages` 4 KiB pages: a header page of 0xee, then page
-    /// `i` (from 1) full of byte `i`. Returns it and its bytes.
-    fn image_file(name: &str, pages: u8) -> (std::fs::File, Vec<u8>, std::path::PathBuf) {
+    /// A file of `pages` pages of `page` bytes: a header page of 0xee,
+    /// then page `i` (from 1) full of byte `i`. Returns it and its bytes.
+    fn image_file(
+        name: &str,
+        pages: u8,
+        page: usize,
+    ) -> (std::fs::File, Vec<u8>, std::path::PathBuf) {
         let bytes: Vec<u8> = (0..pages)
-            .flat_map(|i| [if i == 0 { 0xee } else { i }; 4096])
+            .flat_map(|i| vec![if i == 0 { 0xee } else { i }; page])
             .collect();
         let path =
             std::env::temp_dir().join(format!("vibewasm-image-{name}-{}.bin", std::process::id()));
@@ -571,32 +575,42 @@ mod tests {
         (std::fs::File::open(&path).unwrap(), bytes, path)
     }
 
+    /// With the host's page size `p` (4 KiB on x86-64; 4, 16 or 64 KiB on
+    /// aarch64): pages 1 and 2 of the file mapped at `2p` in the memory.
     #[test]
     fn image_mapped_from_a_file_is_private_and_grows() {
-        if crate::artifact::page_size() != 4096 {
-            return; // the 4 KiB offsets below are not mappable
-        }
+        let p = crate::artifact::page_size() as usize;
+        // Memory pages enough for 4 host pages and a few bytes past them
+        // (the copy below), and 2 more to grow by.
+        let min_pages = (4 * p + 2).div_ceil(65536) as u64;
         for reservation in [Reservation::Guard, Reservation::Maximum] {
             let ty = MemoryType {
-                min_pages: 1,
-                max_pages: Some(3),
+                min_pages,
+                max_pages: Some(min_pages + 2),
             };
             let m = Owned(LinearMemory::new(ty, MAX_WASM_PAGES, reservation).unwrap());
-            let (file, bytes, path) = image_file("mapped", 4);
-            let image = &bytes[4096..3 * 4096];
-            assert_eq!(m.init_image(8192, image, Some((&file, 4096))), Ok(true));
+            let (file, bytes, path) = image_file("mapped", 4, p);
+            let image = &bytes[p..3 * p];
+            assert_eq!(
+                m.init_image(2 * p as u64, image, Some((&file, p as u64))),
+                Ok(true)
+            );
             let contents = slice(&m);
-            assert!(contents[..8192].iter().all(|&b| b == 0));
-            assert_eq!(&contents[8192..4 * 4096], image);
-            assert!(contents[4 * 4096..].iter().all(|&b| b == 0));
+            assert!(contents[..2 * p].iter().all(|&b| b == 0));
+            assert_eq!(&contents[2 * p..4 * p], image);
+            assert!(contents[4 * p..].iter().all(|&b| b == 0));
             // Writable, across the boundary, and never into the file.
-            assert_eq!(m.fill(8190, 0x55, 4), Ok(()));
-            assert_eq!(m.copy_within(4 * 4096 - 2, 8192 + 4, 4), Ok(()));
-            assert_eq!(&slice(&m)[8188..8196], [0, 0, 0x55, 0x55, 0x55, 0x55, 1, 1]);
-            assert_eq!(&slice(&m)[4 * 4096 - 2..4 * 4096 + 2], [1, 1, 1, 1]);
-            assert_eq!(m.grow(2), Some(1));
-            poke(&m, 3 * 65536 - 1, 9);
-            assert_eq!(&slice(&m)[8192..8200], [0x55, 0x55, 1, 1, 1, 1, 1, 1]);
+            assert_eq!(m.fill(2 * p as u64 - 2, 0x55, 4), Ok(()));
+            assert_eq!(m.copy_within(4 * p as u64 - 2, 2 * p as u64 + 4, 4), Ok(()));
+            assert_eq!(
+                &slice(&m)[2 * p - 4..2 * p + 4],
+                [0, 0, 0x55, 0x55, 0x55, 0x55, 1, 1]
+            );
+            assert_eq!(&slice(&m)[4 * p - 2..4 * p + 2], [1, 1, 1, 1]);
+            assert_eq!(&slice(&m)[3 * p - 2..3 * p + 2], [1, 1, 2, 2]);
+            assert_eq!(m.grow(2), Some(min_pages));
+            poke(&m, (min_pages as usize + 2) * 65536 - 1, 9);
+            assert_eq!(&slice(&m)[2 * p..2 * p + 8], [0x55, 0x55, 1, 1, 1, 1, 1, 1]);
             assert_eq!(
                 std::fs::read(&path).unwrap(),
                 bytes,
@@ -604,16 +618,16 @@ mod tests {
             );
             // A second memory from the same file sees the file, not the
             // first memory's writes.
-            let m2 = memory(1, None, MAX_WASM_PAGES);
-            assert_eq!(m2.init_image(0, image, Some((&file, 4096))), Ok(true));
-            assert_eq!(&slice(&m2)[..8192], image);
+            let m2 = memory(min_pages, None, MAX_WASM_PAGES);
+            assert_eq!(m2.init_image(0, image, Some((&file, p as u64))), Ok(true));
+            assert_eq!(&slice(&m2)[..2 * p], image);
             std::fs::remove_file(&path).unwrap();
         }
     }
 
     #[test]
     fn image_copied_when_it_cannot_be_mapped() {
-        let (file, bytes, path) = image_file("copied", 3);
+        let (file, bytes, path) = image_file("copied", 3, 4096);
         let mut image = bytes[4096..].to_vec();
         image[..4096].fill(0); // a page of zeros, skipped
         image[100] = 7;

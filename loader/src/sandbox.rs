@@ -91,8 +91,10 @@ impl EpochCounter {
 /// thread holding the store, so it never races with another writer; on
 /// x86-64 an aligned 8-byte access is single-copy atomic, so a concurrent
 /// `Store::fuel` sees the value before or after it, never a torn one (the
-/// same guarantee a relaxed atomic store gives). Relaxed ordering is
-/// enough: the counter publishes no other data.
+/// same guarantee a relaxed atomic store gives). On aarch64 aligned 8-byte
+/// loads and stores are single-copy atomic too; there the charge is a
+/// load, a subtract and a store, still by that one writer. Relaxed
+/// ordering is enough: the counter publishes no other data.
 ///
 /// # Safety
 /// `runtime` must point to a live `RuntimeState` for all of `'a`.

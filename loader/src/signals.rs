@@ -250,7 +250,7 @@ static INSTALL_ERROR: AtomicUsize = AtomicUsize::new(0);
 
 /// Installs the handler for SIGSEGV and SIGBUS, once per process.
 pub(crate) fn install() -> Result<(), String> {
-    if !SUPPORTED {
+    if !crate::arch::SIGNALS_SUPPORTED {
         return Err("guard-page bounds checks are not supported on this target".into());
     }
     INSTALL.call_once(|| {
@@ -284,48 +284,6 @@ pub(crate) fn install() -> Result<(), String> {
     }
     Ok(())
 }
-
-/// The saved program counter of an interrupted thread.
-///
-/// # Safety
-/// `context` must be the `ucontext_t` the kernel passed to a signal handler.
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-unsafe fn program_counter(context: *mut libc::c_void) -> *mut usize {
-    let context = context.cast::<libc::ucontext_t>();
-    // SAFETY: the caller guarantees `context` is a valid ucontext_t; RIP
-    // is a 64-bit register slot.
-    unsafe { std::ptr::addr_of_mut!((*context).uc_mcontext.gregs[libc::REG_RIP as usize]).cast() }
-}
-
-/// Generated code exists for x86-64 Linux only; elsewhere the handler is
-/// never installed (see `install`).
-#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
-unsafe fn program_counter(_context: *mut libc::c_void) -> *mut usize {
-    std::ptr::null_mut()
-}
-
-/// The saved trap-site register of an interrupted thread
-/// (`vibewasm_format::TRAP_SITE_REGISTER_X86_64`: rsi).
-///
-/// # Safety
-/// `context` must be the `ucontext_t` the kernel passed to a signal handler.
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-unsafe fn trap_site_register(context: *mut libc::c_void) -> *mut usize {
-    const _: () = assert!(vibewasm_format::TRAP_SITE_REGISTER_X86_64 == 6);
-    let context = context.cast::<libc::ucontext_t>();
-    // SAFETY: the caller guarantees `context` is a valid ucontext_t; RSI
-    // is a 64-bit register slot.
-    unsafe { std::ptr::addr_of_mut!((*context).uc_mcontext.gregs[libc::REG_RSI as usize]).cast() }
-}
-
-/// See `program_counter`.
-#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
-unsafe fn trap_site_register(_context: *mut libc::c_void) -> *mut usize {
-    std::ptr::null_mut()
-}
-
-/// Whether this target has a handler for guard-page code.
-const SUPPORTED: bool = cfg!(all(target_os = "linux", target_arch = "x86_64"));
 
 /// The first `Some` that `f` gives for a value registered from `first`.
 ///
@@ -404,9 +362,9 @@ fn classify(code: libc::c_int, pc: usize, address: usize) -> Action {
 
 extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid ucontext_t to SA_SIGINFO handlers.
-    let pc_slot = unsafe { program_counter(context) };
+    let pc_slot = unsafe { crate::arch::program_counter(context) };
     // SAFETY: as for `program_counter`.
-    let site_slot = unsafe { trap_site_register(context) };
+    let site_slot = unsafe { crate::arch::trap_site_register(context) };
     if pc_slot.is_null() || site_slot.is_null() || info.is_null() {
         return forward(signal, info, context);
     }

@@ -26,6 +26,7 @@ mod integer;
 pub mod link;
 mod memory;
 mod prepass;
+mod sljit_regs;
 mod stack;
 mod table;
 mod variables;

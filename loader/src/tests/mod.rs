@@ -12,13 +12,49 @@ use crate::Artifact;
 
 #[cfg(target_arch = "x86_64")]
 mod asm;
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[cfg(target_arch = "aarch64")]
+mod asm_aarch64;
+#[cfg(all(
+    any(target_arch = "x86_64", target_arch = "aarch64"),
+    target_os = "linux"
+))]
 mod fault_sites;
 mod helpers;
 mod linking;
 mod no_code;
 #[cfg(all(target_arch = "x86_64", any(target_os = "linux", target_os = "macos")))]
 mod x86_64;
+
+/// Runs this test binary again with `args` and the environment variable
+/// `env`, and waits for it.
+///
+/// Cross-testing under qemu-user without binfmt_misc (`.cargo/config.toml`
+/// for aarch64) a test binary cannot exec itself: the exec fails, which the
+/// child reports as exit status 127 with no output. Then the command is run
+/// again through the runner named in `VIBEWASM_TEST_RUNNER` (set by that
+/// config), if any.
+#[cfg(target_os = "linux")]
+pub(crate) fn run_self(args: &[&str], env: (&str, &str)) -> std::process::Output {
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(&exe)
+        .args(args)
+        .env(env.0, env.1)
+        .output()
+        .unwrap();
+    let exec_failed = out.status.code() == Some(127) && out.stdout.is_empty();
+    let runner = std::env::var("VIBEWASM_TEST_RUNNER").unwrap_or_default();
+    let mut runner = runner.split_whitespace();
+    match (exec_failed, runner.next()) {
+        (true, Some(program)) => std::process::Command::new(program)
+            .args(runner)
+            .arg(&exe)
+            .args(args)
+            .env(env.0, env.1)
+            .output()
+            .unwrap(),
+        _ => out,
+    }
+}
 
 /// An artifact without functions.
 pub(crate) fn artifact_bytes(metadata: &Metadata, code: &[u8]) -> Vec<u8> {

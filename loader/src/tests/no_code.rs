@@ -341,3 +341,31 @@ fn open_maps_the_code_and_names_the_path() {
 
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A long code section is written aligned for the target's largest page
+/// size (`vibewasm_format::mapped_code_align`), so the loader maps it from
+/// the file (read+execute, shared) whatever this host's page size is.
+#[cfg(target_os = "linux")]
+#[test]
+fn long_code_is_mapped_from_the_file() {
+    let code = vec![0u8; 70_000];
+    let bytes = artifact_bytes(&Metadata::default(), &code);
+    let path =
+        std::env::temp_dir().join(format!("vibewasm-mapped-code-{}.vwa", std::process::id()));
+    std::fs::write(&path, &bytes).unwrap();
+    let artifact = Artifact::open(&path).unwrap();
+    let base = artifact.code_base() as usize;
+    assert_eq!(base as u64 % crate::artifact::page_size(), 0);
+    // SAFETY: the code mapping is `code.len()` readable bytes.
+    let mapped = unsafe { std::slice::from_raw_parts(artifact.code_base(), code.len()) };
+    assert_eq!(mapped, &code[..]);
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let start = format!("{base:x}-");
+    let line = maps.lines().find(|l| l.starts_with(&start));
+    let line = line.unwrap_or_else(|| panic!("no mapping at {start} in\n{maps}"));
+    let perms = line.split_whitespace().nth(1).unwrap();
+    assert!(perms.starts_with("r-x"), "{line}");
+    assert!(line.ends_with(path.to_str().unwrap()), "{line}");
+    drop(artifact);
+    std::fs::remove_file(&path).unwrap();
+}

@@ -209,7 +209,9 @@ impl From<&libc::stat> for Filestat {
             dev: st.st_dev,
             ino: st.st_ino,
             filetype: filetype_of_mode(st.st_mode),
-            nlink: st.st_nlink,
+            // u64 on x86-64, u32 on aarch64.
+            #[allow(clippy::useless_conversion)]
+            nlink: u64::from(st.st_nlink),
             size: st.st_size.max(0) as u64,
             atim: timestamp(st.st_atime, st.st_atime_nsec),
             mtim: timestamp(st.st_mtime, st.st_mtime_nsec),
