@@ -335,11 +335,11 @@ fn build(
     let code_base = artifact.code_base();
     let num_funcs = meta.func_types.len();
     let mut records = Vec::with_capacity(num_funcs);
-    for f in 0..num_funcs {
-        // The code ranges are checked here, where they are used, rather
-        // than when the artifact is loaded.
-        let range = artifact
-            .function(f as u32)
+    // The code ranges are checked here, where they are used, rather than
+    // when the artifact is loaded (format validation checked there is one
+    // per function).
+    for (f, range) in artifact.functions().enumerate().take(num_funcs) {
+        let range = range
             .ok_or_else(|| invalid(format!("function {f} has no code range inside the code")))?;
         let ty = *meta
             .func_types
