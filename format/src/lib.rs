@@ -7,7 +7,7 @@
 //! ```text
 //! offset 0                 header (192 bytes, see below)
 //! metadata_offset          metadata (postcard encoding of [`Metadata`])
-//! metadata end             tables section (fixed-width records read in place, see [`Tables`])
+//! metadata end             tables section (records read in place, see [`Tables`])
 //! memory_image.offset      memory image (optional, see below; aligned to IMAGE_ALIGN = 4 KiB)
 //! code_offset              code section (aligned to CODE_ALIGN = 4 KiB in the file, 64 KiB
 //!                          for aarch64 code, when at least MAPPED_CODE_MIN = 64 KiB
@@ -34,7 +34,7 @@
 //! | 64 | 32 | SHA-256 of the source wasm |
 //! | 96 | 8 | metadata offset |
 //! | 104 | 8 | metadata length |
-//! | 112 | 8 | code offset (multiple of 4096) |
+//! | 112 | 8 | code offset (a multiple of 16; of the target's largest page size, 4 KiB x86-64 and 64 KiB aarch64, when the code is at least `MAPPED_CODE_MIN` long) |
 //! | 120 | 8 | code length |
 //! | 128 | 8 | file length |
 //! | 136 | 32 | checksum: BLAKE3 of the whole file with these 32 bytes zeroed |
