@@ -70,7 +70,7 @@ pub enum BoundsChecks {
     /// No compare: the loader reserves [`GUARD_RESERVATION`] bytes of
     /// address space per memory, so every access lands in the memory or in
     /// inaccessible pages, and turns the fault into a trap (see
-    /// [`crate::Metadata::fault_sites`]).
+    /// [`crate::FaultSite`]).
     #[cfg_attr(target_pointer_width = "64", default)]
     GuardPages = 1,
 }

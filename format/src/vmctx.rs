@@ -236,7 +236,7 @@ helpers! {
     /// Called by every trap stub before it unwinds, while the wasm frames
     /// still exist: `args` is not an array but the stack pointer of the
     /// trapping frame, from which the helper may walk the wasm call stack
-    /// (see `CodeRange::frame_size` and `Metadata::call_sites`); the runtime
+    /// (see `CodeRange::frame_size` and the call-site table, `crate::Tables`); the runtime
     /// state's trap fields are already set. The return value is ignored.
     RecordTrap = 10, "trap", None;
 }

@@ -9,7 +9,7 @@
 //! x86-64: the return address at `sp + frame_size`, the caller's stack
 //! pointer 8 bytes above); the return address lies in the caller's code,
 //! the function whose code range contains it, and the caller's call site
-//! (`Metadata::call_sites`) gives the wasm offset of the call. The walk stops at a return address that
+//! (the call-site table, `Tables::call_wasm_offset`) gives the wasm offset of the call. The walk stops at a return address that
 //! is not in the code of a function of an artifact of the store (the host
 //! entry trampoline, or host code), after [`Trap::MAX_BACKTRACE`] frames, or
 //! at an address outside the stack this entry into wasm uses: every

@@ -3,10 +3,11 @@
 //! Code compiled with `BoundsChecks::GuardPages` does not compare addresses
 //! with the memory size: an out-of-bounds access touches the inaccessible
 //! part of the memory's reservation and faults. The artifact lists the code
-//! ranges of those accesses (`Metadata::fault_sites`) with the trap stub of
-//! each. The handler installed here looks the faulting program counter up in
-//! the registered artifacts; when it is such an access, it resumes the thread
-//! at the trap stub, which records the trap and unwinds like any other trap
+//! ranges of those accesses (its fault-site table, read in place). The
+//! handler installed here looks the faulting program counter up in the
+//! registered artifacts; when it is such an access, it resumes the thread
+//! at the shared trap path with the fault site's number in the trap-site
+//! register, which records the trap and unwinds like any other trap
 //! (the handler itself returns normally: no `longjmp` out of it).
 //! Every other fault goes to the handler that was installed before ours, so
 //! a host's own crash reporting keeps working, and faults in host code
