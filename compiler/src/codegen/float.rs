@@ -105,7 +105,14 @@ impl FuncCompiler<'_, '_> {
         }
         let (b, _) = self.pop_float(FT1);
         let (a, ty) = self.pop_float(FT0);
-        let dst = self.alloc_freg();
+        // `dst = a - b` (or `/`) into `b`'s register costs SLJIT a temporary
+        // and a merging copy back: take another register when one is free.
+        let dst = match op {
+            FloatBinary::Sub | FloatBinary::Div if b.is_reg() => {
+                self.alloc_freg_other_than(FReg(b.arg))
+            }
+            _ => self.alloc_freg(),
+        };
         let opcode = match op {
             FloatBinary::Add => SLJIT_ADD_F64,
             FloatBinary::Sub => SLJIT_SUB_F64,

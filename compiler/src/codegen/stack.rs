@@ -134,6 +134,11 @@ impl ValueStack {
             .find(|i| self.used_f & (1 << i) == 0)
             .map(|i| FPOOL[i])
     }
+    fn free_freg_other_than(&self, avoid: FReg) -> Option<FReg> {
+        (0..FPOOL.len())
+            .find(|&i| self.used_f & (1 << i) == 0 && FPOOL[i] != avoid)
+            .map(|i| FPOOL[i])
+    }
 }
 
 fn pool_index(r: Reg) -> usize {
@@ -328,6 +333,15 @@ impl FuncCompiler<'_, '_> {
             .expect("a full pool means some value holds a float register");
         self.store_home(height);
         self.stack.free_freg().expect("just spilled")
+    }
+
+    /// A free float register other than `avoid` if there is one (without
+    /// spilling), else any (see [`Self::alloc_freg`]).
+    pub fn alloc_freg_other_than(&mut self, avoid: FReg) -> FReg {
+        match self.stack.free_freg_other_than(avoid) {
+            Some(r) => r,
+            None => self.alloc_freg(),
+        }
     }
 
     pub fn push_freg(&mut self, reg: FReg, ty: ValType) {
