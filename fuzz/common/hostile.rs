@@ -556,12 +556,18 @@ pub fn mutate(base: &[u8], m: &mut Mutator) -> Vec<u8> {
     let meta_len = header.metadata_len as usize;
     let code_start = header.code_offset as usize;
     let code_len = header.code_len as usize;
+    // What lies between the metadata and the code: the tables section
+    // (code ranges, trap, fault and call sites, names), and the memory
+    // image if there is one.
+    let tables_start = meta_start + meta_len;
+    let tables_len = code_start.saturating_sub(tables_start);
     // Where an edit lands: the header, the metadata (most edits: it is
-    // where the indices are), the code, or anywhere.
+    // where the indices are), the tables, the code, or anywhere.
     let region = |m: &mut Mutator, f: &Vec<u8>| -> usize {
         let at = match m.below(10) {
             0 | 1 => m.below(HEADER_SIZE),
-            2..=6 => meta_start + m.below(meta_len),
+            2..=5 => meta_start + m.below(meta_len),
+            6 => tables_start + m.below(tables_len.max(1)),
             7 => code_start + m.below(code_len.max(1)),
             _ => m.below(f.len()),
         };
