@@ -24,6 +24,8 @@
 //! so the fault handler can use it; a forged stream decodes to wrong
 //! records or to none, never to a read outside the table.
 
+use crate::tables::{u32_at, Records};
+
 /// Records per block of the index.
 pub const BLOCK: usize = 32;
 const INDEX_ENTRY: usize = 12;
@@ -113,11 +115,12 @@ impl<'a> SiteStream<'a> {
     /// Index entry `block`: first code offset, first wasm offset, stream
     /// offset.
     fn block(&self, block: usize) -> Option<(u32, u32, usize)> {
-        let entry = self
-            .index
-            .get(block * INDEX_ENTRY..(block + 1) * INDEX_ENTRY)?;
-        let field = |at: usize| u32::from_le_bytes(entry[at..at + 4].try_into().expect("4 bytes"));
-        Some((field(0), field(4), field(8) as usize))
+        let entry = Records::<INDEX_ENTRY>(self.index).get(block)?;
+        Some((
+            u32_at(entry, 0),
+            u32_at(entry, 4),
+            u32_at(entry, 8) as usize,
+        ))
     }
 
     /// Decodes block `block` record by record, calling `visit(i, site)` for
@@ -172,18 +175,8 @@ impl<'a> SiteStream<'a> {
     /// The last record whose code offset is at most `offset`, with its
     /// index (records sorted by code offset).
     pub fn last_at_most(&self, offset: u32) -> Option<(u32, Site)> {
-        let blocks = self.index.len() / INDEX_ENTRY;
         // The last block whose first code offset is at most `offset`.
-        let (mut low, mut high) = (0, blocks);
-        while low < high {
-            let mid = low + (high - low) / 2;
-            if self.block(mid)?.0 <= offset {
-                low = mid + 1;
-            } else {
-                high = mid;
-            }
-        }
-        let block = low.checked_sub(1)?;
+        let block = Records::<INDEX_ENTRY>(self.index).last_at_most(offset, |e| u32_at(e, 0))?;
         let mut found = None;
         self.walk(block, |i, site| {
             if site.code_offset > offset {

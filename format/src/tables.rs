@@ -261,27 +261,27 @@ fn put32(out: &mut Vec<u8>, value: u32) {
     out.extend_from_slice(&value.to_le_bytes());
 }
 
-fn u32_at(record: &[u8], at: usize) -> u32 {
+pub(crate) fn u32_at(record: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(record[at..at + 4].try_into().expect("4 bytes"))
 }
 
 /// An array of `N`-byte records.
 #[derive(Clone, Copy, Debug, Default)]
-struct Records<'a, const N: usize>(&'a [u8]);
+pub(crate) struct Records<'a, const N: usize>(pub(crate) &'a [u8]);
 
 impl<'a, const N: usize> Records<'a, N> {
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.0.len() / N
     }
 
-    fn get(&self, index: usize) -> Option<&'a [u8]> {
+    pub(crate) fn get(&self, index: usize) -> Option<&'a [u8]> {
         let start = index.checked_mul(N)?;
         self.0.get(start..start.checked_add(N)?)
     }
 
     /// The index of the last record whose key is at most `key`, if any
     /// (records sorted by key).
-    fn last_at_most(&self, key: u32, key_of: impl Fn(&[u8]) -> u32) -> Option<usize> {
+    pub(crate) fn last_at_most(&self, key: u32, key_of: impl Fn(&[u8]) -> u32) -> Option<usize> {
         let (mut low, mut high) = (0, self.len());
         // Invariant: records below `low` have keys <= `key`, records from
         // `high` on have keys > `key`.
@@ -361,6 +361,14 @@ impl<'a> Tables<'a> {
             len: u32_at(r, 4),
             frame_size: u32_at(r, 8),
         })
+    }
+
+    /// The code range of function `index` if it is not empty and lies in
+    /// code of `code_len` bytes: the check every user of a range makes.
+    pub fn checked_function(&self, index: u32, code_len: u64) -> Option<CodeRange> {
+        let range = self.function(index)?;
+        let end = u64::from(range.offset) + u64::from(range.len);
+        (range.len > 0 && end <= code_len).then_some(range)
     }
 
     /// The function whose code contains code offset `offset`, if any.

@@ -175,21 +175,16 @@ impl Artifact {
 
     /// The code range of function `index`, checked to lie in the code.
     pub fn function(&self, index: u32) -> Option<CodeRange> {
-        self.checked(self.tables().function(index)?)
+        self.tables()
+            .checked_function(index, self.code_len() as u64)
     }
 
     /// The code range of every function (imports first), each checked to
     /// lie in the code (`None` if it does not): one view of the tables for
     /// all of them.
     pub fn functions(&self) -> impl Iterator<Item = Option<CodeRange>> + '_ {
-        let tables = self.tables();
-        (0..tables.num_functions() as u32)
-            .map(move |f| tables.function(f).and_then(|range| self.checked(range)))
-    }
-
-    fn checked(&self, range: CodeRange) -> Option<CodeRange> {
-        let end = u64::from(range.offset) + u64::from(range.len);
-        (range.len > 0 && end <= self.code_len() as u64).then_some(range)
+        let (tables, code_len) = (self.tables(), self.code_len() as u64);
+        (0..tables.num_functions() as u32).map(move |f| tables.checked_function(f, code_len))
     }
 
     /// Start of the executable code section (null when there is no code).

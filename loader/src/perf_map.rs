@@ -95,11 +95,7 @@ fn lines(
 ) -> String {
     let module = clean(module.unwrap_or("<unknown>"));
     // Code ranges outside the code are left out.
-    let function = |f: u32| {
-        tables
-            .function(f)
-            .filter(|r| r.offset as usize + r.len as usize <= code_len)
-    };
+    let function = |f: u32| tables.checked_function(f, code_len as u64);
     let num_funcs = tables.num_functions() as u32;
     let mut text = String::new();
     let mut line = |start: usize, size: usize, name: &str| {

@@ -47,10 +47,7 @@ pub fn code_symbols(meta: &Metadata, tables: &Tables<'_>, code_len: u64) -> Vec<
     let mut starts: Vec<u64> = Vec::with_capacity(num_funcs as usize + 1);
     for index in 0..num_funcs {
         let import = imports.next();
-        let Some(range) = tables
-            .function(index)
-            .filter(|r| u64::from(r.offset) + u64::from(r.len) <= code_len)
-        else {
+        let Some(range) = tables.checked_function(index, code_len) else {
             continue;
         };
         let name = match (tables.func_name(index).filter(|n| !n.is_empty()), import) {
