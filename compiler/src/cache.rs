@@ -51,7 +51,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use vibewasm_format::{self as format, Target};
+use vibewasm_format as format;
 
 use crate::{compile, CompileError, Config, VERSION};
 
@@ -199,10 +199,10 @@ impl Cache {
         key.extend_from_slice(VERSION.as_bytes());
         key.extend_from_slice(&config.code_options().to_bits().to_le_bytes());
         key.extend_from_slice(&[format::VERSION_MAJOR as u8, format::VERSION_MINOR as u8]);
-        if let Some(target) = Target::host() {
+        if let Ok(target) = config.resolved_target() {
             key.extend_from_slice(&[target.arch as u8, target.os as u8, target.pointer_width]);
+            key.extend_from_slice(&target.cpu_features.to_le_bytes());
         }
-        key.extend_from_slice(&format::cpu::host_features().to_le_bytes());
         let hex: String = format::sha256(&key)
             .iter()
             .map(|b| format!("{b:02x}"))

@@ -42,6 +42,8 @@ pub fn config_of(engine: &Engine) -> Config {
         fuel: options.fuel,
         epoch: options.epoch,
         threads: 0,
+        // This machine: the engine runs what it compiles.
+        target: None,
     }
 }
 

@@ -7,6 +7,9 @@
 use std::ffi::c_void;
 
 use sljit_sys as sys;
+use vibewasm_format::Arch;
+
+use crate::sljit::Backend;
 
 use crate::error::CompileError;
 
@@ -158,6 +161,9 @@ mod sys_ro {
 /// Owns one SLJIT compiler for a whole module.
 pub struct Emitter {
     compiler: *mut sys::sljit_compiler,
+    /// The target's SLJIT, which made `compiler`.
+    b: Backend,
+    arch: Arch,
     tables: Vec<JumpTable>,
 }
 
@@ -172,9 +178,10 @@ macro_rules! check {
 }
 
 impl Emitter {
-    pub fn new() -> Result<Emitter, CompileError> {
+    pub fn new(arch: Arch) -> Result<Emitter, CompileError> {
+        let b = Backend::for_arch(arch);
         // SAFETY: creating a compiler has no preconditions; null means out of memory.
-        let compiler = unsafe { sys::sljit_create_compiler(std::ptr::null_mut()) };
+        let compiler = unsafe { (b.f.create_compiler)(std::ptr::null_mut()) };
         if compiler.is_null() {
             return Err(CompileError::Internal(
                 "sljit_create_compiler failed".into(),
@@ -182,8 +189,15 @@ impl Emitter {
         }
         Ok(Emitter {
             compiler,
+            b,
+            arch,
             tables: Vec::new(),
         })
+    }
+
+    /// The target the code is generated for.
+    pub fn arch(&self) -> Arch {
+        self.arch
     }
 
     /// SLJIT latches its first error; we read it once at the end.
@@ -191,13 +205,13 @@ impl Emitter {
 
     pub fn error(&self) -> i32 {
         // SAFETY: `compiler` is live.
-        unsafe { sys::sljit_get_compiler_error(self.compiler) }
+        unsafe { (self.b.f.get_compiler_error)(self.compiler) }
     }
 
     pub fn enter(&mut self, options: i32, args: i32, scratches: i32, saveds: i32, local_size: i32) {
         check!(
             self,
-            sys::sljit_emit_enter(self.compiler, options, args, scratches, saveds, local_size)
+            (self.b.f.emit_enter)(self.compiler, options, args, scratches, saveds, local_size)
         );
     }
 
@@ -213,43 +227,50 @@ impl Emitter {
     ) {
         check!(
             self,
-            sys::sljit_set_context(self.compiler, options, args, scratches, saveds, local_size)
+            (self.b.f.set_context)(self.compiler, options, args, scratches, saveds, local_size)
         );
     }
 
     pub fn return_void(&mut self) {
-        check!(self, sys::sljit_emit_return_void(self.compiler));
+        check!(self, (self.b.f.emit_return_void)(self.compiler));
     }
 
     pub fn return_value(&mut self, op: i32, src: Operand) {
         check!(
             self,
-            sys::sljit_emit_return(self.compiler, op, src.arg, src.argw)
+            (self.b.f.emit_return)(self.compiler, op, self.b.gp(src.arg), src.argw)
         );
     }
 
     pub fn op0(&mut self, op: i32) {
-        check!(self, sys::sljit_emit_op0(self.compiler, op));
+        check!(self, (self.b.f.emit_op0)(self.compiler, op));
     }
 
     pub fn op1(&mut self, op: i32, dst: Operand, src: Operand) {
         check!(
             self,
-            sys::sljit_emit_op1(self.compiler, op, dst.arg, dst.argw, src.arg, src.argw)
+            (self.b.f.emit_op1)(
+                self.compiler,
+                op,
+                self.b.gp(dst.arg),
+                dst.argw,
+                self.b.gp(src.arg),
+                src.argw
+            )
         );
     }
 
     pub fn op2(&mut self, op: i32, dst: Operand, a: Operand, b: Operand) {
         check!(
             self,
-            sys::sljit_emit_op2(
+            (self.b.f.emit_op2)(
                 self.compiler,
                 op,
-                dst.arg,
+                self.b.gp(dst.arg),
                 dst.argw,
-                a.arg,
+                self.b.gp(a.arg),
                 a.argw,
-                b.arg,
+                self.b.gp(b.arg),
                 b.argw
             )
         );
@@ -259,14 +280,21 @@ impl Emitter {
     pub fn op2u(&mut self, op: i32, a: Operand, b: Operand) {
         check!(
             self,
-            sys::sljit_emit_op2u(self.compiler, op, a.arg, a.argw, b.arg, b.argw)
+            (self.b.f.emit_op2u)(
+                self.compiler,
+                op,
+                self.b.gp(a.arg),
+                a.argw,
+                self.b.gp(b.arg),
+                b.argw
+            )
         );
     }
 
     pub fn op_flags(&mut self, op: i32, dst: Operand, condition: i32) {
         check!(
             self,
-            sys::sljit_emit_op_flags(self.compiler, op, dst.arg, dst.argw, condition)
+            (self.b.f.emit_op_flags)(self.compiler, op, self.b.gp(dst.arg), dst.argw, condition)
         );
     }
 
@@ -274,36 +302,82 @@ impl Emitter {
     pub fn select(&mut self, condition: i32, dst: Reg, src1: Operand, src2: Reg) {
         check!(
             self,
-            sys::sljit_emit_select(self.compiler, condition, dst.0, src1.arg, src1.argw, src2.0)
+            (self.b.f.emit_select)(
+                self.compiler,
+                condition,
+                self.b.reg(dst.0),
+                self.b.gp(src1.arg),
+                src1.argw,
+                self.b.reg(src2.0)
+            )
         );
     }
 
     pub fn fop1(&mut self, op: i32, dst: Operand, src: Operand) {
-        if op & !sys::SLJIT_32 == sys::SLJIT_MOV_F64 && dst.is_reg() && src.is_reg() {
+        let x86 = self.arch == Arch::X86_64;
+        if x86 && op & !sys::SLJIT_32 == sys::SLJIT_MOV_F64 && dst.is_reg() && src.is_reg() {
             self.float_copy(FReg(dst.arg), FReg(src.arg));
             return;
         }
+        // Conversions have one general operand.
+        let base = op & 0xff;
+        let int_dst = [sys::SLJIT_CONV_SW_FROM_F64, sys::SLJIT_CONV_S32_FROM_F64].contains(&base);
+        let int_src = [
+            sys::SLJIT_CONV_F64_FROM_SW,
+            sys::SLJIT_CONV_F64_FROM_S32,
+            sys::SLJIT_CONV_F64_FROM_UW,
+            sys::SLJIT_CONV_F64_FROM_U32,
+        ]
+        .contains(&base);
+        let dst_arg = if int_dst {
+            self.b.gp(dst.arg)
+        } else {
+            self.b.fp(dst.arg)
+        };
+        let src_arg = if int_src {
+            self.b.gp(src.arg)
+        } else {
+            self.b.fp(src.arg)
+        };
         check!(
             self,
-            sys::sljit_emit_fop1(self.compiler, op, dst.arg, dst.argw, src.arg, src.argw)
+            (self.b.f.emit_fop1)(self.compiler, op, dst_arg, dst.argw, src_arg, src.argw)
         );
     }
 
-    /// Copies float register `src` to `dst`. SLJIT copies with
+    /// Copies float register `src` to `dst`. On x86-64 SLJIT copies with
     /// `movsd`/`movss`, which merge into `dst`'s old contents and so make
     /// every copy wait for whatever last wrote `dst` (a dependency chain
     /// through a loop's float registers); `movapd` copies the whole
     /// register and depends on `src` alone, as optimising compilers do.
+    /// aarch64's `fmov` (SLJIT's) already does.
     pub fn float_copy(&mut self, dst: FReg, src: FReg) {
-        if dst != src {
-            self.sse(Some(0x66), &[0x28], dst, src, None);
+        if dst == src {
+            return;
+        }
+        match self.arch {
+            Arch::X86_64 => {
+                let (d, s) = (self.float_machine_index(dst), self.float_machine_index(src));
+                self.custom(&crate::codegen::x86_64::sse(
+                    Some(0x66),
+                    &[0x28],
+                    d,
+                    s,
+                    None,
+                ));
+            }
+            Arch::Aarch64 => check!(
+                self,
+                (self.b.f.emit_fop1)(self.compiler, sys::SLJIT_MOV_F64, dst.0, 0, src.0, 0)
+            ),
         }
     }
 
     pub fn fop2(&mut self, op: i32, dst: Operand, a: Operand, b: Operand) {
         let base = op & !sys::SLJIT_32;
         let arithmetic = (sys::SLJIT_ADD_F64..=sys::SLJIT_DIV_F64).contains(&base);
-        if arithmetic && dst.is_reg() && a.is_reg() && dst != a {
+        // x86-64 only: SLJIT's aarch64 float arithmetic has three operands.
+        if self.arch == Arch::X86_64 && arithmetic && dst.is_reg() && a.is_reg() && dst != a {
             let commutative = base == sys::SLJIT_ADD_F64 || base == sys::SLJIT_MUL_F64;
             if dst == b && commutative {
                 // `dst = b op a` in place: no copy at all.
@@ -321,14 +395,14 @@ impl Emitter {
     fn fop2_checked(&mut self, op: i32, dst: Operand, a: Operand, b: Operand) {
         check!(
             self,
-            sys::sljit_emit_fop2(
+            (self.b.f.emit_fop2)(
                 self.compiler,
                 op,
-                dst.arg,
+                self.b.fp(dst.arg),
                 dst.argw,
-                a.arg,
+                self.b.fp(a.arg),
                 a.argw,
-                b.arg,
+                self.b.fp(b.arg),
                 b.argw
             )
         );
@@ -339,12 +413,12 @@ impl Emitter {
         if ty_is_f32 {
             check!(
                 self,
-                sys::sljit_emit_fset32(self.compiler, dst.0, f32::from_bits(bits as u32))
+                (self.b.f.emit_fset32)(self.compiler, dst.0, f32::from_bits(bits as u32))
             );
         } else {
             check!(
                 self,
-                sys::sljit_emit_fset64(self.compiler, dst.0, f64::from_bits(bits))
+                (self.b.f.emit_fset64)(self.compiler, dst.0, f64::from_bits(bits))
             );
         }
     }
@@ -353,14 +427,21 @@ impl Emitter {
     pub fn fcopy(&mut self, op: i32, freg: FReg, reg: Reg) {
         check!(
             self,
-            sys::sljit_emit_fcopy(self.compiler, op, freg.0, reg.0)
+            (self.b.f.emit_fcopy)(self.compiler, op, freg.0, self.b.reg(reg.0))
         );
     }
 
     pub fn fcmp(&mut self, condition: i32, a: Operand, b: Operand) -> Jump {
         // SAFETY: `compiler` is live; operands are well-formed.
         Jump(unsafe {
-            sys::sljit_emit_fcmp(self.compiler, condition, a.arg, a.argw, b.arg, b.argw)
+            (self.b.f.emit_fcmp)(
+                self.compiler,
+                condition,
+                self.b.fp(a.arg),
+                a.argw,
+                self.b.fp(b.arg),
+                b.argw,
+            )
         })
     }
 
@@ -368,89 +449,76 @@ impl Emitter {
     pub fn fselect(&mut self, condition: i32, dst: FReg, src1: Operand, src2: FReg) {
         check!(
             self,
-            sys::sljit_emit_fselect(self.compiler, condition, dst.0, src1.arg, src1.argw, src2.0)
+            (self.b.f.emit_fselect)(
+                self.compiler,
+                condition,
+                dst.0,
+                self.b.fp(src1.arg),
+                src1.argw,
+                src2.0
+            )
         );
     }
 
-    /// x86-64 `popcnt dst, src` on general registers (needs POPCNT).
-    pub fn popcnt(&mut self, dst: Reg, src: Reg, is_64: bool) {
-        let d = Self::machine_index(dst) as u8;
-        let s = Self::machine_index(src) as u8;
-        let mut bytes = vec![0xf3];
-        let rex = 0x40
-            | if is_64 { 8 } else { 0 }
-            | if d >= 8 { 4 } else { 0 }
-            | if s >= 8 { 1 } else { 0 };
-        if rex != 0x40 {
-            bytes.push(rex);
-        }
-        bytes.extend_from_slice(&[0x0f, 0xb8, 0xc0 | ((d & 7) << 3) | (s & 7)]);
-        self.custom(&bytes);
-    }
-
     /// The machine encoding of a float register (xmm number on x86).
-    pub fn float_machine_index(reg: FReg) -> i32 {
+    pub fn float_machine_index(&self, reg: FReg) -> i32 {
         // SAFETY: a pure table lookup.
-        unsafe { sys::sljit_get_register_index(sys::SLJIT_FLOAT_REGISTER, reg.0) }
-    }
-
-    /// A register-to-register SSE instruction `prefix 0F opcode... modrm`
-    /// (`dst`, `src` are float registers); `imm` is appended when given.
-    pub fn sse(
-        &mut self,
-        prefix: Option<u8>,
-        opcode: &[u8],
-        dst: FReg,
-        src: FReg,
-        imm: Option<u8>,
-    ) {
-        let d = Self::float_machine_index(dst) as u8;
-        let s = Self::float_machine_index(src) as u8;
-        let mut bytes = Vec::with_capacity(8);
-        bytes.extend(prefix);
-        if d >= 8 || s >= 8 {
-            bytes.push(0x40 | if d >= 8 { 4 } else { 0 } | if s >= 8 { 1 } else { 0 });
-        }
-        bytes.push(0x0f);
-        bytes.extend_from_slice(opcode);
-        bytes.push(0xc0 | ((d & 7) << 3) | (s & 7));
-        bytes.extend(imm);
-        self.custom(&bytes);
+        unsafe { (self.b.f.get_register_index)(sys::SLJIT_FLOAT_REGISTER, reg.0) }
     }
 
     pub fn label(&mut self) -> Label {
         // SAFETY: `compiler` is live; a null label is reported through `error`.
-        Label(unsafe { sys::sljit_emit_label(self.compiler) })
+        Label(unsafe { (self.b.f.emit_label)(self.compiler) })
     }
 
     pub fn aligned_label(&mut self, log2_align: i32) -> Label {
         // SAFETY: as `label`; no read-only buffers are requested.
         Label(unsafe {
-            sys::sljit_emit_aligned_label(self.compiler, log2_align, std::ptr::null_mut())
+            (self.b.f.emit_aligned_label)(self.compiler, log2_align, std::ptr::null_mut())
         })
     }
 
     pub fn jump(&mut self, kind: i32) -> Jump {
         // SAFETY: `compiler` is live.
-        Jump(unsafe { sys::sljit_emit_jump(self.compiler, kind) })
+        Jump(unsafe { (self.b.f.emit_jump)(self.compiler, kind) })
     }
 
     pub fn cmp(&mut self, condition: i32, a: Operand, b: Operand) -> Jump {
         // SAFETY: `compiler` is live; operands are well-formed.
-        Jump(unsafe { sys::sljit_emit_cmp(self.compiler, condition, a.arg, a.argw, b.arg, b.argw) })
+        Jump(unsafe {
+            (self.b.f.emit_cmp)(
+                self.compiler,
+                condition,
+                self.b.gp(a.arg),
+                a.argw,
+                self.b.gp(b.arg),
+                b.argw,
+            )
+        })
     }
 
     pub fn icall(&mut self, kind: i32, args: i32, target: Operand) {
         check!(
             self,
-            sys::sljit_emit_icall(self.compiler, kind, args, target.arg, target.argw)
+            (self.b.f.emit_icall)(
+                self.compiler,
+                kind,
+                args,
+                self.b.gp(target.arg),
+                target.argw
+            )
         );
     }
 
     pub fn ijump(&mut self, target: Operand) {
         check!(
             self,
-            sys::sljit_emit_ijump(self.compiler, sys::SLJIT_JUMP, target.arg, target.argw)
+            (self.b.f.emit_ijump)(
+                self.compiler,
+                sys::SLJIT_JUMP,
+                self.b.gp(target.arg),
+                target.argw
+            )
         );
     }
 
@@ -459,14 +527,14 @@ impl Emitter {
             return; // the compiler already latched an allocation error
         }
         // SAFETY: both records belong to this live compiler.
-        unsafe { sys::sljit_set_label(jump.0, label.0) }
+        unsafe { (self.b.f.set_label)(jump.0, label.0) }
     }
 
     /// `dst = SP + offset`.
     pub fn local_address(&mut self, dst: Reg, offset: i32) {
         check!(
             self,
-            sys::sljit_get_local_base(self.compiler, dst.0, 0, offset as i64)
+            (self.b.f.get_local_base)(self.compiler, self.b.reg(dst.0), 0, offset as i64)
         );
     }
 
@@ -475,7 +543,7 @@ impl Emitter {
         let mut copy = bytes.to_vec();
         check!(
             self,
-            sys::sljit_emit_op_custom(
+            (self.b.f.emit_op_custom)(
                 self.compiler,
                 copy.as_mut_ptr() as *mut c_void,
                 copy.len() as u32
@@ -484,15 +552,17 @@ impl Emitter {
     }
 
     /// The machine encoding of a register (for [`Emitter::custom`]).
-    pub fn machine_index(reg: Reg) -> i32 {
+    pub fn machine_index(&self, reg: Reg) -> i32 {
         // SAFETY: a pure table lookup.
-        unsafe { sys::sljit_get_register_index(sys::SLJIT_GP_REGISTER, reg.0) }
+        unsafe { (self.b.f.get_register_index)(sys::SLJIT_GP_REGISTER, self.b.reg(reg.0)) }
     }
 
     /// `dst = address of label` (PC-relative in a buffer above 4 GiB).
     pub fn label_address(&mut self, dst: Reg) -> Jump {
         // SAFETY: `compiler` is live.
-        Jump(unsafe { sys::sljit_emit_op_addr(self.compiler, sys::SLJIT_MOV_ABS_ADDR, dst.0, 0) })
+        Jump(unsafe {
+            (self.b.f.emit_op_addr)(self.compiler, sys::SLJIT_MOV_ABS_ADDR, self.b.reg(dst.0), 0)
+        })
     }
 
     /// Reserves a jump table of `targets.len()` entries here in the code.
@@ -519,7 +589,7 @@ impl Emitter {
         // SAFETY: `buffer` is boxed and kept alive in `self.tables` until code
         // generation has filled in its label, as SLJIT requires.
         let label = Label(unsafe {
-            sys::sljit_emit_aligned_label(
+            (self.b.f.emit_aligned_label)(
                 self.compiler,
                 sys::SLJIT_LABEL_ALIGN_4,
                 &mut *buffer as *mut sys_ro::ReadOnlyBuffer as *mut sys::sljit_read_only_buffer,
@@ -536,7 +606,7 @@ impl Emitter {
     /// Offset of `label` from the start of the generated code.
     pub fn label_offset(&self, label: Label, code_start: usize) -> usize {
         // SAFETY: called after generation, while the compiler is alive.
-        unsafe { sys::sljit_get_label_addr(label.0) as usize - code_start }
+        unsafe { (self.b.f.get_label_addr)(label.0) as usize - code_start }
     }
 
     /// Generates the machine code into a fresh buffer and returns the bytes
@@ -567,7 +637,7 @@ impl Emitter {
         // SAFETY: `desc` describes a writable buffer of `reserve` bytes that
         // outlives the call; SLJIT writes the code into it and never runs it.
         let start = unsafe {
-            sys::sljit_generate_code(
+            (self.b.f.generate_code)(
                 self.compiler,
                 sys::SLJIT_GENERATE_CODE_BUFFER,
                 &mut desc as *mut sys_ro::GenerateCodeBuffer as *mut c_void,
@@ -580,7 +650,7 @@ impl Emitter {
             )));
         }
         // SAFETY: the compiler has generated code and is still alive.
-        let size = unsafe { sys::sljit_get_generated_code_size(self.compiler) } as usize;
+        let size = unsafe { (self.b.f.get_generated_code_size)(self.compiler) } as usize;
         let start = start as usize;
         let base = buffer.as_ptr() as usize;
         if start != base || size > reserve {
@@ -616,6 +686,6 @@ impl Drop for Emitter {
         // SAFETY: the compiler was created by `sljit_create_compiler` and is
         // freed exactly once; generated code lives in our own buffer, not in
         // SLJIT's allocator, so nothing else needs freeing.
-        unsafe { sys::sljit_free_compiler(self.compiler) }
+        unsafe { (self.b.f.free_compiler)(self.compiler) }
     }
 }

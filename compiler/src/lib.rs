@@ -20,6 +20,7 @@ mod emitter;
 mod error;
 mod image;
 mod module;
+mod sljit;
 mod strict;
 
 #[cfg(feature = "embed")]
@@ -47,9 +48,29 @@ pub struct Config {
     /// Threads that compile functions in parallel; 0 (the default): one
     /// per core. The artifact is the same bytes whatever the number.
     pub threads: usize,
+    /// The machine to generate code for, with the CPU features the code
+    /// may use (`Target::by_name` gives a named target's baseline). `None`
+    /// (the default): this machine, with the features its CPU has. The
+    /// artifact is the same bytes on every machine that compiles it for
+    /// the same target.
+    pub target: Option<Target>,
 }
 
 impl Config {
+    /// The target code is generated for (see [`Config::target`]).
+    pub fn resolved_target(&self) -> Result<Target, CompileError> {
+        if let Some(target) = self.target {
+            return Ok(target);
+        }
+        let host = Target::host().ok_or_else(|| {
+            CompileError::Internal("this machine is not a supported target".into())
+        })?;
+        Ok(Target {
+            cpu_features: format::cpu::host_features(),
+            ..host
+        })
+    }
+
     /// The artifact header's record of these options.
     pub fn code_options(&self) -> CodeOptions {
         CodeOptions {
@@ -62,18 +83,10 @@ impl Config {
 
 /// Compiles a binary WebAssembly module to a `.vwa` artifact.
 pub fn compile(wasm: &[u8], config: &Config) -> Result<Vec<u8>, CompileError> {
-    let target = Target::host()
-        .ok_or_else(|| CompileError::Internal("this machine is not a supported target".into()))?;
-    if target.arch != format::Arch::X86_64 {
-        return Err(CompileError::Unsupported {
-            message: format!("code generation for {:?}", target.arch),
-            func: None,
-            offset: None,
-        });
-    }
+    let target = config.resolved_target()?;
     let parsed = module::parse(wasm)?;
     let mut metadata = parsed.metadata;
-    let compiled = compile_functions(&metadata, parsed.bodies, wasm, config)?;
+    let compiled = compile_functions(&metadata, parsed.bodies, wasm, config, &target)?;
     metadata.trampolines = Some(Trampolines {
         host_entry: compiled.host_entry,
         trap_path: compiled.trap_path,
@@ -120,6 +133,7 @@ fn compile_functions<'w>(
     bodies: Vec<module::FuncBody<'w>>,
     wasm: &'w [u8],
     config: &Config,
+    target: &Target,
 ) -> Result<codegen::link::CompiledCode, CompileError> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
@@ -143,7 +157,8 @@ fn compile_functions<'w>(
             .take()
             .expect("each chunk is compiled once");
         let wasm_size = sizes[plan[k].clone()].iter().sum();
-        let mut mc = codegen::ModuleCompiler::new(metadata, wasm_size, config.code_options())?;
+        let mut mc =
+            codegen::ModuleCompiler::new(metadata, wasm_size, target, config.code_options())?;
         if k == 0 {
             mc.emit_trampoline();
             for i in 0..num_imported {

@@ -30,14 +30,24 @@ pub mod cpu {
     /// x86-64 SSE4.1 (`roundsd`, SIMD).
     pub const SSE41: u64 = 1 << 3;
 
+    /// What a named x86-64 target (`x86_64-linux`) may use: x86-64-v2's
+    /// SSE4.1 and POPCNT, which every x86-64 CPU since about 2009 has.
+    pub const X86_64_BASELINE: u64 = SSE41 | POPCNT;
+
+    /// The bit of a feature's name (as [`names`] prints it).
+    pub fn by_name(name: &str) -> Option<u64> {
+        NAMES.iter().find(|(_, n)| *n == name).map(|(bit, _)| *bit)
+    }
+
+    const NAMES: [(u64, &str); 4] = [
+        (LZCNT, "lzcnt"),
+        (BMI1, "bmi1"),
+        (POPCNT, "popcnt"),
+        (SSE41, "sse4.1"),
+    ];
+
     /// Human-readable names of the bits in `features`, for error messages.
     pub fn names(features: u64) -> String {
-        const NAMES: [(u64, &str); 4] = [
-            (LZCNT, "lzcnt"),
-            (BMI1, "bmi1"),
-            (POPCNT, "popcnt"),
-            (SSE41, "sse4.1"),
-        ];
         let mut out: Vec<String> = NAMES
             .iter()
             .filter(|(bit, _)| features & bit != 0)
@@ -112,6 +122,39 @@ impl Target {
             pointer_width: std::mem::size_of::<usize>() as u8,
             cpu_features: 0,
         })
+    }
+}
+
+impl Target {
+    /// A target by name: `x86_64-linux` or `aarch64-linux` (Rust's
+    /// `x86_64-unknown-linux-gnu` and `aarch64-unknown-linux-gnu` too),
+    /// with the CPU features every such machine has ([`cpu::X86_64_BASELINE`];
+    /// none on aarch64, whose code needs nothing beyond ARMv8.0-A).
+    pub fn by_name(name: &str) -> Option<Target> {
+        let arch = match name {
+            "x86_64-linux" | "x86_64-unknown-linux-gnu" => Arch::X86_64,
+            "aarch64-linux" | "aarch64-unknown-linux-gnu" => Arch::Aarch64,
+            _ => return None,
+        };
+        Some(Target::baseline(arch, Os::Linux))
+    }
+
+    /// `arch` on `os` with the features every such machine has.
+    pub fn baseline(arch: Arch, os: Os) -> Target {
+        Target {
+            arch,
+            os,
+            pointer_width: 8,
+            cpu_features: match arch {
+                Arch::X86_64 => cpu::X86_64_BASELINE,
+                Arch::Aarch64 => 0,
+            },
+        }
+    }
+
+    /// The target's name, as [`Target::by_name`] takes it.
+    pub fn name(&self) -> String {
+        format!("{}-{}", arch_name(self.arch as u8), os_name(self.os as u8))
     }
 }
 

@@ -3,14 +3,15 @@
 //! `select` of floats.
 //!
 //! Float values live in the float register pool, in memory, or as constant
-//! bit patterns (loaded with `fset`, which needs no data pool). SLJIT lacks
-//! sqrt, rounding and min/max; those are SSE instructions emitted with
-//! `Emitter::sse` (rounding needs SSE4.1, recorded in the artifact).
+//! bit patterns. SLJIT lacks sqrt, rounding and min/max; `machine.rs`
+//! gives them per target (x86-64 rounding needs SSE4.1, recorded in the
+//! artifact).
 
 use sljit_sys::*;
-use vibewasm_format::{cpu, ValType};
+use vibewasm_format::ValType;
 
 use super::func::FuncCompiler;
+use super::machine::Rounding;
 use super::stack::{fmov_op, Loc, FT0, FT1};
 use crate::emitter::{FReg, Operand, R0, R1};
 
@@ -70,14 +71,6 @@ pub fn fwidth(ty: ValType) -> i32 {
 }
 
 /// SSE prefix for scalar single (F3) or double (F2) instructions.
-fn scalar_prefix(ty: ValType) -> u8 {
-    if ty == ValType::F32 {
-        0xf3
-    } else {
-        0xf2
-    }
-}
-
 impl FuncCompiler<'_, '_> {
     /// Pops a float into a float register that the caller may overwrite:
     /// a fresh pool register holding the value.
@@ -132,18 +125,23 @@ impl FuncCompiler<'_, '_> {
         self.m.e.fop1(fmov_op(ty), Operand::freg(FT1), b);
         let (a, _) = self.pop_float_to_reg();
         let w = fwidth(ty);
-        let e = &mut self.m.e;
         let is_min = matches!(op, FloatBinary::Min);
+        let is_f32 = ty == ValType::F32;
+        if self.m.float_min_max(is_min, is_f32, a, FT1) {
+            self.push_freg(a, ty);
+            return;
+        }
+        let e = &mut self.m.e;
         let unordered = e.fcmp(SLJIT_UNORDERED | w, Operand::freg(a), Operand::freg(FT1));
         let different = e.fcmp(SLJIT_F_NOT_EQUAL | w, Operand::freg(a), Operand::freg(FT1));
         // Equal: only the sign of a zero can differ; OR keeps -0 (min), AND keeps +0 (max).
-        let logic = if is_min { 0x56 } else { 0x54 }; // orps / andps
-        e.sse(None, &[logic], a, FT1, None);
+        self.m.float_min_max_step(true, is_min, is_f32, a, FT1);
+        let e = &mut self.m.e;
         let done_equal = e.jump(SLJIT_JUMP);
         let label = e.label();
         e.set_label(different, label);
-        let minmax = if is_min { 0x5d } else { 0x5f };
-        e.sse(Some(scalar_prefix(ty)), &[minmax], a, FT1, None);
+        self.m.float_min_max_step(false, is_min, is_f32, a, FT1);
+        let e = &mut self.m.e;
         let done_different = e.jump(SLJIT_JUMP);
         let label = e.label();
         e.set_label(unordered, label);
@@ -229,20 +227,17 @@ impl FuncCompiler<'_, '_> {
             }
             FloatUnary::Sqrt => {
                 e.fop1(fmov_op(ty), Operand::freg(dst), a);
-                e.sse(Some(scalar_prefix(ty)), &[0x51], dst, dst, None);
+                self.m.float_sqrt(ty == ValType::F32, dst);
             }
             FloatUnary::Ceil | FloatUnary::Floor | FloatUnary::Trunc | FloatUnary::Nearest => {
-                // roundss/roundsd; bit 3 suppresses the inexact exception.
                 let mode = match op {
-                    FloatUnary::Nearest => 0,
-                    FloatUnary::Floor => 1,
-                    FloatUnary::Ceil => 2,
-                    _ => 3,
-                } | 8;
-                let opcode = if ty == ValType::F32 { 0x0a } else { 0x0b };
+                    FloatUnary::Nearest => Rounding::Nearest,
+                    FloatUnary::Floor => Rounding::Floor,
+                    FloatUnary::Ceil => Rounding::Ceil,
+                    _ => Rounding::Trunc,
+                };
                 e.fop1(fmov_op(ty), Operand::freg(dst), a);
-                e.sse(Some(0x66), &[0x3a, opcode], dst, dst, Some(mode));
-                self.m.cpu_features |= cpu::SSE41;
+                self.m.float_round(mode, ty == ValType::F32, dst);
             }
         }
         self.push_freg(dst, ty);

@@ -2,9 +2,10 @@
 //! `select`.
 
 use sljit_sys::*;
-use vibewasm_format::{cpu, TrapCode, ValType};
+use vibewasm_format::{TrapCode, ValType};
 
 use super::func::{mov_op, FuncCompiler};
+use super::stack::FT1;
 use crate::emitter::{Operand, R0, R1};
 
 #[derive(Clone, Copy)]
@@ -241,15 +242,9 @@ impl FuncCompiler<'_, '_> {
         self.push_reg(dst, ty);
     }
 
-    /// `clz`/`ctz`. SLJIT picks LZCNT/TZCNT when the compiling CPU has
-    /// them, so the artifact then requires those features.
+    /// `clz`/`ctz`: LZCNT/TZCNT when the target allows them (the artifact
+    /// then requires them), else SLJIT's own sequence.
     pub fn count_bits(&mut self, op: i32, ty: ValType) {
-        let host = cpu::host_features();
-        let needed = if op & !SLJIT_32 == SLJIT_CLZ {
-            cpu::LZCNT
-        } else {
-            cpu::BMI1
-        };
         let (a, _) = self.pop();
         if a.is_imm() {
             // Folded: SLJIT mishandles an immediate operand here.
@@ -263,24 +258,26 @@ impl FuncCompiler<'_, '_> {
             self.push_const(value as i64, ty);
             return;
         }
-        self.m.cpu_features |= host & needed;
         let dst = self.alloc_reg();
-        self.m.e.op1(op, Operand::reg(dst), a);
+        let src = a.as_reg().unwrap_or(R0);
+        if src == R0 {
+            self.m.e.op1(mov_op(ty), Operand::reg(R0), a);
+        }
+        let leading = op & !SLJIT_32 == SLJIT_CLZ;
+        if !self.m.count_zeros(leading, dst, src, ty == ValType::I64) {
+            self.m.e.op1(op, Operand::reg(dst), Operand::reg(src));
+        }
         self.push_reg(dst, ty);
     }
 
-    /// Population count: SLJIT has none, so the `popcnt` instruction, or the
-    /// classic SWAR sequence on CPUs without it.
+    /// Population count: SLJIT has none, so the target's instruction(s), or
+    /// the classic SWAR sequence on x86-64 CPUs without POPCNT.
     pub fn popcnt(&mut self, ty: ValType) {
         let (a, _) = self.pop();
         let x = self.alloc_reg();
         let w = width(ty);
-        if cpu::host_features() & cpu::POPCNT != 0 {
-            // The instruction, when the compiling CPU has it (the artifact
-            // then requires it).
-            self.m.cpu_features |= cpu::POPCNT;
-            self.m.e.op1(mov_op(ty), Operand::reg(R0), a);
-            self.m.e.popcnt(x, R0, ty == ValType::I64);
+        self.m.e.op1(mov_op(ty), Operand::reg(R0), a);
+        if self.m.popcnt(x, R0, ty == ValType::I64, FT1) {
             self.push_reg(x, ty);
             return;
         }

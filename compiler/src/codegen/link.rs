@@ -7,9 +7,9 @@
 
 use std::ops::Range;
 
-use vibewasm_format::{self as format, CodeRange, RelocTarget, TrapSite};
+use vibewasm_format::{self as format, Arch, CodeRange, RelocTarget, TrapSite};
 
-use super::x86_64;
+use super::{aarch64, x86_64};
 use crate::error::CompileError;
 
 /// Wasm body bytes after which a chunk is closed. Small enough that a
@@ -22,8 +22,21 @@ pub const CHUNK_WASM_BYTES: usize = 32 * 1024;
 /// are 16-byte aligned inside a chunk).
 const CHUNK_ALIGN: usize = 16;
 
-/// Filler between chunks: `int3`, never executed.
-const PADDING: u8 = 0xcc;
+/// Filler between chunks, never executed: `int3` on x86-64; on aarch64
+/// zero words, `udf #0`.
+fn padding(arch: Arch) -> u8 {
+    match arch {
+        Arch::X86_64 => 0xcc,
+        Arch::Aarch64 => 0,
+    }
+}
+
+/// aarch64: SLJIT addresses a label farther than 1 MiB with `adrp`, which
+/// is right only if the code keeps its offset within a 4 KiB page; a chunk
+/// with that much code starts on a page boundary of the code section
+/// (itself page-aligned in the artifact and in memory).
+const AARCH64_ADR_REACH: usize = 1 << 20;
+const PAGE: usize = 4096;
 
 /// What a linked field refers to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,8 +50,9 @@ pub enum LinkTarget {
 /// A 4-byte field in a chunk's code that the linker fills.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Patch {
-    /// The displacement of a `call`/`jmp rel32` to the target.
-    Rel32(LinkTarget),
+    /// The branch (x86-64: `call`/`jmp rel32`; aarch64: `bl`/`b`) that
+    /// ends here, to the target.
+    Branch(LinkTarget),
     /// A trap-site number, generated in the chunk's own numbering: the
     /// linker adds the number of trap sites of the chunks before it.
     TrapSiteNumber,
@@ -62,6 +76,8 @@ pub struct ChunkCode {
     /// `(end of the field, what goes in it)`.
     pub patches: Vec<(u32, Patch)>,
     pub cpu_features: u64,
+    /// The target the code is for.
+    pub arch: Arch,
 }
 
 /// The linked code of the whole module.
@@ -115,7 +131,11 @@ pub fn link(
     let (mut len, mut traps_before) = (0usize, 0u32);
     let (mut host_entry, mut trap_path) = (None, None);
     for chunk in &chunks {
-        let base = len.next_multiple_of(CHUNK_ALIGN);
+        let align = match chunk.arch {
+            Arch::Aarch64 if chunk.code.len() >= AARCH64_ADR_REACH => PAGE,
+            _ => CHUNK_ALIGN,
+        };
+        let base = len.next_multiple_of(align);
         let base32 = u32::try_from(base).map_err(|_| internal("code above 4 GiB".into()))?;
         for &(index, range) in &chunk.functions {
             let slot = entries
@@ -155,18 +175,19 @@ pub fn link(
     };
     for (k, chunk) in chunks.into_iter().enumerate() {
         let (base, trap_base) = (bases[k], trap_bases[k]);
-        code.resize(base as usize, PADDING);
+        code.resize(base as usize, padding(chunk.arch));
         code.extend_from_slice(&chunk.code);
         for (field_end, patch) in chunk.patches {
             let field_end = base + field_end;
-            let value = match patch {
-                Patch::Rel32(LinkTarget::Function(f)) => {
-                    x86_64::rel32(field_end, out.functions[f as usize].offset)
+            let target = match patch {
+                Patch::Branch(LinkTarget::Function(f)) => out.functions[f as usize].offset,
+                Patch::Branch(LinkTarget::TrapPath) => trap_path,
+                Patch::TrapSiteNumber => {
+                    apply_site_number(chunk.arch, &mut code, field_end as usize, trap_base);
+                    continue;
                 }
-                Patch::Rel32(LinkTarget::TrapPath) => x86_64::rel32(field_end, trap_path),
-                Patch::TrapSiteNumber => x86_64::read_field(&code, field_end as usize) + trap_base,
             };
-            x86_64::write_field(&mut code, field_end as usize, value);
+            apply_branch(chunk.arch, &mut code, field_end as usize, target)?;
         }
         out.traps.extend(chunk.traps);
         // Chunks are placed in order, so the module's fault sites stay
@@ -193,6 +214,43 @@ pub fn link(
     }
     out.code = code;
     Ok(out)
+}
+
+/// Points the branch that ends at `field_end` at `target`.
+fn apply_branch(
+    arch: Arch,
+    code: &mut [u8],
+    field_end: usize,
+    target: u32,
+) -> Result<(), CompileError> {
+    match arch {
+        Arch::X86_64 => {
+            x86_64::write_field(code, field_end, x86_64::rel32(field_end as u32, target));
+            Ok(())
+        }
+        Arch::Aarch64 => aarch64::patch_branch(code, field_end, target).ok_or_else(|| {
+            CompileError::Unsupported {
+                message: "more than 128 MiB of aarch64 code (a branch cannot reach)".into(),
+                func: None,
+                offset: None,
+            }
+        }),
+    }
+}
+
+/// Adds `base` to the trap-site number loaded by the instruction(s) that
+/// end at `end`.
+fn apply_site_number(arch: Arch, code: &mut [u8], end: usize, base: u32) {
+    match arch {
+        Arch::X86_64 => {
+            let number = x86_64::read_field(code, end) + base;
+            x86_64::write_field(code, end, number);
+        }
+        Arch::Aarch64 => {
+            let number = aarch64::read_u32_constant(code, end) + base;
+            aarch64::write_u32_constant(code, end, number);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -145,7 +145,7 @@ impl FuncCompiler<'_, '_> {
                 self.m.e.op1(SLJIT_MOV_U32, Operand::reg(R1), index);
                 Address::Operand(Operand::mem2(S1, R1, 0))
             }
-        } else if indexed && guarded && offset < 1 << 31 {
+        } else if indexed && guarded && offset < 1 << 31 && self.m.has_indexed_displacement() {
             // At most 2^32 + 2^31 past the base: inside the guard region.
             let index = match index.as_reg() {
                 Some(reg) if self.is_zero_extended(index_loc) => reg,

@@ -16,6 +16,7 @@
 //!                         index order, chunk after chunk
 //! ```
 
+mod aarch64;
 mod calls;
 mod compare;
 mod control;
@@ -24,22 +25,24 @@ mod float;
 mod func;
 mod integer;
 pub mod link;
+mod machine;
 mod memory;
 mod prepass;
-mod sljit_regs;
+pub(crate) mod sljit_regs;
 mod stack;
 mod table;
 mod variables;
 mod visit;
-mod x86_64;
+pub(crate) mod x86_64;
 
 use vibewasm_format::vmctx::{self, VmctxLayout};
-use vibewasm_format::{self as format, CodeRange, Metadata, RelocTarget, TrapCode, TrapSite};
+use vibewasm_format::{
+    self as format, Arch, CodeRange, Metadata, RelocTarget, Target, TrapCode, TrapSite,
+};
 
 use crate::emitter::{self, arg_types, Emitter, Jump, Label, Operand, Reg, R0, R1, R2, S0};
 use crate::error::CompileError;
 use link::{ChunkCode, LinkTarget, Patch};
-use x86_64::{load_sp, mov_from_sp, sub_sp};
 
 pub use func::FuncCompiler;
 
@@ -60,6 +63,9 @@ pub struct ModuleCompiler<'m> {
     trap_common: Option<Label>,
     host_entry: Option<Label>,
     relocations: Vec<RelocTarget>,
+    /// The CPU features the target allows the code to use, and those it
+    /// used (the artifact requires them).
+    pub allowed_features: u64,
     pub cpu_features: u64,
     pub options: format::CodeOptions,
     /// Unchecked accesses: `(start, end, wasm offset, trap code)`.
@@ -79,9 +85,10 @@ impl<'m> ModuleCompiler<'m> {
     pub fn new(
         meta: &'m Metadata,
         wasm_size: usize,
+        target: &Target,
         options: format::CodeOptions,
     ) -> Result<Self, CompileError> {
-        let mut e = Emitter::new()?;
+        let mut e = Emitter::new(target.arch)?;
         // The stack check before a function's `enter` runs in no function's
         // context; a fresh compiler needs one for the registers it uses.
         e.set_context(
@@ -101,6 +108,7 @@ impl<'m> ModuleCompiler<'m> {
             trap_common: None,
             host_entry: None,
             relocations: Vec::new(),
+            allowed_features: target.cpu_features,
             cpu_features: 0,
             options,
             fault_sites: Vec::new(),
@@ -141,7 +149,11 @@ impl<'m> ModuleCompiler<'m> {
         // At most what `enter` pushes and allocates: the saved registers
         // (fewer: S0 is kept), the locals, and up to 15 bytes that align
         // the frame. `finish` checks the real prologue against it.
-        let bytes = local_size as u32 + 8 * saveds as u32 + 16;
+        // aarch64 also stores the frame record (x29, x30) and rounds to 16.
+        let bytes = match self.e.arch() {
+            Arch::X86_64 => local_size as u32 + 8 * saveds as u32 + 16,
+            Arch::Aarch64 => (local_size as u32 + 8 * saveds as u32 + 8 + 15) & !15,
+        };
         let overflow = emit_stack_check(&mut self.e, bytes);
         let frame = self.e.label();
         self.functions.push((index, label, frame, bytes));
@@ -159,9 +171,11 @@ impl<'m> ModuleCompiler<'m> {
     /// `dst`: +0 by clearing the register, any other value from the
     /// chunk's constant pool, one PC-relative load (SLJIT would build it in
     /// a general register and move it over: two instructions, 15 bytes).
+    /// On aarch64 SLJIT's `fset` is used for now: a literal load reaches
+    /// only 1 MiB, less than a large function's code.
     pub fn float_const(&mut self, dst: emitter::FReg, is_f32: bool, bits: u64) {
-        if bits == 0 {
-            return self.e.fset(dst, is_f32, 0);
+        if bits == 0 || self.e.arch() == Arch::Aarch64 {
+            return self.e.fset(dst, is_f32, bits);
         }
         let entry = match self.float_pool_entries.get(&bits) {
             Some(&entry) => entry,
@@ -172,7 +186,7 @@ impl<'m> ModuleCompiler<'m> {
                 self.float_pool.len() - 1
             }
         };
-        let xmm = Emitter::float_machine_index(dst);
+        let xmm = self.e.float_machine_index(dst);
         self.e.custom(&x86_64::load_float_pc_relative(xmm, is_f32));
         let end = self.e.label();
         self.float_loads.push((end, entry));
@@ -190,21 +204,30 @@ impl<'m> ModuleCompiler<'m> {
         offset: i32,
     ) {
         let reg = if m.float {
-            Emitter::float_machine_index(emitter::FReg(value.arg))
+            self.e.float_machine_index(emitter::FReg(value.arg))
         } else {
-            Emitter::machine_index(Reg(value.arg))
+            self.e.machine_index(Reg(value.arg))
         };
-        let (base, index) = (Emitter::machine_index(base), Emitter::machine_index(index));
+        let (base, index) = (self.e.machine_index(base), self.e.machine_index(index));
         self.e
             .custom(&x86_64::indexed_move(m, reg, base, index, offset));
     }
 
+    /// Whether memory can be addressed as `[base + index + displacement]`
+    /// in one instruction ([`ModuleCompiler::indexed_move`]).
+    pub fn has_indexed_displacement(&self) -> bool {
+        self.e.arch() == Arch::X86_64
+    }
+
     /// A direct call to function `callee`, wherever the linker puts it.
     pub fn call_function(&mut self, callee: u32, wasm_offset: u32) {
-        self.e.custom(&x86_64::CALL_REL32);
+        match self.e.arch() {
+            Arch::X86_64 => self.e.custom(&x86_64::CALL_REL32),
+            Arch::Aarch64 => self.e.custom(&aarch64::bytes(aarch64::BL)),
+        }
         let returns_here = self.e.label();
         self.patches
-            .push((returns_here, Patch::Rel32(LinkTarget::Function(callee))));
+            .push((returns_here, Patch::Branch(LinkTarget::Function(callee))));
         self.call_sites.push((returns_here, wasm_offset));
     }
 
@@ -242,18 +265,34 @@ impl<'m> ModuleCompiler<'m> {
         for jump in jumps {
             self.e.set_label(*jump, label);
         }
-        if site.code == TrapCode::StackOverflow {
-            self.e.custom(&sub_sp(format::OVERFLOW_STUB_SHIFT as u8));
-        }
+        let overflow = site.code == TrapCode::StackOverflow;
         // Numbered in the chunk; the linker adds the chunk's first number.
         let index = self.trap_stubs.len() as u32;
-        self.e.custom(&x86_64::mov32_imm(R1, index));
+        let r1 = self.e.machine_index(R1);
+        match self.e.arch() {
+            Arch::X86_64 => {
+                if overflow {
+                    self.e
+                        .custom(&x86_64::sub_sp(format::OVERFLOW_STUB_SHIFT as u8));
+                }
+                self.e.custom(&x86_64::mov32_imm(r1, index));
+            }
+            Arch::Aarch64 => {
+                if overflow {
+                    self.e.custom(&aarch64::bytes(aarch64::PUSH_FRAME_RECORD));
+                }
+                self.e.custom(&aarch64::mov32_imm(r1, index));
+            }
+        }
         let number_end = self.e.label();
         self.patches.push((number_end, Patch::TrapSiteNumber));
-        self.e.custom(&x86_64::JMP_REL32);
+        match self.e.arch() {
+            Arch::X86_64 => self.e.custom(&x86_64::JMP_REL32),
+            Arch::Aarch64 => self.e.custom(&aarch64::bytes(aarch64::B)),
+        }
         let jump_end = self.e.label();
         self.patches
-            .push((jump_end, Patch::Rel32(LinkTarget::TrapPath)));
+            .push((jump_end, Patch::Branch(LinkTarget::TrapPath)));
         self.trap_stubs.push(site);
     }
 
@@ -290,7 +329,9 @@ impl<'m> ModuleCompiler<'m> {
         e.op1(SLJIT_MOV, saved_runtime, Operand::reg(R2));
         e.op1(SLJIT_MOV, Operand::reg(R0), entry_sp);
         e.op1(SLJIT_MOV, outer_entry_sp, Operand::reg(R0));
-        e.local_address(R0, 0);
+        // The stack pointer itself (not `local_address`, which is above
+        // the frame record on aarch64): the trap exit restores it.
+        read_sp(e, R0);
         e.op1(SLJIT_MOV, entry_sp, Operand::reg(R0));
         e.op1(SLJIT_MOV, Operand::reg(R1), Operand::reg(emitter::S2));
         e.op1(SLJIT_MOV, Operand::reg(R0), Operand::reg(emitter::S1));
@@ -307,8 +348,11 @@ impl<'m> ModuleCompiler<'m> {
         // The fault handler resumes here with the site number in R1, which
         // the format calls the trap-site register.
         debug_assert_eq!(
-            Emitter::machine_index(R1),
-            format::TRAP_SITE_REGISTER_X86_64 as i32
+            e.machine_index(R1),
+            match e.arch() {
+                Arch::X86_64 => format::TRAP_SITE_REGISTER_X86_64,
+                Arch::Aarch64 => format::TRAP_SITE_REGISTER_AARCH64,
+            } as i32
         );
         // The shared trap path, reached by a jump from a trap stub (or the
         // fault handler) with the site number in R1, on the trapping
@@ -332,7 +376,7 @@ impl<'m> ModuleCompiler<'m> {
             Operand::mem(R0, vmctx::RUNTIME_TRAP_VMCTX as i64),
             Operand::reg(S0),
         );
-        e.custom(&mov_from_sp(R1));
+        read_sp(e, R1);
         e.op1(
             SLJIT_MOV,
             Operand::mem(R0, vmctx::RUNTIME_TRAP_SP as i64),
@@ -351,7 +395,14 @@ impl<'m> ModuleCompiler<'m> {
             Operand::mem(S0, vmctx::RUNTIME as i64),
         );
         // Falls through into the trap exit, with the runtime state in R0.
-        e.custom(&load_sp(R0, vmctx::RUNTIME_ENTRY_SP));
+        let r0 = e.machine_index(R0);
+        match e.arch() {
+            Arch::X86_64 => e.custom(&x86_64::load_sp(r0, vmctx::RUNTIME_ENTRY_SP)),
+            Arch::Aarch64 => match aarch64::load_sp(r0, vmctx::RUNTIME_ENTRY_SP) {
+                Ok(bytes) => e.custom(&bytes),
+                Err(_) => unreachable!("the runtime state's entry SP is a small aligned offset"),
+            },
+        }
         e.op1(SLJIT_MOV, Operand::reg(R2), saved_runtime);
         e.op1(SLJIT_MOV, Operand::reg(R0), outer_entry_sp);
         e.op1(SLJIT_MOV, entry_sp, Operand::reg(R0));
@@ -441,6 +492,7 @@ impl<'m> ModuleCompiler<'m> {
             let pool = self.e.label_offset(pool, generated.base) as u32;
             for &(end, entry) in &self.float_loads {
                 let end = self.e.label_offset(end, generated.base) as u32;
+                // Only x86-64 uses the pool (see `float_const`).
                 let value = x86_64::rel32(end, pool + 8 * entry as u32);
                 x86_64::write_field(&mut generated.code, end as usize, value);
             }
@@ -455,8 +507,11 @@ impl<'m> ModuleCompiler<'m> {
                 .functions
                 .get(k + 1)
                 .map_or(code_len, |next| offset(next.1));
-            let frame_size =
-                x86_64::frame_size(&generated.code[offset(frame) as usize..end as usize])?;
+            let prologue = &generated.code[offset(frame) as usize..end as usize];
+            let frame_size = match self.e.arch() {
+                Arch::X86_64 => x86_64::frame_size(prologue)?,
+                Arch::Aarch64 => aarch64::frame_size(prologue)?,
+            };
             // The stack check before the prologue must cover what the
             // prologue really allocates (plus the return address).
             if frame_size > checked {
@@ -514,6 +569,7 @@ impl<'m> ModuleCompiler<'m> {
             relocations: self.relocations,
             patches,
             cpu_features: self.cpu_features,
+            arch: self.e.arch(),
             code: generated.code,
         })
     }
@@ -525,7 +581,7 @@ impl<'m> ModuleCompiler<'m> {
 /// Uses `R1` and `R2` (`R0` holds the argument array).
 fn emit_stack_check(e: &mut Emitter, bytes: u32) -> [Jump; 2] {
     use sljit_sys::*;
-    e.custom(&mov_from_sp(R1));
+    read_sp(e, R1);
     e.op2(
         SLJIT_SUB | (SLJIT_LESS << 10), // SLJIT_SET(SLJIT_LESS): borrow
         Operand::reg(R1),
@@ -544,4 +600,14 @@ fn emit_stack_check(e: &mut Emitter, bytes: u32) -> [Jump; 2] {
         Operand::mem(R2, vmctx::RUNTIME_STACK_LIMIT as i64),
     );
     [wrapped, below]
+}
+
+/// `dst = SP`, outside any `enter`d frame's view (SLJIT only offers
+/// addresses of its locals, above the frame record on aarch64).
+fn read_sp(e: &mut Emitter, dst: Reg) {
+    let dst = e.machine_index(dst);
+    match e.arch() {
+        Arch::X86_64 => e.custom(&x86_64::mov_from_sp(dst)),
+        Arch::Aarch64 => e.custom(&aarch64::mov_from_sp(dst)),
+    }
 }

@@ -1,10 +1,11 @@
 //! The x86-64 instruction bytes code generation needs and SLJIT cannot
 //! express: moving the stack pointer outside `enter`/`return`, calls and
 //! jumps whose 32-bit fields the linker fills (`link.rs`), and reading a
-//! frame's size off the prologue SLJIT generated. Emitted through
-//! [`Emitter::custom`]; operator families never encode bytes themselves.
+//! frame's size off the prologue SLJIT generated, and the SSE instructions
+//! behind float operations SLJIT lacks. Emitted through
+//! `Emitter::custom`; register arguments are machine register numbers
+//! (`Emitter::machine_index`). `aarch64.rs` is the counterpart.
 
-use crate::emitter::{Emitter, Reg};
 use crate::error::CompileError;
 
 /// `call rel32` with the displacement left for the linker: its field is
@@ -16,8 +17,7 @@ pub const JMP_REL32: [u8; 5] = [0xe9, 0, 0, 0, 0];
 
 /// `mov dst32, imm32` (zero-extending): the immediate is the last 4 bytes,
 /// so the linker can rebase it (trap-site numbers).
-pub fn mov32_imm(dst: Reg, imm: u32) -> Vec<u8> {
-    let dst = Emitter::machine_index(dst);
+pub fn mov32_imm(dst: i32, imm: u32) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(6);
     if dst >= 8 {
         bytes.push(0x41);
@@ -109,6 +109,45 @@ pub fn indexed_move(m: IndexedMove, reg: i32, base: i32, index: i32, disp: i32) 
     bytes
 }
 
+/// `movss`/`movsd`'s prefix (and other scalar SSE instructions').
+pub fn scalar_prefix(is_f32: bool) -> u8 {
+    if is_f32 {
+        0xf3
+    } else {
+        0xf2
+    }
+}
+
+/// A register-to-register SSE instruction `prefix 0F opcode... modrm` on
+/// xmm registers `dst` and `src`; `imm` is appended when given.
+pub fn sse(prefix: Option<u8>, opcode: &[u8], dst: i32, src: i32, imm: Option<u8>) -> Vec<u8> {
+    let (d, s) = (dst as u8, src as u8);
+    let mut bytes = Vec::with_capacity(8);
+    bytes.extend(prefix);
+    if d >= 8 || s >= 8 {
+        bytes.push(0x40 | if d >= 8 { 4 } else { 0 } | if s >= 8 { 1 } else { 0 });
+    }
+    bytes.push(0x0f);
+    bytes.extend_from_slice(opcode);
+    bytes.push(0xc0 | ((d & 7) << 3) | (s & 7));
+    bytes.extend(imm);
+    bytes
+}
+
+/// `F3 (REX) 0F opcode /r` on general registers: `popcnt` (B8), `tzcnt`
+/// (BC), `lzcnt` (BD).
+pub fn bit_count(opcode: u8, dst: i32, src: i32, is_64: bool) -> Vec<u8> {
+    let (d, s) = (dst as u8, src as u8);
+    let mut bytes = vec![0xf3];
+    let rex =
+        0x40 | if is_64 { 8 } else { 0 } | if d >= 8 { 4 } else { 0 } | if s >= 8 { 1 } else { 0 };
+    if rex != 0x40 {
+        bytes.push(rex);
+    }
+    bytes.extend_from_slice(&[0x0f, opcode, 0xc0 | ((d & 7) << 3) | (s & 7)]);
+    bytes
+}
+
 /// Sets the 4-byte field that ends at `field_end` in `code` to `value`.
 pub fn write_field(code: &mut [u8], field_end: usize, value: u32) {
     code[field_end - 4..field_end].copy_from_slice(&value.to_le_bytes());
@@ -137,8 +176,7 @@ pub fn sub_sp(imm: u8) -> [u8; 4] {
 /// `mov dst, rsp`: the stack pointer of the trapping frame, which the
 /// shared trap path (not a function of its own in SLJIT's view) reads, and
 /// the stack pointer a function is entered with, before `enter`.
-pub fn mov_from_sp(dst: Reg) -> Vec<u8> {
-    let dst = Emitter::machine_index(dst);
+pub fn mov_from_sp(dst: i32) -> Vec<u8> {
     let rex = 0x48 | if dst >= 8 { 0x01 } else { 0 };
     // mov r/m64, r64 with r = rsp (4), rm = dst.
     vec![rex as u8, 0x89, 0xc0 | (4 << 3) | (dst & 7) as u8]
@@ -146,8 +184,7 @@ pub fn mov_from_sp(dst: Reg) -> Vec<u8> {
 
 /// `mov rsp, [base + disp32]`: SLJIT has no way to set the stack pointer,
 /// which the trap exit needs to drop every wasm frame at once.
-pub fn load_sp(base: Reg, disp: i32) -> Vec<u8> {
-    let base = Emitter::machine_index(base);
+pub fn load_sp(base: i32, disp: i32) -> Vec<u8> {
     debug_assert!(base & 7 != 4, "an rsp/r12 base would need a SIB byte");
     let rex = 0x48 | if base >= 8 { 0x01 } else { 0 };
     let modrm = 0x80 | (4 << 3) | (base & 7) as u8;
@@ -185,13 +222,12 @@ pub fn frame_size(code: &[u8]) -> Result<u32, CompileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emitter::{R1, S3};
 
     #[test]
     fn fields_and_encodings() {
         // rsi is R1: `mov esi, 7`; r13 is S3: `mov r13d, 7`.
-        assert_eq!(mov32_imm(R1, 7), [0xbe, 7, 0, 0, 0]);
-        assert_eq!(mov32_imm(S3, 7), [0x41, 0xbd, 7, 0, 0, 0]);
+        assert_eq!(mov32_imm(6, 7), [0xbe, 7, 0, 0, 0]);
+        assert_eq!(mov32_imm(13, 7), [0x41, 0xbd, 7, 0, 0, 0]);
         let mut code = vec![0x90, 0xe8, 0, 0, 0, 0, 0x90];
         write_field(&mut code, 6, rel32(6, 0));
         assert_eq!(code, [0x90, 0xe8, 0xfa, 0xff, 0xff, 0xff, 0x90]);
@@ -202,6 +238,19 @@ mod tests {
             0x28
         );
         assert!(frame_size(&[0xc3]).is_err());
+        // popcnt %rsi,%rax; lzcnt %r8d,%ecx; tzcnt %rdx,%r13
+        assert_eq!(bit_count(0xb8, 0, 6, true), [0xf3, 0x48, 0x0f, 0xb8, 0xc6]);
+        assert_eq!(bit_count(0xbd, 1, 8, false), [0xf3, 0x41, 0x0f, 0xbd, 0xc8]);
+        assert_eq!(bit_count(0xbc, 13, 2, true), [0xf3, 0x4c, 0x0f, 0xbc, 0xea]);
+        // movapd %xmm9,%xmm1; roundsd $0xa,%xmm3,%xmm3
+        assert_eq!(
+            sse(Some(0x66), &[0x28], 1, 9, None),
+            [0x66, 0x41, 0x0f, 0x28, 0xc9]
+        );
+        assert_eq!(
+            sse(Some(0x66), &[0x3a, 0x0b], 3, 3, Some(0x0a)),
+            [0x66, 0x0f, 0x3a, 0x0b, 0xdb, 0x0a]
+        );
         // movsd xmm1, [rip]; movss xmm9, [rip]
         assert_eq!(
             load_float_pc_relative(1, false),

@@ -57,6 +57,8 @@ enum Command {
         output: PathBuf,
         #[command(flatten)]
         code: sandbox::CodeArgs,
+        #[command(flatten)]
+        target: sandbox::TargetArgs,
         /// Leave the function names of the name section out of the
         /// artifact (backtraces then show function indices).
         #[arg(long)]
@@ -154,10 +156,14 @@ fn main() -> ExitCode {
             input,
             output,
             code,
+            target,
             strip,
             sign,
-        } => sign_cmd::set_signing_key(sign)
-            .and_then(|()| cmd_compile(&input, &output, &code.config(), strip)),
+        } => sign_cmd::set_signing_key(sign).and_then(|()| {
+            let mut config = code.config();
+            target.apply(&mut config)?;
+            cmd_compile(&input, &output, &config, strip)
+        }),
         Command::Run {
             input,
             invoke,

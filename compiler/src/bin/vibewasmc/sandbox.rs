@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use vibewasm_compiler::{BoundsChecks, Config};
-use vibewasm_format::{read_artifact, write_artifact, ArtifactParts};
+use vibewasm_format::{cpu, read_artifact, write_artifact, Arch, ArtifactParts, Target};
 use vibewasm_loader::{Artifact, Linker, Store};
 
 use super::Failure;
@@ -68,7 +68,58 @@ impl CodeArgs {
             fuel: self.fuel,
             epoch: self.epoch,
             threads: self.threads,
+            target: None,
         }
+    }
+}
+
+/// The machine `compile` generates code for.
+#[derive(clap::Args, Debug)]
+pub struct TargetArgs {
+    /// The target: `x86_64-linux` or `aarch64-linux`, with the CPU features
+    /// every such machine has (x86-64: SSE4.1 and POPCNT). Default: this
+    /// machine, with the features its CPU has. Any build of vibewasmc
+    /// compiles for either, byte for byte as a build on that target does.
+    #[arg(long, value_name = "TARGET")]
+    target: Option<String>,
+    /// CPU features to allow (`lzcnt,bmi1`) or forbid (`-popcnt`) on top
+    /// of the target's (x86-64: lzcnt, bmi1, popcnt, sse4.1).
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
+    cpu_features: Option<String>,
+}
+
+impl TargetArgs {
+    /// Sets `config`'s target as the options say.
+    pub fn apply(&self, config: &mut Config) -> Result<(), Failure> {
+        let mut target = match &self.target {
+            Some(name) => Some(Target::by_name(name).ok_or_else(|| {
+                format!("unknown target `{name}` (known: x86_64-linux, aarch64-linux)")
+            })?),
+            None => None,
+        };
+        if let Some(list) = &self.cpu_features {
+            let mut t = match target {
+                Some(t) => t,
+                None => config.resolved_target().map_err(|e| e.to_string())?,
+            };
+            for item in list.split(',').filter(|i| !i.is_empty()) {
+                let (remove, name) = match item.strip_prefix('-') {
+                    Some(name) => (true, name),
+                    None => (false, item.strip_prefix('+').unwrap_or(item)),
+                };
+                let bit = cpu::by_name(name)
+                    .filter(|_| t.arch == Arch::X86_64)
+                    .ok_or_else(|| format!("no CPU feature `{name}` for {}", t.name()))?;
+                if remove {
+                    t.cpu_features &= !bit;
+                } else {
+                    t.cpu_features |= bit;
+                }
+            }
+            target = Some(t);
+        }
+        config.target = target;
+        Ok(())
     }
 }
 
