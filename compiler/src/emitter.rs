@@ -247,6 +247,16 @@ impl Emitter {
     }
 
     pub fn op1(&mut self, op: i32, dst: Operand, src: Operand) {
+        // SLJIT leaves the upper half of a 32-bit move's result undefined:
+        // x86-64 zeroes it, SLJIT's aarch64 sign-extends loads and
+        // immediates (`ldrsw`). The compiler counts on x86-64's zeroes
+        // (`FuncCompiler::is_zero_extended`), so aarch64 gets them too, from
+        // the zero-extending form of the same instruction (`ldr w`).
+        let op = if self.arch == Arch::Aarch64 && op == sys::SLJIT_MOV32 && !src.is_reg() {
+            sys::SLJIT_MOV_U32
+        } else {
+            op
+        };
         check!(
             self,
             (self.b.f.emit_op1)(
@@ -538,17 +548,25 @@ impl Emitter {
         );
     }
 
-    /// Raw machine code (at most 15 bytes on x86).
+    /// Raw machine code: one x86-64 instruction (at most 15 bytes), or
+    /// aarch64 instructions (4 bytes each, which SLJIT takes one at a time).
     pub fn custom(&mut self, bytes: &[u8]) {
-        let mut copy = bytes.to_vec();
-        check!(
-            self,
-            (self.b.f.emit_op_custom)(
-                self.compiler,
-                copy.as_mut_ptr() as *mut c_void,
-                copy.len() as u32
-            )
-        );
+        let step = match self.arch {
+            Arch::X86_64 => bytes.len().max(1),
+            Arch::Aarch64 => 4,
+        };
+        debug_assert!(self.arch == Arch::X86_64 || bytes.len() % 4 == 0);
+        for instruction in bytes.chunks(step) {
+            let mut copy = instruction.to_vec();
+            check!(
+                self,
+                (self.b.f.emit_op_custom)(
+                    self.compiler,
+                    copy.as_mut_ptr() as *mut c_void,
+                    copy.len() as u32
+                )
+            );
+        }
     }
 
     /// The machine encoding of a register (for [`Emitter::custom`]).

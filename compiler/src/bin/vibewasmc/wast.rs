@@ -133,6 +133,32 @@ struct FileReport {
     skips: BTreeMap<String, usize>,
 }
 
+/// A command that runs this program again. Under qemu-user without
+/// binfmt_misc (an aarch64 build tested on x86-64) a program cannot exec
+/// itself: the exec fails, or (through posix_spawn) the child exits with
+/// status 127 and no output. Then the runner named in
+/// `VIBEWASM_TEST_RUNNER` (`qemu-aarch64 -L /usr/aarch64-linux-gnu`, as
+/// `.cargo/config.toml` sets for tests) runs it, if that is set.
+fn self_command(exe: &Path) -> Command {
+    static CAN_EXEC_SELF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let can = *CAN_EXEC_SELF.get_or_init(|| {
+        Command::new(exe)
+            .arg("--version")
+            .output()
+            .is_ok_and(|out| !(out.status.code() == Some(127) && out.stdout.is_empty()))
+    });
+    let runner = std::env::var("VIBEWASM_TEST_RUNNER").unwrap_or_default();
+    let mut runner = runner.split_whitespace();
+    match (can, runner.next()) {
+        (false, Some(program)) => {
+            let mut command = Command::new(program);
+            command.args(runner).arg(exe);
+            command
+        }
+        _ => Command::new(exe),
+    }
+}
+
 struct Running {
     index: usize,
     child: Child,
@@ -144,7 +170,8 @@ struct Running {
 
 fn spawn(path: &Path, index: usize, bounds: super::sandbox::BoundsArg) -> Result<Running, Failure> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
-    let mut child = Command::new(exe)
+    let mut command = self_command(&exe);
+    let mut child = command
         .arg("wast")
         .arg("--child")
         .arg("--bounds-checks")
