@@ -12,6 +12,7 @@ mod harness;
 mod kernels;
 mod large;
 mod native;
+mod code_size;
 mod programs;
 mod programs_report;
 mod report;
@@ -113,6 +114,10 @@ enum Mode {
     /// one's stdout, and prints compile time (one thread, all threads),
     /// artifact size, load, instantiate and run time with ratios.
     Programs(ProgramsArgs),
+    /// Machine code bytes per kernel for x86-64 and aarch64: vibewasm's
+    /// code section and the .text of wasmtime's Cranelift and Winch
+    /// `.cwasm`, all cross-compiled where needed; nothing runs.
+    CodeSize,
 }
 
 #[derive(clap::Args)]
@@ -142,6 +147,12 @@ fn main() -> ExitCode {
         .map_err(anyhow::Error::from)
         .and_then(|args| match &args.mode {
             Some(Mode::Programs(programs)) => bench_programs(&args, programs, &matches),
+            Some(Mode::CodeSize) => {
+                let dir = args.kernels.clone().unwrap_or_else(|| {
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench/kernels")
+                });
+                code_size::report(&kernels::load(&dir, &args.only)?).map(|()| true)
+            }
             None => bench(args),
         });
     match outcome {

@@ -399,12 +399,20 @@ pub fn kernels_dir() -> PathBuf {
     dir
 }
 
-/// The `vibewasmc` binary of the profile these tests were built with,
-/// built (once per test process) with `cargo build` so it is up to date.
+/// The `vibewasmc` binary of the profile (and target) these tests were
+/// built with, built (once per test process) with `cargo build` so it is
+/// up to date.
+///
+/// Cross-tested (`cargo test --target aarch64-unknown-linux-gnu` on
+/// x86-64, under qemu-user without binfmt_misc), the binary cannot be
+/// executed directly: then this is a wrapper script next to it that runs it
+/// through `VIBEWASM_TEST_RUNNER` (`.cargo/config.toml`), with the same pid
+/// (`exec`) and arguments, so that tests and their shell scripts use it as
+/// they would the binary.
 pub fn vibewasmc() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        // The test executable is <target>/<profile>/deps/<name>-<hash>.
+        // The test executable is <target>[/<triple>]/<profile>/deps/<name>-<hash>.
         let exe = std::env::current_exe().expect("current_exe");
         let profile_dir = exe
             .parent()
@@ -412,7 +420,18 @@ pub fn vibewasmc() -> PathBuf {
             .expect("test binary in <target>/<profile>/deps")
             .to_path_buf();
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
-        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
+        let parent = profile_dir.parent().expect("target dir").to_path_buf();
+        // A target triple names the directory between the target dir and
+        // the profile when cargo builds for a `--target`.
+        let triple = parent
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| n.contains("-linux-") || n.contains("-apple-"))
+            .map(str::to_owned);
+        let target_dir = match triple {
+            Some(_) => parent.parent().expect("target dir").to_path_buf(),
+            None => parent,
+        };
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.args([
@@ -426,6 +445,9 @@ pub fn vibewasmc() -> PathBuf {
         .arg("--target-dir")
         .arg(&target_dir)
         .current_dir(workspace_root());
+        if let Some(triple) = &triple {
+            cmd.args(["--target", triple]);
+        }
         if release {
             cmd.arg("--release");
         }
@@ -433,9 +455,48 @@ pub fn vibewasmc() -> PathBuf {
         assert!(status.success(), "cargo build of vibewasmc failed");
         let bin = profile_dir.join("vibewasmc");
         assert!(bin.is_file(), "{} missing after cargo build", bin.display());
-        bin
+        let runs = Command::new(&bin)
+            .arg("--version")
+            .output()
+            .is_ok_and(|out| !(out.status.code() == Some(127) && out.stdout.is_empty()));
+        let runner = std::env::var("VIBEWASM_TEST_RUNNER").unwrap_or_default();
+        if runs || runner.trim().is_empty() {
+            return bin;
+        }
+        let wrapper = profile_dir.join("vibewasmc-under-runner");
+        let script = format!("#!/bin/sh\nexec {runner} '{}' \"$@\"\n", bin.display());
+        std::fs::write(&wrapper, script).expect("write the runner wrapper");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))
+            .expect("make the wrapper executable");
+        wrapper
     })
     .clone()
+}
+
+/// A command that runs this test executable again (a child test that must
+/// crash or abort alone). Cross-tested under qemu-user without
+/// binfmt_misc, the executable cannot exec itself: then it runs through
+/// `VIBEWASM_TEST_RUNNER` (see [`vibewasmc`]).
+pub fn self_command() -> Command {
+    let exe = std::env::current_exe().expect("current_exe");
+    static RUNS: OnceLock<bool> = OnceLock::new();
+    let runs = *RUNS.get_or_init(|| {
+        Command::new(&exe)
+            .arg("--list")
+            .output()
+            .is_ok_and(|out| !(out.status.code() == Some(127) && out.stdout.is_empty()))
+    });
+    let runner = std::env::var("VIBEWASM_TEST_RUNNER").unwrap_or_default();
+    let mut runner = runner.split_whitespace();
+    match (runs, runner.next()) {
+        (false, Some(program)) => {
+            let mut command = Command::new(program);
+            command.args(runner).arg(&exe);
+            command
+        }
+        _ => Command::new(&exe),
+    }
 }
 
 /// Runs `vibewasmc` with `args` and returns its output.

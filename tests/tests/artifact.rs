@@ -2,7 +2,9 @@
 //! damaged or foreign artifact is refused (cleanly, naming the field), and
 //! position independence (the same code mapped at different addresses).
 
-use vibewasm_format::{file_checksum, Header, CHECKSUM_RANGE, CODE_ALIGN, HEADER_SIZE, MAGIC};
+use vibewasm_format::{
+    file_checksum, Header, Target, CHECKSUM_RANGE, CODE_ALIGN, HEADER_SIZE, MAGIC,
+};
 use vibewasm_loader::LoadError;
 use vibewasm_tests::*;
 
@@ -144,7 +146,7 @@ fn header_fields() {
     assert_eq!(h.code_offset + h.code_len, h.file_len);
     assert!(h.code_len > 0);
     assert_eq!(h.checksum, file_checksum(&bytes));
-    assert_eq!(h.target.arch, vibewasm_format::Arch::X86_64);
+    assert_eq!(Some(h.target.arch), Target::host().map(|t| t.arch));
     assert_eq!(h.target.pointer_width, 8);
     // The loaded artifact reports the same.
     let artifact = open_artifact_bytes(&bytes);
@@ -280,11 +282,29 @@ fn wrong_version() {
 #[test]
 fn wrong_target() {
     let bytes = artifact_bytes();
-    // Another known architecture: the target check refuses it.
+    // A real artifact of the other architecture (cross-compiled): refused,
+    // naming both.
+    let (other, host_name, other_name) = if cfg!(target_arch = "x86_64") {
+        ("aarch64-linux", "X86_64", "Aarch64")
+    } else {
+        ("x86_64-linux", "Aarch64", "X86_64")
+    };
+    let config = Config {
+        target: Target::by_name(other),
+        ..Config::default()
+    };
+    let foreign = compile_wat_with(MODULE, &config);
+    assert_refused(&foreign, "arch", "foreign artifact");
+    let text = Artifact::from_bytes(&foreign).err().unwrap().to_string();
+    assert!(
+        text.contains(host_name) && text.contains(other_name),
+        "{text}"
+    );
+    // The header's byte of another known architecture.
     let mut bad = bytes.clone();
-    bad[48] = 2; // aarch64
+    bad[48] = if cfg!(target_arch = "x86_64") { 2 } else { 1 };
     refix_checksum(&mut bad);
-    assert_refused(&bad, "arch", "aarch64 artifact");
+    assert_refused(&bad, "arch", "other-arch artifact");
     // An unknown architecture byte.
     let mut bad = bytes.clone();
     bad[48] = 0x7e;

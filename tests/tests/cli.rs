@@ -355,7 +355,11 @@ fn inspect_shows_header_functions_and_relocations() {
         "compiler",
         "vibewasmc",
         "target",
-        "X86_64",
+        if cfg!(target_arch = "x86_64") {
+            "X86_64"
+        } else {
+            "Aarch64"
+        },
         "bounds checks",
         "source sha256",
         "metadata",

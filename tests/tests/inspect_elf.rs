@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
-use vibewasm_format::read_artifact;
+use vibewasm_format::{read_artifact_for, Arch, Os, Target};
 use vibewasm_tests::*;
 
 const MODULE: &str = r#"
@@ -23,10 +23,25 @@ const MODULE: &str = r#"
 )"#;
 
 #[test]
-fn elf_object_has_the_code_and_a_symbol_per_function() {
+fn x86_64_elf_object_has_the_code_and_a_symbol_per_function() {
+    elf_object_has_the_code_and_a_symbol_per_function(Arch::X86_64);
+}
+
+#[test]
+fn aarch64_elf_object_has_the_code_and_a_symbol_per_function() {
+    elf_object_has_the_code_and_a_symbol_per_function(Arch::Aarch64);
+}
+
+/// `inspect --elf` of an artifact compiled for `arch` (from any host).
+fn elf_object_has_the_code_and_a_symbol_per_function(arch: Arch) {
     let dir = TempDir::new();
     let art = dir.join("m.vwa");
-    let artifact = compile_wat(MODULE);
+    let target = Target::baseline(arch, Os::Linux);
+    let config = Config {
+        target: Some(target),
+        ..Config::default()
+    };
+    let artifact = compile_wat_with(MODULE, &config);
     std::fs::write(&art, &artifact).unwrap();
     let obj_path = dir.join("m.o");
     let out = run_cli([
@@ -41,12 +56,16 @@ fn elf_object_has_the_code_and_a_symbol_per_function() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let view = read_artifact(&artifact).unwrap();
+    let view = read_artifact_for(&artifact, target, u64::MAX).unwrap();
     let meta = &view.metadata;
     let bytes = std::fs::read(&obj_path).unwrap();
     let file = object::File::parse(&*bytes).unwrap();
     assert_eq!(file.format(), object::BinaryFormat::Elf);
-    assert_eq!(file.architecture(), object::Architecture::X86_64);
+    let architecture = match arch {
+        Arch::X86_64 => object::Architecture::X86_64,
+        Arch::Aarch64 => object::Architecture::Aarch64,
+    };
+    assert_eq!(file.architecture(), architecture);
     let text = file.section_by_name(".text").expect(".text section");
     assert_eq!(text.data().unwrap(), view.code, ".text is the code section");
     assert_eq!(
@@ -95,12 +114,20 @@ fn elf_object_has_the_code_and_a_symbol_per_function() {
             TrapCode::IntegerDivideByZero | TrapCode::IntegerOverflow
         )));
 
-    // objdump, when installed, disassembles by name.
-    let objdump = match Command::new("objdump").arg("-d").arg(&obj_path).output() {
+    // objdump, when installed, disassembles by name: binutils for the
+    // target's architecture (Debian's `binutils` depends on the one for its
+    // own machine), else plain `objdump` on a machine of that architecture.
+    let cross = match arch {
+        Arch::X86_64 => "x86_64-linux-gnu-objdump",
+        Arch::Aarch64 => "aarch64-linux-gnu-objdump",
+    };
+    let native = Target::host().map(|t| t.arch) == Some(arch);
+    let run = |program: &str| Command::new(program).arg("-d").arg(&obj_path).output();
+    let objdump = match run(cross).or_else(|e| if native { run("objdump") } else { Err(e) }) {
         Ok(out) => out,
         Err(e) => {
             eprintln!(
-                "SKIPPED the objdump check (the object checks above ran): cannot run objdump: {e}"
+                "SKIPPED the objdump check (the object checks above ran): cannot run {cross}: {e}"
             );
             return;
         }
@@ -120,9 +147,13 @@ fn elf_object_has_the_code_and_a_symbol_per_function() {
         );
     }
     // fib's recursive calls name their target.
+    let call = match arch {
+        Arch::X86_64 => "call",
+        Arch::Aarch64 => "\tbl\t",
+    };
     assert!(
         text.lines()
-            .any(|l| l.contains("call") && l.ends_with("<fib>")),
+            .any(|l| l.contains(call) && l.ends_with("<fib>")),
         "no call to <fib> in\n{text}"
     );
     assert!(

@@ -912,7 +912,7 @@ fn a_hundred_thousand_traps_leave_resident_memory_flat() {
 /// Runs test `name` of this executable alone in a child process with
 /// `CHILD_ENV` set to `mode`.
 fn run_child(name: &str, mode: &str) -> std::process::Output {
-    std::process::Command::new(std::env::current_exe().unwrap())
+    self_command()
         .args(["--exact", name, "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, mode)
         .output()

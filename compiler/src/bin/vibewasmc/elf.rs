@@ -1,5 +1,5 @@
-//! `vibewasmc inspect --elf OUT.o`: an artifact's code section as an x86-64
-//! ELF relocatable object, so that `objdump -d OUT.o` disassembles it
+//! `vibewasmc inspect --elf OUT.o`: an artifact's code section as an ELF
+//! relocatable object of its target (x86-64 or aarch64), so that `objdump -d OUT.o` disassembles it
 //! function by function.
 //!
 //! The object has one `.text` section holding the code section's bytes
@@ -14,8 +14,9 @@
 //! | `vibewasm_trampoline_host_entry` | the host entry trampoline |
 //! | `vibewasm_trap_path` | the shared trap path after it (trap stubs and faults end there) |
 //!
-//! A function's range includes its trap stubs (`mov esi, SITE` and a jump
-//! to the trap path; the format keeps no table of stub addresses). All
+//! A function's range includes its trap stubs (the site number in the
+//! trap-site register and a jump to the trap path; the format keeps no
+//! table of stub addresses). All
 //! symbols are local: names need not be unique (a name section may repeat
 //! one), and the object is for reading, not linking.
 
@@ -89,10 +90,19 @@ pub fn code_symbols(meta: &Metadata, tables: &Tables<'_>, code_len: u64) -> Vec<
     symbols
 }
 
-/// An x86-64 ELF relocatable object with `code` as its `.text` section and
-/// `symbols` in it.
-pub fn elf_object(code: &[u8], symbols: &[CodeSymbol], file_name: &str) -> Result<Vec<u8>, String> {
-    let mut obj = Object::new(BinaryFormat::Elf, Architecture::X86_64, Endianness::Little);
+/// An ELF relocatable object for `arch` with `code` as its `.text` section
+/// and `symbols` in it.
+pub fn elf_object(
+    arch: Arch,
+    code: &[u8],
+    symbols: &[CodeSymbol],
+    file_name: &str,
+) -> Result<Vec<u8>, String> {
+    let architecture = match arch {
+        Arch::X86_64 => Architecture::X86_64,
+        Arch::Aarch64 => Architecture::Aarch64,
+    };
+    let mut obj = Object::new(BinaryFormat::Elf, architecture, Endianness::Little);
     obj.add_file_symbol(file_name.as_bytes().to_vec());
     let text = obj.section_id(StandardSection::Text);
     obj.section_mut(text).set_data(code.to_vec(), 16);
@@ -113,25 +123,18 @@ pub fn elf_object(code: &[u8], symbols: &[CodeSymbol], file_name: &str) -> Resul
         .map_err(|e| format!("cannot build the ELF object: {e}"))
 }
 
-/// `inspect --elf OUT INPUT`: checks the artifact (for any x86-64 CPU: the
-/// code is only read), writes the object to `output` and says what it holds.
+/// `inspect --elf OUT INPUT`: checks the artifact (for its own target and
+/// any CPU: the code is only read), writes the object to `output` and says
+/// what it holds (`aarch64-linux-gnu-objdump -d` disassembles aarch64).
 pub fn cmd_inspect_elf(input: &Path, output: &Path) -> Result<(), Failure> {
     let bytes = crate::read(input)?;
     let at_input = |e: format::FormatError| format!("{}: {e}", input.display());
     let header = format::Header::decode(&bytes).map_err(at_input)?;
-    if header.target.arch != Arch::X86_64 {
-        return Err(format!(
-            "{}: --elf writes x86-64 objects; this artifact is for {:?}",
-            input.display(),
-            header.target.arch
-        )
-        .into());
-    }
     // Disassembling needs no CPU feature: accept whatever the code uses.
     let view = format::read_artifact_for(&bytes, header.target, u64::MAX).map_err(at_input)?;
     let symbols = code_symbols(&view.metadata, &view.tables, view.code.len() as u64);
     let file_name = input.file_name().unwrap_or_default().to_string_lossy();
-    let object = elf_object(view.code, &symbols, &file_name)?;
+    let object = elf_object(header.target.arch, view.code, &symbols, &file_name)?;
     crate::write_atomically(output, &object)?;
     println!(
         "wrote {}: .text of {} bytes, {} symbols (objdump -d {0})",
@@ -192,7 +195,11 @@ mod tests {
                 sym("vibewasm_trap_path", 0x20, 0x20),
             ]
         );
-        let object = elf_object(&[0xc3; 0xd0], &symbols, "m.vwa").unwrap();
+        let object = elf_object(Arch::X86_64, &[0xc3; 0xd0], &symbols, "m.vwa").unwrap();
         assert_eq!(&object[..4], b"\x7fELF");
+        // e_machine: EM_X86_64 (62), EM_AARCH64 (183).
+        assert_eq!(u16::from_le_bytes([object[18], object[19]]), 62);
+        let object = elf_object(Arch::Aarch64, &[0; 0xd0], &symbols, "m.vwa").unwrap();
+        assert_eq!(u16::from_le_bytes([object[18], object[19]]), 183);
     }
 }
