@@ -555,7 +555,7 @@ impl Emitter {
             Arch::X86_64 => bytes.len().max(1),
             Arch::Aarch64 => 4,
         };
-        debug_assert!(self.arch == Arch::X86_64 || bytes.len() % 4 == 0);
+        debug_assert!(self.arch == Arch::X86_64 || bytes.len().is_multiple_of(4));
         for instruction in bytes.chunks(step) {
             let mut copy = instruction.to_vec();
             check!(

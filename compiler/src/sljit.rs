@@ -138,7 +138,7 @@ impl Backend {
     /// The target's number for general register `reg`, given in the
     /// compiler's (x86-64) numbering.
     pub fn reg(&self, reg: i32) -> i32 {
-        if !self.renumber || reg < X86_64.first_saved_reg || reg > X86_64.sp {
+        if !self.renumber || !(X86_64.first_saved_reg..=X86_64.sp).contains(&reg) {
             reg
         } else if reg == X86_64.sp {
             self.regs.sp
