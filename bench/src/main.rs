@@ -7,12 +7,12 @@
 //! (one thread and all threads), artifact size, load, instantiate and run
 //! time. See `bench/README.md`.
 
+mod code_size;
 mod engines;
 mod harness;
 mod kernels;
 mod large;
 mod native;
-mod code_size;
 mod programs;
 mod programs_report;
 mod report;

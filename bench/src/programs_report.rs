@@ -147,11 +147,7 @@ impl ProgramsReport {
             },
             self.reps
         );
-        let _ = writeln!(
-            out,
-            "\"all threads\" is {} thread(s) here.\n",
-            self.threads
-        );
+        let _ = writeln!(out, "\"all threads\" is {} thread(s) here.\n", self.threads);
 
         // Geometric means of each engine's figures.
         let _ = write!(out, "| engine | what |");

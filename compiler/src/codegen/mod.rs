@@ -398,10 +398,7 @@ impl<'m> ModuleCompiler<'m> {
         let r0 = e.machine_index(R0);
         match e.arch() {
             Arch::X86_64 => e.custom(&x86_64::load_sp(r0, vmctx::RUNTIME_ENTRY_SP)),
-            Arch::Aarch64 => match aarch64::load_sp(r0, vmctx::RUNTIME_ENTRY_SP) {
-                Ok(bytes) => e.custom(&bytes),
-                Err(_) => unreachable!("the runtime state's entry SP is a small aligned offset"),
-            },
+            Arch::Aarch64 => e.custom(&aarch64::load_sp(r0, vmctx::RUNTIME_ENTRY_SP)),
         }
         e.op1(SLJIT_MOV, Operand::reg(R2), saved_runtime);
         e.op1(SLJIT_MOV, Operand::reg(R0), outer_entry_sp);
