@@ -173,3 +173,30 @@ pub(crate) fn os_name(byte: u8) -> String {
         other => format!("unknown({other})"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_and_features_by_name() {
+        for name in ["x86_64-linux", "x86_64-unknown-linux-gnu"] {
+            let t = Target::by_name(name).unwrap();
+            assert_eq!(
+                (t.arch, t.os, t.pointer_width),
+                (Arch::X86_64, Os::Linux, 8)
+            );
+            assert_eq!(t.cpu_features, cpu::SSE41 | cpu::POPCNT);
+            assert_eq!(t.name(), "x86_64-linux");
+        }
+        let a = Target::by_name("aarch64-unknown-linux-gnu").unwrap();
+        assert_eq!(
+            (a.arch, a.cpu_features, a.name().as_str()),
+            (Arch::Aarch64, 0, "aarch64-linux")
+        );
+        assert_eq!(Target::by_name("riscv64-linux"), None);
+        assert_eq!(cpu::by_name("lzcnt"), Some(cpu::LZCNT));
+        assert_eq!(cpu::by_name("sse4.1"), Some(cpu::SSE41));
+        assert_eq!(cpu::by_name("avx512"), None);
+    }
+}

@@ -631,3 +631,71 @@ fn bytes_that_are_not_wasm_are_called_that() {
     assert!(!err.contains("utf-8"), "{err}");
     assert!(vibewasm_compiler::wasm_from_bytes(FIB.as_bytes()).is_ok());
 }
+
+/// `compile --target`: each named target's artifact is what the library
+/// writes for it (on any machine), `--cpu-features` adds and removes
+/// x86-64 features, and a wrong name or feature is an error naming it.
+#[test]
+fn compile_for_a_named_target() {
+    use vibewasm_format::{cpu, Arch, Header, Target};
+    let dir = TempDir::new();
+    let input = write_wat(
+        &dir,
+        "m.wat",
+        r#"(module (func (export "pc") (param i32) (result i32) (i32.popcnt (local.get 0))))"#,
+    );
+    let cli_compile = |extra: &[&str]| {
+        let output = dir.join("m.vwa");
+        let _ = std::fs::remove_file(&output);
+        let mut argv: Vec<&std::ffi::OsStr> = vec!["compile".as_ref(), input.as_os_str()];
+        argv.extend(extra.iter().map(std::ffi::OsStr::new));
+        argv.extend(["-o".as_ref(), output.as_os_str()]);
+        let out = run_cli(argv);
+        (out, std::fs::read(&output).ok())
+    };
+    let wasm = wasm(&std::fs::read_to_string(&input).unwrap());
+    for (name, arch) in [
+        ("aarch64-linux", Arch::Aarch64),
+        ("x86_64-linux", Arch::X86_64),
+    ] {
+        let (out, bytes) = cli_compile(&["--target", name]);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        let bytes = bytes.unwrap();
+        assert_eq!(Header::decode(&bytes).unwrap().target.arch, arch);
+        let config = Config {
+            target: Target::by_name(name),
+            ..Config::default()
+        };
+        assert_eq!(bytes, compile(&wasm, &config).unwrap(), "{name}");
+    }
+    // x86-64's baseline has POPCNT, which the code then requires; without
+    // it, the code counts bits itself and requires nothing.
+    let (_, bytes) = cli_compile(&["--target", "x86_64-linux"]);
+    let features = Header::decode(&bytes.unwrap()).unwrap().target.cpu_features;
+    assert_eq!(features, cpu::POPCNT);
+    let (out, bytes) = cli_compile(&[
+        "--target",
+        "x86_64-linux",
+        "--cpu-features",
+        "-popcnt,lzcnt",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        Header::decode(&bytes.unwrap()).unwrap().target.cpu_features,
+        0
+    );
+    let (out, _) = cli_compile(&["--target", "riscv64-linux"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("unknown target `riscv64-linux`"),
+        "{}",
+        stderr(&out)
+    );
+    let (out, _) = cli_compile(&["--target", "aarch64-linux", "--cpu-features", "lzcnt"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no CPU feature `lzcnt` for aarch64-linux"),
+        "{}",
+        stderr(&out)
+    );
+}
