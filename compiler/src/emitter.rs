@@ -331,14 +331,17 @@ impl Emitter {
         }
         // Conversions have one general operand.
         let base = op & 0xff;
-        let int_dst = [sys::SLJIT_CONV_SW_FROM_F64, sys::SLJIT_CONV_S32_FROM_F64].contains(&base);
-        let int_src = [
-            sys::SLJIT_CONV_F64_FROM_SW,
-            sys::SLJIT_CONV_F64_FROM_S32,
-            sys::SLJIT_CONV_F64_FROM_UW,
-            sys::SLJIT_CONV_F64_FROM_U32,
-        ]
-        .contains(&base);
+        let int_dst = matches!(
+            base,
+            sys::SLJIT_CONV_SW_FROM_F64 | sys::SLJIT_CONV_S32_FROM_F64
+        );
+        let int_src = matches!(
+            base,
+            sys::SLJIT_CONV_F64_FROM_SW
+                | sys::SLJIT_CONV_F64_FROM_S32
+                | sys::SLJIT_CONV_F64_FROM_UW
+                | sys::SLJIT_CONV_F64_FROM_U32
+        );
         let dst_arg = if int_dst {
             self.b.gp(dst.arg)
         } else {
@@ -557,7 +560,10 @@ impl Emitter {
         };
         debug_assert!(self.arch == Arch::X86_64 || bytes.len().is_multiple_of(4));
         for instruction in bytes.chunks(step) {
-            let mut copy = instruction.to_vec();
+            // SLJIT copies the bytes; its pointer is not const.
+            let mut copy = [0u8; 16];
+            let copy = &mut copy[..instruction.len()];
+            copy.copy_from_slice(instruction);
             check!(
                 self,
                 (self.b.f.emit_op_custom)(

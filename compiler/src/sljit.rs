@@ -20,6 +20,29 @@ use vibewasm_format::Arch;
 use crate::codegen::sljit_regs::{SljitRegs, X86_64};
 
 type C = *mut sljit_compiler;
+/// `op1`, `op2u` and `fop1`: `(compiler, op, dst|src1, w, src|src2, w)`.
+type Op1 =
+    unsafe extern "C" fn(C, sljit_s32, sljit_s32, sljit_sw, sljit_s32, sljit_sw) -> sljit_s32;
+/// `op2` and `fop2`: `(compiler, op, dst, w, src1, w, src2, w)`.
+type Op2 = unsafe extern "C" fn(
+    C,
+    sljit_s32,
+    sljit_s32,
+    sljit_sw,
+    sljit_s32,
+    sljit_sw,
+    sljit_s32,
+    sljit_sw,
+) -> sljit_s32;
+/// `enter` and `set_context`: `(compiler, options, args, scratches, saveds, local_size)`.
+type Enter =
+    unsafe extern "C" fn(C, sljit_s32, sljit_s32, sljit_s32, sljit_s32, sljit_s32) -> sljit_s32;
+/// `select` and `fselect`: `(compiler, type, dst_reg, src1, w, src2_reg)`.
+type Select =
+    unsafe extern "C" fn(C, sljit_s32, sljit_s32, sljit_s32, sljit_sw, sljit_s32) -> sljit_s32;
+/// `cmp` and `fcmp`: `(compiler, type, src1, w, src2, w)`.
+type Cmp =
+    unsafe extern "C" fn(C, sljit_s32, sljit_s32, sljit_sw, sljit_s32, sljit_sw) -> *mut sljit_jump;
 
 /// `struct vw_sljit_backend` of `sljit/backend.c`, field for field.
 #[repr(C)]
@@ -30,68 +53,29 @@ pub struct Functions {
     pub generate_code: unsafe extern "C" fn(C, sljit_s32, *mut c_void) -> *mut c_void,
     pub get_generated_code_size: unsafe extern "C" fn(C) -> sljit_uw,
     pub get_register_index: unsafe extern "C" fn(sljit_s32, sljit_s32) -> sljit_s32,
-    pub emit_enter:
-        unsafe extern "C" fn(C, sljit_s32, sljit_s32, sljit_s32, sljit_s32, sljit_s32) -> sljit_s32,
-    pub set_context:
-        unsafe extern "C" fn(C, sljit_s32, sljit_s32, sljit_s32, sljit_s32, sljit_s32) -> sljit_s32,
+    pub emit_enter: Enter,
+    pub set_context: Enter,
     pub emit_return_void: unsafe extern "C" fn(C) -> sljit_s32,
     pub emit_return: unsafe extern "C" fn(C, sljit_s32, sljit_s32, sljit_sw) -> sljit_s32,
     pub emit_op0: unsafe extern "C" fn(C, sljit_s32) -> sljit_s32,
-    pub emit_op1:
-        unsafe extern "C" fn(C, sljit_s32, sljit_s32, sljit_sw, sljit_s32, sljit_sw) -> sljit_s32,
-    pub emit_op2: unsafe extern "C" fn(
-        C,
-        sljit_s32,
-        sljit_s32,
-        sljit_sw,
-        sljit_s32,
-        sljit_sw,
-        sljit_s32,
-        sljit_sw,
-    ) -> sljit_s32,
-    pub emit_op2u:
-        unsafe extern "C" fn(C, sljit_s32, sljit_s32, sljit_sw, sljit_s32, sljit_sw) -> sljit_s32,
+    pub emit_op1: Op1,
+    pub emit_op2: Op2,
+    pub emit_op2u: Op1,
     pub emit_op_flags:
         unsafe extern "C" fn(C, sljit_s32, sljit_s32, sljit_sw, sljit_s32) -> sljit_s32,
-    pub emit_select:
-        unsafe extern "C" fn(C, sljit_s32, sljit_s32, sljit_s32, sljit_sw, sljit_s32) -> sljit_s32,
-    pub emit_fop1:
-        unsafe extern "C" fn(C, sljit_s32, sljit_s32, sljit_sw, sljit_s32, sljit_sw) -> sljit_s32,
-    pub emit_fop2: unsafe extern "C" fn(
-        C,
-        sljit_s32,
-        sljit_s32,
-        sljit_sw,
-        sljit_s32,
-        sljit_sw,
-        sljit_s32,
-        sljit_sw,
-    ) -> sljit_s32,
+    pub emit_select: Select,
+    pub emit_fop1: Op1,
+    pub emit_fop2: Op2,
     pub emit_fset32: unsafe extern "C" fn(C, sljit_s32, sljit_f32) -> sljit_s32,
     pub emit_fset64: unsafe extern "C" fn(C, sljit_s32, sljit_f64) -> sljit_s32,
     pub emit_fcopy: unsafe extern "C" fn(C, sljit_s32, sljit_s32, sljit_s32) -> sljit_s32,
-    pub emit_fcmp: unsafe extern "C" fn(
-        C,
-        sljit_s32,
-        sljit_s32,
-        sljit_sw,
-        sljit_s32,
-        sljit_sw,
-    ) -> *mut sljit_jump,
-    pub emit_fselect:
-        unsafe extern "C" fn(C, sljit_s32, sljit_s32, sljit_s32, sljit_sw, sljit_s32) -> sljit_s32,
+    pub emit_fcmp: Cmp,
+    pub emit_fselect: Select,
     pub emit_label: unsafe extern "C" fn(C) -> *mut sljit_label,
     pub emit_aligned_label:
         unsafe extern "C" fn(C, sljit_s32, *mut sljit_read_only_buffer) -> *mut sljit_label,
     pub emit_jump: unsafe extern "C" fn(C, sljit_s32) -> *mut sljit_jump,
-    pub emit_cmp: unsafe extern "C" fn(
-        C,
-        sljit_s32,
-        sljit_s32,
-        sljit_sw,
-        sljit_s32,
-        sljit_sw,
-    ) -> *mut sljit_jump,
+    pub emit_cmp: Cmp,
     pub emit_icall: unsafe extern "C" fn(C, sljit_s32, sljit_s32, sljit_s32, sljit_sw) -> sljit_s32,
     pub emit_ijump: unsafe extern "C" fn(C, sljit_s32, sljit_s32, sljit_sw) -> sljit_s32,
     pub set_label: unsafe extern "C" fn(*mut sljit_jump, *mut sljit_label),

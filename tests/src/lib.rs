@@ -455,12 +455,8 @@ pub fn vibewasmc() -> PathBuf {
         assert!(status.success(), "cargo build of vibewasmc failed");
         let bin = profile_dir.join("vibewasmc");
         assert!(bin.is_file(), "{} missing after cargo build", bin.display());
-        let runs = Command::new(&bin)
-            .arg("--version")
-            .output()
-            .is_ok_and(|out| !(out.status.code() == Some(127) && out.stdout.is_empty()));
         let runner = std::env::var("VIBEWASM_TEST_RUNNER").unwrap_or_default();
-        if runs || runner.trim().is_empty() {
+        if runner.trim().is_empty() || runs_directly(&bin, "--version") {
             return bin;
         }
         let wrapper = profile_dir.join("vibewasmc-under-runner");
@@ -474,6 +470,16 @@ pub fn vibewasmc() -> PathBuf {
     .clone()
 }
 
+/// Whether `program arg` can be executed here: under qemu-user without
+/// binfmt_misc an exec of another architecture's binary fails, or
+/// (through posix_spawn) its child exits with 127 and no output.
+fn runs_directly(program: &Path, arg: &str) -> bool {
+    Command::new(program)
+        .arg(arg)
+        .output()
+        .is_ok_and(|out| !(out.status.code() == Some(127) && out.stdout.is_empty()))
+}
+
 /// A command that runs this test executable again (a child test that must
 /// crash or abort alone). Cross-tested under qemu-user without
 /// binfmt_misc, the executable cannot exec itself: then it runs through
@@ -481,12 +487,7 @@ pub fn vibewasmc() -> PathBuf {
 pub fn self_command() -> Command {
     let exe = std::env::current_exe().expect("current_exe");
     static RUNS: OnceLock<bool> = OnceLock::new();
-    let runs = *RUNS.get_or_init(|| {
-        Command::new(&exe)
-            .arg("--list")
-            .output()
-            .is_ok_and(|out| !(out.status.code() == Some(127) && out.stdout.is_empty()))
-    });
+    let runs = *RUNS.get_or_init(|| runs_directly(&exe, "--list"));
     let runner = std::env::var("VIBEWASM_TEST_RUNNER").unwrap_or_default();
     let mut runner = runner.split_whitespace();
     match (runs, runner.next()) {

@@ -259,15 +259,22 @@ impl FuncCompiler<'_, '_> {
             return;
         }
         let dst = self.alloc_reg();
-        let src = a.as_reg().unwrap_or(R0);
-        if src == R0 {
-            self.m.e.op1(mov_op(ty), Operand::reg(R0), a);
-        }
         let leading = op & !SLJIT_32 == SLJIT_CLZ;
-        if !self.m.count_zeros(leading, dst, src, ty == ValType::I64) {
-            self.m.e.op1(op, Operand::reg(dst), Operand::reg(src));
+        if self.m.has_count_zeros(leading) {
+            let src = self.in_register(a, ty);
+            self.m.count_zeros(leading, dst, src, ty == ValType::I64);
+        } else {
+            self.m.e.op1(op, Operand::reg(dst), a);
         }
         self.push_reg(dst, ty);
+    }
+
+    /// `a` itself when it is a register, else `a` moved into `R0`.
+    fn in_register(&mut self, a: Operand, ty: ValType) -> crate::emitter::Reg {
+        a.as_reg().unwrap_or_else(|| {
+            self.m.e.op1(mov_op(ty), Operand::reg(R0), a);
+            R0
+        })
     }
 
     /// Population count: SLJIT has none, so the target's instruction(s), or
@@ -276,8 +283,9 @@ impl FuncCompiler<'_, '_> {
         let (a, _) = self.pop();
         let x = self.alloc_reg();
         let w = width(ty);
-        self.m.e.op1(mov_op(ty), Operand::reg(R0), a);
-        if self.m.popcnt(x, R0, ty == ValType::I64, FT1) {
+        if self.m.has_popcnt() {
+            let src = self.in_register(a, ty);
+            self.m.popcnt(x, src, ty == ValType::I64, FT1);
             self.push_reg(x, ty);
             return;
         }

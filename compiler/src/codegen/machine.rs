@@ -102,16 +102,22 @@ impl ModuleCompiler<'_> {
         self.e.custom(&bytes);
     }
 
-    /// `dst = popcnt(src)` in one instruction (or a short sequence) where
-    /// the target allows it; `false` where the caller must count by
-    /// itself. `tmp` is a float register the aarch64 sequence may use.
-    pub fn popcnt(&mut self, dst: Reg, src: Reg, is_64: bool, tmp: FReg) -> bool {
+    /// Whether the target counts bits in one instruction (or a short
+    /// sequence): [`ModuleCompiler::popcnt`]; else the caller counts by
+    /// itself.
+    pub fn has_popcnt(&self) -> bool {
+        match self.e.arch() {
+            Arch::X86_64 => self.allowed_features & cpu::POPCNT != 0,
+            Arch::Aarch64 => true,
+        }
+    }
+
+    /// `dst = popcnt(src)`, where [`ModuleCompiler::has_popcnt`]. `tmp` is
+    /// a float register the aarch64 sequence may use.
+    pub fn popcnt(&mut self, dst: Reg, src: Reg, is_64: bool, tmp: FReg) {
         let (d, s) = (self.e.machine_index(dst), self.e.machine_index(src));
         match self.e.arch() {
             Arch::X86_64 => {
-                if self.allowed_features & cpu::POPCNT == 0 {
-                    return false;
-                }
                 self.e.custom(&x86_64::bit_count(0xb8, d, s, is_64));
                 self.cpu_features |= cpu::POPCNT;
             }
@@ -122,22 +128,32 @@ impl ModuleCompiler<'_> {
                 }
             }
         }
-        true
     }
 
-    /// `dst = clz(src)` (`leading`) or `ctz(src)` with x86-64's LZCNT or
-    /// TZCNT when the target allows them; `false` where SLJIT's own
-    /// `SLJIT_CLZ`/`SLJIT_CTZ` should be used (its x86-64 back end is
-    /// built never to pick those instructions itself: `build.rs`).
-    pub fn count_zeros(&mut self, leading: bool, dst: Reg, src: Reg, is_64: bool) -> bool {
-        let feature = if leading { cpu::LZCNT } else { cpu::BMI1 };
-        if self.e.arch() != Arch::X86_64 || self.allowed_features & feature == 0 {
-            return false;
+    /// x86-64's feature for `clz` (`leading`) or `ctz`.
+    fn count_zeros_feature(leading: bool) -> u64 {
+        if leading {
+            cpu::LZCNT
+        } else {
+            cpu::BMI1
         }
+    }
+
+    /// Whether `clz` (`leading`) or `ctz` is x86-64's LZCNT or TZCNT,
+    /// which the target allows ([`ModuleCompiler::count_zeros`]); else
+    /// SLJIT's own `SLJIT_CLZ`/`SLJIT_CTZ` (its x86-64 back end is built
+    /// never to pick those instructions itself: `build.rs`).
+    pub fn has_count_zeros(&self, leading: bool) -> bool {
+        self.e.arch() == Arch::X86_64
+            && self.allowed_features & Self::count_zeros_feature(leading) != 0
+    }
+
+    /// `dst = clz(src)` (`leading`) or `ctz(src)`, where
+    /// [`ModuleCompiler::has_count_zeros`].
+    pub fn count_zeros(&mut self, leading: bool, dst: Reg, src: Reg, is_64: bool) {
         let (d, s) = (self.e.machine_index(dst), self.e.machine_index(src));
         let opcode = if leading { 0xbd } else { 0xbc };
         self.e.custom(&x86_64::bit_count(opcode, d, s, is_64));
-        self.cpu_features |= feature;
-        true
+        self.cpu_features |= Self::count_zeros_feature(leading);
     }
 }
