@@ -12,10 +12,12 @@ pub const MAGIC: [u8; 8] = *b"\0VWA\r\n\x1a\n";
 /// first and could run their trap path past the thread's guard page, so
 /// they are refused. 3: per-function and per-site tables moved out of the
 /// postcard metadata into the tables section, read in place
-/// ([`crate::Tables`]); fault sites carry their own wasm offset.
-pub const VERSION_MAJOR: u16 = 3;
+/// ([`crate::Tables`]); fault sites carry their own wasm offset. 4: SIMD:
+/// `v128` values take two argument slots, `v128` globals live behind a
+/// pointer, constant expressions may be `v128.const`.
+pub const VERSION_MAJOR: u16 = 4;
 /// Bumped for compatible additions: a reader reads every older minor of
-/// its major, and refuses newer ones. (3.0 has
+/// its major, and refuses newer ones. (3.0 and later have
 /// [`crate::Metadata::memory_image`] from the start.)
 pub const VERSION_MINOR: u16 = 0;
 /// Size of the encoded header in bytes.

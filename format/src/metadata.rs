@@ -19,6 +19,32 @@ pub enum ValType {
     ExternRef,
 }
 
+impl ValType {
+    /// How many 8-byte slots a value of this type takes in an argument
+    /// array (see [`crate::vmctx`]): two for `v128`, one for the rest.
+    pub const fn slots(self) -> usize {
+        match self {
+            ValType::V128 => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// The slot index of each value of `types` in an argument array, and the
+/// number of slots they take together.
+pub fn slot_offsets(types: &[ValType]) -> (Vec<usize>, usize) {
+    let mut next = 0;
+    let offsets = types
+        .iter()
+        .map(|ty| {
+            let at = next;
+            next += ty.slots();
+            at
+        })
+        .collect();
+    (offsets, next)
+}
+
 impl std::fmt::Display for ValType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -87,6 +113,8 @@ pub enum ConstExpr {
     GlobalGet(u32),
     RefNull(ValType),
     RefFunc(u32),
+    /// A `v128.const`, lane 0 in the low bits.
+    V128(u128),
 }
 
 /// What an import provides.

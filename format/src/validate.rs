@@ -355,6 +355,7 @@ fn check_const_type(
         ConstExpr::I64(_) => ValType::I64,
         ConstExpr::F32(_) => ValType::F32,
         ConstExpr::F64(_) => ValType::F64,
+        ConstExpr::V128(_) => ValType::V128,
         ConstExpr::GlobalGet(g) => {
             m.global_type(g)
                 .ok_or_else(|| {

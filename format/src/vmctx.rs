@@ -18,13 +18,17 @@
 //!      type_ids       [u32; types], padded to 8: canonical signature ids
 //!      tables         [*const TableDef; tables (imports first)]
 //!      globals        [8 bytes; globals (imports first)]: an imported global holds
-//!                     a pointer to its value cell, a defined one holds its value
+//!                     a pointer to its value cell, a defined one holds its value;
+//!                     a `v128` global (imported or defined) always holds a
+//!                     pointer to its 16-byte cell
 //! ```
 //!
 //! # Values
 //!
 //! Every value occupies an 8-byte slot: i32/f32 in the low 4 bytes, i64/f64
-//! all 8. A `funcref` is a `*const FuncRef` (0 is null); an `externref` is an
+//! all 8; a `v128` takes two consecutive slots (16 bytes, lane 0 first, i.e.
+//! the little-endian `u128`), so the values of a signature sit at the slot
+//! offsets [`crate::slot_offsets`] gives. A `funcref` is a `*const FuncRef` (0 is null); an `externref` is an
 //! opaque 8-byte handle chosen by the host (0 is null).
 //!
 //! # Conventions
@@ -35,7 +39,7 @@
 //! * A wasm function is entered with `SLJIT_CALL_REG_ARG` and one argument in
 //!   `R0`: a pointer to an array of 8-byte slots holding the arguments. The
 //!   callee writes its results to the same array, from slot 0 (the array has
-//!   `max(params, results)` slots).
+//!   `max(param slots, result slots)` slots).
 //! * The host enters through the `host_entry` trampoline
 //!   (`extern "C" fn(vmctx, argv, code) -> u32`); it returns 1 if the call
 //!   trapped, and the [`RuntimeState`] of `vmctx` then says where: the trap

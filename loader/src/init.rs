@@ -31,6 +31,7 @@ fn eval(
             ))
         })?,
         ConstExpr::RefNull(ty) => (ty, 0),
+        ConstExpr::V128(_) => return Err(invalid("v128 globals are not supported yet")),
         ConstExpr::RefFunc(f) => {
             let value = func_refs
                 .get(f as usize)
