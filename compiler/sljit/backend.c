@@ -52,6 +52,13 @@ struct vw_sljit_backend {
 	__typeof__(&sljit_emit_op_custom) emit_op_custom;
 	__typeof__(&sljit_emit_op_addr) emit_op_addr;
 	__typeof__(&sljit_get_label_addr) get_label_addr;
+	__typeof__(&sljit_emit_simd_mov) emit_simd_mov;
+	__typeof__(&sljit_emit_simd_replicate) emit_simd_replicate;
+	__typeof__(&sljit_emit_simd_lane_mov) emit_simd_lane_mov;
+	__typeof__(&sljit_emit_simd_lane_replicate) emit_simd_lane_replicate;
+	__typeof__(&sljit_emit_simd_extend) emit_simd_extend;
+	__typeof__(&sljit_emit_simd_sign) emit_simd_sign;
+	__typeof__(&sljit_emit_simd_op2) emit_simd_op2;
 	/* SLJIT_NUMBER_OF_REGISTERS etc. are checked against the Rust tables. */
 	sljit_s32 number_of_registers;
 	sljit_s32 number_of_float_registers;
@@ -94,6 +101,13 @@ const struct vw_sljit_backend VW_BACKEND = {
 	sljit_emit_op_custom,
 	sljit_emit_op_addr,
 	sljit_get_label_addr,
+	sljit_emit_simd_mov,
+	sljit_emit_simd_replicate,
+	sljit_emit_simd_lane_mov,
+	sljit_emit_simd_lane_replicate,
+	sljit_emit_simd_extend,
+	sljit_emit_simd_sign,
+	sljit_emit_simd_op2,
 	SLJIT_NUMBER_OF_REGISTERS,
 	SLJIT_NUMBER_OF_FLOAT_REGISTERS,
 	SLJIT_S0,

@@ -21,10 +21,10 @@ pub struct ParsedModule<'a> {
 /// A function body and what validates it.
 pub type FuncBody<'a> = (FuncToValidate<ValidatorResources>, FunctionBody<'a>);
 
-/// The features vibewasm compiles: WebAssembly 2.0. SIMD validates but is
-/// rejected by code generation as unsupported.
+/// The features vibewasm compiles: WebAssembly 2.0 (with SIMD) and
+/// relaxed SIMD.
 pub fn features() -> WasmFeatures {
-    WasmFeatures::WASM2
+    WasmFeatures::WASM2 | WasmFeatures::RELAXED_SIMD
 }
 
 fn malformed(err: wasmparser::BinaryReaderError) -> CompileError {

@@ -43,6 +43,8 @@ type Select =
 /// `cmp` and `fcmp`: `(compiler, type, src1, w, src2, w)`.
 type Cmp =
     unsafe extern "C" fn(C, sljit_s32, sljit_s32, sljit_sw, sljit_s32, sljit_sw) -> *mut sljit_jump;
+/// `(compiler, type, vreg, operand, w)`.
+type SimdMov = unsafe extern "C" fn(C, sljit_s32, sljit_s32, sljit_s32, sljit_sw) -> sljit_s32;
 
 /// `struct vw_sljit_backend` of `sljit/backend.c`, field for field.
 #[repr(C)]
@@ -83,6 +85,18 @@ pub struct Functions {
     pub emit_op_custom: unsafe extern "C" fn(C, *mut c_void, sljit_u32) -> sljit_s32,
     pub emit_op_addr: unsafe extern "C" fn(C, sljit_s32, sljit_s32, sljit_sw) -> *mut sljit_jump,
     pub get_label_addr: unsafe extern "C" fn(*mut sljit_label) -> sljit_uw,
+    /// `simd_mov`, `simd_replicate`, `simd_extend` and `simd_sign`:
+    /// `(compiler, type, vreg, src|dst, w)`.
+    pub emit_simd_mov: SimdMov,
+    pub emit_simd_replicate: SimdMov,
+    pub emit_simd_lane_mov:
+        unsafe extern "C" fn(C, sljit_s32, sljit_s32, sljit_s32, sljit_s32, sljit_sw) -> sljit_s32,
+    pub emit_simd_lane_replicate:
+        unsafe extern "C" fn(C, sljit_s32, sljit_s32, sljit_s32, sljit_s32) -> sljit_s32,
+    pub emit_simd_extend: SimdMov,
+    pub emit_simd_sign: SimdMov,
+    pub emit_simd_op2:
+        unsafe extern "C" fn(C, sljit_s32, sljit_s32, sljit_s32, sljit_s32, sljit_sw) -> sljit_s32,
     pub number_of_registers: sljit_s32,
     pub number_of_float_registers: sljit_s32,
     pub s0: sljit_s32,

@@ -29,21 +29,26 @@ pub mod cpu {
     pub const POPCNT: u64 = 1 << 2;
     /// x86-64 SSE4.1 (`roundsd`, SIMD).
     pub const SSE41: u64 = 1 << 3;
+    /// x86-64 SSE4.2 (`pcmpgtq`, for `i64x2` comparisons).
+    pub const SSE42: u64 = 1 << 4;
 
     /// What a named x86-64 target (`x86_64-linux`) may use: x86-64-v2's
-    /// SSE4.1 and POPCNT, which every x86-64 CPU since about 2009 has.
-    pub const X86_64_BASELINE: u64 = SSE41 | POPCNT;
+    /// SSE4.1, SSE4.2 and POPCNT (with SSSE3, which every SSE4.1 CPU has),
+    /// which every x86-64 CPU since about 2009 has. SIMD code needs
+    /// SSE4.1; the `i64x2` comparisons SSE4.2.
+    pub const X86_64_BASELINE: u64 = SSE41 | SSE42 | POPCNT;
 
     /// The bit of a feature's name (as [`names`] prints it).
     pub fn by_name(name: &str) -> Option<u64> {
         NAMES.iter().find(|(_, n)| *n == name).map(|(bit, _)| *bit)
     }
 
-    const NAMES: [(u64, &str); 4] = [
+    const NAMES: [(u64, &str); 5] = [
         (LZCNT, "lzcnt"),
         (BMI1, "bmi1"),
         (POPCNT, "popcnt"),
         (SSE41, "sse4.1"),
+        (SSE42, "sse4.2"),
     ];
 
     /// Human-readable names of the bits in `features`, for error messages.
@@ -79,8 +84,11 @@ pub mod cpu {
             if std::is_x86_feature_detected!("popcnt") {
                 features |= POPCNT;
             }
-            if std::is_x86_feature_detected!("sse4.1") {
+            if std::is_x86_feature_detected!("sse4.1") && std::is_x86_feature_detected!("ssse3") {
                 features |= SSE41;
+            }
+            if std::is_x86_feature_detected!("sse4.2") {
+                features |= SSE42;
             }
         }
         features

@@ -51,9 +51,10 @@ impl FuncCompiler<'_, '_> {
         }
         let slot = self.m.layout.helper(helper) as i64;
         self.m.use_slot(RelocTarget::Helper(helper as u32));
+        let args = self.slot_offset(base);
         let e = &mut self.m.e;
         e.op1(SLJIT_MOV, Operand::reg(R0), Operand::reg(S0));
-        e.local_address(R1, self.stack_base + 8 * base as i32);
+        e.local_address(R1, args);
         e.icall(
             SLJIT_CALL,
             arg_types(SLJIT_ARG_TYPE_32, &[SLJIT_ARG_TYPE_P, SLJIT_ARG_TYPE_P]),
@@ -74,9 +75,8 @@ impl FuncCompiler<'_, '_> {
     pub fn visit_call(&mut self, callee: u32) {
         let ty = self.m.meta.func_type(callee).expect("validated").clone();
         let base = self.prepare_call(ty.params.len());
-        self.m
-            .e
-            .local_address(R0, self.stack_base + 8 * base as i32);
+        let argv = self.slot_offset(base);
+        self.m.e.local_address(R0, argv);
         self.m.call_function(callee, self.offset as u32);
         self.finish_call(base, &ty.results);
     }
@@ -138,7 +138,9 @@ impl FuncCompiler<'_, '_> {
             Operand::reg(S0),
             Operand::mem(R0, vmctx::FUNC_REF_VMCTX as i64),
         );
-        e.local_address(R0, self.stack_base + 8 * base as i32);
+        let argv = self.slot_offset(base);
+        let e = &mut self.m.e;
+        e.local_address(R0, argv);
         e.icall(
             SLJIT_CALL_REG_ARG,
             emitter::wasm_call_args(),

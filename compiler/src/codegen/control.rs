@@ -266,9 +266,7 @@ impl FuncCompiler<'_, '_> {
     /// and records them there (the fall-through path into a join).
     fn move_branch_values(&mut self, base: usize, arity: usize) {
         let len = self.stack.len();
-        for k in 0..arity {
-            self.copy_to_slot(len - arity + k, base + k);
-        }
+        self.copy_results_to(base, arity);
         let types: Vec<ValType> = (len - arity..len).map(|h| self.stack.get(h).ty).collect();
         self.stack.truncate(base);
         for ty in types {
@@ -302,9 +300,7 @@ impl FuncCompiler<'_, '_> {
         if is_return {
             self.emit_return();
         } else {
-            for k in 0..arity {
-                self.copy_to_slot(len - arity + k, base + k);
-            }
+            self.copy_results_to(base, arity);
             let jump = self.m.e.jump(SLJIT_JUMP);
             self.link_branch(target, jump);
         }

@@ -6,9 +6,12 @@
 //! ```text
 //! 0                 argv: the caller's argument/result array
 //! 8                 saved vmctx (around call_indirect, which may switch it)
-//! 16                locals, 8 bytes each (parameters first)
-//! 16 + 8*locals     value stack home slots, 8 bytes per stack height
+//! 16                locals, 8 bytes each, 16 for a v128 (parameters first)
+//! stack_base        value stack home slots: 8 bytes per value, 16 per v128
 //! ```
+//!
+//! The home slots are numbered by `stack::Entry::slot`; a function that may
+//! hold a `v128` reserves two slots per stack height.
 //!
 //! Every value-stack height has a fixed home slot, so spilling is a store and
 //! SP never moves inside a body.
@@ -114,8 +117,11 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
         // the operators are decoded once, here.
         operators.clear();
         let facts = prepass(validator, body, index, locals.len(), wasm, operators)?;
-        let stack_base = LOCALS_BASE + 8 * locals.len() as i32;
-        let frame_size = stack_base as i64 + 8 * facts.max_height as i64;
+        let local_slots: usize = locals.iter().map(|t| t.slots()).sum();
+        let stack_base = LOCALS_BASE + 8 * local_slots as i32;
+        let uses_v128 = facts.simd || m.module_has_v128 || locals.contains(&ValType::V128);
+        let slots_per_height = if uses_v128 { 2 } else { 1 };
+        let frame_size = stack_base as i64 + 8 * slots_per_height * facts.max_height as i64;
         if frame_size > MAX_FRAME {
             return Err(CompileError::Limit {
                 message: format!("stack frame of {frame_size} bytes (at most {MAX_FRAME})"),
@@ -128,7 +134,7 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
         let (local_regs, local_fregs, pool_len) =
             assign_local_registers(&locals, &facts, memory_def_in_s2);
         let locals_len = locals.len();
-        let local_offsets = slot_offsets(ty.params.len(), &facts.local_weights, |i| {
+        let local_offsets = slot_offsets(&locals, ty.params.len(), &facts.local_weights, |i| {
             local_regs[i].is_some() || local_fregs[i].is_some()
         });
         let mut fc = FuncCompiler {
@@ -211,15 +217,21 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
             code: TrapCode::StackOverflow,
             wasm_offset: self.offset as u32,
         });
-        let e = &mut self.m.e;
-        e.op1(
+        self.m.e.op1(
             SLJIT_MOV,
             Operand::mem(SP, ARGV_SLOT as i64),
             Operand::reg(R0),
         );
-        for i in 0..num_params {
+        let (argv_slots, _) = vibewasm_format::slot_offsets(&self.locals[..num_params]);
+        for (i, argv_slot) in argv_slots.into_iter().enumerate() {
             let ty = self.locals[i];
-            let src = Operand::mem(R0, 8 * i as i64);
+            let src = Operand::mem(R0, 8 * argv_slot as i64);
+            if ty == ValType::V128 {
+                let dst = Operand::mem(SP, self.local_offsets[i] as i64);
+                self.move_vector(dst, src);
+                continue;
+            }
+            let e = &mut self.m.e;
             match (self.local_regs[i], self.local_fregs[i]) {
                 // An i32 argument's upper slot bytes are undefined: the
                 // 32-bit load zero-extends, as an i32 local's register must
@@ -233,6 +245,7 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
                 ),
             }
         }
+        let e = &mut self.m.e;
         for i in num_params..self.locals.len() {
             if let Some(r) = self.local_regs[i] {
                 e.op1(SLJIT_MOV, Operand::reg(r), Operand::imm(0));
@@ -246,8 +259,13 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
         // only the slots before them need zeroing.
         let declared = (num_params..self.locals.len())
             .filter(|&i| self.local_regs[i].is_none() && self.local_fregs[i].is_none())
-            .count();
-        let first = LOCALS_BASE + 8 * num_params as i32;
+            .map(|i| self.locals[i].slots())
+            .sum::<usize>();
+        let first = LOCALS_BASE
+            + 8 * self.locals[..num_params]
+                .iter()
+                .map(|t| t.slots() as i32)
+                .sum::<i32>();
         if declared <= 16 {
             // From a zeroed register: 4 bytes shorter than an immediate.
             if declared > 0 {
@@ -422,10 +440,11 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
                 Operand::mem(SP, ARGV_SLOT as i64),
             );
             let len = self.stack.len();
-            for k in 0..n {
+            let (result_slots, _) = vibewasm_format::slot_offsets(&self.results);
+            for (k, slot) in result_slots.into_iter().enumerate() {
                 let src = self.operand_at(len - n + k);
                 let entry = self.stack.get(len - n + k);
-                self.move_value(Operand::mem(R1, 8 * k as i64), src, entry.loc, entry.ty);
+                self.move_value(Operand::mem(R1, 8 * slot as i64), src, entry.loc, entry.ty);
             }
         }
         self.m.e.return_void();
@@ -457,6 +476,7 @@ fn saved_index(r: Reg) -> Option<i32> {
 /// frame with a 1-byte displacement, the rest with 4 bytes, and big
 /// functions have hundreds of locals.
 fn slot_offsets(
+    locals: &[ValType],
     num_params: usize,
     weights: &[u32],
     in_register: impl Fn(usize) -> bool,
@@ -464,8 +484,10 @@ fn slot_offsets(
     let mut declared: Vec<usize> = (num_params..weights.len()).collect();
     declared.sort_by_key(|&i| (in_register(i), std::cmp::Reverse(weights[i]), i));
     let mut offsets = vec![0; weights.len()];
-    for (rank, i) in (0..num_params).chain(declared).enumerate() {
-        offsets[i] = LOCALS_BASE + 8 * rank as i32;
+    let mut next = LOCALS_BASE;
+    for i in (0..num_params).chain(declared) {
+        offsets[i] = next;
+        next += 8 * locals[i].slots() as i32;
     }
     offsets
 }

@@ -97,7 +97,7 @@ impl Access {
 
 /// Where an access goes.
 #[derive(Clone, Copy)]
-enum Address {
+pub(super) enum Address {
     /// An SLJIT memory operand.
     Operand(Operand),
     /// `[S1 + index + offset]`, one instruction that SLJIT cannot express
@@ -112,7 +112,7 @@ impl FuncCompiler<'_, '_> {
     /// memory size first; guard-page mode records the access as a fault
     /// site instead. With `indexed`, `emit` can take an
     /// [`Address::Indexed`]. Uses `R0` and `R1`.
-    fn access(
+    pub(super) fn access(
         &mut self,
         (index, index_loc): (Operand, Loc),
         offset: u64,

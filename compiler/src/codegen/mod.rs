@@ -28,6 +28,7 @@ pub mod link;
 mod machine;
 mod memory;
 mod prepass;
+mod simd;
 pub(crate) mod sljit_regs;
 mod stack;
 mod table;
@@ -79,6 +80,9 @@ pub struct ModuleCompiler<'m> {
     float_pool: Vec<u64>,
     float_pool_entries: std::collections::HashMap<u64, usize>,
     float_loads: Vec<(Label, usize)>,
+    /// Some signature or global of the module has a `v128` in it: then any
+    /// function may hold one on its stack (see `func.rs`, frame layout).
+    pub module_has_v128: bool,
 }
 
 impl<'m> ModuleCompiler<'m> {
@@ -117,6 +121,13 @@ impl<'m> ModuleCompiler<'m> {
             float_pool: Vec::new(),
             float_pool_entries: Default::default(),
             float_loads: Vec::new(),
+            module_has_v128: meta.types.iter().any(|t| {
+                t.params.contains(&format::ValType::V128)
+                    || t.results.contains(&format::ValType::V128)
+            }) || (0..meta.num_globals()).any(|g| {
+                meta.global_type(g)
+                    .is_some_and(|t| t.ty == format::ValType::V128)
+            }),
         })
     }
 

@@ -20,6 +20,8 @@ pub struct BodyFacts {
     /// are on the stack, weighted like `local_weights`: how much the value
     /// stack would lose without its 4th (5th) pool register.
     pub deep_weights: [u32; 2],
+    /// A SIMD operator (prefix 0xFD) anywhere in the body.
+    pub simd: bool,
 }
 
 /// Validates `body` and collects its facts; appends every operator with its
@@ -43,6 +45,7 @@ pub fn prepass<'b>(
         calls: false,
         calls_in_loops: false,
         deep_weights: [0; 2],
+        simd: false,
     };
     // For each open block: is it a loop?
     let mut blocks: Vec<bool> = Vec::new();
@@ -89,6 +92,7 @@ pub fn prepass<'b>(
             }
             _ => {}
         }
+        facts.simd |= wasm.get(offset as usize) == Some(&0xfd);
         facts.uses_memory |= touches_memory(&op);
         let calls = calls_out(&op);
         facts.calls |= calls;
@@ -148,5 +152,27 @@ fn touches_memory(op: &O<'_>) -> bool {
             | O::I64Store16 { .. }
             | O::I64Store32 { .. }
             | O::MemorySize { .. }
+            | O::V128Load { .. }
+            | O::V128Load8x8S { .. }
+            | O::V128Load8x8U { .. }
+            | O::V128Load16x4S { .. }
+            | O::V128Load16x4U { .. }
+            | O::V128Load32x2S { .. }
+            | O::V128Load32x2U { .. }
+            | O::V128Load8Splat { .. }
+            | O::V128Load16Splat { .. }
+            | O::V128Load32Splat { .. }
+            | O::V128Load64Splat { .. }
+            | O::V128Load32Zero { .. }
+            | O::V128Load64Zero { .. }
+            | O::V128Store { .. }
+            | O::V128Load8Lane { .. }
+            | O::V128Load16Lane { .. }
+            | O::V128Load32Lane { .. }
+            | O::V128Load64Lane { .. }
+            | O::V128Store8Lane { .. }
+            | O::V128Store16Lane { .. }
+            | O::V128Store32Lane { .. }
+            | O::V128Store64Lane { .. }
     )
 }

@@ -31,10 +31,12 @@ const FPOOL: [FReg; 8] = [
 ];
 pub const FT0: FReg = freg(8);
 pub const FT1: FReg = freg(9);
+/// A third temporary, for the SIMD lowerings that need one.
+pub const FT2: FReg = freg(14);
 /// Float registers every function declares (`SLJIT_ENTER_FLOAT`).
 pub const FLOAT_REGISTERS: i32 = 15;
 /// Float registers that hold float locals (see `func::assign_local_registers`).
-pub const FLOAT_LOCAL_REGISTERS: [FReg; 5] = [freg(10), freg(11), freg(12), freg(13), freg(14)];
+pub const FLOAT_LOCAL_REGISTERS: [FReg; 4] = [freg(10), freg(11), freg(12), freg(13)];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Loc {
@@ -52,6 +54,11 @@ pub enum Loc {
 pub struct Entry {
     pub loc: Loc,
     pub ty: ValType,
+    /// The first 8-byte home slot of the value: the slots of the values
+    /// below it come first, a `v128` takes two (`ValType::slots`), so the
+    /// arguments of a call lie in their slots exactly as the callee's
+    /// argument array expects them.
+    pub slot: u32,
 }
 
 pub struct ValueStack {
@@ -105,7 +112,23 @@ impl ValueStack {
     }
     pub fn push(&mut self, loc: Loc, ty: ValType) {
         self.claim(loc);
-        self.entries.push(Entry { loc, ty });
+        let slot = self.slot_index(self.entries.len());
+        self.entries.push(Entry { loc, ty, slot });
+    }
+    /// The first home slot of the value at `height`; above the stack, the
+    /// slots of 8-byte values pushed from the top on (a helper's
+    /// immediates).
+    pub fn slot_index(&self, height: usize) -> u32 {
+        match self.entries.get(height) {
+            Some(entry) => entry.slot,
+            None => {
+                let next = self
+                    .entries
+                    .last()
+                    .map_or(0, |e| e.slot + e.ty.slots() as u32);
+                next + (height - self.entries.len()) as u32
+            }
+        }
     }
     /// Removes the top entry; its register (if any) becomes free, but keeps
     /// its value until something else is allocated.
@@ -169,7 +192,12 @@ pub fn fmov_op(ty: ValType) -> i32 {
 
 impl FuncCompiler<'_, '_> {
     pub fn slot(&self, height: usize) -> Operand {
-        Operand::mem(SP, (self.stack_base + 8 * height as i32) as i64)
+        Operand::mem(SP, self.slot_offset(height) as i64)
+    }
+
+    /// The frame offset of the home slot of the value at `height`.
+    pub fn slot_offset(&self, height: usize) -> i32 {
+        self.stack_base + 8 * self.stack.slot_index(height) as i32
     }
 
     /// Where local `index` lives: its register, or its frame slot.
@@ -245,6 +273,9 @@ impl FuncCompiler<'_, '_> {
     /// Copies a value (read from `src`, found at `loc`) to `dst`: memory, a
     /// local's register, or a register of the value's class.
     pub fn move_value(&mut self, dst: Operand, src: Operand, loc: Loc, ty: ValType) {
+        if ty == ValType::V128 {
+            return self.move_vector(dst, src);
+        }
         if !is_float(ty) {
             return self.m.e.op1(mov_op(ty), dst, src);
         }
@@ -373,16 +404,29 @@ impl FuncCompiler<'_, '_> {
         self.stack.set_loc(height, Loc::Slot);
     }
 
-    /// Copies the value at `height` to home slot `slot` without changing
-    /// what the compiler believes about the stack (for branch edges).
-    pub fn copy_to_slot(&mut self, height: usize, slot: usize) {
+    /// Copies the value at `height` to the home slot numbered `slot`
+    /// without changing what the compiler believes about the stack (for
+    /// branch edges).
+    pub fn copy_to_slot(&mut self, height: usize, slot: u32) {
         let entry = self.stack.get(height);
-        if entry.loc == Loc::Slot && height == slot {
+        if entry.loc == Loc::Slot && entry.slot == slot {
             return;
         }
         let src = self.operand_of(entry, height);
-        let dst = self.slot(slot);
+        let dst = Operand::mem(SP, (self.stack_base + 8 * slot as i32) as i64);
         self.move_value(dst, src, entry.loc, entry.ty);
+    }
+
+    /// Copies the top `arity` values to the home slots of the values from
+    /// `base` on (a branch's or a join's results), lowest first: a value
+    /// never moves up, so none is overwritten before it is read.
+    pub fn copy_results_to(&mut self, base: usize, arity: usize) {
+        let len = self.stack.len();
+        let mut slot = self.stack.slot_index(base);
+        for h in len - arity..len {
+            self.copy_to_slot(h, slot);
+            slot += self.stack.get(h).ty.slots() as u32;
+        }
     }
 
     /// Spills every register value (before a call clobbers the scratch registers).

@@ -1,6 +1,7 @@
 //! Locals and globals.
 
 use sljit_sys::*;
+use vibewasm_format::ValType;
 
 use super::func::{mov_op, FuncCompiler};
 use super::stack::{fmov_op, is_float, Loc};
@@ -41,9 +42,11 @@ impl FuncCompiler<'_, '_> {
 
     /// The operand of global `index`: inline in vmctx, or behind a pointer
     /// when imported (loaded into `R0`).
+    /// A `v128` global always lives behind a pointer (`vmctx` docs).
     fn global_operand(&mut self, index: u32) -> Operand {
         let slot = self.m.layout.global(index) as i64;
-        if self.m.layout.global_is_imported(index) {
+        let ty = self.m.meta.global_type(index).expect("validated").ty;
+        if self.m.layout.global_is_imported(index) || ty == ValType::V128 {
             self.m
                 .e
                 .op1(SLJIT_MOV, Operand::reg(R0), Operand::mem(S0, slot));
@@ -55,7 +58,12 @@ impl FuncCompiler<'_, '_> {
 
     pub fn visit_global_get(&mut self, index: u32) {
         let ty = self.m.meta.global_type(index).expect("validated").ty;
-        if is_float(ty) {
+        if ty == ValType::V128 {
+            let dst = self.alloc_freg();
+            let src = self.global_operand(index);
+            self.move_vector(Operand::freg(dst), src);
+            self.push_freg(dst, ty);
+        } else if is_float(ty) {
             let dst = self.alloc_freg();
             let src = self.global_operand(index);
             self.m.e.fop1(fmov_op(ty), Operand::freg(dst), src);

@@ -66,7 +66,9 @@ impl FuncCompiler<'_, '_> {
             }
             O::Select | O::TypedSelect { .. } => {
                 let ty = self.stack.get(self.stack.len() - 2).ty;
-                if is_float(ty) {
+                if ty == vibewasm_format::ValType::V128 {
+                    self.vector_select()
+                } else if is_float(ty) {
                     self.float_select(ty)
                 } else {
                     self.visit_select()
@@ -272,7 +274,11 @@ impl FuncCompiler<'_, '_> {
             O::TableInit { elem_index, table } => self.visit_table_init(table, elem_index),
             O::ElemDrop { elem_index } => self.visit_elem_drop(elem_index),
 
-            other => return Err(self.unsupported(format_args!("operator {other:?}"))),
+            other => {
+                if let Some(other) = self.visit_simd(other) {
+                    return Err(self.unsupported(format_args!("operator {other:?}")));
+                }
+            }
         }
         Ok(())
     }

@@ -83,7 +83,7 @@ pub struct TargetArgs {
     #[arg(long, value_name = "TARGET")]
     target: Option<String>,
     /// CPU features to allow (`lzcnt,bmi1`) or forbid (`-popcnt`) on top
-    /// of the target's (x86-64: lzcnt, bmi1, popcnt, sse4.1).
+    /// of the target's (x86-64: lzcnt, bmi1, popcnt, sse4.1, sse4.2).
     #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     cpu_features: Option<String>,
 }

@@ -13,6 +13,8 @@ use crate::sljit::Backend;
 
 use crate::error::CompileError;
 
+mod simd;
+
 /// A general-purpose register (SLJIT numbering: `R0..`, `S0..`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Reg(pub i32);
@@ -165,6 +167,11 @@ pub struct Emitter {
     b: Backend,
     arch: Arch,
     tables: Vec<JumpTable>,
+    /// The first SIMD operation SLJIT refused (it reports those by return
+    /// value only, without latching an error): `(type, status)`.
+    simd_refused: Option<(i32, i32)>,
+    /// The first SIMD operator without a lowering for this target.
+    simd_unsupported: Option<&'static str>,
 }
 
 macro_rules! check {
@@ -192,6 +199,8 @@ impl Emitter {
             b,
             arch,
             tables: Vec::new(),
+            simd_refused: None,
+            simd_unsupported: None,
         })
     }
 
@@ -640,6 +649,18 @@ impl Emitter {
             return Err(CompileError::Internal(format!(
                 "SLJIT reported error {} while emitting",
                 self.error()
+            )));
+        }
+        if let Some(what) = self.simd_unsupported {
+            return Err(CompileError::Unsupported {
+                message: format!("{what} on {:?}", self.arch),
+                func: None,
+                offset: None,
+            });
+        }
+        if let Some((ty, status)) = self.simd_refused {
+            return Err(CompileError::Internal(format!(
+                "SLJIT refused SIMD operation {ty:#x} (error {status})"
             )));
         }
         // Untouched pages of an anonymous map cost nothing, so a generous
