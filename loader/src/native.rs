@@ -45,6 +45,9 @@ impl Linker {
     /// Defines `module::name` as the native function at `address`, with the
     /// C signature that `ty` maps to (`i32` -> `int32_t`, `i64` ->
     /// `int64_t`, `f32` -> `float`, `f64` -> `double`; at most one result).
+    /// Other types (`v128`, references) have no C counterpart here and are
+    /// refused with [`LinkError::UnsupportedType`]: wrap such a function in
+    /// [`Linker::func_new`] or [`Linker::func_wrap`] instead.
     ///
     /// # Safety
     ///
