@@ -466,7 +466,11 @@ pub(crate) unsafe fn write_global_cell(cell: *mut u64, ty: ValType, value: Globa
 }
 
 /// The slot form of `value` for a global of type `ty` in `guard`'s store.
-fn global_slots(guard: &StoreGuard<'_>, ty: ValType, value: Val) -> Result<GlobalSlots, AccessError> {
+fn global_slots(
+    guard: &StoreGuard<'_>,
+    ty: ValType,
+    value: Val,
+) -> Result<GlobalSlots, AccessError> {
     if value.ty() != ty {
         return Err(AccessError::TypeMismatch {
             expected: ty.to_string(),

@@ -311,7 +311,12 @@ mod tests {
             },
         )];
         assert_eq!(
-            eval(&ConstExpr::GlobalGet(0), &|g| lookup_global(g, &imported, &[]), &[]).unwrap(),
+            eval(
+                &ConstExpr::GlobalGet(0),
+                &|g| lookup_global(g, &imported, &[]),
+                &[]
+            )
+            .unwrap(),
             (ValType::V128, [3, 4])
         );
     }

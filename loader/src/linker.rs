@@ -369,7 +369,9 @@ mod tests {
             results: vec![ValType::V128, ValType::I32],
         };
         assert!(linker.func_new("env", "g", ty, |_, _| Ok(vec![])).is_ok());
-        linker.func_wrap("env", "v", |a: u128, b: i32| (a, b)).unwrap();
+        linker
+            .func_wrap("env", "v", |a: u128, b: i32| (a, b))
+            .unwrap();
         match linker.get("env", "v").unwrap() {
             Extern::Func(f) => assert_eq!(f.ty().to_string(), "[v128 i32] -> [v128 i32]"),
             other => panic!("{other:?}"),

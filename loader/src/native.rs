@@ -162,5 +162,32 @@ mod tests {
         let mut linker = Linker::new();
         // SAFETY: add3 has the declared signature.
         unsafe { linker.func_native("env", "add3", ty, add3 as *const c_void) }.unwrap();
+        // v128 has no C counterpart here: refused, naming the type.
+        for ty in [
+            FuncType {
+                params: vec![ValType::V128],
+                results: vec![],
+            },
+            FuncType {
+                params: vec![],
+                results: vec![ValType::V128],
+            },
+        ] {
+            // SAFETY: refused before the address is used.
+            let err = unsafe { linker.func_native("env", "v", ty, add3 as *const c_void) }
+                .map(|_| ())
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    LinkError::UnsupportedType {
+                        unsupported: ValType::V128,
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+            assert!(err.to_string().contains("v128"), "{err}");
+        }
     }
 }

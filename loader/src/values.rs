@@ -558,7 +558,10 @@ mod tests {
         );
         // Neither half may be missing, and nothing is written then.
         assert_eq!(Val::V128(v).write_slots(&mut slots, 3), Err(OutOfSlots));
-        assert_eq!(Val::V128(v).write_slots(&mut slots, usize::MAX), Err(OutOfSlots));
+        assert_eq!(
+            Val::V128(v).write_slots(&mut slots, usize::MAX),
+            Err(OutOfSlots)
+        );
         assert_eq!(slots[3], 0);
         assert_eq!(Val::read_slots(ValType::V128, &slots, 3), None);
         assert_eq!(Val::read_slots(ValType::V128, &slots, usize::MAX), None);
@@ -566,8 +569,14 @@ mod tests {
         for v in [0, u128::MAX, 1 << 64, (1 << 64) - 1, 1 << 127] {
             let mut slots = [0u64; 2];
             Val::V128(v).write_slots(&mut slots, 0).unwrap();
-            assert_eq!(Val::read_slots(ValType::V128, &slots, 0), Some(Val::V128(v)));
-            assert_eq!(Val::read_slots_in(ValType::V128, &slots, 0, 9), Some(Val::V128(v)));
+            assert_eq!(
+                Val::read_slots(ValType::V128, &slots, 0),
+                Some(Val::V128(v))
+            );
+            assert_eq!(
+                Val::read_slots_in(ValType::V128, &slots, 0, 9),
+                Some(Val::V128(v))
+            );
         }
         assert_eq!(
             Val::V128(1).to_string(),
@@ -674,7 +683,10 @@ mod tests {
         );
         assert_eq!(L::load(&slots), (-2, v, 1.0, !v));
         assert_eq!(<u128 as WasmTypeList>::SLOTS, 2);
-        assert_eq!(<(u128, u128, u128, u128, u128, u128)>::SLOTS, MAX_LIST_SLOTS);
+        assert_eq!(
+            <(u128, u128, u128, u128, u128, u128)>::SLOTS,
+            MAX_LIST_SLOTS
+        );
         // Short slices neither panic nor write out of bounds.
         (1i32, v).store(&mut slots[..2]);
         assert_eq!(slots[..2], [1, 0x5555_6666_7777_8888]);
