@@ -112,6 +112,8 @@ fn const_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<format::ConstExpr, Com
         O::I64Const { value } => format::ConstExpr::I64(value),
         O::F32Const { value } => format::ConstExpr::F32(value.bits()),
         O::F64Const { value } => format::ConstExpr::F64(value.bits()),
+        // Lane 0 is the first byte, the low bits of the little-endian u128.
+        O::V128Const { value } => format::ConstExpr::V128(u128::from_le_bytes(*value.bytes())),
         O::GlobalGet { global_index } => format::ConstExpr::GlobalGet(global_index),
         O::RefNull { hty } => {
             let ty = match hty {
@@ -355,4 +357,52 @@ fn element_segment(
         element: element_type,
         items,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v128_globals_and_their_constants() {
+        let wasm = wat::parse_str(
+            r#"(module
+                 (import "env" "v" (global (mut v128)))
+                 (import "env" "w" (global $w v128))
+                 (global (export "c") v128 (v128.const i32x4 1 2 3 0x80000000))
+                 (global (export "b") v128 (v128.const i8x16 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15))
+                 (global (export "copy") v128 (global.get $w))
+                 (global (export "m") (mut v128) (v128.const f64x2 1.0 -0.0)))"#,
+        )
+        .unwrap();
+        let m = parse(&wasm).unwrap().metadata;
+        let v128 = |mutable| format::GlobalType {
+            ty: format::ValType::V128,
+            mutable,
+        };
+        assert_eq!(m.imports[0].kind, format::ImportKind::Global(v128(true)));
+        assert_eq!(m.imports[1].kind, format::ImportKind::Global(v128(false)));
+        let inits: Vec<_> = m.globals.iter().map(|g| (g.ty, g.init.clone())).collect();
+        assert_eq!(
+            inits,
+            [
+                (
+                    v128(false),
+                    format::ConstExpr::V128(0x8000_0000_0000_0003_0000_0002_0000_0001)
+                ),
+                (
+                    v128(false),
+                    format::ConstExpr::V128(0x0f0e_0d0c_0b0a_0908_0706_0504_0302_0100)
+                ),
+                (v128(false), format::ConstExpr::GlobalGet(1)),
+                (
+                    v128(true),
+                    format::ConstExpr::V128(
+                        (u128::from((-0.0f64).to_bits()) << 64) | u128::from(1.0f64.to_bits())
+                    )
+                ),
+            ]
+        );
+        assert_eq!(m.exports.len(), 4);
+    }
 }

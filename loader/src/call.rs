@@ -4,14 +4,14 @@
 //! [`RuntimeState`]: vibewasm_format::vmctx::RuntimeState
 
 use vibewasm_format::vmctx::{FuncRef, HOST_STATE};
-use vibewasm_format::{FuncType, TrapCode};
+use vibewasm_format::{slot_offsets, FuncType, TrapCode};
 
 use crate::error::{AccessError, CallError, Error};
 use crate::instance::InstanceData;
 use crate::stack;
 use crate::store::{Store, StoreGuard};
 use crate::trap::Trap;
-use crate::values::Val;
+use crate::values::{SlotError, Val};
 
 /// `extern "C" fn(vmctx, argv, code) -> u32`: an artifact's host entry trampoline.
 type HostEntryFn = unsafe extern "C" fn(*mut u8, *mut u64, *const u8) -> u32;
@@ -27,9 +27,14 @@ pub(crate) fn call_func_ref(
 ) -> Result<Vec<Val>, Error> {
     check_args(name, ty, args)?;
     let id = store.id();
-    let mut argv = vec![0u64; ty.params.len().max(ty.results.len()).max(1)];
-    for (slot, arg) in argv.iter_mut().zip(args) {
-        *slot = arg.to_slot_in(id).map_err(|_| AccessError::ForeignStore)?;
+    let (param_at, param_slots) = slot_offsets(&ty.params);
+    let (result_at, result_slots) = slot_offsets(&ty.results);
+    let mut argv = vec![0u64; param_slots.max(result_slots).max(1)];
+    for (arg, at) in args.iter().zip(param_at) {
+        arg.write_slots_in(&mut argv, at, id).map_err(|e| match e {
+            SlotError::ForeignFuncRef => Error::Access(AccessError::ForeignStore),
+            SlotError::TooShort => Trap::internal("argument array too short").into(),
+        })?;
     }
     // A busy store is a refusal, not a trap of the callee.
     let mut guard = store.enter().map_err(Error::Access)?;
@@ -38,25 +43,13 @@ pub(crate) fn call_func_ref(
     Ok(ty
         .results
         .iter()
-        .zip(&argv)
-        .filter_map(|(t, slot)| Val::from_slot_in(*t, *slot, id))
+        .zip(result_at)
+        .filter_map(|(t, at)| Val::read_slots_in(*t, &argv, at, id))
         .collect())
 }
 
-/// Checks that `args` fit `ty` and that every value can cross the boundary.
+/// Checks that `args` fit `ty`.
 pub(crate) fn check_args(name: &str, ty: &FuncType, args: &[Val]) -> Result<(), CallError> {
-    if let Some(&t) = ty
-        .params
-        .iter()
-        .chain(&ty.results)
-        .find(|t| !Val::supports(**t))
-    {
-        return Err(CallError::UnsupportedType {
-            name: name.to_string(),
-            ty: ty.clone(),
-            unsupported: t,
-        });
-    }
     if args.len() != ty.params.len() {
         return Err(CallError::ArgumentCount {
             name: name.to_string(),
@@ -83,7 +76,8 @@ pub(crate) fn check_args(name: &str, ty: &FuncType, args: &[Val]) -> Result<(), 
 }
 
 /// Runs the function `func` of `store` with `argv` (enough slots for its
-/// signature, arguments stored); the results replace the arguments.
+/// signature, `max(param slots, result slots)`, arguments stored at their
+/// `slot_offsets`); the results replace the arguments.
 pub(crate) fn invoke_func_ref(
     store: &Store,
     func: *const FuncRef,

@@ -425,7 +425,68 @@ impl std::fmt::Debug for Table {
     }
 }
 
-/// A global: an 8-byte value cell and its type.
+/// The value cell of a global the host or an instance creates in a store
+/// (other than a defined non-`v128` global, whose value lives in its
+/// instance's vmctx slot): 16 bytes aligned to 16, so a `v128` fits and may
+/// be read with aligned vector loads; other types use the first 8 bytes.
+#[repr(C, align(16))]
+pub(crate) struct GlobalCell(pub(crate) [u64; 2]);
+
+/// A global's value in slot form: the first slot, and the second for a `v128`.
+pub(crate) type GlobalSlots = [u64; 2];
+
+/// Reads the value of a global of type `ty` from its cell.
+///
+/// # Safety
+/// `cell` must be the live value cell of a global of type `ty` of a store
+/// the caller holds: 8 bytes, aligned to 8, or for a `v128` a
+/// [`GlobalCell`].
+pub(crate) unsafe fn read_global_cell(cell: *const u64, ty: ValType) -> GlobalSlots {
+    // SAFETY: guaranteed by the caller (the second word only for v128).
+    unsafe {
+        match ty {
+            ValType::V128 => [cell.read(), cell.add(1).read()],
+            _ => [cell.read(), 0],
+        }
+    }
+}
+
+/// Writes the value of a global of type `ty` to its cell.
+///
+/// # Safety
+/// As for [`read_global_cell`]; no Rust reference to the cell is alive.
+pub(crate) unsafe fn write_global_cell(cell: *mut u64, ty: ValType, value: GlobalSlots) {
+    // SAFETY: guaranteed by the caller (the second word only for v128).
+    unsafe {
+        cell.write(value[0]);
+        if ty == ValType::V128 {
+            cell.add(1).write(value[1]);
+        }
+    }
+}
+
+/// The slot form of `value` for a global of type `ty` in `guard`'s store.
+fn global_slots(
+    guard: &StoreGuard<'_>,
+    ty: ValType,
+    value: Val,
+) -> Result<GlobalSlots, AccessError> {
+    if value.ty() != ty {
+        return Err(AccessError::TypeMismatch {
+            expected: ty.to_string(),
+            found: value.ty().to_string(),
+        });
+    }
+    let mut slots = [0; 2];
+    value
+        .write_slots_in(&mut slots, 0, guard.id())
+        .map_err(|_| AccessError::ForeignStore)?;
+    Ok(slots)
+}
+
+/// A global: its value cell and its type. The cell of a `v128` global is
+/// a 16-byte [`GlobalCell`]; others have an 8-byte cell (a [`GlobalCell`]
+/// too, or a slot of the defining instance's vmctx).
 #[derive(Clone)]
 pub struct Global {
     store: Store,
@@ -443,9 +504,9 @@ impl Global {
     /// A new global of type `ty` in `store`, holding `value`.
     pub fn new(store: &Store, ty: GlobalType, value: Val) -> Result<Global, Error> {
         let mut guard = store.enter()?;
-        let slot = element_slot(&guard, ty.ty, value)?;
-        let cell = RawBox::new(slot);
-        let ptr = cell.as_ptr();
+        let slots = global_slots(&guard, ty.ty, value)?;
+        let cell = RawBox::new(GlobalCell(slots));
+        let ptr = cell.as_ptr().cast::<u64>();
         guard.objects().globals.push(cell);
         Ok(Global::from_raw(store, ptr, ty).expect("non-null"))
     }
@@ -472,10 +533,11 @@ impl Global {
 
     pub fn get(&self) -> Result<Val, AccessError> {
         let guard = self.store.enter()?;
-        // SAFETY: the cell is owned by the store, which this thread holds.
-        // Cells in a vmctx are 8-byte aligned like every vmctx slot.
-        let slot = unsafe { self.cell.as_ptr().read() };
-        Val::from_slot_in(self.ty.ty, slot, guard.id())
+        // SAFETY: the cell is owned by the store, which this thread holds,
+        // and fits the global's type (see the type's docs). Cells in a
+        // vmctx are 8-byte aligned like every vmctx slot.
+        let slots = unsafe { read_global_cell(self.cell.as_ptr(), self.ty.ty) };
+        Val::read_slots_in(self.ty.ty, &slots, 0, guard.id())
             .ok_or_else(|| AccessError::Unsupported(format!("{} globals", self.ty.ty)))
     }
 
@@ -485,9 +547,9 @@ impl Global {
             return Err(AccessError::Immutable);
         }
         let guard = self.store.enter()?;
-        let slot = element_slot(&guard, self.ty.ty, value)?;
-        // SAFETY: as in `get`.
-        unsafe { self.cell.as_ptr().write(slot) };
+        let slots = global_slots(&guard, self.ty.ty, value)?;
+        // SAFETY: as in `get`; no reference to the cell exists.
+        unsafe { write_global_cell(self.cell.as_ptr(), self.ty.ty, slots) };
         Ok(())
     }
 

@@ -7,14 +7,14 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use vibewasm_format::vmctx::{MemoryDef, HOST_STATE, MEMORY0};
-use vibewasm_format::{FuncType, ValType};
+use vibewasm_format::{slot_offsets, FuncType, ValType};
 
 use crate::artifact::Artifact;
 use crate::instance::{Instance, InstanceData};
 use crate::memory::memory_parts;
 use crate::raw::read_vmctx_ptr;
 use crate::trap::Trap;
-use crate::values::{Val, WasmTy, WasmTypeList};
+use crate::values::{SlotError, Val, WasmTy, WasmTypeList, MAX_LIST_SLOTS};
 
 type Callback = dyn Fn(&mut Caller<'_>, &mut [u64]) -> Result<(), Trap> + Send + Sync;
 
@@ -22,9 +22,17 @@ type Callback = dyn Fn(&mut Caller<'_>, &mut [u64]) -> Result<(), Trap> + Send +
 /// [`crate::Linker`]. Build one with [`HostFunc::wrap`] or [`HostFunc::new`].
 pub struct HostFunc {
     ty: FuncType,
+    /// How many argument slots a call passes: `max(param slots, result
+    /// slots)` of `ty` (a `v128` takes two).
+    slots: usize,
     /// Reads its arguments from and writes its results to the argument slots
-    /// (`max(params, results)` of them).
+    /// (`slots` of them), each value at its `slot_offsets` position.
     callback: Box<Callback>,
+}
+
+/// The number of argument slots a call of type `ty` passes.
+fn arg_slots(ty: &FuncType) -> usize {
+    slot_offsets(&ty.params).1.max(slot_offsets(&ty.results).1)
 }
 
 impl HostFunc {
@@ -34,30 +42,25 @@ impl HostFunc {
         func.into_host_func()
     }
 
-    /// An untyped host function of type `ty`. `Err` names the first value
-    /// type that cannot cross the host boundary yet (v128).
+    /// An untyped host function of type `ty`. Every value type can cross
+    /// the host boundary now, so this does not fail (`Err` would name the
+    /// first one that cannot).
     ///
     /// Results that do not match `ty` turn into a trap.
     pub fn new(
         ty: FuncType,
         func: impl Fn(&mut Caller<'_>, &[Val]) -> Result<Vec<Val>, Trap> + Send + Sync + 'static,
     ) -> Result<HostFunc, ValType> {
-        if let Some(&bad) = ty
-            .params
-            .iter()
-            .chain(&ty.results)
-            .find(|t| !Val::supports(**t))
-        {
-            return Err(bad);
-        }
         let sig = ty.clone();
+        let (param_at, _) = slot_offsets(&ty.params);
+        let (result_at, _) = slot_offsets(&ty.results);
         let callback = move |caller: &mut Caller<'_>, slots: &mut [u64]| {
             let store = caller.store_id;
             let args: Vec<Val> = sig
                 .params
                 .iter()
-                .zip(slots.iter())
-                .filter_map(|(t, s)| Val::from_slot_in(*t, *s, store))
+                .zip(&param_at)
+                .filter_map(|(t, at)| Val::read_slots_in(*t, slots, *at, store))
                 .collect();
             let results = func(caller, &args)?;
             let matches = results.len() == sig.results.len()
@@ -69,16 +72,20 @@ impl HostFunc {
                     found.join(" ")
                 )));
             }
-            for (slot, v) in slots.iter_mut().zip(results) {
-                *slot = v.to_slot_in(store).map_err(|_| {
-                    Trap::new(format!(
+            for (v, at) in results.into_iter().zip(&result_at) {
+                v.write_slots_in(slots, *at, store).map_err(|e| match e {
+                    SlotError::ForeignFuncRef => Trap::new(format!(
                         "host function of type {sig} returned a funcref of another store"
-                    ))
+                    )),
+                    SlotError::TooShort => Trap::internal(format!(
+                        "host function of type {sig} called with too few argument slots"
+                    )),
                 })?;
             }
             Ok(())
         };
         Ok(HostFunc {
+            slots: arg_slots(&ty),
             ty,
             callback: Box::new(callback),
         })
@@ -181,7 +188,7 @@ pub enum WithCaller {}
 
 /// A Rust closure usable as a host function: `Fn(A1, ..., An) -> R` or
 /// `Fn(&mut Caller<'_>, A1, ..., An) -> R` with up to six arguments of types
-/// `i32`, `i64`, `f32`, `f64` and `R` a [`HostResult`]. `Params` and
+/// `i32`, `i64`, `f32`, `f64`, `u128` (a `v128`) and `R` a [`HostResult`]. `Params` and
 /// `Results` only guide type inference.
 pub trait IntoFunc<Params, Results>: Send + Sync + 'static {
     #[doc(hidden)]
@@ -196,20 +203,23 @@ macro_rules! impl_into_func {
             $($arg: WasmTy,)*
             R: HostResult,
         {
-            #[allow(non_snake_case, unused_mut, unused_variables)]
+            #[allow(non_snake_case, unused_mut, unused_variables, unused_assignments)]
             fn into_host_func(self) -> HostFunc {
                 let ty = FuncType {
                     params: vec![$(<$arg as WasmTy>::TYPE),*],
                     results: <R::List as WasmTypeList>::types(),
                 };
                 let callback = move |_caller: &mut Caller<'_>, slots: &mut [u64]| {
-                    let mut args = slots.iter().copied();
-                    $(let $arg = <$arg as WasmTy>::from_slot(args.next().unwrap_or(0));)*
+                    let mut at = 0;
+                    $(
+                        let $arg = <$arg as WasmTy>::read_slots(slots.get(at..).unwrap_or(&[]));
+                        at += <$arg as WasmTy>::TYPE.slots();
+                    )*
                     let results = (self)($($arg),*).into_result()?;
                     results.store(slots);
                     Ok(())
                 };
-                HostFunc { ty, callback: Box::new(callback) }
+                HostFunc { slots: arg_slots(&ty), ty, callback: Box::new(callback) }
             }
         }
 
@@ -219,20 +229,23 @@ macro_rules! impl_into_func {
             $($arg: WasmTy,)*
             R: HostResult,
         {
-            #[allow(non_snake_case, unused_mut, unused_variables)]
+            #[allow(non_snake_case, unused_mut, unused_variables, unused_assignments)]
             fn into_host_func(self) -> HostFunc {
                 let ty = FuncType {
                     params: vec![$(<$arg as WasmTy>::TYPE),*],
                     results: <R::List as WasmTypeList>::types(),
                 };
                 let callback = move |caller: &mut Caller<'_>, slots: &mut [u64]| {
-                    let mut args = slots.iter().copied();
-                    $(let $arg = <$arg as WasmTy>::from_slot(args.next().unwrap_or(0));)*
+                    let mut at = 0;
+                    $(
+                        let $arg = <$arg as WasmTy>::read_slots(slots.get(at..).unwrap_or(&[]));
+                        at += <$arg as WasmTy>::TYPE.slots();
+                    )*
                     let results = (self)(caller, $($arg),*).into_result()?;
                     results.store(slots);
                     Ok(())
                 };
-                HostFunc { ty, callback: Box::new(callback) }
+                HostFunc { slots: arg_slots(&ty), ty, callback: Box::new(callback) }
             }
         }
     };
@@ -262,7 +275,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// # Safety
 /// `env` must be the `HostFunc` pointer the loader stored next to this shim,
 /// `vmctx` the calling instance's vmctx, and `argv` must hold
-/// `max(params, results)` slots of the host function's type.
+/// `max(param slots, result slots)` slots of the host function's type.
 pub(crate) unsafe extern "C" fn host_call(env: *mut u8, vmctx: *mut u8, argv: *mut u64) -> u32 {
     // SAFETY: HOST_STATE holds the instance's data, owned by its store,
     // which is alive and held by this thread while its wasm runs.
@@ -270,7 +283,7 @@ pub(crate) unsafe extern "C" fn host_call(env: *mut u8, vmctx: *mut u8, argv: *m
     // SAFETY: the loader stores `Arc::as_ptr` of a HostFunc the instance
     // keeps alive for its whole life as `env`.
     let func = unsafe { &*(env as *const HostFunc) };
-    let n = func.ty.params.len().max(func.ty.results.len());
+    let n = func.slots;
     let trap = if n > 0 && argv.is_null() {
         Trap::internal("host function called without an argument array")
     } else {
@@ -353,16 +366,17 @@ impl<Params: WasmTypeList, Results: WasmTypeList> TypedFunc<Params, Results> {
     /// Calls the function in `instance`, which must be an instance of the
     /// artifact this handle came from (otherwise a trap says so).
     ///
-    /// The values are numbers only, so they need no conversion for the store.
+    /// The values are numbers (and `v128`s) only, so they need no
+    /// conversion for the store.
     pub fn call(&self, instance: &mut Instance, params: Params) -> Result<Results, Trap> {
         if !Arc::ptr_eq(&self.artifact, instance.artifact()) {
             return Err(Trap::new(
                 "typed function called with an instance of another artifact",
             ));
         }
-        // The trait is sealed with at most six values, so 6 slots always do.
-        let mut argv = [0u64; 6];
-        let n = Params::LEN.max(Results::LEN).max(1);
+        // The trait is sealed with at most six values of at most two slots.
+        let mut argv = [0u64; MAX_LIST_SLOTS];
+        let n = Params::SLOTS.max(Results::SLOTS).max(1);
         let slots = argv
             .get_mut(..n)
             .ok_or_else(|| Trap::internal("typed function with more than six values"))?;

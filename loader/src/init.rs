@@ -9,11 +9,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use vibewasm_format::{ConstExpr, GlobalType, Metadata, SegmentMode, ValType};
 
 use crate::error::InstantiationError;
+use crate::externs::{read_global_cell, GlobalSlots};
 use crate::instance::{ElemSegment, InstanceData};
 use crate::instantiate::invalid;
 
-/// A constant's value: its type and slot form.
-type Value = (ValType, u64);
+/// A constant's value: its type and slot form (the second slot is used by
+/// `v128` only, and is 0 otherwise).
+type Value = (ValType, GlobalSlots);
 
 fn eval(
     expr: &ConstExpr,
@@ -21,33 +23,34 @@ fn eval(
     func_refs: &[u64],
 ) -> Result<Value, InstantiationError> {
     Ok(match *expr {
-        ConstExpr::I32(v) => (ValType::I32, v as u32 as u64),
-        ConstExpr::I64(v) => (ValType::I64, v as u64),
-        ConstExpr::F32(bits) => (ValType::F32, bits as u64),
-        ConstExpr::F64(bits) => (ValType::F64, bits),
+        ConstExpr::I32(v) => (ValType::I32, [v as u32 as u64, 0]),
+        ConstExpr::I64(v) => (ValType::I64, [v as u64, 0]),
+        ConstExpr::F32(bits) => (ValType::F32, [bits as u64, 0]),
+        ConstExpr::F64(bits) => (ValType::F64, [bits, 0]),
+        ConstExpr::V128(v) => (ValType::V128, [v as u64, (v >> 64) as u64]),
         ConstExpr::GlobalGet(g) => global(g).ok_or_else(|| {
             invalid(format!(
                 "constant expression reads global {g} before it is initialised"
             ))
         })?,
-        ConstExpr::RefNull(ty) => (ty, 0),
-        ConstExpr::V128(_) => return Err(invalid("v128 globals are not supported yet")),
+        ConstExpr::RefNull(ty) => (ty, [0, 0]),
         ConstExpr::RefFunc(f) => {
             let value = func_refs
                 .get(f as usize)
                 .ok_or_else(|| invalid(format!("constant expression names function {f}")))?;
-            (ValType::FuncRef, *value)
+            (ValType::FuncRef, [*value, 0])
         }
     })
 }
 
-/// Reads an imported global's cell.
+/// Reads a global's cell.
 ///
 /// # Safety
-/// `cell` must be a live global cell of the store the caller holds.
-unsafe fn read_cell(cell: *mut u64) -> u64 {
-    // SAFETY: guaranteed by the caller; cells are 8-byte aligned.
-    unsafe { cell.read() }
+/// `cell` must be a live global cell of type `ty` of the store the caller
+/// holds.
+unsafe fn read_cell(cell: *mut u64, ty: ValType) -> GlobalSlots {
+    // SAFETY: guaranteed by the caller.
+    unsafe { read_global_cell(cell, ty) }
 }
 
 /// The initial values of the defined globals (slot form). Initialisers may
@@ -58,7 +61,7 @@ pub(crate) fn evaluate_globals(
     meta: &Metadata,
     imported: &[(*mut u64, GlobalType)],
     func_refs: &[u64],
-) -> Result<Vec<u64>, InstantiationError> {
+) -> Result<Vec<GlobalSlots>, InstantiationError> {
     let mut values: Vec<Value> = Vec::with_capacity(meta.globals.len());
     for (i, def) in meta.globals.iter().enumerate() {
         let lookup = |g: u32| lookup_global(g, imported, &values);
@@ -77,8 +80,9 @@ pub(crate) fn evaluate_globals(
 
 fn lookup_global(g: u32, imported: &[(*mut u64, GlobalType)], defined: &[Value]) -> Option<Value> {
     match imported.get(g as usize) {
-        // SAFETY: imported cells belong to the store the caller holds.
-        Some(&(cell, ty)) => Some((ty.ty, unsafe { read_cell(cell) })),
+        // SAFETY: imported cells belong to the store the caller holds, and
+        // the linker checked their type.
+        Some(&(cell, ty)) => Some((ty.ty, unsafe { read_cell(cell, ty.ty) })),
         None => defined.get(g as usize - imported.len()).copied(),
     }
 }
@@ -87,7 +91,7 @@ fn lookup_global(g: u32, imported: &[(*mut u64, GlobalType)], defined: &[Value])
 pub(crate) fn evaluate_elements(
     meta: &Metadata,
     globals: &[(*mut u64, GlobalType)],
-    defined_values: &[u64],
+    defined_values: &[GlobalSlots],
     func_refs: &[u64],
 ) -> Result<Vec<ElemSegment>, InstantiationError> {
     let num_imported = globals.len() - defined_values.len();
@@ -108,7 +112,8 @@ pub(crate) fn evaluate_elements(
                     seg.element
                 )));
             }
-            items.push(value);
+            // A reference: one slot.
+            items.push(value[0]);
         }
         segments.push(ElemSegment {
             items,
@@ -126,13 +131,14 @@ fn segment_offset(
 ) -> Result<u64, InstantiationError> {
     let global = |g: u32| {
         let &(cell, ty) = data.globals.get(g as usize)?;
-        // SAFETY: every global cell of the instance (imported or in its
-        // vmctx) belongs to the store the caller holds.
-        Some((ty.ty, unsafe { read_cell(cell) }))
+        // SAFETY: every global cell of the instance (imported, in its
+        // vmctx, or a v128 cell) belongs to the store the caller holds and
+        // holds a value of its type.
+        Some((ty.ty, unsafe { read_cell(cell, ty.ty) }))
     };
     let func_refs: Vec<u64> = Vec::new();
     match eval(expr, &global, &func_refs)? {
-        (ValType::I32, v) => Ok(v & 0xffff_ffff),
+        (ValType::I32, [v, _]) => Ok(v & 0xffff_ffff),
         (ty, _) => Err(invalid(format!("{what} offset is a {ty}, not an i32"))),
     }
 }
@@ -265,11 +271,15 @@ mod tests {
         let no_globals = |_| None;
         assert_eq!(
             eval(&ConstExpr::I32(-1), &no_globals, &[]).unwrap(),
-            (ValType::I32, 0xffff_ffff)
+            (ValType::I32, [0xffff_ffff, 0])
         );
         assert_eq!(
             eval(&ConstExpr::RefFunc(1), &no_globals, &[10, 20]).unwrap(),
-            (ValType::FuncRef, 20)
+            (ValType::FuncRef, [20, 0])
+        );
+        assert_eq!(
+            eval(&ConstExpr::V128(0x1_0000_0000_0000_0002), &no_globals, &[]).unwrap(),
+            (ValType::V128, [2, 1])
         );
         assert!(eval(&ConstExpr::RefFunc(2), &no_globals, &[10, 20]).is_err());
         assert!(eval(&ConstExpr::GlobalGet(0), &no_globals, &[]).is_err());
@@ -281,15 +291,33 @@ mod tests {
                 mutable: false,
             },
         )];
-        let defined = [(ValType::I32, 5)];
+        let defined = [(ValType::I32, [5, 0])];
         assert_eq!(
             lookup_global(0, &imported, &defined),
-            Some((ValType::I64, 7))
+            Some((ValType::I64, [7, 0]))
         );
         assert_eq!(
             lookup_global(1, &imported, &defined),
-            Some((ValType::I32, 5))
+            Some((ValType::I32, [5, 0]))
         );
         assert_eq!(lookup_global(2, &imported, &defined), None);
+        // An imported v128 global: both halves of its 16-byte cell.
+        let mut cell = crate::externs::GlobalCell([3, 4]);
+        let imported = [(
+            cell.0.as_mut_ptr(),
+            GlobalType {
+                ty: ValType::V128,
+                mutable: true,
+            },
+        )];
+        assert_eq!(
+            eval(
+                &ConstExpr::GlobalGet(0),
+                &|g| lookup_global(g, &imported, &[]),
+                &[]
+            )
+            .unwrap(),
+            (ValType::V128, [3, 4])
+        );
     }
 }

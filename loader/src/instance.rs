@@ -281,8 +281,9 @@ impl Instance {
         Ok(TypedFunc::new(self.artifact().clone(), index))
     }
 
-    /// Runs function `func` with `argv` (at least `max(params, results, 1)`
-    /// slots, arguments already stored); the results replace the arguments.
+    /// Runs function `func` with `argv` (at least `max(param slots, result
+    /// slots, 1)` slots, arguments already stored at their `slot_offsets`);
+    /// the results replace the arguments.
     pub(crate) fn invoke(&mut self, func: u32, argv: &mut [u64]) -> Result<(), Trap> {
         let func_ref = self
             .data()

@@ -15,12 +15,12 @@ use vibewasm_format::vmctx::{
     FuncRef, Helper, VmctxLayout, HOST_STATE, IMPORT_CALLEE, IMPORT_HOST_ENV, IMPORT_HOST_FN,
     MEMORY0, RUNTIME,
 };
-use vibewasm_format::{BoundsChecks, GlobalType, ImportKind, Metadata, RelocTarget};
+use vibewasm_format::{BoundsChecks, GlobalType, ImportKind, Metadata, RelocTarget, ValType};
 
 use crate::artifact::Artifact;
 use crate::call::invoke_in;
 use crate::error::{Error, InstantiationError, LinkError};
-use crate::externs::Extern;
+use crate::externs::{Extern, GlobalCell};
 use crate::func::{host_call, HostFunc};
 use crate::helpers::helper_address;
 use crate::init::{apply_segments, evaluate_elements, evaluate_globals};
@@ -367,11 +367,23 @@ fn build(
     let num_imported_globals = imports.globals.len();
     let global_values = evaluate_globals(meta, &imports.globals, &func_refs)?;
     let mut globals = imports.globals;
-    for (i, def) in meta.globals.iter().enumerate() {
+    for (i, (def, value)) in meta.globals.iter().zip(&global_values).enumerate() {
         let index =
             u32::try_from(num_imported_globals + i).map_err(|_| invalid("too many globals"))?;
-        let slot = vmctx.slot_ptr(layout.global(index), 8).cast::<u64>();
-        globals.push((slot, def.ty));
+        let slot = layout.global(index);
+        let cell = if def.ty.ty == ValType::V128 {
+            // A v128 global lives in a 16-byte cell of the store; its vmctx
+            // slot points to it, as for an imported global.
+            let cell = RawBox::new(GlobalCell(*value));
+            let ptr = cell.as_ptr().cast::<u64>();
+            guard.objects().globals.push(cell);
+            vmctx.write_ptr(slot, ptr);
+            ptr
+        } else {
+            vmctx.write_u64(slot, value[0]);
+            vmctx.slot_ptr(slot, 8).cast::<u64>()
+        };
+        globals.push((cell, def.ty));
     }
     let elements = evaluate_elements(meta, &globals, &global_values, &func_refs)?;
 
@@ -411,13 +423,9 @@ fn build(
         // SAFETY: owned by the store.
         vmctx.write_ptr(layout.table(t), unsafe { (**table).def_ptr() });
     }
-    for (g, (cell, _)) in (0u32..).zip(&globals) {
-        if (g as usize) < num_imported_globals {
-            vmctx.write_ptr(layout.global(g), *cell);
-        }
-    }
-    for (g, value) in (num_imported_globals as u32..).zip(&global_values) {
-        vmctx.write_u64(layout.global(g), *value);
+    // The defined globals' slots were written above.
+    for (g, (cell, _)) in (0u32..).zip(&globals).take(num_imported_globals) {
+        vmctx.write_ptr(layout.global(g), *cell);
     }
 
     let data = RawBox::new(InstanceData {

@@ -363,14 +363,19 @@ mod tests {
         assert!(err.to_string().contains("env::f"), "{err}");
         linker.allow_shadowing(true);
         linker.func_wrap("env", "f", |_: i32| {}).unwrap();
+        // Every value type crosses the host boundary, v128 included.
         let ty = FuncType {
             params: vec![ValType::V128],
-            results: vec![],
+            results: vec![ValType::V128, ValType::I32],
         };
-        let err = linker
-            .func_new("env", "g", ty, |_, _| Ok(vec![]))
-            .unwrap_err();
-        assert!(err.to_string().contains("v128"), "{err}");
+        assert!(linker.func_new("env", "g", ty, |_, _| Ok(vec![])).is_ok());
+        linker
+            .func_wrap("env", "v", |a: u128, b: i32| (a, b))
+            .unwrap();
+        match linker.get("env", "v").unwrap() {
+            Extern::Func(f) => assert_eq!(f.ty().to_string(), "[v128 i32] -> [v128 i32]"),
+            other => panic!("{other:?}"),
+        }
         let ty = FuncType {
             params: vec![ValType::ExternRef],
             results: vec![ValType::FuncRef],
@@ -398,6 +403,28 @@ mod tests {
         g.set(Val::I32(6)).unwrap();
         assert_eq!(g.get(), Ok(Val::I32(6)));
         assert!(g.set(Val::I64(6)).is_err());
+
+        // A v128 global: a 16-byte cell, aligned for vector loads.
+        let v128 = GlobalType {
+            ty: ValType::V128,
+            mutable: true,
+        };
+        let v = linker
+            .define_global("env", "v", v128, Val::V128(u128::MAX - 5))
+            .unwrap();
+        assert_eq!(v.cell() as usize % 16, 0);
+        assert_eq!(v.get(), Ok(Val::V128(u128::MAX - 5)));
+        v.set(Val::V128(1 << 100)).unwrap();
+        assert_eq!(v.get(), Ok(Val::V128(1 << 100)));
+        assert!(v.set(Val::I64(1)).is_err());
+        assert!(Global::new(linker.store(), v128, Val::I32(0)).is_err());
+        let frozen = GlobalType {
+            ty: ValType::V128,
+            mutable: false,
+        };
+        let c = Global::new(linker.store(), frozen, Val::V128(3)).unwrap();
+        assert_eq!(c.set(Val::V128(4)), Err(crate::AccessError::Immutable));
+        assert_eq!(c.get(), Ok(Val::V128(3)));
 
         let elsewhere = Global::new(&Store::default(), global, Val::I32(1)).unwrap();
         let err = linker.define_extern("env", "other", elsewhere).unwrap_err();

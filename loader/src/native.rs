@@ -45,6 +45,9 @@ impl Linker {
     /// Defines `module::name` as the native function at `address`, with the
     /// C signature that `ty` maps to (`i32` -> `int32_t`, `i64` ->
     /// `int64_t`, `f32` -> `float`, `f64` -> `double`; at most one result).
+    /// Other types (`v128`, references) have no C counterpart here and are
+    /// refused with [`LinkError::UnsupportedType`]: wrap such a function in
+    /// [`Linker::func_new`] or [`Linker::func_wrap`] instead.
     ///
     /// # Safety
     ///
@@ -159,5 +162,32 @@ mod tests {
         let mut linker = Linker::new();
         // SAFETY: add3 has the declared signature.
         unsafe { linker.func_native("env", "add3", ty, add3 as *const c_void) }.unwrap();
+        // v128 has no C counterpart here: refused, naming the type.
+        for ty in [
+            FuncType {
+                params: vec![ValType::V128],
+                results: vec![],
+            },
+            FuncType {
+                params: vec![],
+                results: vec![ValType::V128],
+            },
+        ] {
+            // SAFETY: refused before the address is used.
+            let err = unsafe { linker.func_native("env", "v", ty, add3 as *const c_void) }
+                .map(|_| ())
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    LinkError::UnsupportedType {
+                        unsupported: ValType::V128,
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+            assert!(err.to_string().contains("v128"), "{err}");
+        }
     }
 }

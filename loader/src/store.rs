@@ -36,7 +36,7 @@ use vibewasm_format::vmctx::RuntimeState;
 
 use crate::engine::Engine;
 use crate::error::{AccessError, Error};
-use crate::externs::Func;
+use crate::externs::{Func, GlobalCell};
 use crate::instance::InstanceData;
 use crate::memory::LinearMemory;
 use crate::raw::RawBox;
@@ -53,8 +53,9 @@ pub(crate) struct Objects {
     pub(crate) by_vmctx: HashMap<usize, *const InstanceData>,
     pub(crate) memories: Vec<RawBox<LinearMemory>>,
     pub(crate) tables: Vec<RawBox<Table>>,
-    /// Value cells of globals created by the host.
-    pub(crate) globals: Vec<RawBox<u64>>,
+    /// Value cells of globals created by the host, and of the `v128`
+    /// globals instances define (their vmctx slots point to them).
+    pub(crate) globals: Vec<RawBox<GlobalCell>>,
 }
 
 impl Objects {

@@ -23,6 +23,8 @@ mod helpers;
 mod linking;
 mod no_code;
 #[cfg(all(target_arch = "x86_64", any(target_os = "linux", target_os = "macos")))]
+mod v128;
+#[cfg(all(target_arch = "x86_64", any(target_os = "linux", target_os = "macos")))]
 mod x86_64;
 
 /// Runs this test binary again with `args` and the environment variable

@@ -369,3 +369,127 @@ fn long_code_is_mapped_from_the_file() {
     drop(artifact);
     std::fs::remove_file(&path).unwrap();
 }
+
+/// Imports a mutable v128 global `env::v`; defines a constant one, a copy
+/// of the import (`global.get 0`), a mutable one and an i32 one after them;
+/// exports them all.
+fn v128_global_module() -> Metadata {
+    let v128 = |mutable| GlobalType {
+        ty: ValType::V128,
+        mutable,
+    };
+    Metadata {
+        imports: vec![Import {
+            module: "env".into(),
+            name: "v".into(),
+            kind: ImportKind::Global(v128(true)),
+        }],
+        globals: vec![
+            global(ValType::V128, ConstExpr::V128(V128_CONST)),
+            global(ValType::V128, ConstExpr::GlobalGet(0)),
+            GlobalDef {
+                ty: v128(true),
+                init: ConstExpr::V128(u128::MAX),
+            },
+            global(ValType::I32, ConstExpr::I32(7)),
+        ],
+        exports: vec![
+            export("imported", ExternKind::Global, 0),
+            export("const", ExternKind::Global, 1),
+            export("copy", ExternKind::Global, 2),
+            export("mut", ExternKind::Global, 3),
+            export("i32", ExternKind::Global, 4),
+        ],
+        ..Metadata::default()
+    }
+}
+
+const V128_CONST: u128 = 0x0f0e_0d0c_0b0a_0908_0706_0504_0302_0100;
+
+#[test]
+fn v128_globals_live_behind_a_pointer() {
+    let mut linker = Linker::new();
+    let v128 = GlobalType {
+        ty: ValType::V128,
+        mutable: true,
+    };
+    let imported = linker
+        .define_global("env", "v", v128, Val::V128(1 << 64 | 2))
+        .unwrap();
+    let artifact = load(&v128_global_module(), &[]);
+    let instance = linker.instantiate_artifact(&artifact).unwrap();
+
+    assert_eq!(instance.global("imported"), Some(Val::V128(1 << 64 | 2)));
+    assert_eq!(instance.global("const"), Some(Val::V128(V128_CONST)));
+    assert_eq!(instance.global("copy"), Some(Val::V128(1 << 64 | 2)));
+    assert_eq!(instance.global("mut"), Some(Val::V128(u128::MAX)));
+    assert_eq!(instance.global("i32"), Some(Val::I32(7)));
+
+    // Every v128 slot of the vmctx, imported or defined, holds a pointer to
+    // a 16-byte-aligned cell holding the value's little-endian bytes; the
+    // i32 after them holds its value in place.
+    let data = instance.data();
+    let slot = |g| data.vmctx.read_u64(data.layout.global(g));
+    assert_eq!(slot(0), imported.cell() as u64);
+    for g in 0..4u32 {
+        let cell = slot(g) as usize as *const u8;
+        assert_eq!(cell as usize % 16, 0, "global {g}");
+        assert_eq!(cell as u64, data.globals[g as usize].0 as u64);
+    }
+    // SAFETY: the cell is owned by the instance's store; nothing runs.
+    let bytes = unsafe { std::slice::from_raw_parts(slot(1) as usize as *const u8, 16) };
+    assert_eq!(bytes, (0u8..16).collect::<Vec<_>>());
+    assert_eq!(slot(4), 7);
+    // The copy is a cell of its own, not the imported one.
+    assert_ne!(slot(2), slot(0));
+
+    // Writes through one handle show through every handle of the cell.
+    let exported_import = instance.get_global("imported").unwrap();
+    assert!(crate::Global::same(&exported_import, &imported));
+    imported.set(Val::V128(5)).unwrap();
+    assert_eq!(instance.global("imported"), Some(Val::V128(5)));
+    assert_eq!(instance.global("copy"), Some(Val::V128(1 << 64 | 2)));
+    let m = instance.get_global("mut").unwrap();
+    m.set(Val::V128(V128_CONST)).unwrap();
+    // SAFETY: as above.
+    let bytes = unsafe { std::slice::from_raw_parts(slot(3) as usize as *const u8, 16) };
+    assert_eq!(bytes, (0u8..16).collect::<Vec<_>>());
+    assert!(m.set(Val::I64(0)).is_err());
+    let c = instance.get_global("const").unwrap();
+    assert!(c.set(Val::V128(0)).is_err());
+
+    // Another instance of the store imports the defined mutable one.
+    linker.allow_shadowing(true);
+    linker.define_extern("env", "v", m.clone()).unwrap();
+    let second = linker.instantiate_artifact(&artifact).unwrap();
+    assert_eq!(second.global("copy"), Some(Val::V128(V128_CONST)));
+    let second_import = second.get_global("imported").unwrap();
+    assert!(crate::Global::same(&second_import, &m));
+    second_import.set(Val::V128(9)).unwrap();
+    assert_eq!(instance.global("mut"), Some(Val::V128(9)));
+
+    // An immutable or an i32 global does not satisfy the import.
+    let mut linker = Linker::new();
+    linker
+        .define_global(
+            "env",
+            "v",
+            GlobalType {
+                ty: ValType::V128,
+                mutable: false,
+            },
+            Val::V128(0),
+        )
+        .unwrap();
+    assert!(linker.instantiate_artifact(&artifact).is_err());
+    let mut linker = Linker::new();
+    let i32_global = GlobalType {
+        ty: ValType::I32,
+        mutable: true,
+    };
+    linker
+        .define_global("env", "v", i32_global, Val::I32(0))
+        .unwrap();
+    let err = linker.instantiate_artifact(&artifact).unwrap_err();
+    assert!(err.to_string().contains("v128"), "{err}");
+}
