@@ -490,6 +490,13 @@ impl FuncCompiler<'_, '_> {
             Operand::reg(R0)
         };
         let src = self.pop_vector(FT1);
+        let value = if src == FT1 && lanes.is_float() && value != Operand::freg(FT0) {
+            // The fresh register below may be the one the value was in.
+            self.m.e.float_copy(FT0, FReg(value.arg));
+            Operand::freg(FT0)
+        } else {
+            value
+        };
         let dst = if src == FT1 { self.alloc_freg() } else { src };
         if dst != src {
             self.m.e.vec_move(false, dst, Operand::freg(src));
