@@ -92,6 +92,10 @@ fn run_seeds(seeds: std::ops::Range<u64>, simd: bool) -> Tally {
             continue;
         };
         tally.simd_modules += usize::from(uses_simd(&case.wasm));
+        if std::env::var_os("VIBEWASM_FUZZ_VERBOSE").is_some() {
+            // Before running it: a case that crashes the process stays.
+            eprintln!("seed {seed}: module saved to {}", save(seed, &case.wasm));
+        }
         let report = run_case(&case, &mut u, Load::File(&path));
         let calls = || report.log.join("\n    ");
         tally.calls += report.calls;

@@ -210,9 +210,18 @@ const TEMPS: Temps = Temps { t0: FT0, t2: FT2 };
 impl FuncCompiler<'_, '_> {
     /// Records that the code uses SIMD instructions, and of x86-64 the
     /// SSE4.2 ones when `sse42`.
+    /// A target whose CPU features leave them out cannot compile SIMD.
     fn note_simd(&mut self, sse42: bool) {
         if self.m.e.arch() == Arch::X86_64 {
-            self.m.cpu_features |= cpu::SSE41 | if sse42 { cpu::SSE42 } else { 0 };
+            let needed = cpu::SSE41 | if sse42 { cpu::SSE42 } else { 0 };
+            if self.m.allowed_features & needed != needed {
+                self.m.e.simd_unsupported(if sse42 {
+                    "SIMD operator that needs sse4.2 (the target's CPU features leave it out)"
+                } else {
+                    "SIMD operator that needs sse4.1 (the target's CPU features leave it out)"
+                });
+            }
+            self.m.cpu_features |= needed;
         }
     }
 
