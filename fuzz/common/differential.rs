@@ -197,6 +197,9 @@ enum V {
     F32(u32),
     F64(u64),
     Ref(bool),
+    /// Compared bit for bit (the generated programs have no SIMD yet, so
+    /// no float lanes whose NaNs may differ).
+    V128(u128),
 }
 
 impl PartialEq for V {
@@ -211,6 +214,7 @@ impl PartialEq for V {
                 a == b || (f64::from_bits(*a).is_nan() && f64::from_bits(*b).is_nan())
             }
             (V::Ref(a), V::Ref(b)) => a == b,
+            (V::V128(a), V::V128(b)) => a == b,
             _ => false,
         }
     }
@@ -224,6 +228,7 @@ fn from_vw(v: &VwVal) -> V {
         VwVal::F64(x) => V::F64(*x),
         VwVal::FuncRef(r) => V::Ref(r.is_none()),
         VwVal::ExternRef(r) => V::Ref(r.is_none()),
+        VwVal::V128(x) => V::V128(*x),
     }
 }
 
@@ -235,7 +240,7 @@ fn from_wasmi(v: &wasmi::Val) -> V {
         wasmi::Val::F64(x) => V::F64(x.to_bits()),
         wasmi::Val::FuncRef(r) => V::Ref(r.is_null()),
         wasmi::Val::ExternRef(r) => V::Ref(r.is_null()),
-        wasmi::Val::V128(_) => V::Ref(false),
+        wasmi::Val::V128(x) => V::V128(x.as_u128()),
     }
 }
 
