@@ -208,9 +208,6 @@ enum V {
     /// Bits (the generator canonicalises NaNs, so lanes compare exactly).
     V128(u128),
     Ref(bool),
-    /// Compared bit for bit (the generated programs have no SIMD yet, so
-    /// no float lanes whose NaNs may differ).
-    V128(u128),
 }
 
 impl PartialEq for V {
@@ -226,7 +223,6 @@ impl PartialEq for V {
             }
             (V::V128(a), V::V128(b)) => a == b,
             (V::Ref(a), V::Ref(b)) => a == b,
-            (V::V128(a), V::V128(b)) => a == b,
             _ => false,
         }
     }
@@ -241,7 +237,6 @@ fn from_vw(v: &VwVal) -> V {
         VwVal::V128(x) => V::V128(*x),
         VwVal::FuncRef(r) => V::Ref(r.is_none()),
         VwVal::ExternRef(r) => V::Ref(r.is_none()),
-        VwVal::V128(x) => V::V128(*x),
     }
 }
 
