@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::engines::{Engine, Threads, WasiArgs, WasiExit};
 use crate::kernels::Kernel;
@@ -23,6 +23,21 @@ pub struct Harness {
     pub reps: usize,
     /// Everything that went wrong, in the words printed at the time.
     pub failures: Vec<String>,
+    /// Engines known to lack a feature the kernels may use (e.g. SIMD):
+    /// when one of them fails to compile a kernel, that is recorded as a
+    /// refusal ([`EngineRun::refused`]), not as a failure.
+    pub may_refuse: Vec<&'static str>,
+}
+
+/// The context of an error of [`Engine::compile`] in [`one_rep`], so that
+/// a refusal to compile can be told from a later error.
+#[derive(Debug)]
+pub struct CompileFailed;
+
+impl std::fmt::Display for CompileFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("compiling")
+    }
 }
 
 /// What a repetition runs once instantiated.
@@ -74,7 +89,7 @@ pub fn one_rep(
         }
     };
     let start = Instant::now();
-    engine.compile(wasm, Threads::One)?;
+    engine.compile(wasm, Threads::One).context(CompileFailed)?;
     let compile_s = start.elapsed().as_secs_f64();
     let artifact_bytes = engine.save(dir)?;
     let start = Instant::now();
@@ -108,6 +123,35 @@ pub fn one_rep(
 }
 
 impl Harness {
+    pub fn new(dir: PathBuf, reps: usize) -> Harness {
+        Harness {
+            dir,
+            reps,
+            failures: Vec::new(),
+            may_refuse: Vec::new(),
+        }
+    }
+
+    /// Builds the native binary of `kernel` from `c_source` and the
+    /// `native_main.c` of `main_dir` (into the scratch directory); `None`,
+    /// with the failure recorded, when clang fails.
+    pub fn native_build(
+        &mut self,
+        kernel: &str,
+        c_source: &Path,
+        main_dir: &Path,
+    ) -> Option<PathBuf> {
+        match native::build(c_source, main_dir, &self.dir) {
+            Ok(binary) => Some(binary),
+            Err(e) => {
+                let message = format!("native build of {kernel}: {e:#}");
+                eprintln!("\n!!!!!!!! FAILURE: {message}\n");
+                self.failures.push(message);
+                None
+            }
+        }
+    }
+
     /// Reports `message` loudly and records it, also in `error`.
     fn fail(&mut self, error: &mut Option<String>, message: String) {
         eprintln!("\n!!!!!!!! FAILURE: {message}\n");
@@ -144,13 +188,26 @@ impl Harness {
 
         for rep in 1..=self.reps {
             for (engine, run) in engines.iter_mut().zip(&mut runs) {
-                if run.error.is_some() {
+                if run.error.is_some() || run.refused.is_some() {
                     continue;
                 }
                 let name = engine.name();
                 let outcome = self.engine_dir(name).and_then(|dir| {
                     one_rep(engine.as_mut(), &kernel.wasm, &dir, &Workload::Kernel)
                 });
+                let outcome = match outcome {
+                    Err(e)
+                        if e.downcast_ref::<CompileFailed>().is_some()
+                            && self.may_refuse.contains(&name)
+                            && run.run_samples_s.is_empty() =>
+                    {
+                        eprintln!("  {:<14} {name:<10} refused: {e:#}", kernel.name);
+                        engine.reset();
+                        run.refused = Some(format!("{e:#}"));
+                        continue;
+                    }
+                    outcome => outcome,
+                };
                 match outcome {
                     Ok(s) => {
                         let load_instantiate_s = s.load_s + s.instantiate_s;
@@ -474,6 +531,65 @@ mod tests {
             stderr: b"note\n".to_vec(),
             unsupported_calls: Vec::new(),
         }
+    }
+
+    /// An engine that refuses every module.
+    struct Refuser;
+
+    impl Engine for Refuser {
+        fn name(&self) -> &'static str {
+            "refuser"
+        }
+        fn compile(&mut self, _: &[u8], _: Threads) -> Result<()> {
+            anyhow::bail!("not yet implemented: V128Const")
+        }
+        fn save(&mut self, _: &Path) -> Result<Option<u64>> {
+            Ok(None)
+        }
+        fn load(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn instantiate(&mut self, _: Option<&WasiArgs>) -> Result<()> {
+            Ok(())
+        }
+        fn run(&mut self) -> Result<i64> {
+            Ok(0)
+        }
+        fn call_nop(&mut self, _: u64) -> Result<std::time::Duration> {
+            Ok(std::time::Duration::ZERO)
+        }
+        fn reset(&mut self) {}
+    }
+
+    #[test]
+    fn compile_errors_are_refusals_only_when_expected() {
+        let kernel = Kernel {
+            name: "k-simd".into(),
+            wasm: Vec::new(),
+            checksum: 1,
+            c_source: None,
+        };
+        let dir =
+            std::env::temp_dir().join(format!("vibewasm-bench-harness-{}", std::process::id()));
+        let mut engines: Vec<Box<dyn Engine>> = vec![Box::new(Refuser)];
+
+        let mut harness = Harness::new(dir.clone(), 2);
+        let report = harness.kernel(&mut engines, None, &kernel);
+        assert_eq!(harness.failures.len(), 1, "{:?}", harness.failures);
+        assert!(report.engines[0].refused.is_none());
+        assert!(report.engines[0].error.is_some());
+
+        let mut harness = Harness::new(dir.clone(), 2);
+        harness.may_refuse.push("refuser");
+        let report = harness.kernel(&mut engines, None, &kernel);
+        assert!(harness.failures.is_empty(), "{:?}", harness.failures);
+        let run = &report.engines[0];
+        assert_eq!(
+            run.refused.as_deref(),
+            Some("compiling: not yet implemented: V128Const")
+        );
+        assert!(run.error.is_none() && run.run_s.is_none());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! `programs` mode runs the WASI programs of `bench/corpus/` through
 //! vibewasm, wasmtime and Wasmer, checks their output, and prints compile
 //! (one thread and all threads), artifact size, load, instantiate and run
-//! time. See `bench/README.md`.
+//! time. Its `simd` mode runs the SIMD builds of the kernels
+//! (`../shared/bench/kernels-simd/`) and compares them with their scalar
+//! twins. See `bench/README.md`.
 
 mod code_size;
 mod engines;
@@ -16,6 +18,8 @@ mod native;
 mod programs;
 mod programs_report;
 mod report;
+mod simd;
+mod simd_report;
 mod stats;
 mod wasi_shim;
 
@@ -31,6 +35,7 @@ use harness::Harness;
 use programs::WorkloadKind;
 use programs_report::ProgramsReport;
 use report::Report;
+use simd_report::{SimdKernel, SimdReport};
 
 /// Every engine, in table order. `native` is the clang build.
 const ENGINES: &[(&str, &str)] = &[
@@ -48,8 +53,9 @@ const ENGINES: &[(&str, &str)] = &[
 /// The engines of the programs mode (each runs WASI programs).
 const PROGRAM_ENGINES: &[&str] = &["vibewasm", "cranelift", "winch", "singlepass"];
 
-/// The options that only the kernels mode uses (their clap ids).
-const KERNEL_ONLY: &[&str] = &["kernels", "quick", "nop_calls", "large_mb", "large_from"];
+/// The options that only the kernels mode uses (their clap ids), besides
+/// `kernels`, which the `simd` mode takes too.
+const KERNEL_ONLY: &[&str] = &["quick", "nop_calls", "large_mb", "large_from"];
 
 #[derive(Parser)]
 #[command(
@@ -63,8 +69,9 @@ struct Args {
     mode: Option<Mode>,
 
     /// Directory of the kernels (`*.wasm`, `checksums.tsv`, `*.c`,
-    /// `native_main.c`) [default: ../shared/bench/kernels from the workspace root]
-    #[arg(long)]
+    /// `native_main.c`) [default: ../shared/bench/kernels from the workspace
+    /// root; for `simd`, ../shared/bench/kernels-simd]
+    #[arg(long, global = true)]
     kernels: Option<PathBuf>,
 
     /// Repetitions of every measurement; tables show medians.
@@ -118,6 +125,21 @@ enum Mode {
     /// code section and the .text of wasmtime's Cranelift and Winch
     /// `.cwasm`, all cross-compiled where needed; nothing runs.
     CodeSize,
+    /// Runs the SIMD builds of the kernels (`X-simd.wasm`) on every engine
+    /// and natively (`X.c` built as the kernels mode does), and their scalar
+    /// twins (`X.wasm`) on vibewasm and Cranelift; prints run and compile
+    /// time with vibewasm/engine and SIMD/scalar ratios. An engine without
+    /// SIMD is shown as refusing the kernels.
+    Simd(SimdArgs),
+}
+
+#[derive(clap::Args)]
+struct SimdArgs {
+    /// Directory of the scalar twins and the C sources (`X.wasm`, `X.c`,
+    /// `checksums.tsv`, `native_main.c`) [default: ../kernels beside the
+    /// SIMD kernels' directory]
+    #[arg(long)]
+    scalar: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -147,6 +169,7 @@ fn main() -> ExitCode {
         .map_err(anyhow::Error::from)
         .and_then(|args| match &args.mode {
             Some(Mode::Programs(programs)) => bench_programs(&args, programs, &matches),
+            Some(Mode::Simd(simd)) => bench_simd(&args, simd, &matches),
             Some(Mode::CodeSize) => {
                 let dir = args.kernels.clone().unwrap_or_else(|| {
                     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench/kernels")
@@ -210,6 +233,83 @@ fn make_engine(name: &str, args: &Args) -> Result<Box<dyn Engine>> {
     })
 }
 
+/// The engines of a kernels run.
+struct Lineup {
+    /// The wasm engines selected, in table order.
+    engines: Vec<Box<dyn Engine>>,
+    /// Every engine selected, native included: name -> what it is.
+    described: Vec<(String, String)>,
+    /// Whether the native builds run (selected, and clang is there).
+    native: bool,
+    /// Why native is skipped, if it is.
+    notes: Vec<String>,
+}
+
+/// Whether `--engines` selects `name` (all when it is empty).
+fn selected(args: &Args, name: &str) -> bool {
+    args.engines.is_empty() || args.engines.iter().any(|e| e == name)
+}
+
+/// Checks `--engines` and builds the selected engines of [`ENGINES`].
+fn lineup(args: &Args) -> Result<Lineup> {
+    for name in &args.engines {
+        if !ENGINES.iter().any(|(n, _)| n == name) {
+            let known: Vec<&str> = ENGINES.iter().map(|(n, _)| *n).collect();
+            bail!("unknown engine {name:?} (known: {})", known.join(", "));
+        }
+    }
+    let mut notes = Vec::new();
+    let mut engines: Vec<Box<dyn Engine>> = Vec::new();
+    let mut described = Vec::new();
+    for (name, what) in ENGINES.iter().filter(|(n, _)| *n != "native") {
+        if selected(args, name) {
+            engines.push(make_engine(name, args)?);
+            described.push((name.to_string(), what.to_string()));
+        }
+    }
+    if let Some((_, what)) = described.iter_mut().find(|(n, _)| n == "vibewasm") {
+        what.push_str(vibewasm_what(args));
+    }
+    let native = selected(args, "native") && {
+        let found = native::clang_available();
+        if !found {
+            let note = "native skipped: `clang` is not installed (Debian: apt-get install clang)";
+            eprintln!("NOTE: {note}");
+            notes.push(note.to_string());
+        }
+        found
+    };
+    if native {
+        described.push((
+            "native".into(),
+            format!(
+                "clang {} (build.sh's native build)",
+                native::CFLAGS.join(" ")
+            ),
+        ));
+    }
+    Ok(Lineup {
+        engines,
+        described,
+        native,
+        notes,
+    })
+}
+
+/// Refuses the options of `ids` (clap ids) given on the command line: they
+/// belong to another mode.
+fn refuse_options(matches: &ArgMatches, ids: &[&str], mode: &str) -> Result<()> {
+    for id in ids {
+        if matches.value_source(id) == Some(ValueSource::CommandLine) {
+            bail!(
+                "--{} is not an option of the `{mode}` mode",
+                id.replace('_', "-")
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs everything; `Ok(false)` when a checksum or an engine failed.
 fn bench(mut args: Args) -> Result<bool> {
     if args.quick {
@@ -221,65 +321,24 @@ fn bench(mut args: Args) -> Result<bool> {
     if args.reps == 0 {
         bail!("--reps must be at least 1");
     }
-    for name in &args.engines {
-        if !ENGINES.iter().any(|(n, _)| n == name) {
-            let known: Vec<&str> = ENGINES.iter().map(|(n, _)| *n).collect();
-            bail!("unknown engine {name:?} (known: {})", known.join(", "));
-        }
-    }
-    let selected = |name: &str| args.engines.is_empty() || args.engines.iter().any(|e| e == name);
     let kernels_dir = args.kernels.clone().unwrap_or_else(|| {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench/kernels")
     });
     let kernels = kernels::load(&kernels_dir, &args.only)?;
     let scratch = TempDir::new()?;
+    let Lineup {
+        mut engines,
+        described,
+        native,
+        notes,
+    } = lineup(&args)?;
 
-    let mut notes = Vec::new();
-    let mut engines: Vec<Box<dyn Engine>> = Vec::new();
-    let mut described = Vec::new();
-    for (name, what) in ENGINES.iter().filter(|(n, _)| *n != "native") {
-        if selected(name) {
-            engines.push(make_engine(name, &args)?);
-            described.push((name.to_string(), what.to_string()));
-        }
-    }
-    if let Some((_, what)) = described.iter_mut().find(|(n, _)| n == "vibewasm") {
-        what.push_str(vibewasm_what(&args));
-    }
-    let use_native = selected("native") && {
-        let found = native::clang_available();
-        if !found {
-            let note = "native skipped: `clang` is not installed (Debian: apt-get install clang)";
-            eprintln!("NOTE: {note}");
-            notes.push(note.to_string());
-        }
-        found
-    };
-    if use_native {
-        described.push((
-            "native".into(),
-            "clang -O2 (build.sh's native build)".into(),
-        ));
-    }
-
-    let mut harness = Harness {
-        dir: scratch.0.clone(),
-        reps: args.reps,
-        failures: Vec::new(),
-    };
+    let mut harness = Harness::new(scratch.0.clone(), args.reps);
     let mut kernel_reports = Vec::new();
     for kernel in &kernels {
         eprintln!("{} ({} bytes of wasm)", kernel.name, kernel.wasm.len());
-        let binary = match (&kernel.c_source, use_native) {
-            (Some(source), true) => match native::build(source, &kernels_dir, &scratch.0) {
-                Ok(binary) => Some(binary),
-                Err(e) => {
-                    let message = format!("native build of {}: {e:#}", kernel.name);
-                    eprintln!("\n!!!!!!!! FAILURE: {message}\n");
-                    harness.failures.push(message);
-                    None
-                }
-            },
+        let binary = match (&kernel.c_source, native) {
+            (Some(source), true) => harness.native_build(&kernel.name, source, &kernels_dir),
             _ => None,
         };
         kernel_reports.push(harness.kernel(&mut engines, binary.as_deref(), kernel));
@@ -331,14 +390,8 @@ fn bench(mut args: Args) -> Result<bool> {
 
 /// The programs mode; `Ok(false)` when an engine failed or gave a wrong output.
 fn bench_programs(args: &Args, mode: &ProgramsArgs, matches: &ArgMatches) -> Result<bool> {
-    for id in KERNEL_ONLY {
-        if matches.value_source(id) == Some(ValueSource::CommandLine) {
-            bail!(
-                "--{} is an option of the kernels mode, not of `programs`",
-                id.replace('_', "-")
-            );
-        }
-    }
+    refuse_options(matches, &["kernels"], "programs")?;
+    refuse_options(matches, KERNEL_ONLY, "programs")?;
     if args.reps == 0 {
         bail!("--reps must be at least 1");
     }
@@ -360,9 +413,7 @@ fn bench_programs(args: &Args, mode: &ProgramsArgs, matches: &ArgMatches) -> Res
     let mut engines: Vec<Box<dyn Engine>> = Vec::new();
     let mut described = Vec::new();
     for (name, what) in ENGINES {
-        if !PROGRAM_ENGINES.contains(name)
-            || !(args.engines.is_empty() || args.engines.iter().any(|e| e == name))
-        {
+        if !PROGRAM_ENGINES.contains(name) || !selected(args, name) {
             continue;
         }
         engines.push(make_engine(name, args)?);
@@ -374,11 +425,7 @@ fn bench_programs(args: &Args, mode: &ProgramsArgs, matches: &ArgMatches) -> Res
         described.push((name.to_string(), what));
     }
 
-    let mut harness = Harness {
-        dir: scratch.0.clone(),
-        reps: args.reps,
-        failures: Vec::new(),
-    };
+    let mut harness = Harness::new(scratch.0.clone(), args.reps);
     let mut reports = Vec::new();
     for program in &programs {
         eprintln!(
@@ -420,6 +467,96 @@ fn bench_programs(args: &Args, mode: &ProgramsArgs, matches: &ArgMatches) -> Res
         eprintln!("wrote {}", path.display());
     }
     Ok(report_failures(&report.failures, "wrong outputs or errors"))
+}
+
+/// The `simd` mode; `Ok(false)` when a checksum or an engine failed.
+fn bench_simd(args: &Args, mode: &SimdArgs, matches: &ArgMatches) -> Result<bool> {
+    refuse_options(matches, KERNEL_ONLY, "simd")?;
+    if args.reps == 0 {
+        bail!("--reps must be at least 1");
+    }
+    let dir = args.kernels.clone().unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench/kernels-simd")
+    });
+    let scalar_dir = mode
+        .scalar
+        .clone()
+        .unwrap_or_else(|| simd::default_scalar_dir(&dir));
+    let mut kernels = kernels::load(&dir, &simd::simd_names(&args.only))?;
+    let twins = simd::twins(&mut kernels, &scalar_dir)?;
+    let scratch = TempDir::new()?;
+    let Lineup {
+        mut engines,
+        mut described,
+        native,
+        mut notes,
+    } = lineup(args)?;
+    if let Some((_, what)) = described.iter_mut().find(|(n, _)| n == "native") {
+        *what = format!(
+            "clang {} of the scalar kernels' `X.c` (the kernels mode's native build)",
+            native::CFLAGS.join(" ")
+        );
+        notes.push(format!(
+            "native: `{}` (the kernels mode's flags: no `-march`, so x86-64's baseline \
+             with SSE2; clang's loop and SLP vectorisers are on at -O2): the same binary \
+             as the scalar kernels' native column",
+            native::command()
+        ));
+    }
+
+    let mut harness = Harness::new(scratch.0.clone(), args.reps);
+    let mut no_simd = Vec::new();
+    for engine in &mut engines {
+        if let Some(error) = simd::refusal(engine.as_mut()) {
+            eprintln!("NOTE: {} has no SIMD: {error}", engine.name());
+            harness.may_refuse.push(engine.name());
+            no_simd.push((engine.name().to_string(), error));
+        }
+    }
+    let mut scalar_engines = simd::SCALAR_ENGINES
+        .iter()
+        .filter(|name| selected(args, name))
+        .map(|name| make_engine(name, args))
+        .collect::<Result<Vec<_>>>()?;
+
+    let mut reports = Vec::new();
+    for (kernel, twin) in kernels.iter().zip(&twins) {
+        eprintln!("{} ({} bytes of wasm)", kernel.name, kernel.wasm.len());
+        let binary = match (&kernel.c_source, native) {
+            (Some(source), true) => harness.native_build(&kernel.name, source, &scalar_dir),
+            _ => None,
+        };
+        let simd = harness.kernel(&mut engines, binary.as_deref(), kernel);
+        let scalar = (!scalar_engines.is_empty()).then(|| {
+            eprintln!(
+                "{} ({} bytes of wasm), scalar twin",
+                twin.name,
+                twin.wasm.len()
+            );
+            harness.kernel(&mut scalar_engines, None, twin)
+        });
+        reports.push(SimdKernel { simd, scalar });
+    }
+
+    let report = SimdReport {
+        engines: described,
+        reps: args.reps,
+        no_simd,
+        kernels: reports,
+        notes,
+        failures: harness.failures,
+    };
+    print!("{}", report.markdown());
+    if let Some(path) = &args.json {
+        let file =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        serde_json::to_writer_pretty(std::io::BufWriter::new(file), &report)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(report_failures(
+        &report.failures,
+        "checksum mismatches or errors",
+    ))
 }
 
 /// Repeats the failures at the end (stderr and the markdown); `true` when

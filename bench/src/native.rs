@@ -8,6 +8,16 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+/// clang's options before the output and the sources (`-O2`: no `-march`,
+/// so x86-64's baseline, SSE2; clang's loop and SLP vectorisers are on at
+/// `-O2`).
+pub const CFLAGS: &[&str] = &["-O2"];
+
+/// `clang FLAGS NAME.c native_main.c -lm`, for the tables.
+pub fn command() -> String {
+    format!("clang {} NAME.c native_main.c -lm", CFLAGS.join(" "))
+}
+
 /// Whether `clang` can be run.
 pub fn clang_available() -> bool {
     Command::new("clang")
@@ -27,7 +37,7 @@ pub fn build(c_source: &Path, kernels_dir: &Path, out_dir: &Path) -> Result<Path
         return Ok(binary);
     }
     let output = Command::new("clang")
-        .arg("-O2")
+        .args(CFLAGS)
         .arg("-o")
         .arg(&binary)
         .arg(c_source)

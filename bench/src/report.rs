@@ -44,6 +44,10 @@ pub struct EngineRun {
     pub instantiate_samples_s: Vec<f64>,
     pub run_samples_s: Vec<f64>,
     pub error: Option<String>,
+    /// The engine refused to compile the module (a feature it lacks, which
+    /// the harness was told to expect): no figures, and not a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -78,7 +82,7 @@ pub fn mb_per_s(bytes: usize, seconds: f64) -> f64 {
 }
 
 impl KernelReport {
-    fn get(&self, engine: &str) -> Option<&EngineRun> {
+    pub(crate) fn get(&self, engine: &str) -> Option<&EngineRun> {
         self.engines.iter().find(|r| r.engine == engine)
     }
 
@@ -88,15 +92,26 @@ impl KernelReport {
             .filter(|r| r.error.is_none())
             .and_then(|r| metric(self, r))
     }
+
+    /// `metric` of `engine` on this kernel as a table cell; `refused` is
+    /// what the cell says when the engine refused the module.
+    pub(crate) fn cell(&self, engine: &str, metric: Metric, refused: &'static str) -> Cell {
+        match self.get(engine) {
+            Some(r) if r.error.is_some() => Cell::Fail,
+            Some(r) if r.refused.is_some() => Cell::Note(refused),
+            Some(r) => Cell::Value(metric(self, r)),
+            None => Cell::Absent,
+        }
+    }
 }
 
 /// A per-kernel figure of an engine, e.g. its median run time.
-type Metric = fn(&KernelReport, &EngineRun) -> Option<f64>;
+pub(crate) type Metric = fn(&KernelReport, &EngineRun) -> Option<f64>;
 
-fn run_s(_: &KernelReport, r: &EngineRun) -> Option<f64> {
+pub(crate) fn run_s(_: &KernelReport, r: &EngineRun) -> Option<f64> {
     r.run_s
 }
-fn compile_ms(_: &KernelReport, r: &EngineRun) -> Option<f64> {
+pub(crate) fn compile_ms(_: &KernelReport, r: &EngineRun) -> Option<f64> {
     r.compile_s.map(|s| s * 1e3)
 }
 fn compile_mb_s(k: &KernelReport, r: &EngineRun) -> Option<f64> {
@@ -142,12 +157,14 @@ pub(crate) enum Cell {
     Absent,
     /// The engine failed on it (error or wrong answer).
     Fail,
+    /// Why there is no figure, e.g. `"no SIMD: refused"`.
+    Note(&'static str),
     /// The figure, `None` for a step the engine does not have.
     Value(Option<f64>),
 }
 
 impl Cell {
-    fn ok(&self) -> Option<f64> {
+    pub(crate) fn ok(&self) -> Option<f64> {
         match self {
             Cell::Value(v) => *v,
             _ => None,
@@ -158,9 +175,76 @@ impl Cell {
         match self {
             Cell::Absent => "-".to_string(),
             Cell::Fail => "FAIL".to_string(),
+            Cell::Note(note) => note.to_string(),
             Cell::Value(v) => cell(*v),
         }
     }
+}
+
+/// A column of [`columns_table`]: its title and each row's cell.
+pub(crate) struct Column<'a, R> {
+    pub title: String,
+    pub cell: Box<dyn Fn(&R) -> Cell + 'a>,
+}
+
+impl<'a, R> Column<'a, R> {
+    pub(crate) fn new(title: impl Into<String>, cell: impl Fn(&R) -> Cell + 'a) -> Self {
+        Column {
+            title: title.into(),
+            cell: Box::new(cell),
+        }
+    }
+
+    /// `numerator / denominator` of the row, when both are figures.
+    pub(crate) fn ratio(
+        title: impl Into<String>,
+        numerator: impl Fn(&R) -> Cell + 'a,
+        denominator: impl Fn(&R) -> Cell + 'a,
+    ) -> Self {
+        Column::new(title, move |row| {
+            Cell::Value(
+                numerator(row)
+                    .ok()
+                    .zip(denominator(row).ok())
+                    .map(|(a, b)| a / b),
+            )
+        })
+    }
+}
+
+/// A table with `items` (kernels or programs: a name and a wasm size) as
+/// rows and `columns`, and a geometric-mean row: of each column's figures
+/// (over the items that have one).
+pub(crate) fn columns_table<R>(
+    out: &mut String,
+    title: &str,
+    label: &str,
+    items: &[R],
+    name: impl Fn(&R) -> (&str, usize),
+    columns: &[Column<'_, R>],
+) {
+    let _ = writeln!(out, "### {title}\n");
+    let mut header = format!("| {label} | wasm bytes |");
+    let mut rule = "|---|---:|".to_string();
+    for c in columns {
+        let _ = write!(header, " {} |", c.title);
+        rule.push_str("---:|");
+    }
+    let _ = writeln!(out, "{header}\n{rule}");
+    for item in items {
+        let (n, bytes) = name(item);
+        let _ = write!(out, "| {n} | {bytes} |");
+        for c in columns {
+            let _ = write!(out, " {} |", (c.cell)(item).text());
+        }
+        out.push('\n');
+    }
+    let _ = write!(out, "| **geomean** | |");
+    for c in columns {
+        let values: Vec<f64> = items.iter().filter_map(|i| (c.cell)(i).ok()).collect();
+        let _ = write!(out, " {} |", geomean_cell(&values, items.len()));
+    }
+    out.push_str("\n\n");
 }
 
 /// A table with `items` (kernels or programs: a name and a wasm size) as
@@ -179,46 +263,21 @@ pub(crate) fn item_table<R>(
     ratios: bool,
     value: impl Fn(&R, &str) -> Cell,
 ) {
-    let others: Vec<&str> = if ratios && engines.contains(&VIBEWASM) {
-        engines.iter().copied().filter(|&e| e != VIBEWASM).collect()
-    } else {
-        Vec::new()
-    };
-    let ratio = |item: &R, e: &str| Some(value(item, VIBEWASM).ok()? / value(item, e).ok()?);
-    let _ = writeln!(out, "### {title}\n");
-    let mut header = format!("| {label} | wasm bytes |");
-    let mut rule = "|---|---:|".to_string();
-    for e in engines {
-        let _ = write!(header, " {e} |");
-        rule.push_str("---:|");
+    let value = &value;
+    let mut columns: Vec<Column<'_, R>> = engines
+        .iter()
+        .map(|&e| Column::new(e, move |item| value(item, e)))
+        .collect();
+    if ratios && engines.contains(&VIBEWASM) {
+        columns.extend(engines.iter().filter(|&&e| e != VIBEWASM).map(|&e| {
+            Column::ratio(
+                format!("vw/{e}"),
+                move |item| value(item, VIBEWASM),
+                move |item| value(item, e),
+            )
+        }));
     }
-    for e in &others {
-        let _ = write!(header, " vw/{e} |");
-        rule.push_str("---:|");
-    }
-    let _ = writeln!(out, "{header}\n{rule}");
-    for item in items {
-        let (n, bytes) = name(item);
-        let _ = write!(out, "| {n} | {bytes} |");
-        for e in engines {
-            let _ = write!(out, " {} |", value(item, e).text());
-        }
-        for e in &others {
-            let _ = write!(out, " {} |", cell(ratio(item, e)));
-        }
-        out.push('\n');
-    }
-    let n = items.len();
-    let _ = write!(out, "| **geomean** | |");
-    for e in engines {
-        let values: Vec<f64> = items.iter().filter_map(|i| value(i, e).ok()).collect();
-        let _ = write!(out, " {} |", geomean_cell(&values, n));
-    }
-    for e in &others {
-        let ratios: Vec<f64> = items.iter().filter_map(|i| ratio(i, e)).collect();
-        let _ = write!(out, " {} |", geomean_cell(&ratios, n));
-    }
-    out.push_str("\n\n");
+    columns_table(out, title, label, items, name, &columns);
 }
 
 impl Report {
@@ -360,11 +419,7 @@ impl Report {
             |k| (k.name.as_str(), k.wasm_bytes),
             engines,
             ratios,
-            |k, e| match k.get(e) {
-                Some(r) if r.error.is_some() => Cell::Fail,
-                Some(r) => Cell::Value(metric(k, r)),
-                None => Cell::Absent,
-            },
+            |k, e| k.cell(e, metric, "refused"),
         );
     }
 
