@@ -79,6 +79,8 @@ pub struct ModuleCompiler<'m> {
     /// the loads that read them `(end of the load, pool entry)`.
     float_pool: Vec<u64>,
     float_pool_entries: std::collections::HashMap<u64, usize>,
+    /// `v128` constants: their first of two consecutive pool entries.
+    vector_pool_entries: std::collections::HashMap<u128, usize>,
     float_loads: Vec<(Label, usize)>,
     /// Some signature or global of the module has a `v128` in it: then any
     /// function may hold one on its stack (see `func.rs`, frame layout).
@@ -120,6 +122,7 @@ impl<'m> ModuleCompiler<'m> {
             wasm_size,
             float_pool: Vec::new(),
             float_pool_entries: Default::default(),
+            vector_pool_entries: Default::default(),
             float_loads: Vec::new(),
             module_has_v128: meta.types.iter().any(|t| {
                 t.params.contains(&format::ValType::V128)
@@ -199,6 +202,34 @@ impl<'m> ModuleCompiler<'m> {
         };
         let xmm = self.e.float_machine_index(dst);
         self.e.custom(&x86_64::load_float_pc_relative(xmm, is_f32));
+        let end = self.e.label();
+        self.float_loads.push((end, entry));
+    }
+
+    /// Loads the `v128` constant `bits` into `dst`: zero by clearing the
+    /// register; on x86-64 any other value from the chunk's constant pool
+    /// (one load instead of four instructions through a general register);
+    /// on aarch64 through `R0` ([`emitter::Emitter::vec_const`]).
+    pub fn vector_const(&mut self, dst: emitter::FReg, bits: u128) {
+        if self.e.arch() == Arch::Aarch64 {
+            return self.e.vec_const(dst, bits);
+        }
+        let xmm = self.e.float_machine_index(dst);
+        if bits == 0 {
+            return self
+                .e
+                .custom(&x86_64::sse(Some(0x66), &[0xef], xmm, xmm, None));
+        }
+        let entry = match self.vector_pool_entries.get(&bits) {
+            Some(&entry) => entry,
+            None => {
+                let entry = self.float_pool.len();
+                self.float_pool.extend([bits as u64, (bits >> 64) as u64]);
+                self.vector_pool_entries.insert(bits, entry);
+                entry
+            }
+        };
+        self.e.custom(&x86_64::load_vector_pc_relative(xmm));
         let end = self.e.label();
         self.float_loads.push((end, entry));
     }

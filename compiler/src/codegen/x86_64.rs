@@ -41,6 +41,19 @@ pub fn load_float_pc_relative(xmm: i32, is_f32: bool) -> Vec<u8> {
     bytes
 }
 
+/// `movdqu xmm, [rip + disp32]`: like [`load_float_pc_relative`], all 16
+/// bytes (a `v128` constant in the pool).
+pub fn load_vector_pc_relative(xmm: i32) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(9);
+    bytes.push(0xf3);
+    if xmm >= 8 {
+        bytes.push(0x44); // REX.R
+    }
+    bytes.extend_from_slice(&[0x0f, 0x6f, ((xmm & 7) << 3) as u8 | 0b101]);
+    bytes.extend_from_slice(&[0; 4]);
+    bytes
+}
+
 /// A move between a register and memory at `[base + index + disp]`,
 /// which SLJIT cannot address (its two-register form has no
 /// displacement): guard-page accesses with a constant offset, one

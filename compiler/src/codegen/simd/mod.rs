@@ -282,7 +282,7 @@ impl FuncCompiler<'_, '_> {
     pub fn push_vector_const(&mut self, bits: u128) {
         self.note_simd(false);
         let dst = self.alloc_freg();
-        self.m.e.vec_const(dst, bits);
+        self.m.vector_const(dst, bits);
         self.push_freg(dst, ValType::V128);
     }
 
@@ -298,7 +298,7 @@ impl FuncCompiler<'_, '_> {
         let b = self.pop_vector(FT1);
         let (dst, [b]) = self.pop_first_operand([b]);
         match self.m.e.arch() {
-            Arch::X86_64 => x86_64::binary(&mut self.m.e, op, dst, b, TEMPS),
+            Arch::X86_64 => x86_64::binary(self.m, op, dst, b, TEMPS),
             Arch::Aarch64 => aarch64::binary(&mut self.m.e, op, dst, b, TEMPS),
         }
         self.push_freg(dst, ValType::V128);
@@ -311,7 +311,7 @@ impl FuncCompiler<'_, '_> {
         // operand came from memory (then it is in `FT1`).
         let dst = if src == FT1 { self.alloc_freg() } else { src };
         match self.m.e.arch() {
-            Arch::X86_64 => x86_64::unary(&mut self.m.e, op, dst, src, TEMPS),
+            Arch::X86_64 => x86_64::unary(self.m, op, dst, src, TEMPS),
             Arch::Aarch64 => aarch64::unary(&mut self.m.e, op, dst, src, TEMPS),
         }
         self.push_freg(dst, ValType::V128);
@@ -326,7 +326,7 @@ impl FuncCompiler<'_, '_> {
         // and `c` then still differ (only one can have been in `dst`).
         let temp = FT2;
         match self.m.e.arch() {
-            Arch::X86_64 => x86_64::ternary(&mut self.m.e, op, dst, b, c, temp),
+            Arch::X86_64 => x86_64::ternary(self.m, op, dst, b, c, temp),
             Arch::Aarch64 => aarch64::ternary(&mut self.m.e, op, dst, b, c, temp),
         }
         self.push_freg(dst, ValType::V128);
@@ -347,7 +347,7 @@ impl FuncCompiler<'_, '_> {
         self.move_vector(Operand::freg(FT1), accumulator);
         let (dst, [b]) = self.pop_first_operand([FT1]);
         match self.m.e.arch() {
-            Arch::X86_64 => x86_64::binary(&mut self.m.e, Binary::Add(Lanes::I32), dst, b, TEMPS),
+            Arch::X86_64 => x86_64::binary(self.m, Binary::Add(Lanes::I32), dst, b, TEMPS),
             Arch::Aarch64 => aarch64::binary(&mut self.m.e, Binary::Add(Lanes::I32), dst, b, TEMPS),
         }
         self.push_freg(dst, ValType::V128);
@@ -376,7 +376,7 @@ impl FuncCompiler<'_, '_> {
             self.m.e.vec_move(false, dst, Operand::freg(src));
         }
         match self.m.e.arch() {
-            Arch::X86_64 => x86_64::shift(&mut self.m.e, op, lanes, dst, count, TEMPS),
+            Arch::X86_64 => x86_64::shift(self.m, op, lanes, dst, count, TEMPS),
             Arch::Aarch64 => aarch64::shift(&mut self.m.e, op, lanes, dst, count, TEMPS),
         }
         self.push_freg(dst, ValType::V128);
@@ -392,7 +392,7 @@ impl FuncCompiler<'_, '_> {
                     .e
                     .vec_sign_mask(lanes.log2_bytes(), src, Operand::reg(dst))
             }
-            (_, Arch::X86_64) => x86_64::test(&mut self.m.e, op, dst, src, TEMPS),
+            (_, Arch::X86_64) => x86_64::test(self.m, op, dst, src, TEMPS),
             (_, Arch::Aarch64) => aarch64::test(&mut self.m.e, op, dst, src, TEMPS),
         }
         self.push_reg(dst, ValType::I32);
@@ -404,7 +404,7 @@ impl FuncCompiler<'_, '_> {
         let b = self.pop_vector(FT1);
         let (dst, [b]) = self.pop_first_operand([b]);
         match self.m.e.arch() {
-            Arch::X86_64 => x86_64::shuffle(&mut self.m.e, dst, b, lanes, TEMPS),
+            Arch::X86_64 => x86_64::shuffle(self.m, dst, b, lanes, TEMPS),
             Arch::Aarch64 => aarch64::shuffle(&mut self.m.e, dst, b, lanes, TEMPS),
         }
         self.push_freg(dst, ValType::V128);

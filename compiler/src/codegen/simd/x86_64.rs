@@ -9,11 +9,13 @@ use sljit_sys::{SLJIT_ADD32, SLJIT_LSHR32, SLJIT_SHL32};
 
 use super::{Binary, Lanes, Shift, ShiftCount, Temps, Ternary, Test, Unary};
 use crate::codegen::x86_64::sse;
-use crate::emitter::{Emitter, FReg, Operand, Reg, R0, R1};
+use crate::codegen::ModuleCompiler;
+use crate::emitter::{FReg, Operand, Reg, R0, R1};
 
-/// Emits SSE instructions on float registers.
-struct Asm<'e> {
-    e: &'e mut Emitter,
+/// Emits SSE instructions on float registers; constants come from the
+/// chunk's pool (`ModuleCompiler::vector_const`).
+struct Asm<'a, 'm> {
+    m: &'a mut ModuleCompiler<'m>,
 }
 
 /// `pcmpeqb`/`w`/`d`/`q` for each lane width.
@@ -32,21 +34,21 @@ const CMP_LE: u8 = 2;
 const CMP_UNORD: u8 = 3;
 const CMP_NEQ: u8 = 4;
 
-impl Asm<'_> {
+impl Asm<'_, '_> {
     fn x(&self, r: FReg) -> i32 {
-        self.e.float_machine_index(r)
+        self.m.e.float_machine_index(r)
     }
 
     /// `66 0F opcode /r`: an integer (or double) instruction.
     fn op(&mut self, opcode: &[u8], dst: FReg, src: FReg) {
         let bytes = sse(Some(0x66), opcode, self.x(dst), self.x(src), None);
-        self.e.custom(&bytes);
+        self.m.e.custom(&bytes);
     }
 
     /// `0F opcode /r`: a single-precision instruction (no prefix).
     fn ps(&mut self, opcode: u8, dst: FReg, src: FReg) {
         let bytes = sse(None, &[opcode], self.x(dst), self.x(src), None);
-        self.e.custom(&bytes);
+        self.m.e.custom(&bytes);
     }
 
     /// A float instruction for `lanes`: `ps` for F32, `66`-prefixed for F64.
@@ -61,19 +63,19 @@ impl Asm<'_> {
     fn cmp(&mut self, lanes: Lanes, predicate: u8, dst: FReg, src: FReg) {
         let prefix = (lanes == Lanes::F64).then_some(0x66);
         let bytes = sse(prefix, &[0xc2], self.x(dst), self.x(src), Some(predicate));
-        self.e.custom(&bytes);
+        self.m.e.custom(&bytes);
     }
 
     /// `66 0F opcode /r ib`.
     fn op_imm(&mut self, opcode: &[u8], dst: FReg, src: FReg, imm: u8) {
         let bytes = sse(Some(0x66), opcode, self.x(dst), self.x(src), Some(imm));
-        self.e.custom(&bytes);
+        self.m.e.custom(&bytes);
     }
 
     /// A shift by an immediate: `66 0F group /extension ib`.
     fn shift_imm(&mut self, group: u8, extension: i32, dst: FReg, imm: u8) {
         let bytes = sse(Some(0x66), &[group], extension, self.x(dst), Some(imm));
-        self.e.custom(&bytes);
+        self.m.e.custom(&bytes);
     }
 
     fn psrl_imm(&mut self, lanes: Lanes, dst: FReg, imm: u8) {
@@ -141,14 +143,15 @@ impl Asm<'_> {
 
     /// A general register to the low 32 bits of `dst` (the rest cleared).
     fn movd_from(&mut self, dst: FReg, src: Reg) {
-        self.e
+        self.m
+            .e
             .vec_lane(false, 2, false, true, dst, 0, Operand::reg(src));
     }
 }
 
-pub fn binary(e: &mut Emitter, op: Binary, dst: FReg, b: FReg, t: Temps) {
+pub fn binary(m: &mut ModuleCompiler<'_>, op: Binary, dst: FReg, b: FReg, t: Temps) {
     use Binary::*;
-    let mut a = Asm { e };
+    let mut a = Asm { m };
     let (t0, t2) = (t.t0, t.t2);
     let lane = |l: Lanes| l.log2_bytes() as usize;
     match op {
@@ -334,7 +337,7 @@ pub fn binary(e: &mut Emitter, op: Binary, dst: FReg, b: FReg, t: Temps) {
         },
         Swizzle => {
             // Indices above 15 saturate to 0x80 and up: `pshufb` zeroes those.
-            a.e.vec_const(t0, u128::from_le_bytes([0x70; 16]));
+            a.m.vector_const(t0, u128::from_le_bytes([0x70; 16]));
             a.op(&[0xdc], t0, b);
             a.op(&[0x38, 0x00], dst, t0);
         }
@@ -343,7 +346,7 @@ pub fn binary(e: &mut Emitter, op: Binary, dst: FReg, b: FReg, t: Temps) {
 
 /// `mask` (all ones in NaN lanes) becomes ones in every bit but the sign,
 /// exponent and quiet bit: `andn` with it keeps a canonical quiet NaN.
-fn quiet_nan_mask(a: &mut Asm, lanes: Lanes, mask: FReg) {
+fn quiet_nan_mask(a: &mut Asm<'_, '_>, lanes: Lanes, mask: FReg) {
     if lanes == Lanes::F32 {
         a.psrl_imm(Lanes::I32, mask, 10);
     } else {
@@ -351,9 +354,9 @@ fn quiet_nan_mask(a: &mut Asm, lanes: Lanes, mask: FReg) {
     }
 }
 
-pub fn unary(e: &mut Emitter, op: Unary, dst: FReg, src: FReg, t: Temps) {
+pub fn unary(m: &mut ModuleCompiler<'_>, op: Unary, dst: FReg, src: FReg, t: Temps) {
     use Unary::*;
-    let mut a = Asm { e };
+    let mut a = Asm { m };
     let (t0, t2) = (t.t0, t.t2);
     match op {
         Not => {
@@ -402,15 +405,15 @@ pub fn unary(e: &mut Emitter, op: Unary, dst: FReg, src: FReg, t: Temps) {
         Popcnt => {
             // Each nibble's count from a 16-entry table (`pshufb`).
             const COUNTS: u128 = 0x0403_0302_0302_0201_0302_0201_0201_0100;
-            a.e.vec_const(t0, u128::from_le_bytes([0x0f; 16]));
+            a.m.vector_const(t0, u128::from_le_bytes([0x0f; 16]));
             a.mov(t2, src);
             a.psrl_imm(Lanes::I16, t2, 4);
             a.op(&[0xdb], t2, t0);
             a.mov(dst, src);
             a.op(&[0xdb], dst, t0);
-            a.e.vec_const(t0, COUNTS);
+            a.m.vector_const(t0, COUNTS);
             a.op(&[0x38, 0x00], t0, dst);
-            a.e.vec_const(dst, COUNTS);
+            a.m.vector_const(dst, COUNTS);
             a.op(&[0x38, 0x00], dst, t2);
             a.op(&[0xfc], dst, t0);
         }
@@ -442,14 +445,14 @@ pub fn unary(e: &mut Emitter, op: Unary, dst: FReg, src: FReg, t: Temps) {
         }
         ConvertLowI32 { signed: true } => {
             let bytes = sse(Some(0xf3), &[0xe6], a.x(dst), a.x(src), None);
-            a.e.custom(&bytes);
+            a.m.e.custom(&bytes);
         }
         ConvertLowI32 { signed: false } => {
             // 2^52 + x as a double's bits, minus 2^52.
-            a.e.vec_const(t0, splat32(0x4330_0000));
+            a.m.vector_const(t0, splat32(0x4330_0000));
             a.mov(dst, src);
             a.ps(0x14, dst, t0);
-            a.e.vec_const(t0, splat64(0x4330_0000_0000_0000));
+            a.m.vector_const(t0, splat64(0x4330_0000_0000_0000));
             a.op(&[0x5c], dst, t0);
         }
         TruncSatF32 { signed: true } => {
@@ -483,7 +486,7 @@ pub fn unary(e: &mut Emitter, op: Unary, dst: FReg, src: FReg, t: Temps) {
         TruncSatF64Zero { signed: true } => {
             a.mov(t0, src);
             a.cmp(Lanes::F64, CMP_EQ, t0, t0);
-            a.e.vec_const(t2, splat64(2147483647.0f64.to_bits()));
+            a.m.vector_const(t2, splat64(2147483647.0f64.to_bits()));
             a.op(&[0x54], t0, t2);
             a.mov(dst, src);
             a.op(&[0x5d], dst, t0);
@@ -493,13 +496,13 @@ pub fn unary(e: &mut Emitter, op: Unary, dst: FReg, src: FReg, t: Temps) {
             a.zero(t0);
             a.mov(dst, src);
             a.op(&[0x5f], dst, t0);
-            a.e.vec_const(t2, splat64(4294967295.0f64.to_bits()));
+            a.m.vector_const(t2, splat64(4294967295.0f64.to_bits()));
             a.op(&[0x5d], dst, t2);
             a.op_imm(&[0x3a, 0x09], dst, dst, 3);
-            a.e.vec_const(t2, splat64(0x4330_0000_0000_0000));
+            a.m.vector_const(t2, splat64(0x4330_0000_0000_0000));
             a.op(&[0x58], dst, t2);
             let bytes = sse(None, &[0xc6], a.x(dst), a.x(t0), Some(0x88));
-            a.e.custom(&bytes);
+            a.m.e.custom(&bytes);
         }
         Demote => a.op(&[0x5a], dst, src),
         Promote => a.ps(0x5a, dst, src),
@@ -552,9 +555,9 @@ pub fn unary(e: &mut Emitter, op: Unary, dst: FReg, src: FReg, t: Temps) {
     }
 }
 
-fn cvttps2dq(a: &mut Asm, dst: FReg, src: FReg) {
+fn cvttps2dq(a: &mut Asm<'_, '_>, dst: FReg, src: FReg) {
     let bytes = sse(Some(0xf3), &[0x5b], a.x(dst), a.x(src), None);
-    a.e.custom(&bytes);
+    a.m.e.custom(&bytes);
 }
 
 fn splat32(value: u32) -> u128 {
@@ -570,8 +573,8 @@ fn splat64(value: u64) -> u128 {
     (value as u128) | (value as u128) << 64
 }
 
-pub fn ternary(e: &mut Emitter, op: Ternary, dst: FReg, b: FReg, c: FReg, temp: FReg) {
-    let mut a = Asm { e };
+pub fn ternary(m: &mut ModuleCompiler<'_>, op: Ternary, dst: FReg, b: FReg, c: FReg, temp: FReg) {
+    let mut a = Asm { m };
     match op {
         Ternary::Bitselect => {
             // ((a ^ b) & c) ^ b.
@@ -592,8 +595,15 @@ pub fn ternary(e: &mut Emitter, op: Ternary, dst: FReg, b: FReg, c: FReg, temp: 
     }
 }
 
-pub fn shift(e: &mut Emitter, op: Shift, lanes: Lanes, dst: FReg, count: ShiftCount, t: Temps) {
-    let mut a = Asm { e };
+pub fn shift(
+    m: &mut ModuleCompiler<'_>,
+    op: Shift,
+    lanes: Lanes,
+    dst: FReg,
+    count: ShiftCount,
+    t: Temps,
+) {
+    let mut a = Asm { m };
     let (t0, t2) = (t.t0, t.t2);
     let log2 = lanes.log2_bytes() as usize;
     if let ShiftCount::Imm(0) = count {
@@ -611,7 +621,7 @@ pub fn shift(e: &mut Emitter, op: Shift, lanes: Lanes, dst: FReg, count: ShiftCo
                     a.psra_imm(Lanes::I16, dst, n as u8 + 8);
                 }
                 ShiftCount::Reg => {
-                    a.e.op2(
+                    a.m.e.op2(
                         SLJIT_ADD32,
                         Operand::reg(R0),
                         Operand::reg(R0),
@@ -635,14 +645,15 @@ pub fn shift(e: &mut Emitter, op: Shift, lanes: Lanes, dst: FReg, count: ShiftCo
                         a.psrl_imm(Lanes::I16, dst, n as u8);
                     }
                     let mask = if left { 0xffu8 << n } else { 0xff >> n };
-                    a.e.vec_const(t0, u128::from_le_bytes([mask; 16]));
+                    a.m.vector_const(t0, u128::from_le_bytes([mask; 16]));
                 }
                 ShiftCount::Reg => {
                     a.movd_from(t2, R0);
                     a.op(&[if left { 0xf1 } else { 0xd1 }], dst, t2);
                     let op = if left { SLJIT_SHL32 } else { SLJIT_LSHR32 };
-                    a.e.op2(op, Operand::reg(R1), Operand::imm(0xff), Operand::reg(R0));
-                    a.e.vec_splat(0, false, t0, Operand::reg(R1));
+                    a.m.e
+                        .op2(op, Operand::reg(R1), Operand::imm(0xff), Operand::reg(R0));
+                    a.m.e.vec_splat(0, false, t0, Operand::reg(R1));
                 }
             }
             a.op(&[0xdb], dst, t0);
@@ -651,12 +662,12 @@ pub fn shift(e: &mut Emitter, op: Shift, lanes: Lanes, dst: FReg, count: ShiftCo
             // ((x >>u n) ^ m) - m with m = sign bit >>u n.
             match count {
                 ShiftCount::Imm(n) => {
-                    a.e.vec_const(t0, splat64((1u64 << 63) >> n));
+                    a.m.vector_const(t0, splat64((1u64 << 63) >> n));
                     a.psrl_imm(Lanes::I64, dst, n as u8);
                 }
                 ShiftCount::Reg => {
                     a.movd_from(t2, R0);
-                    a.e.vec_const(t0, splat64(1 << 63));
+                    a.m.vector_const(t0, splat64(1 << 63));
                     a.op(&[0xd3], t0, t2);
                     a.op(&[0xd3], dst, t2);
                 }
@@ -683,8 +694,8 @@ pub fn shift(e: &mut Emitter, op: Shift, lanes: Lanes, dst: FReg, count: ShiftCo
     }
 }
 
-pub fn test(e: &mut Emitter, op: Test, dst: Reg, src: FReg, t: Temps) {
-    let mut a = Asm { e };
+pub fn test(m: &mut ModuleCompiler<'_>, op: Test, dst: Reg, src: FReg, t: Temps) {
+    let mut a = Asm { m };
     // `setnz` for any_true, `setz` for all_true (no lane equal to zero).
     let setcc = match op {
         Test::AnyTrue => {
@@ -699,16 +710,16 @@ pub fn test(e: &mut Emitter, op: Test, dst: Reg, src: FReg, t: Temps) {
         }
         Test::Bitmask(_) => unreachable!("SLJIT's simd_sign"),
     };
-    let r = a.e.machine_index(dst) as u8;
+    let r = a.m.e.machine_index(dst) as u8;
     let rex_b = 0x40 | (r >> 3);
     let rex_rb = 0x40 | ((r >> 3) << 2) | (r >> 3);
     let modrm = 0xc0 | ((r & 7) << 3) | (r & 7);
-    a.e.custom(&[rex_b, 0x0f, setcc, 0xc0 | (r & 7)]);
-    a.e.custom(&[rex_rb, 0x0f, 0xb6, modrm]);
+    a.m.e.custom(&[rex_b, 0x0f, setcc, 0xc0 | (r & 7)]);
+    a.m.e.custom(&[rex_rb, 0x0f, 0xb6, modrm]);
 }
 
-pub fn shuffle(e: &mut Emitter, dst: FReg, b: FReg, lanes: [u8; 16], t: Temps) {
-    let mut a = Asm { e };
+pub fn shuffle(m: &mut ModuleCompiler<'_>, dst: FReg, b: FReg, lanes: [u8; 16], t: Temps) {
+    let mut a = Asm { m };
     let pick = |from_b: bool| {
         u128::from_le_bytes(lanes.map(|l| match (l < 16, from_b) {
             (true, false) => l,
@@ -719,12 +730,12 @@ pub fn shuffle(e: &mut Emitter, dst: FReg, b: FReg, lanes: [u8; 16], t: Temps) {
     let from_a = lanes.iter().any(|&l| l < 16);
     let from_b = lanes.iter().any(|&l| l >= 16);
     if from_b {
-        a.e.vec_const(t.t0, pick(true));
+        a.m.vector_const(t.t0, pick(true));
         a.mov(t.t2, b);
         a.op(&[0x38, 0x00], t.t2, t.t0);
     }
     if from_a {
-        a.e.vec_const(t.t0, pick(false));
+        a.m.vector_const(t.t0, pick(false));
         a.op(&[0x38, 0x00], dst, t.t0);
         if from_b {
             a.op(&[0xeb], dst, t.t2);
