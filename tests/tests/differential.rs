@@ -51,7 +51,17 @@ struct Tally {
     trap_kind_differs: usize,
     calls: usize,
     not_instantiated: usize,
+    /// Modules that do not validate without SIMD.
+    simd_modules: usize,
     mismatches: Vec<String>,
+}
+
+/// Whether `wasm` needs SIMD to validate.
+fn uses_simd(wasm: &[u8]) -> bool {
+    let without = wasmparser::WasmFeatures::WASM2 & !wasmparser::WasmFeatures::SIMD;
+    wasmparser::Validator::new_with_features(without)
+        .validate_all(wasm)
+        .is_err()
 }
 
 /// Writes the module of case `seed` to the temp directory; returns the path.
@@ -61,22 +71,31 @@ fn save(seed: u64, wasm: &[u8]) -> String {
     path.display().to_string()
 }
 
-fn run_seeds(seeds: std::ops::Range<u64>) -> Tally {
+fn run_seeds(seeds: std::ops::Range<u64>, simd: bool) -> Tally {
     let dir = TempDir::new();
     let path = dir.join("case.vwa");
     let mut tally = Tally::default();
     for seed in seeds {
         let bytes = case_bytes(seed);
         let mut u = Unstructured::new(&bytes);
-        let smith = if big() {
-            differential::big_smith_config()
-        } else {
-            differential::smith_config()
+        let smith = match (simd, big()) {
+            (true, false) => differential::simd_smith_config(),
+            (true, true) => wasm_smith::Config {
+                simd_enabled: true,
+                ..differential::big_smith_config()
+            },
+            (false, true) => differential::big_smith_config(),
+            (false, false) => differential::smith_config(),
         };
         let Ok(case) = generate_with(&mut u, smith) else {
             tally.skipped += 1;
             continue;
         };
+        tally.simd_modules += usize::from(uses_simd(&case.wasm));
+        if std::env::var_os("VIBEWASM_FUZZ_VERBOSE").is_some() {
+            // Before running it: a case that crashes the process stays.
+            eprintln!("seed {seed}: module saved to {}", save(seed, &case.wasm));
+        }
         let report = run_case(&case, &mut u, Load::File(&path));
         let calls = || report.log.join("\n    ");
         tally.calls += report.calls;
@@ -146,12 +165,18 @@ fn smoke(half: u64) {
     } else {
         mid..first + cases
     };
+    check_seeds(seeds, false);
+}
+
+/// Runs `seeds` (with SIMD modules if `simd`) and fails on any mismatch.
+fn check_seeds(seeds: std::ops::Range<u64>, simd: bool) {
     let start = std::time::Instant::now();
-    let tally = run_seeds(seeds.clone());
+    let tally = run_seeds(seeds.clone(), simd);
+    let what = if simd { "differential (SIMD)" } else { "differential" };
     eprintln!(
-        "differential seeds {seeds:?}: {} agree, {} skipped, {} inconclusive (stack, wasmi panic), \
+        "{what} seeds {seeds:?}: {} agree, {} skipped, {} inconclusive (stack, wasmi panic), \
          {} wasmi-only traps, {} with different trap kinds, {} mismatches; {} failed to instantiate in both; \
-         {} calls compared in {:.1?}",
+         {} calls compared in {:.1?}; {} modules with SIMD",
         tally.agree,
         tally.skipped,
         tally.inconclusive,
@@ -160,12 +185,17 @@ fn smoke(half: u64) {
         tally.mismatches.len(),
         tally.not_instantiated,
         tally.calls,
-        start.elapsed()
+        start.elapsed(),
+        tally.simd_modules
     );
     assert!(
         tally.mismatches.is_empty(),
         "vibewasm and wasmi disagree:\n{}",
         tally.mismatches.join("\n")
+    );
+    assert!(
+        !simd || tally.simd_modules * 2 >= (seeds.end - seeds.start) as usize,
+        "too few modules use SIMD: {tally:?}"
     );
     // The generator must produce comparable modules, not only skips.
     assert!(
@@ -182,6 +212,15 @@ fn smoke_first_half() {
 #[test]
 fn smoke_second_half() {
     smoke(1);
+}
+
+/// Modules with fixed-width SIMD: `VIBEWASM_FUZZ_SIMD_CASES` (default
+/// 300) from `VIBEWASM_FUZZ_SIMD_SEED` (default 0).
+#[test]
+fn smoke_simd() {
+    let cases = env_u64("VIBEWASM_FUZZ_SIMD_CASES", 300);
+    let first = env_u64("VIBEWASM_FUZZ_SIMD_SEED", 0);
+    check_seeds(first..first + cases, true);
 }
 
 // ---------------------------------------------------------------------------

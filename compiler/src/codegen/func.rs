@@ -227,7 +227,10 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
             let ty = self.locals[i];
             let src = Operand::mem(R0, 8 * argv_slot as i64);
             if ty == ValType::V128 {
-                let dst = Operand::mem(SP, self.local_offsets[i] as i64);
+                let dst = match self.local_fregs[i] {
+                    Some(f) => Operand::freg(f),
+                    None => Operand::mem(SP, self.local_offsets[i] as i64),
+                };
                 self.move_vector(dst, src);
                 continue;
             }
@@ -517,8 +520,8 @@ fn assign_local_registers(
     let by_weight = |float: bool| {
         let mut candidates: Vec<usize> = (0..locals.len())
             .filter(|&i| {
-                super::stack::is_float(locals[i]) == float
-                    && locals[i] != ValType::V128
+                // v128 locals live in float (vector) registers too.
+                (super::stack::is_float(locals[i]) || locals[i] == ValType::V128) == float
                     && facts.local_weights[i] > 0
             })
             .collect();

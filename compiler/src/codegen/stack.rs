@@ -231,7 +231,11 @@ impl FuncCompiler<'_, '_> {
                 } else {
                     (Operand::freg(f), slot)
                 };
-                self.m.e.fop1(fmov_op(ty), dst, src);
+                if ty == ValType::V128 {
+                    self.move_vector(dst, src);
+                } else {
+                    self.m.e.fop1(fmov_op(ty), dst, src);
+                }
             } else if let Some(r) = self.local_regs[i] {
                 let (dst, src) = if save {
                     (slot, Operand::reg(r))

@@ -94,8 +94,8 @@ impl Emitter {
     /// memory) with each lane widened from `1 << log2_lane_bytes` bytes to
     /// twice that, signed or not.
     pub fn vec_extend(&mut self, log2_lane_bytes: u32, signed: bool, v: FReg, src: Operand) {
-        let ty = vector(log2_lane_bytes + 1)
-            | ((log2_lane_bytes as i32) << 24)
+        let ty = vector(log2_lane_bytes)
+            | ((log2_lane_bytes as i32 + 1) << 24)
             | if signed {
                 sys::SLJIT_SIMD_EXTEND_SIGNED
             } else {

@@ -210,9 +210,18 @@ const TEMPS: Temps = Temps { t0: FT0, t2: FT2 };
 impl FuncCompiler<'_, '_> {
     /// Records that the code uses SIMD instructions, and of x86-64 the
     /// SSE4.2 ones when `sse42`.
+    /// A target whose CPU features leave them out cannot compile SIMD.
     fn note_simd(&mut self, sse42: bool) {
         if self.m.e.arch() == Arch::X86_64 {
-            self.m.cpu_features |= cpu::SSE41 | if sse42 { cpu::SSE42 } else { 0 };
+            let needed = cpu::SSE41 | if sse42 { cpu::SSE42 } else { 0 };
+            if self.m.allowed_features & needed != needed {
+                self.m.e.simd_unsupported(if sse42 {
+                    "SIMD operator that needs sse4.2 (the target's CPU features leave it out)"
+                } else {
+                    "SIMD operator that needs sse4.1 (the target's CPU features leave it out)"
+                });
+            }
+            self.m.cpu_features |= needed;
         }
     }
 
@@ -490,6 +499,13 @@ impl FuncCompiler<'_, '_> {
             Operand::reg(R0)
         };
         let src = self.pop_vector(FT1);
+        let value = if src == FT1 && lanes.is_float() && value != Operand::freg(FT0) {
+            // The fresh register below may be the one the value was in.
+            self.m.e.float_copy(FT0, FReg(value.arg));
+            Operand::freg(FT0)
+        } else {
+            value
+        };
         let dst = if src == FT1 { self.alloc_freg() } else { src };
         if dst != src {
             self.m.e.vec_move(false, dst, Operand::freg(src));
