@@ -170,6 +170,8 @@ pub struct Emitter {
     /// The first SIMD operation SLJIT refused (it reports those by return
     /// value only, without latching an error): `(type, status)`.
     simd_refused: Option<(i32, i32)>,
+    /// The first SIMD operator without a lowering for this target.
+    simd_unsupported: Option<&'static str>,
 }
 
 macro_rules! check {
@@ -198,6 +200,7 @@ impl Emitter {
             arch,
             tables: Vec::new(),
             simd_refused: None,
+            simd_unsupported: None,
         })
     }
 
@@ -647,6 +650,13 @@ impl Emitter {
                 "SLJIT reported error {} while emitting",
                 self.error()
             )));
+        }
+        if let Some(what) = self.simd_unsupported {
+            return Err(CompileError::Unsupported {
+                message: format!("{what} on {:?}", self.arch),
+                func: None,
+                offset: None,
+            });
         }
         if let Some((ty, status)) = self.simd_refused {
             return Err(CompileError::Internal(format!(

@@ -132,4 +132,12 @@ impl Emitter {
         self.op1(sys::SLJIT_MOV, Operand::reg(R0), Operand::imm(high as i64));
         self.vec_lane(false, 3, false, false, dst, 1, Operand::reg(R0));
     }
+
+    /// Records that SIMD operation `what` has no lowering for this target,
+    /// which makes [`Emitter::generate`] fail.
+    pub fn simd_unsupported(&mut self, what: &'static str) {
+        if self.simd_unsupported.is_none() {
+            self.simd_unsupported = Some(what);
+        }
+    }
 }
