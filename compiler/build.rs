@@ -7,8 +7,10 @@
 //! found in Cargo's registry, or in `VIBEWASM_SLJIT_SRC` (the crate's
 //! `sljit/sljit_src` directory) when the crates are vendored elsewhere.
 //! They are copied to `OUT_DIR` with one change: the x86-64 back end's CPU
-//! features are fixed (`CPU_FEATURE_DETECTED | CMOV`: the x86-64
-//! baseline, whose SSE2 SLJIT assumes) instead of read with CPUID, which ties code to the compiling
+//! features are fixed (`CPU_FEATURE_DETECTED | CMOV | SSE41`: the
+//! x86-64 baseline, whose SSE2 SLJIT assumes, and SSE4.1, which its SIMD
+//! operations check for; the compiler uses them only when the target has
+//! SSE4.1, see `codegen::simd`) instead of read with CPUID, which ties code to the compiling
 //! machine and does not even build on another architecture. The features a
 //! target has beyond the baseline are the compiler's business (`Target`).
 
@@ -106,6 +108,6 @@ fn fix_x86_cpu_features(text: &str) -> String {
         + TO.len();
     let fixed = "static void get_cpu_features(void)\n{\n\
         \t/* vibewasm: the x86-64 baseline, never the compiling CPU's (compiler/build.rs). */\n\
-        \tcpu_feature_list = CPU_FEATURE_DETECTED | CPU_FEATURE_CMOV;\n}\n";
+        \tcpu_feature_list = CPU_FEATURE_DETECTED | CPU_FEATURE_CMOV | CPU_FEATURE_SSE41;\n}\n";
     format!("{}{fixed}{}", &text[..start], &text[end..])
 }

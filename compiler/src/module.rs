@@ -382,7 +382,7 @@ mod tests {
         };
         assert_eq!(m.imports[0].kind, format::ImportKind::Global(v128(true)));
         assert_eq!(m.imports[1].kind, format::ImportKind::Global(v128(false)));
-        let inits: Vec<_> = m.globals.iter().map(|g| (g.ty, g.init.clone())).collect();
+        let inits: Vec<_> = m.globals.iter().map(|g| (g.ty, g.init)).collect();
         assert_eq!(
             inits,
             [

@@ -194,7 +194,7 @@ mod tests {
                 (t.arch, t.os, t.pointer_width),
                 (Arch::X86_64, Os::Linux, 8)
             );
-            assert_eq!(t.cpu_features, cpu::SSE41 | cpu::POPCNT);
+            assert_eq!(t.cpu_features, cpu::SSE41 | cpu::SSE42 | cpu::POPCNT);
             assert_eq!(t.name(), "x86_64-linux");
         }
         let a = Target::by_name("aarch64-unknown-linux-gnu").unwrap();
@@ -205,6 +205,7 @@ mod tests {
         assert_eq!(Target::by_name("riscv64-linux"), None);
         assert_eq!(cpu::by_name("lzcnt"), Some(cpu::LZCNT));
         assert_eq!(cpu::by_name("sse4.1"), Some(cpu::SSE41));
+        assert_eq!(cpu::by_name("sse4.2"), Some(cpu::SSE42));
         assert_eq!(cpu::by_name("avx512"), None);
     }
 }

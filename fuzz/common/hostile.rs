@@ -128,6 +128,23 @@ pub const SEED_MODULES: &[(&str, &str)] = &[
   (func (export "callt") (call_indirect $it (i32.const 1)))
   (start $start))"#,
     ),
+    (
+        // v128 globals (behind a pointer), parameters, results and
+        // memory accesses: two argument slots per value.
+        "simd",
+        r#"(module
+  (memory (export "mem") 1)
+  (global $v (export "v") (mut v128) (v128.const i32x4 1 2 3 4))
+  (global $w (export "w") v128 (v128.const f64x2 1.5 -0))
+  (func (export "add") (param v128 i32 v128) (result v128 i32)
+    (i32x4.add (local.get 0) (local.get 2))
+    (i32.add (local.get 1) (i32x4.extract_lane 1 (global.get $v))))
+  (func (export "memops") (param i32) (result v128)
+    (v128.store (local.get 0) (f64x2.mul (global.get $w) (global.get $w)))
+    (global.set $v (v128.load offset=8 (local.get 0)))
+    (i8x16.shuffle 15 14 13 12 11 10 9 8 7 6 5 4 3 2 1 0
+      (global.get $v) (v128.load8x8_s (local.get 0)))))"#,
+    ),
 ];
 
 /// A seed artifact, with its decoded metadata for comparisons.
@@ -393,7 +410,7 @@ fn zero(ty: ValType) -> Option<Val> {
         ValType::F64 => Val::F64(0),
         ValType::FuncRef => Val::FuncRef(None),
         ValType::ExternRef => Val::ExternRef(None),
-        ValType::V128 => return None,
+        ValType::V128 => Val::V128(0),
     })
 }
 

@@ -4,7 +4,7 @@
 //! [`RuntimeState`]: vibewasm_format::vmctx::RuntimeState
 
 use vibewasm_format::vmctx::{FuncRef, HOST_STATE};
-use vibewasm_format::{slot_offsets, FuncType, TrapCode};
+use vibewasm_format::{FuncType, TrapCode, ValType};
 
 use crate::error::{AccessError, CallError, Error};
 use crate::instance::InstanceData;
@@ -27,24 +27,31 @@ pub(crate) fn call_func_ref(
 ) -> Result<Vec<Val>, Error> {
     check_args(name, ty, args)?;
     let id = store.id();
-    let (param_at, param_slots) = slot_offsets(&ty.params);
-    let (result_at, result_slots) = slot_offsets(&ty.results);
-    let mut argv = vec![0u64; param_slots.max(result_slots).max(1)];
-    for (arg, at) in args.iter().zip(param_at) {
+    // Values sit at the positions `vibewasm_format::slot_offsets` gives,
+    // counted here as they go (no allocation for the offsets).
+    let slots = |types: &[ValType]| types.iter().map(|t| t.slots()).sum::<usize>();
+    let mut argv = vec![0u64; slots(&ty.params).max(slots(&ty.results)).max(1)];
+    let mut at = 0;
+    for arg in args {
         arg.write_slots_in(&mut argv, at, id).map_err(|e| match e {
             SlotError::ForeignFuncRef => Error::Access(AccessError::ForeignStore),
             SlotError::TooShort => Trap::internal("argument array too short").into(),
         })?;
+        at += arg.ty().slots();
     }
     // A busy store is a refusal, not a trap of the callee.
     let mut guard = store.enter().map_err(Error::Access)?;
     invoke_in(&mut guard, func, &mut argv)?;
     drop(guard);
+    let mut at = 0;
     Ok(ty
         .results
         .iter()
-        .zip(result_at)
-        .filter_map(|(t, at)| Val::read_slots_in(*t, &argv, at, id))
+        .filter_map(|t| {
+            let val = Val::read_slots_in(*t, &argv, at, id);
+            at += t.slots();
+            val
+        })
         .collect())
 }
 

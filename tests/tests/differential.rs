@@ -172,7 +172,11 @@ fn smoke(half: u64) {
 fn check_seeds(seeds: std::ops::Range<u64>, simd: bool) {
     let start = std::time::Instant::now();
     let tally = run_seeds(seeds.clone(), simd);
-    let what = if simd { "differential (SIMD)" } else { "differential" };
+    let what = if simd {
+        "differential (SIMD)"
+    } else {
+        "differential"
+    };
     eprintln!(
         "{what} seeds {seeds:?}: {} agree, {} skipped, {} inconclusive (stack, wasmi panic), \
          {} wasmi-only traps, {} with different trap kinds, {} mismatches; {} failed to instantiate in both; \

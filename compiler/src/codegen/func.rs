@@ -207,7 +207,9 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
         let saveds = highest + 1;
         let overflow = self.m.enter_function(
             self.index,
-            7 | (super::stack::FLOAT_REGISTERS << 8), // SLJIT_ENTER_FLOAT
+            // SLJIT_ENTER_FLOAT and SLJIT_ENTER_VECTOR: on both targets the
+            // vector registers are the float registers.
+            7 | (super::stack::FLOAT_REGISTERS << 8) | (super::stack::FLOAT_REGISTERS << 16),
             saveds,
             frame_size,
         );

@@ -171,7 +171,7 @@ pub struct Emitter {
     /// value only, without latching an error): `(type, status)`.
     simd_refused: Option<(i32, i32)>,
     /// The first SIMD operator without a lowering for this target.
-    simd_unsupported: Option<&'static str>,
+    simd_unsupported: Option<String>,
 }
 
 macro_rules! check {
@@ -651,7 +651,7 @@ impl Emitter {
                 self.error()
             )));
         }
-        if let Some(what) = self.simd_unsupported {
+        if let Some(what) = &self.simd_unsupported {
             return Err(CompileError::Unsupported {
                 message: format!("{what} on {:?}", self.arch),
                 func: None,

@@ -135,9 +135,9 @@ impl Emitter {
 
     /// Records that SIMD operation `what` has no lowering for this target,
     /// which makes [`Emitter::generate`] fail.
-    pub fn simd_unsupported(&mut self, what: &'static str) {
+    pub fn simd_unsupported(&mut self, what: impl Into<String>) {
         if self.simd_unsupported.is_none() {
-            self.simd_unsupported = Some(what);
+            self.simd_unsupported = Some(what.into());
         }
     }
 }

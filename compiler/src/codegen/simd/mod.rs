@@ -214,12 +214,12 @@ impl FuncCompiler<'_, '_> {
     fn note_simd(&mut self, sse42: bool) {
         if self.m.e.arch() == Arch::X86_64 {
             let needed = cpu::SSE41 | if sse42 { cpu::SSE42 } else { 0 };
-            if self.m.allowed_features & needed != needed {
-                self.m.e.simd_unsupported(if sse42 {
-                    "SIMD operator that needs sse4.2 (the target's CPU features leave it out)"
-                } else {
-                    "SIMD operator that needs sse4.1 (the target's CPU features leave it out)"
-                });
+            let missing = needed & !self.m.allowed_features;
+            if missing != 0 {
+                self.m.e.simd_unsupported(format!(
+                    "SIMD operator that needs {} (the target's CPU features leave it out)",
+                    cpu::names(missing)
+                ));
             }
             self.m.cpu_features |= needed;
         }

@@ -87,7 +87,7 @@ fn v128_matches(v: u128, pattern: &V128Pattern) -> bool {
         V128Pattern::I32x4(l) => all(l, 4, v, |x, e| x == u64::from(*e as u32)),
         V128Pattern::I64x2(l) => all(l, 8, v, |x, e| x == *e as u64),
         V128Pattern::F32x4(l) => all(l, 4, v, |x, p| f32_matches(x as u32, p)),
-        V128Pattern::F64x2(l) => all(l, 8, v, |x, p| f64_matches(x, p)),
+        V128Pattern::F64x2(l) => all(l, 8, v, f64_matches),
     }
 }
 
