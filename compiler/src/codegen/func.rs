@@ -132,7 +132,7 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
         let memory_def_in_s2 =
             facts.uses_memory && m.options.bounds_checks == BoundsChecks::Explicit;
         let (local_regs, local_fregs, pool_len) =
-            assign_local_registers(&locals, &facts, memory_def_in_s2);
+            assign_local_registers(&locals, &facts, memory_def_in_s2, uses_v128);
         let locals_len = locals.len();
         let local_offsets = slot_offsets(&locals, ty.params.len(), &facts.local_weights, |i| {
             local_regs[i].is_some() || local_fregs[i].is_some()
@@ -510,6 +510,7 @@ fn assign_local_registers(
     locals: &[ValType],
     facts: &super::prepass::BodyFacts,
     memory_def_in_s2: bool,
+    uses_v128: bool,
 ) -> (Vec<Option<Reg>>, Vec<Option<crate::emitter::FReg>>, usize) {
     use super::stack::{FLOAT_LOCAL_REGISTERS, MIN_POOL, POOL};
     /// Below this weight a register is not worth its save and restore.
@@ -522,8 +523,12 @@ fn assign_local_registers(
     let by_weight = |float: bool| {
         let mut candidates: Vec<usize> = (0..locals.len())
             .filter(|&i| {
-                // v128 locals live in float (vector) registers too.
-                (super::stack::is_float(locals[i]) || locals[i] == ValType::V128) == float
+                // v128 locals live in float (vector) registers too, unless
+                // calls in loops would save and restore them every time
+                // (16 bytes each way).
+                let vector = locals[i] == ValType::V128;
+                (super::stack::is_float(locals[i]) || vector) == float
+                    && !(vector && facts.calls_in_loops)
                     && facts.local_weights[i] > 0
             })
             .collect();
@@ -555,7 +560,9 @@ fn assign_local_registers(
     }
     let mut fregs = vec![None; locals.len()];
     let floats = by_weight(true).into_iter().filter(worth_saving);
-    for (local, reg) in floats.zip(FLOAT_LOCAL_REGISTERS) {
+    // SIMD lowerings use the last one as a temporary (`stack::FT2`).
+    let float_registers = &FLOAT_LOCAL_REGISTERS[..FLOAT_LOCAL_REGISTERS.len() - usize::from(uses_v128)];
+    for (local, reg) in floats.zip(float_registers.iter().copied()) {
         fregs[local] = Some(reg);
     }
     (regs, fregs, pool_len)

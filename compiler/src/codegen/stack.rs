@@ -31,12 +31,15 @@ const FPOOL: [FReg; 8] = [
 ];
 pub const FT0: FReg = freg(8);
 pub const FT1: FReg = freg(9);
-/// A third temporary, for the SIMD lowerings that need one.
+/// A third temporary, for the SIMD lowerings that need one: in a function
+/// with `v128` values it is not a local's register (see
+/// `func::assign_local_registers`).
 pub const FT2: FReg = freg(14);
 /// Float registers every function declares (`SLJIT_ENTER_FLOAT`).
 pub const FLOAT_REGISTERS: i32 = 15;
-/// Float registers that hold float locals (see `func::assign_local_registers`).
-pub const FLOAT_LOCAL_REGISTERS: [FReg; 4] = [freg(10), freg(11), freg(12), freg(13)];
+/// Float registers that hold float locals (see `func::assign_local_registers`);
+/// the last is [`FT2`] in functions with `v128` values.
+pub const FLOAT_LOCAL_REGISTERS: [FReg; 5] = [freg(10), freg(11), freg(12), freg(13), freg(14)];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Loc {
