@@ -376,12 +376,7 @@ fn bench(mut args: Args) -> Result<bool> {
         failures: harness.failures,
     };
     print!("{}", report.markdown());
-    if let Some(path) = &args.json {
-        let file =
-            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        serde_json::to_writer_pretty(std::io::BufWriter::new(file), &report)?;
-        eprintln!("wrote {}", path.display());
-    }
+    write_json(args.json.as_deref(), &report)?;
     Ok(report_failures(
         &report.failures,
         "checksum mismatches or errors",
@@ -460,12 +455,7 @@ fn bench_programs(args: &Args, mode: &ProgramsArgs, matches: &ArgMatches) -> Res
         failures: harness.failures,
     };
     print!("{}", report.markdown());
-    if let Some(path) = &args.json {
-        let file =
-            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        serde_json::to_writer_pretty(std::io::BufWriter::new(file), &report)?;
-        eprintln!("wrote {}", path.display());
-    }
+    write_json(args.json.as_deref(), &report)?;
     Ok(report_failures(&report.failures, "wrong outputs or errors"))
 }
 
@@ -547,16 +537,22 @@ fn bench_simd(args: &Args, mode: &SimdArgs, matches: &ArgMatches) -> Result<bool
         failures: harness.failures,
     };
     print!("{}", report.markdown());
-    if let Some(path) = &args.json {
-        let file =
-            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        serde_json::to_writer_pretty(std::io::BufWriter::new(file), &report)?;
-        eprintln!("wrote {}", path.display());
-    }
+    write_json(args.json.as_deref(), &report)?;
     Ok(report_failures(
         &report.failures,
         "checksum mismatches or errors",
     ))
+}
+
+/// Writes `report` as JSON to `path`, when `--json` asked for it.
+fn write_json(path: Option<&Path>, report: &impl serde::Serialize) -> Result<()> {
+    if let Some(path) = path {
+        let file =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        serde_json::to_writer_pretty(std::io::BufWriter::new(file), report)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 /// Repeats the failures at the end (stderr and the markdown); `true` when

@@ -561,7 +561,8 @@ fn assign_local_registers(
     let mut fregs = vec![None; locals.len()];
     let floats = by_weight(true).into_iter().filter(worth_saving);
     // SIMD lowerings use the last one as a temporary (`stack::FT2`).
-    let float_registers = &FLOAT_LOCAL_REGISTERS[..FLOAT_LOCAL_REGISTERS.len() - usize::from(uses_v128)];
+    let float_registers =
+        &FLOAT_LOCAL_REGISTERS[..FLOAT_LOCAL_REGISTERS.len() - usize::from(uses_v128)];
     for (local, reg) in floats.zip(float_registers.iter().copied()) {
         fregs[local] = Some(reg);
     }

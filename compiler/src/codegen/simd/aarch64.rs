@@ -8,9 +8,7 @@
 //! `i64x2.mul` and the `all_true`/`any_true` reductions follow Cranelift's
 //! aarch64 lowerings. Encodings are in `aarch64_encode.rs` ([`enc`]).
 
-#[path = "aarch64_encode.rs"]
-mod enc;
-
+use super::aarch64_encode as enc;
 use super::{Binary, Lanes, Shift, ShiftCount, Temps, Ternary, Test, Unary};
 use crate::emitter::{Emitter, FReg, Reg, R0};
 use enc::{ShiftImm, Q};

@@ -83,39 +83,29 @@ impl FuncCompiler<'_, '_> {
 
     /// `v128.loadN_lane`: one lane from memory into the vector.
     pub fn vector_load_lane(&mut self, memarg: MemArg, lanes: Lanes, lane: u8) {
-        self.note_simd(false);
-        let src = self.pop_vector(FT1);
-        let (index, entry) = self.pop_entry();
-        let dst: FReg = if src == FT1 { self.alloc_freg() } else { src };
-        if dst != src {
-            self.m.e.vec_move(false, dst, Operand::freg(src));
-        }
-        let log2 = lanes.log2_bytes();
-        self.access(
-            (index, entry.loc),
-            memarg.offset,
-            1 << log2,
-            false,
-            |fc, address| {
-                fc.m.e.vec_lane(
-                    false,
-                    log2,
-                    false,
-                    false,
-                    dst,
-                    lane as u32,
-                    operand(address),
-                )
-            },
-        );
-        self.push_freg(dst, ValType::V128);
+        self.vector_lane_access(false, memarg, lanes, lane);
     }
 
     /// `v128.storeN_lane`.
     pub fn vector_store_lane(&mut self, memarg: MemArg, lanes: Lanes, lane: u8) {
+        self.vector_lane_access(true, memarg, lanes, lane);
+    }
+
+    /// Moves lane `lane` between the vector on top of the stack and memory
+    /// at the address below it; a load leaves the updated vector.
+    fn vector_lane_access(&mut self, store: bool, memarg: MemArg, lanes: Lanes, lane: u8) {
         self.note_simd(false);
         let src = self.pop_vector(FT1);
         let (index, entry) = self.pop_entry();
+        // A load writes the lane into a register of its own (allocated
+        // before the access: a spill must not land in a fault site).
+        let v: FReg = if store || src != FT1 {
+            src
+        } else {
+            let dst = self.alloc_freg();
+            self.m.e.vec_move(false, dst, Operand::freg(src));
+            dst
+        };
         let log2 = lanes.log2_bytes();
         self.access(
             (index, entry.loc),
@@ -124,8 +114,11 @@ impl FuncCompiler<'_, '_> {
             false,
             |fc, address| {
                 fc.m.e
-                    .vec_lane(true, log2, false, false, src, lane as u32, operand(address))
+                    .vec_lane(store, log2, false, false, v, lane as u32, operand(address))
             },
         );
+        if !store {
+            self.push_freg(v, ValType::V128);
+        }
     }
 }

@@ -24,6 +24,7 @@
 //! products multiply signed by signed without saturation.
 
 mod aarch64;
+mod aarch64_encode;
 mod memory;
 mod visit;
 mod x86_64;
