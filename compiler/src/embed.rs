@@ -44,6 +44,7 @@ pub fn config_of(engine: &Engine) -> Config {
         threads: 0,
         // This machine: the engine runs what it compiles.
         target: None,
+        language: Default::default(),
     }
 }
 

@@ -54,6 +54,23 @@ pub struct Config {
     /// artifact is the same bytes on every machine that compiles it for
     /// the same target.
     pub target: Option<Target>,
+    /// Which WebAssembly is accepted (not recorded: it decides only which
+    /// modules compile, never the code of one that does).
+    pub language: Language,
+}
+
+/// Which WebAssembly the compiler accepts. The two differ where a later
+/// standard made valid what 2.0 calls invalid or malformed, so that each
+/// standard's own spec scripts can hold it to its rules.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Language {
+    /// Everything vibewasm implements (the default): WebAssembly 2.0 with
+    /// SIMD, relaxed SIMD and multi-memory.
+    #[default]
+    Latest,
+    /// WebAssembly 2.0 exactly: a second memory is invalid, and the
+    /// memory index of `memory.size`/`memory.grow` is the byte 0.
+    Wasm2,
 }
 
 impl Config {
@@ -84,7 +101,7 @@ impl Config {
 /// Compiles a binary WebAssembly module to a `.vwa` artifact.
 pub fn compile(wasm: &[u8], config: &Config) -> Result<Vec<u8>, CompileError> {
     let target = config.resolved_target()?;
-    let parsed = module::parse(wasm)?;
+    let parsed = module::parse(wasm, config.language)?;
     let mut metadata = parsed.metadata;
     let compiled = compile_functions(&metadata, parsed.bodies, wasm, config, &target)?;
     metadata.trampolines = Some(Trampolines {
@@ -159,6 +176,7 @@ fn compile_functions<'w>(
         let wasm_size = sizes[plan[k].clone()].iter().sum();
         let mut mc =
             codegen::ModuleCompiler::new(metadata, wasm_size, target, config.code_options())?;
+        mc.strict_wasm2 = config.language == Language::Wasm2;
         if k == 0 {
             mc.emit_trampoline();
             for i in 0..num_imported {

@@ -21,10 +21,14 @@ pub struct ParsedModule<'a> {
 /// A function body and what validates it.
 pub type FuncBody<'a> = (FuncToValidate<ValidatorResources>, FunctionBody<'a>);
 
-/// The features vibewasm compiles: WebAssembly 2.0 (with SIMD) and
-/// relaxed SIMD.
-pub fn features() -> WasmFeatures {
-    WasmFeatures::WASM2 | WasmFeatures::RELAXED_SIMD
+/// The proposals `language` accepts (see [`crate::Language`]).
+pub fn features(language: crate::Language) -> WasmFeatures {
+    match language {
+        crate::Language::Latest => {
+            WasmFeatures::WASM2 | WasmFeatures::RELAXED_SIMD | WasmFeatures::MULTI_MEMORY
+        }
+        crate::Language::Wasm2 => WasmFeatures::WASM2,
+    }
 }
 
 fn malformed(err: wasmparser::BinaryReaderError) -> CompileError {
@@ -145,8 +149,8 @@ fn const_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<format::ConstExpr, Com
 }
 
 /// Reads and validates every section of `wasm`.
-pub fn parse(wasm: &[u8]) -> Result<ParsedModule<'_>, CompileError> {
-    let mut validator = Validator::new_with_features(features());
+pub fn parse(wasm: &[u8], language: crate::Language) -> Result<ParsedModule<'_>, CompileError> {
+    let mut validator = Validator::new_with_features(features(language));
     let mut m = format::Metadata::default();
     let mut bodies = Vec::new();
     let mut func_names = Vec::new();
@@ -228,7 +232,9 @@ pub fn parse(wasm: &[u8]) -> Result<ParsedModule<'_>, CompileError> {
             Payload::MemorySection(reader) => {
                 let range = reader.range();
                 let (start, end) = (range.start as usize, range.end as usize);
-                crate::strict::check_memory_section(&wasm[start..end], start)?;
+                if language == crate::Language::Wasm2 {
+                    crate::strict::check_memory_section(&wasm[start..end], start)?;
+                }
                 let offset = start as u64;
                 for memory in reader {
                     m.memories
@@ -375,7 +381,7 @@ mod tests {
                  (global (export "m") (mut v128) (v128.const f64x2 1.0 -0.0)))"#,
         )
         .unwrap();
-        let m = parse(&wasm).unwrap().metadata;
+        let m = parse(&wasm, crate::Language::Latest).unwrap().metadata;
         let v128 = |mutable| format::GlobalType {
             ty: format::ValType::V128,
             mutable,

@@ -2,7 +2,8 @@
 //! enforces, because later proposals relaxed them (memory64 widened limits
 //! and memory offsets to 64 bits, multi-memory turned the reserved byte of
 //! `memory.size`/`memory.grow` into a LEB128 memory index). Without them,
-//! modules the 2.0 specification calls malformed would compile.
+//! modules the 2.0 specification calls malformed would compile. They apply
+//! to [`crate::Language::Wasm2`] only: 3.0 made these encodings valid.
 
 use crate::error::CompileError;
 

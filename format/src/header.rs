@@ -14,8 +14,10 @@ pub const MAGIC: [u8; 8] = *b"\0VWA\r\n\x1a\n";
 /// postcard metadata into the tables section, read in place
 /// ([`crate::Tables`]); fault sites carry their own wasm offset. 4: SIMD:
 /// `v128` values take two argument slots, `v128` globals live behind a
-/// pointer, constant expressions may be `v128.const`.
-pub const VERSION_MAJOR: u16 = 4;
+/// pointer, constant expressions may be `v128.const`. 5: multi-memory:
+/// the vmctx has a memories region, and the memory helpers take memory
+/// indices as immediates.
+pub const VERSION_MAJOR: u16 = 5;
 /// Bumped for compatible additions: a reader reads every older minor of
 /// its major, and refuses newer ones. (3.0 and later have
 /// [`crate::Metadata::memory_image`] from the start.)

@@ -113,12 +113,6 @@ pub(crate) fn validate(
     for mem in &m.memories {
         check_memory("memories", mem)?;
     }
-    if m.num_memories() > 1 {
-        return Err(FormatError::Unsupported {
-            field: "memories",
-            found: format!("{} memories", m.num_memories()),
-        });
-    }
     for (i, t) in m.tables.iter().enumerate() {
         check_table(&format!("tables[{i}]"), t)?;
     }

@@ -17,6 +17,9 @@
 //!      func_refs      [*const FuncRef; all funcs (imports first)]: `ref.func`
 //!      type_ids       [u32; types], padded to 8: canonical signature ids
 //!      tables         [*const TableDef; tables (imports first)]
+//!      memories       [*const MemoryDef; memories (imports first)]; memory 0
+//!                     is also at `memory0`, the one generated code keeps
+//!                     in registers
 //!      globals        [8 bytes; globals (imports first)]: an imported global holds
 //!                     a pointer to its value cell, a defined one holds its value;
 //!                     a `v128` global (imported or defined) always holds a
@@ -217,13 +220,13 @@ macro_rules! helpers {
 use crate::TrapCode::{MemoryOutOfBounds, TableOutOfBounds};
 
 helpers! {
-    /// args `[delta]` -> `[old pages or -1]`.
+    /// args `[delta, memory]` -> `[old pages or -1]`.
     MemoryGrow = 0, "memory.grow", None;
-    /// args `[dst, src, len]`.
+    /// args `[dst, src, len, dst_memory, src_memory]`.
     MemoryCopy = 1, "memory.copy", Some(MemoryOutOfBounds);
-    /// args `[dst, value, len]`.
+    /// args `[dst, value, len, memory]`.
     MemoryFill = 2, "memory.fill", Some(MemoryOutOfBounds);
-    /// args `[dst, src, len, segment]`.
+    /// args `[dst, src, len, memory, segment]`.
     MemoryInit = 3, "memory.init", Some(MemoryOutOfBounds);
     /// args `[segment]`.
     DataDrop = 4, "data.drop", None;
@@ -255,6 +258,7 @@ pub struct VmctxLayout {
     pub num_funcs: u32,
     pub num_types: u32,
     pub num_tables: u32,
+    pub num_memories: u32,
     pub num_globals: u32,
     /// Number of globals that are imported (they come first).
     pub num_imported_globals: u32,
@@ -267,6 +271,7 @@ impl VmctxLayout {
             num_funcs: metadata.num_funcs(),
             num_types: metadata.types.len() as u32,
             num_tables: metadata.num_tables(),
+            num_memories: metadata.num_memories(),
             num_globals: metadata.num_globals(),
             num_imported_globals: metadata.num_imported(crate::ExternKind::Global),
         }
@@ -312,8 +317,17 @@ impl VmctxLayout {
         (self.tables_start() + 8 * index as u64) as i32
     }
 
-    fn globals_start(&self) -> u64 {
+    fn memories_start(&self) -> u64 {
         self.tables_start() + 8 * self.num_tables as u64
+    }
+
+    /// Slot of the `*const MemoryDef` of memory `index`.
+    pub fn memory(&self, index: u32) -> i32 {
+        (self.memories_start() + 8 * index as u64) as i32
+    }
+
+    fn globals_start(&self) -> u64 {
+        self.memories_start() + 8 * self.num_memories as u64
     }
 
     /// Slot of global `index`: its value, or a pointer to it when imported.
@@ -385,6 +399,7 @@ mod tests {
             num_funcs: 3,
             num_types: 3,
             num_tables: 1,
+            num_memories: 2,
             num_globals: 2,
             num_imported_globals: 1,
         };
@@ -392,7 +407,8 @@ mod tests {
         assert_eq!(layout.func_ref(0), layout.imported_func(2));
         assert_eq!(layout.type_id(0), layout.func_ref(3));
         assert_eq!(layout.table(0) as u64 % 8, 0);
-        assert_eq!(layout.global(0), layout.table(1));
+        assert_eq!(layout.memory(0), layout.table(1));
+        assert_eq!(layout.global(0), layout.memory(2));
         assert_eq!(layout.size(), layout.global(2) as u64);
         assert!(layout.global_is_imported(0) && !layout.global_is_imported(1));
     }

@@ -38,8 +38,9 @@ pub const FUEL: u32 = 1_000;
 
 /// The generator's configuration: Wasm 2.0 (bulk memory, reference
 /// types, multi-value, sign extension, saturating conversions, mutable
-/// globals), nothing newer, no SIMD, no imports, small memories and tables
-/// with a maximum, everything exported, NaNs canonicalized.
+/// globals) and multi-memory (up to 3 memories), nothing else newer, no
+/// SIMD, no imports, small memories and tables with a maximum, everything
+/// exported, NaNs canonicalized.
 pub fn smith_config() -> wasm_smith::Config {
     wasm_smith::Config {
         // In: Wasm 2.0.
@@ -48,7 +49,7 @@ pub fn smith_config() -> wasm_smith::Config {
         multi_value_enabled: true,
         sign_extension_ops_enabled: true,
         saturating_float_to_int_enabled: true,
-        // Out: SIMD and everything after 2.0.
+        // Out: SIMD and everything else after 2.0.
         simd_enabled: false,
         relaxed_simd_enabled: false,
         threads_enabled: false,
@@ -61,7 +62,8 @@ pub fn smith_config() -> wasm_smith::Config {
         wide_arithmetic_enabled: false,
         custom_page_sizes_enabled: false,
         custom_descriptors_enabled: false,
-        max_memories: 1,
+        // Multi-memory, from 3.0: more than one memory turns it on.
+        max_memories: 3,
         max_tables: 2,
         max_imports: 0,
         max_tags: 0,
@@ -415,7 +417,7 @@ fn wasmi_engine() -> wasmi::Engine {
     config
         .wasm_tail_call(false)
         .wasm_extended_const(false)
-        .wasm_multi_memory(false)
+        .wasm_multi_memory(true)
         .wasm_wide_arithmetic(false)
         .wasm_custom_page_sizes(false);
     wasmi::Engine::new(&config)

@@ -71,19 +71,20 @@ fn u32_operand(slot: u64) -> u64 {
     slot & 0xffff_ffff
 }
 
-/// Runs `f` on memory 0 of `data`; out of bounds if there is none.
+/// Memory `index` of `data` (an immediate, so validated by the compiler;
+/// a forged one is out of bounds).
 ///
 /// The `unsafe` memory and table methods the helpers call have one contract:
 /// the caller holds the store. Helpers run on the thread that holds the
 /// store, inside its wasm code, with nothing else touching the store's
 /// objects (see `enter`); each such call below relies on that.
-fn with_memory0<R>(
-    data: &InstanceData,
-    f: impl FnOnce(&LinearMemory) -> Result<R, OutOfBounds>,
-) -> Result<R, OutOfBounds> {
-    let memory = *data.memories.first().ok_or(OutOfBounds)?;
+fn memory(data: &InstanceData, index: u64) -> Result<&LinearMemory, OutOfBounds> {
+    let memory = *data
+        .memories
+        .get(usize::try_from(index).map_err(|_| OutOfBounds)?)
+        .ok_or(OutOfBounds)?;
     // SAFETY: owned by the store, which outlives the running wasm code.
-    f(unsafe { &*memory })
+    Ok(unsafe { &*memory })
 }
 
 /// Table `index` of `data` (an immediate, so validated by the compiler).
@@ -100,51 +101,56 @@ fn status(result: Result<(), OutOfBounds>, trap: u32) -> u32 {
     }
 }
 
-/// `memory.grow`: args `[delta]` -> `[old pages or -1]`.
+/// `memory.grow`: args `[delta, memory]` -> `[old pages or -1]`.
 unsafe extern "C" fn memory_grow(vmctx: *mut u8, args: *mut u64) -> u32 {
     // SAFETY: the helper convention (see `enter`).
-    let (data, args) = unsafe { enter::<1>(vmctx, args) };
+    let (data, args) = unsafe { enter::<2>(vmctx, args) };
     let delta = u32_operand(args[0]);
     // SAFETY: wasm of this store runs on this thread, which so holds the
     // store: `LinearMemory`'s contract (the same for the helpers below).
-    args[0] =
-        with_memory0(data, |m| unsafe { m.grow(delta) }.ok_or(OutOfBounds)).unwrap_or(GROW_FAILED);
+    let grown = memory(data, args[1]).and_then(|m| unsafe { m.grow(delta) }.ok_or(OutOfBounds));
+    args[0] = grown.unwrap_or(GROW_FAILED);
     0
 }
 
-/// `memory.copy`: args `[dst, src, len]`.
+/// `memory.copy`: args `[dst, src, len, dst_memory, src_memory]`.
 unsafe extern "C" fn memory_copy(vmctx: *mut u8, args: *mut u64) -> u32 {
     // SAFETY: the helper convention (see `enter`).
-    let (data, args) = unsafe { enter::<3>(vmctx, args) };
-    let [dst, src, len] = args.map(u32_operand);
-    // SAFETY: this thread holds the store (see `memory_grow`).
-    let result = with_memory0(data, |m| unsafe { m.copy_within(dst, src, len) });
+    let (data, args) = unsafe { enter::<5>(vmctx, args) };
+    let [dst, src, len, dst_memory, src_memory] = *args;
+    let (dst, src, len) = (u32_operand(dst), u32_operand(src), u32_operand(len));
+    let result = memory(data, dst_memory).and_then(|to| {
+        let from = memory(data, src_memory)?;
+        // SAFETY: this thread holds the store (see `memory_grow`).
+        unsafe { to.copy_from(dst, from, src, len) }
+    });
     status(result, MEMORY_OOB)
 }
 
-/// `memory.fill`: args `[dst, value, len]`.
+/// `memory.fill`: args `[dst, value, len, memory]`.
 unsafe extern "C" fn memory_fill(vmctx: *mut u8, args: *mut u64) -> u32 {
     // SAFETY: the helper convention (see `enter`).
-    let (data, args) = unsafe { enter::<3>(vmctx, args) };
-    let [dst, value, len] = args.map(u32_operand);
+    let (data, args) = unsafe { enter::<4>(vmctx, args) };
+    let [dst, value, len] = [args[0], args[1], args[2]].map(u32_operand);
     // SAFETY: this thread holds the store (see `memory_grow`).
-    let result = with_memory0(data, |m| unsafe { m.fill(dst, value as u8, len) });
+    let result = memory(data, args[3]).and_then(|m| unsafe { m.fill(dst, value as u8, len) });
     status(result, MEMORY_OOB)
 }
 
-/// `memory.init`: args `[dst, src, len, segment]`.
+/// `memory.init`: args `[dst, src, len, memory, segment]`.
 unsafe extern "C" fn memory_init(vmctx: *mut u8, args: *mut u64) -> u32 {
     // SAFETY: the helper convention (see `enter`).
-    let (data, args) = unsafe { enter::<4>(vmctx, args) };
-    let [dst, src, len, segment] = args.map(u32_operand);
-    let segment = segment as usize;
+    let (data, args) = unsafe { enter::<5>(vmctx, args) };
+    let [dst, src, len, index, segment] = *args;
+    let (dst, src, len) = (u32_operand(dst), u32_operand(src), u32_operand(len));
+    let segment = u32_operand(segment) as usize;
     let meta = data.artifact.metadata();
     let bytes = match (meta.data.get(segment), data.data_dropped.get(segment)) {
         (Some(seg), Some(dropped)) if !dropped.load(Ordering::Relaxed) => &seg.bytes[..],
         _ => &[],
     };
     // SAFETY: this thread holds the store (see `memory_grow`).
-    let result = with_memory0(data, |m| unsafe { m.write(dst, bytes, src, len) });
+    let result = memory(data, index).and_then(|m| unsafe { m.write(dst, bytes, src, len) });
     status(result, MEMORY_OOB)
 }
 
@@ -163,7 +169,7 @@ unsafe extern "C" fn table_grow(vmctx: *mut u8, args: *mut u64) -> u32 {
     // SAFETY: the helper convention (see `enter`).
     let (data, args) = unsafe { enter::<3>(vmctx, args) };
     let [init, delta, index] = *args;
-    // SAFETY: this thread holds the store (see `with_memory0`).
+    // SAFETY: this thread holds the store (see `memory`).
     let old = table(data, index).and_then(|t| unsafe { t.grow(u32_operand(delta), init) });
     args[0] = old.unwrap_or(GROW_FAILED);
     0
@@ -177,7 +183,7 @@ unsafe extern "C" fn table_fill(vmctx: *mut u8, args: *mut u64) -> u32 {
     let Some(t) = table(data, index) else {
         return TABLE_OOB;
     };
-    // SAFETY: this thread holds the store (see `with_memory0`).
+    // SAFETY: this thread holds the store (see `memory`).
     let result = unsafe { t.fill(u32_operand(dst), value, u32_operand(len)) };
     status(result, TABLE_OOB)
 }
@@ -192,7 +198,7 @@ unsafe extern "C" fn table_copy(vmctx: *mut u8, args: *mut u64) -> u32 {
         return TABLE_OOB;
     };
     let (dst, src, len) = (u32_operand(dst), u32_operand(src), u32_operand(len));
-    // SAFETY: this thread holds the store (see `with_memory0`).
+    // SAFETY: this thread holds the store (see `memory`).
     let result = unsafe { dst_table.copy(dst, src_table, src, len) };
     status(result, TABLE_OOB)
 }
@@ -222,7 +228,7 @@ unsafe extern "C" fn table_init(vmctx: *mut u8, args: *mut u64) -> u32 {
         Some(seg) if !seg.dropped.load(Ordering::Relaxed) => &seg.items[..],
         _ => &[],
     };
-    // SAFETY: this thread holds the store (see `with_memory0`).
+    // SAFETY: this thread holds the store (see `memory`).
     let result = unsafe { t.init(u32_operand(dst), items, u32_operand(src), u32_operand(len)) };
     status(result, TABLE_OOB)
 }

@@ -423,6 +423,10 @@ fn build(
         // SAFETY: owned by the store.
         vmctx.write_ptr(layout.table(t), unsafe { (**table).def_ptr() });
     }
+    for (m, memory) in (0u32..).zip(&memories) {
+        // SAFETY: owned by the store.
+        vmctx.write_ptr(layout.memory(m), unsafe { (**memory).def_ptr() });
+    }
     // The defined globals' slots were written above.
     for (g, (cell, _)) in (0u32..).zip(&globals).take(num_imported_globals) {
         vmctx.write_ptr(layout.global(g), *cell);

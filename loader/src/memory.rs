@@ -273,23 +273,28 @@ impl LinearMemory {
         (base, len as usize)
     }
 
-    /// `memory.copy`: moves `len` bytes from `src` to `dst` (the ranges may
-    /// overlap) after checking both; nothing is written if either is outside.
+    /// `memory.copy`: moves `len` bytes from `src` in `from` (this memory
+    /// or another) to `dst` in this one, after checking both ranges;
+    /// nothing is written if either is outside. Within one memory the
+    /// ranges may overlap.
     ///
     /// # Safety
-    /// See the contract above.
-    pub(crate) unsafe fn copy_within(
+    /// See the contract above (for both memories).
+    pub(crate) unsafe fn copy_from(
         &self,
         dst: u64,
+        from: &LinearMemory,
         src: u64,
         len: u64,
     ) -> Result<(), OutOfBounds> {
         let (base, size) = self.parts();
+        let (from_base, from_size) = from.parts();
         let dst = checked_range(dst, len, size)?;
-        let src = checked_range(src, len, size)?;
-        // SAFETY: both ranges were checked to lie in the accessible bytes;
-        // `copy` allows overlap; nothing else accesses them (contract).
-        unsafe { std::ptr::copy(base.add(src.start), base.add(dst.start), src.len()) };
+        let src = checked_range(src, len, from_size)?;
+        // SAFETY: both ranges were checked to lie in the accessible bytes
+        // of their memories; `copy` allows overlap (the same memory);
+        // nothing else accesses them (contract).
+        unsafe { std::ptr::copy(from_base.add(src.start), base.add(dst.start), src.len()) };
         Ok(())
     }
 
@@ -300,7 +305,7 @@ impl LinearMemory {
     pub(crate) unsafe fn fill(&self, dst: u64, value: u8, len: u64) -> Result<(), OutOfBounds> {
         let (base, size) = self.parts();
         let dst = checked_range(dst, len, size)?;
-        // SAFETY: as in `copy_within`.
+        // SAFETY: as in `copy_from`.
         unsafe { std::ptr::write_bytes(base.add(dst.start), value, dst.len()) };
         Ok(())
     }
@@ -320,7 +325,7 @@ impl LinearMemory {
         let (base, size) = self.parts();
         let src = checked_range(src, len, bytes.len() as u64)?;
         let dst = checked_range(dst, len, size)?;
-        // SAFETY: as in `copy_within`; the source is a separate allocation.
+        // SAFETY: as in `copy_from`; the source is a separate allocation.
         unsafe {
             std::ptr::copy_nonoverlapping(bytes[src].as_ptr(), base.add(dst.start), dst.len())
         };
@@ -535,7 +540,7 @@ mod tests {
         }
         fn copy_within(&self, dst: u64, src: u64, len: u64) -> Result<(), OutOfBounds> {
             // SAFETY: as in `size_pages`.
-            unsafe { self.0.copy_within(dst, src, len) }
+            unsafe { self.0.copy_from(dst, &self.0, src, len) }
         }
         fn fill(&self, dst: u64, value: u8, len: u64) -> Result<(), OutOfBounds> {
             // SAFETY: as in `size_pages`.

@@ -53,12 +53,35 @@ struct Tally {
     not_instantiated: usize,
     /// Modules that do not validate without SIMD.
     simd_modules: usize,
+    /// Modules with more than one memory.
+    multi_memory_modules: usize,
     mismatches: Vec<String>,
+}
+
+/// Whether `wasm` has more than one memory (a module wasm-smith made:
+/// it parses).
+fn uses_multi_memory(wasm: &[u8]) -> bool {
+    let mut memories = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm).flatten() {
+        match payload {
+            wasmparser::Payload::ImportSection(reader) => {
+                memories += reader
+                    .into_imports()
+                    .flatten()
+                    .filter(|i| matches!(i.ty, wasmparser::TypeRef::Memory(_)))
+                    .count();
+            }
+            wasmparser::Payload::MemorySection(reader) => memories += reader.count() as usize,
+            _ => {}
+        }
+    }
+    memories > 1
 }
 
 /// Whether `wasm` needs SIMD to validate.
 fn uses_simd(wasm: &[u8]) -> bool {
-    let without = wasmparser::WasmFeatures::WASM2 & !wasmparser::WasmFeatures::SIMD;
+    use wasmparser::WasmFeatures as F;
+    let without = (F::WASM2 | F::MULTI_MEMORY) & !F::SIMD;
     wasmparser::Validator::new_with_features(without)
         .validate_all(wasm)
         .is_err()
@@ -92,6 +115,7 @@ fn run_seeds(seeds: std::ops::Range<u64>, simd: bool) -> Tally {
             continue;
         };
         tally.simd_modules += usize::from(uses_simd(&case.wasm));
+        tally.multi_memory_modules += usize::from(uses_multi_memory(&case.wasm));
         if std::env::var_os("VIBEWASM_FUZZ_VERBOSE").is_some() {
             // Before running it: a case that crashes the process stays.
             eprintln!("seed {seed}: module saved to {}", save(seed, &case.wasm));
@@ -180,7 +204,7 @@ fn check_seeds(seeds: std::ops::Range<u64>, simd: bool) {
     eprintln!(
         "{what} seeds {seeds:?}: {} agree, {} skipped, {} inconclusive (stack, wasmi panic), \
          {} wasmi-only traps, {} with different trap kinds, {} mismatches; {} failed to instantiate in both; \
-         {} calls compared in {:.1?}; {} modules with SIMD",
+         {} calls compared in {:.1?}; {} modules with SIMD, {} with more than one memory",
         tally.agree,
         tally.skipped,
         tally.inconclusive,
@@ -190,7 +214,8 @@ fn check_seeds(seeds: std::ops::Range<u64>, simd: bool) {
         tally.not_instantiated,
         tally.calls,
         start.elapsed(),
-        tally.simd_modules
+        tally.simd_modules,
+        tally.multi_memory_modules
     );
     assert!(
         tally.mismatches.is_empty(),
@@ -200,6 +225,12 @@ fn check_seeds(seeds: std::ops::Range<u64>, simd: bool) {
     assert!(
         !simd || tally.simd_modules * 2 >= (seeds.end - seeds.start) as usize,
         "too few modules use SIMD: {tally:?}"
+    );
+    // Multi-memory (on in every configuration) must be exercised.
+    assert!(
+        seeds.end - seeds.start < 100
+            || tally.multi_memory_modules * 4 >= (seeds.end - seeds.start) as usize,
+        "too few modules with more than one memory: {tally:?}"
     );
     // The generator must produce comparable modules, not only skips.
     assert!(

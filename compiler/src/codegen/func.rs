@@ -116,7 +116,16 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
         // Pass 1: validate, and learn the frame size before the prologue;
         // the operators are decoded once, here.
         operators.clear();
-        let facts = prepass(validator, body, index, locals.len(), wasm, operators)?;
+        let strict = m.strict_wasm2;
+        let facts = prepass(
+            validator,
+            body,
+            index,
+            locals.len(),
+            wasm,
+            strict,
+            operators,
+        )?;
         let local_slots: usize = locals.iter().map(|t| t.slots()).sum();
         let stack_base = LOCALS_BASE + 8 * local_slots as i32;
         let uses_v128 = facts.simd || m.module_has_v128 || locals.contains(&ValType::V128);

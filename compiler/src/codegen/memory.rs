@@ -1,14 +1,15 @@
 //! Linear memory: loads, stores, `memory.size`, `memory.grow`, and the one
 //! place that decides how an access is bounds-checked.
 //!
-//! In every function that touches memory, `S1` holds the memory base (it
-//! never moves); with explicit bounds checks `S2` holds the `MemoryDef`
-//! too, whose `len` changes on grow.
+//! In every function that touches memory 0, `S1` holds its base (it never
+//! moves); with explicit bounds checks `S2` holds its `MemoryDef` too,
+//! whose `len` changes on grow. Other memories (multi-memory) are reached
+//! through their `MemoryDef` slot in the vmctx at each access.
 
 use sljit_sys::*;
 use vibewasm_format::vmctx::{self, Helper};
 use vibewasm_format::{BoundsChecks, TrapCode, ValType};
-use wasmparser::MemArg;
+use wasmparser::{MemArg, MemArgTarget};
 
 use super::func::FuncCompiler;
 use super::stack::{is_float, Loc};
@@ -95,6 +96,15 @@ impl Access {
     }
 }
 
+/// The memory `memarg` names. Arrays are GC's, which the validator
+/// refuses.
+pub(super) fn memory_index(memarg: &MemArg) -> u32 {
+    match memarg.target {
+        MemArgTarget::Memory(index) => index,
+        MemArgTarget::Array(_) => unreachable!("GC is not enabled in the validator"),
+    }
+}
+
 /// Where an access goes.
 #[derive(Clone, Copy)]
 pub(super) enum Address {
@@ -107,21 +117,24 @@ pub(super) enum Address {
 }
 
 impl FuncCompiler<'_, '_> {
-    /// Emits one access of `size` bytes at `index + offset`: `emit` gets
-    /// the address. Explicit mode checks the end of the access against the
-    /// memory size first; guard-page mode records the access as a fault
-    /// site instead. With `indexed`, `emit` can take an
-    /// [`Address::Indexed`]. Uses `R0` and `R1`.
+    /// Emits one access of `size` bytes at `index + offset` of the memory
+    /// `memarg` names: `emit` gets the address. Explicit mode checks the
+    /// end of the access against the memory size first; guard-page mode
+    /// records the access as a fault site instead. With `indexed`, `emit`
+    /// can take an [`Address::Indexed`] (of memory 0). Uses `R0` and `R1`.
     pub(super) fn access(
         &mut self,
         (index, index_loc): (Operand, Loc),
-        offset: u64,
+        memarg: MemArg,
         size: u64,
         indexed: bool,
         emit: impl FnOnce(&mut Self, Address),
     ) {
         let guarded = self.m.options.bounds_checks == BoundsChecks::GuardPages;
-        let address = if index.is_imm() {
+        let (memory, offset) = (memory_index(&memarg), memarg.offset);
+        let address = if memory != 0 {
+            self.other_memory_address(memory, index, offset, size)
+        } else if index.is_imm() {
             // A constant address: at most 2^33, a displacement.
             let address = (index.argw as u32) as u64 + offset;
             if !guarded {
@@ -206,6 +219,54 @@ impl FuncCompiler<'_, '_> {
         }
     }
 
+    /// The address of an access to memory `memory` other than 0, in `R0`
+    /// and `R1`: the `MemoryDef` comes from the vmctx, then the end of the
+    /// access is checked against its size (explicit mode; guard pages bound
+    /// `index + offset < 2^33` as for memory 0).
+    fn other_memory_address(
+        &mut self,
+        memory: u32,
+        index: Operand,
+        offset: u64,
+        size: u64,
+    ) -> Address {
+        let guarded = self.m.options.bounds_checks == BoundsChecks::GuardPages;
+        let slot = self.m.layout.memory(memory) as i64;
+        let e = &mut self.m.e;
+        e.op1(SLJIT_MOV_U32, Operand::reg(R1), index);
+        let end = if guarded { offset } else { offset + size };
+        if end != 0 {
+            e.op2(
+                SLJIT_ADD,
+                Operand::reg(R1),
+                Operand::reg(R1),
+                Operand::imm(end as i64),
+            );
+        }
+        e.op1(SLJIT_MOV, Operand::reg(R0), Operand::mem(S0, slot));
+        if !guarded {
+            let len = Operand::mem(R0, vmctx::MEMORY_DEF_LEN as i64);
+            let out = e.cmp(SLJIT_GREATER, Operand::reg(R1), len);
+            self.trap_on(out, TrapCode::MemoryOutOfBounds);
+        }
+        let e = &mut self.m.e;
+        e.op1(
+            SLJIT_MOV,
+            Operand::reg(R0),
+            Operand::mem(R0, vmctx::MEMORY_DEF_BASE as i64),
+        );
+        if !guarded {
+            // `R1` is the end of the access: start `size` bytes earlier.
+            e.op2(
+                SLJIT_SUB,
+                Operand::reg(R0),
+                Operand::reg(R0),
+                Operand::imm(size as i64),
+            );
+        }
+        Address::Operand(Operand::mem2(R0, R1, 0))
+    }
+
     pub fn load(&mut self, memarg: MemArg, access: Access) {
         let (index, entry) = self.pop_entry();
         let index = (index, entry.loc);
@@ -221,13 +282,13 @@ impl FuncCompiler<'_, '_> {
         };
         if is_float(ty) {
             let dst = self.alloc_freg();
-            self.access(index, memarg.offset, access.size(), true, |fc, address| {
+            self.access(index, memarg, access.size(), true, |fc, address| {
                 emit(fc, Operand::freg(dst), address)
             });
             self.push_freg(dst, ty);
         } else {
             let dst = self.alloc_reg();
-            self.access(index, memarg.offset, access.size(), true, |fc, address| {
+            self.access(index, memarg, access.size(), true, |fc, address| {
                 emit(fc, Operand::reg(dst), address)
             });
             self.push_reg(dst, ty);
@@ -242,7 +303,7 @@ impl FuncCompiler<'_, '_> {
         let indexed = value.is_reg();
         self.access(
             (index, index_entry.loc),
-            memarg.offset,
+            memarg,
             access.size(),
             indexed,
             |fc, address| match address {
@@ -259,17 +320,17 @@ impl FuncCompiler<'_, '_> {
         );
     }
 
-    pub fn visit_memory_size(&mut self) {
+    pub fn visit_memory_size(&mut self, memory: u32) {
         let dst = self.alloc_reg();
+        let slot = match memory {
+            0 => vmctx::MEMORY0,
+            _ => self.m.layout.memory(memory),
+        };
         let e = &mut self.m.e;
-        let def = if self.memory_def_in_s2 {
+        let def = if self.memory_def_in_s2 && memory == 0 {
             S2
         } else {
-            e.op1(
-                SLJIT_MOV,
-                Operand::reg(dst),
-                Operand::mem(S0, vmctx::MEMORY0 as i64),
-            );
+            e.op1(SLJIT_MOV, Operand::reg(dst), Operand::mem(S0, slot as i64));
             dst
         };
         e.op1(
@@ -286,23 +347,24 @@ impl FuncCompiler<'_, '_> {
         self.push_reg(dst, ValType::I32);
     }
 
-    pub fn visit_memory_grow(&mut self) {
-        self.call_helper(Helper::MemoryGrow, 1, &[], &[ValType::I32]);
+    pub fn visit_memory_grow(&mut self, memory: u32) {
+        self.call_helper(Helper::MemoryGrow, 1, &[memory as i64], &[ValType::I32]);
     }
 
     /// `memory.copy`, `memory.fill`, `memory.init` and `data.drop` run in
     /// the loader: they are loops over untrusted lengths with bounds rules
     /// that only pay off inline for small constant sizes.
-    pub fn visit_memory_copy(&mut self) {
-        self.call_helper(Helper::MemoryCopy, 3, &[], &[]);
+    pub fn visit_memory_copy(&mut self, dst_memory: u32, src_memory: u32) {
+        let memories = [dst_memory as i64, src_memory as i64];
+        self.call_helper(Helper::MemoryCopy, 3, &memories, &[]);
     }
 
-    pub fn visit_memory_fill(&mut self) {
-        self.call_helper(Helper::MemoryFill, 3, &[], &[]);
+    pub fn visit_memory_fill(&mut self, memory: u32) {
+        self.call_helper(Helper::MemoryFill, 3, &[memory as i64], &[]);
     }
 
-    pub fn visit_memory_init(&mut self, segment: u32) {
-        self.call_helper(Helper::MemoryInit, 3, &[segment as i64], &[]);
+    pub fn visit_memory_init(&mut self, memory: u32, segment: u32) {
+        self.call_helper(Helper::MemoryInit, 3, &[memory as i64, segment as i64], &[]);
     }
 
     pub fn visit_data_drop(&mut self, segment: u32) {

@@ -69,6 +69,9 @@ pub struct ModuleCompiler<'m> {
     pub allowed_features: u64,
     pub cpu_features: u64,
     pub options: format::CodeOptions,
+    /// Hold operator encodings to WebAssembly 2.0's binary rules
+    /// (`crate::strict`; [`crate::Language::Wasm2`]).
+    pub strict_wasm2: bool,
     /// Unchecked accesses: `(start, end, wasm offset, trap code)`.
     fault_sites: Vec<(Label, Label, u32, TrapCode)>,
     /// Return addresses of calls, with the wasm offset of the call.
@@ -117,6 +120,7 @@ impl<'m> ModuleCompiler<'m> {
             allowed_features: target.cpu_features,
             cpu_features: 0,
             options,
+            strict_wasm2: false,
             fault_sites: Vec::new(),
             call_sites: Vec::new(),
             wasm_size,

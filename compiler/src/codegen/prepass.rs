@@ -9,6 +9,7 @@ use crate::error::CompileError;
 pub struct BodyFacts {
     /// Deepest value stack, plus room for a helper's immediates.
     pub max_height: u32,
+    /// Memory 0 is accessed (its base and size go in registers).
     pub uses_memory: bool,
     /// Static uses of each local, a use inside `n` nested loops counting `4^n`.
     pub local_weights: Vec<u32>,
@@ -26,13 +27,15 @@ pub struct BodyFacts {
 
 /// Validates `body` and collects its facts; appends every operator with its
 /// offset to `operators`, for the translation pass to use without decoding
-/// the body again.
+/// the body again. With `strict_wasm2`, operators are held to 2.0's
+/// binary rules too (`crate::strict`).
 pub fn prepass<'b>(
     validator: &mut FuncValidator<ValidatorResources>,
     body: &FunctionBody<'b>,
     index: u32,
     num_locals: usize,
     wasm: &[u8],
+    strict_wasm2: bool,
     operators: &mut Vec<(O<'b>, u64)>,
 ) -> Result<BodyFacts, CompileError> {
     let func = Some(index);
@@ -53,7 +56,7 @@ pub fn prepass<'b>(
     while !ops.eof() {
         let (op, offset) = ops.read_with_offset().map_err(malformed)?;
         let end = ops.original_position() as usize;
-        if let Some(bytes) = wasm.get(offset as usize..end) {
+        if let Some(bytes) = wasm.get(offset as usize..end).filter(|_| strict_wasm2) {
             crate::strict::check_operator(bytes, offset as usize).map_err(|e| match e {
                 CompileError::Malformed {
                     message, offset, ..
@@ -93,7 +96,7 @@ pub fn prepass<'b>(
             _ => {}
         }
         facts.simd |= wasm.get(offset as usize) == Some(&0xfd);
-        facts.uses_memory |= touches_memory(&op);
+        facts.uses_memory |= touches_memory0(&op);
         let calls = calls_out(&op);
         facts.calls |= calls;
         facts.calls_in_loops |= calls && loop_depth > 0;
@@ -124,55 +127,56 @@ fn calls_out(op: &O<'_>) -> bool {
     )
 }
 
-/// Operators that need the memory base and size in registers.
-fn touches_memory(op: &O<'_>) -> bool {
-    matches!(
-        op,
-        O::I32Load { .. }
-            | O::I64Load { .. }
-            | O::F32Load { .. }
-            | O::F64Load { .. }
-            | O::I32Load8S { .. }
-            | O::I32Load8U { .. }
-            | O::I32Load16S { .. }
-            | O::I32Load16U { .. }
-            | O::I64Load8S { .. }
-            | O::I64Load8U { .. }
-            | O::I64Load16S { .. }
-            | O::I64Load16U { .. }
-            | O::I64Load32S { .. }
-            | O::I64Load32U { .. }
-            | O::I32Store { .. }
-            | O::I64Store { .. }
-            | O::F32Store { .. }
-            | O::F64Store { .. }
-            | O::I32Store8 { .. }
-            | O::I32Store16 { .. }
-            | O::I64Store8 { .. }
-            | O::I64Store16 { .. }
-            | O::I64Store32 { .. }
-            | O::MemorySize { .. }
-            | O::V128Load { .. }
-            | O::V128Load8x8S { .. }
-            | O::V128Load8x8U { .. }
-            | O::V128Load16x4S { .. }
-            | O::V128Load16x4U { .. }
-            | O::V128Load32x2S { .. }
-            | O::V128Load32x2U { .. }
-            | O::V128Load8Splat { .. }
-            | O::V128Load16Splat { .. }
-            | O::V128Load32Splat { .. }
-            | O::V128Load64Splat { .. }
-            | O::V128Load32Zero { .. }
-            | O::V128Load64Zero { .. }
-            | O::V128Store { .. }
-            | O::V128Load8Lane { .. }
-            | O::V128Load16Lane { .. }
-            | O::V128Load32Lane { .. }
-            | O::V128Load64Lane { .. }
-            | O::V128Store8Lane { .. }
-            | O::V128Store16Lane { .. }
-            | O::V128Store32Lane { .. }
-            | O::V128Store64Lane { .. }
-    )
+/// Operators that need memory 0's base and size in registers (other
+/// memories are reached through the vmctx at each access).
+fn touches_memory0(op: &O<'_>) -> bool {
+    match op {
+        O::MemorySize { mem } => *mem == 0,
+        O::I32Load { memarg }
+        | O::I64Load { memarg }
+        | O::F32Load { memarg }
+        | O::F64Load { memarg }
+        | O::I32Load8S { memarg }
+        | O::I32Load8U { memarg }
+        | O::I32Load16S { memarg }
+        | O::I32Load16U { memarg }
+        | O::I64Load8S { memarg }
+        | O::I64Load8U { memarg }
+        | O::I64Load16S { memarg }
+        | O::I64Load16U { memarg }
+        | O::I64Load32S { memarg }
+        | O::I64Load32U { memarg }
+        | O::I32Store { memarg }
+        | O::I64Store { memarg }
+        | O::F32Store { memarg }
+        | O::F64Store { memarg }
+        | O::I32Store8 { memarg }
+        | O::I32Store16 { memarg }
+        | O::I64Store8 { memarg }
+        | O::I64Store16 { memarg }
+        | O::I64Store32 { memarg }
+        | O::V128Load { memarg }
+        | O::V128Load8x8S { memarg }
+        | O::V128Load8x8U { memarg }
+        | O::V128Load16x4S { memarg }
+        | O::V128Load16x4U { memarg }
+        | O::V128Load32x2S { memarg }
+        | O::V128Load32x2U { memarg }
+        | O::V128Load8Splat { memarg }
+        | O::V128Load16Splat { memarg }
+        | O::V128Load32Splat { memarg }
+        | O::V128Load64Splat { memarg }
+        | O::V128Load32Zero { memarg }
+        | O::V128Load64Zero { memarg }
+        | O::V128Store { memarg } => super::memory::memory_index(memarg) == 0,
+        O::V128Load8Lane { memarg, .. }
+        | O::V128Load16Lane { memarg, .. }
+        | O::V128Load32Lane { memarg, .. }
+        | O::V128Load64Lane { memarg, .. }
+        | O::V128Store8Lane { memarg, .. }
+        | O::V128Store16Lane { memarg, .. }
+        | O::V128Store32Lane { memarg, .. }
+        | O::V128Store64Lane { memarg, .. } => super::memory::memory_index(memarg) == 0,
+        _ => false,
+    }
 }

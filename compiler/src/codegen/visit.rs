@@ -245,11 +245,11 @@ impl FuncCompiler<'_, '_> {
             O::I64Store8 { memarg } => self.store(memarg, Access::I64_8U),
             O::I64Store16 { memarg } => self.store(memarg, Access::I64_16U),
             O::I64Store32 { memarg } => self.store(memarg, Access::I64_32U),
-            O::MemorySize { .. } => self.visit_memory_size(),
-            O::MemoryGrow { .. } => self.visit_memory_grow(),
-            O::MemoryCopy { .. } => self.visit_memory_copy(),
-            O::MemoryFill { .. } => self.visit_memory_fill(),
-            O::MemoryInit { data_index, .. } => self.visit_memory_init(data_index),
+            O::MemorySize { mem } => self.visit_memory_size(mem),
+            O::MemoryGrow { mem } => self.visit_memory_grow(mem),
+            O::MemoryCopy { dst_mem, src_mem } => self.visit_memory_copy(dst_mem, src_mem),
+            O::MemoryFill { mem } => self.visit_memory_fill(mem),
+            O::MemoryInit { data_index, mem } => self.visit_memory_init(mem, data_index),
             O::DataDrop { data_index } => self.visit_data_drop(data_index),
 
             // References and tables.

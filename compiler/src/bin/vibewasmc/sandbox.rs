@@ -69,6 +69,7 @@ impl CodeArgs {
             epoch: self.epoch,
             threads: self.threads,
             target: None,
+            language: Default::default(),
         }
     }
 }

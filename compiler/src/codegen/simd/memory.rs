@@ -47,7 +47,7 @@ impl FuncCompiler<'_, '_> {
         let dst = self.alloc_freg();
         self.access(
             (index, entry.loc),
-            memarg.offset,
+            memarg,
             kind.size(),
             false,
             |fc, address| {
@@ -72,13 +72,9 @@ impl FuncCompiler<'_, '_> {
         self.note_simd(false);
         let value = self.pop_vector(FT1);
         let (index, entry) = self.pop_entry();
-        self.access(
-            (index, entry.loc),
-            memarg.offset,
-            16,
-            false,
-            |fc, address| fc.m.e.vec_move(true, value, operand(address)),
-        );
+        self.access((index, entry.loc), memarg, 16, false, |fc, address| {
+            fc.m.e.vec_move(true, value, operand(address))
+        });
     }
 
     /// `v128.loadN_lane`: one lane from memory into the vector.
@@ -109,7 +105,7 @@ impl FuncCompiler<'_, '_> {
         let log2 = lanes.log2_bytes();
         self.access(
             (index, entry.loc),
-            memarg.offset,
+            memarg,
             1 << log2,
             false,
             |fc, address| {

@@ -13,7 +13,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use vibewasm_compiler::{compile, CompileError, Config};
+use vibewasm_compiler::{compile, CompileError, Config, Language};
 use vibewasm_loader::{Artifact, Error, Instance, Linker, Val};
 use wast::lexer::Lexer;
 use wast::parser::{self, ParseBuffer};
@@ -31,10 +31,23 @@ pub(super) fn set_bounds_checks(strategy: vibewasm_compiler::BoundsChecks) {
     let _ = BOUNDS_CHECKS.set(strategy);
 }
 
-fn config() -> Config {
+fn config(language: Language) -> Config {
     Config {
         bounds_checks: BOUNDS_CHECKS.get().copied().unwrap_or_default(),
+        language,
         ..Config::default()
+    }
+}
+
+/// The language a script holds the compiler to: the scripts of the
+/// WebAssembly 2.0 suite (a `wasm-2.0` directory on the path) expect 2.0's
+/// rules, where later standards made some invalid modules valid (a second
+/// memory); every other script gets everything vibewasm implements.
+fn language_of(path: &Path) -> Language {
+    if path.components().any(|c| c.as_os_str() == "wasm-2.0") {
+        Language::Wasm2
+    } else {
+        Language::Latest
     }
 }
 
@@ -108,6 +121,7 @@ struct Runner {
     /// `module definition`s by name, and the last one.
     definitions: HashMap<String, Result<Arc<Artifact>, String>>,
     last_definition: Option<Result<Arc<Artifact>, String>>,
+    language: Language,
 }
 
 /// Runs the script at `path`, reporting each directive through `out`.
@@ -133,7 +147,7 @@ pub(super) fn run_file(path: &Path, out: &mut Reporter<impl Write>) -> std::io::
         }
     };
     out.total(script.directives.len())?;
-    let mut runner = Runner::new().map_err(std::io::Error::other)?;
+    let mut runner = Runner::new(language_of(path)).map_err(std::io::Error::other)?;
     for directive in script.directives {
         let line = directive.span().linecol_in(&text).0 + 1;
         let kind = kind_name(&directive);
@@ -198,7 +212,7 @@ fn message_matches(error: &Error, expected: &str) -> bool {
 }
 
 impl Runner {
-    fn new() -> Result<Runner, String> {
+    fn new(language: Language) -> Result<Runner, String> {
         let mut linker = Linker::new();
         linker.allow_shadowing(true).max_wasm_stack(4 << 20);
         define_spectest(&mut linker).map_err(|e| format!("cannot define spectest: {e}"))?;
@@ -211,6 +225,7 @@ impl Runner {
             named: HashMap::new(),
             definitions: HashMap::new(),
             last_definition: None,
+            language,
         })
     }
 
@@ -268,7 +283,7 @@ impl Runner {
 
     /// Compiles `wasm` to an artifact file and opens it.
     fn compile(&mut self, wasm: &[u8]) -> Result<Arc<Artifact>, BuildError> {
-        let bytes = compile(wasm, &config()).map_err(BuildError::Compile)?;
+        let bytes = compile(wasm, &config(self.language)).map_err(BuildError::Compile)?;
         self.artifacts += 1;
         let path = self.dir.0.join(format!("m{}.vwa", self.artifacts));
         std::fs::write(&path, bytes)
@@ -443,7 +458,7 @@ impl Runner {
                         .into(),
                 ),
             };
-        match compile(&wasm, &Config::default()) {
+        match compile(&wasm, &config(self.language)) {
             Err(CompileError::Invalid { .. } | CompileError::Malformed { .. }) => Outcome::Pass,
             Err(e @ CompileError::Limit { .. }) => {
                 Outcome::Fail(format!("refused for a limit, not as invalid: {e}"))
