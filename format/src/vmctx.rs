@@ -137,8 +137,10 @@ pub const IMPORT_HOST_ENV: i32 = 16;
 #[repr(C)]
 #[derive(Debug)]
 pub struct MemoryDef {
-    /// Start of the memory. It never moves: the loader reserves the address
-    /// space for the maximum size up front.
+    /// Start of the memory. A memory of guard-page code never moves (the
+    /// loader reserves 8 GiB + 64 KiB up front); one of explicit-check code
+    /// may move when it grows, so such code reloads the base after every
+    /// call and `memory.grow`.
     pub base: *mut u8,
     /// Current size in bytes.
     pub len: u64,

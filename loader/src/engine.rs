@@ -6,6 +6,11 @@ use crate::memory::MAX_WASM_PAGES;
 use crate::sandbox::EpochCounter;
 use crate::stack::DEFAULT_MAX_WASM_STACK;
 
+/// The first reservation of a memory of explicit-check code (see
+/// [`EngineConfig::memory_reservation`]): small enough for 32-bit hosts and
+/// address-space limits, large enough that most programs never move.
+pub const DEFAULT_MEMORY_RESERVATION: u64 = 16 << 20;
+
 /// What an [`Engine`] is set up with.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -19,6 +24,13 @@ pub struct EngineConfig {
     /// engine may have (default 65536, 4 GiB); `Linker::memory_limit_pages`
     /// can only lower it.
     pub memory_limit_pages: u64,
+    /// Address space, in bytes, a memory of code compiled with explicit
+    /// bounds checks reserves at first (default [`DEFAULT_MEMORY_RESERVATION`],
+    /// 16 MiB; at least the memory's minimum size, at most its maximum).
+    /// When `memory.grow` outgrows it, the memory moves to a reservation
+    /// twice as large, copying its bytes. Guard-page code needs 8 GiB + 64
+    /// KiB per memory whatever this says.
+    pub memory_reservation: u64,
     /// Whether the functions of every module made with this engine (and
     /// of every artifact instantiated in its stores) are listed in
     /// `/tmp/perf-PID.map`, one `START SIZE module!name` line each, so that
@@ -40,6 +52,7 @@ impl Default for EngineConfig {
             },
             max_wasm_stack: DEFAULT_MAX_WASM_STACK,
             memory_limit_pages: MAX_WASM_PAGES,
+            memory_reservation: DEFAULT_MEMORY_RESERVATION,
             perf_map: false,
         }
     }

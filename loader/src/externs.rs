@@ -209,9 +209,14 @@ impl Memory {
         ty: MemoryType,
         limit_pages: u64,
     ) -> Result<Memory, Error> {
-        let limit_pages = limit_pages.min(store.engine().config().memory_limit_pages);
-        // Any instance may import it, guard-page code included.
-        let memory = LinearMemory::new(ty, limit_pages, Reservation::Guard)?;
+        let config = store.engine().config();
+        let limit_pages = limit_pages.min(config.memory_limit_pages);
+        // Any instance may import it, guard-page code included; where the
+        // address space is too small for that, code with explicit checks.
+        let memory = LinearMemory::new(ty, limit_pages, Reservation::Guard).or_else(|_| {
+            let initial = config.memory_reservation;
+            LinearMemory::new(ty, limit_pages, Reservation::Movable { initial })
+        })?;
         let mut guard = store.enter()?;
         let memory = RawBox::new(memory);
         let ptr = memory.as_ptr();

@@ -119,13 +119,13 @@ fn check_code_options(linker: &Linker, artifact: &Artifact) -> Result<(), Instan
 }
 
 /// The address space a memory defined by `artifact` needs: the guard
-/// reservation for guard-page code, only its maximum for code with explicit
-/// checks. (Guard-page code importing such a memory is refused at link
-/// time: see `resolve_imports`.)
-fn memory_reservation(artifact: &Artifact) -> Reservation {
+/// reservation for guard-page code; for code with explicit checks, a
+/// movable one starting at `initial` bytes. (Guard-page code importing
+/// such a memory is refused at link time: see `resolve_imports`.)
+fn memory_reservation(artifact: &Artifact, initial: u64) -> Reservation {
     match artifact.header().options.bounds_checks {
         BoundsChecks::GuardPages => Reservation::Guard,
-        BoundsChecks::Explicit => Reservation::Maximum,
+        BoundsChecks::Explicit => Reservation::Movable { initial },
     }
 }
 
@@ -315,7 +315,7 @@ fn build(
 
     let mut memories = imports.memories;
     for ty in &meta.memories {
-        let reservation = memory_reservation(artifact);
+        let reservation = memory_reservation(artifact, guard.engine().config().memory_reservation);
         // The stricter of the linker's and the engine's limits.
         let limit_pages = linker
             .memory_limit_pages

@@ -41,7 +41,9 @@
 //! tables, globals, another instance's exports) creates instances in its store.
 //!
 //! Linear memory is an address-space reservation of which only the current
-//! size is accessible, so its base never moves. Wasm runs on the calling
+//! size is accessible: 8 GiB + 64 KiB that never move for guard-page code,
+//! a small one that moves when it must grow past it for code with explicit
+//! checks (see [`EngineConfig::memory_reservation`]). Wasm runs on the calling
 //! thread's stack under a limit computed from that thread's stack bounds
 //! (see [`RED_ZONE`] and [`Store::set_max_wasm_stack`]), so unbounded
 //! recursion traps instead of crashing.
@@ -128,7 +130,7 @@ mod values;
 pub mod wasi;
 
 pub use artifact::Artifact;
-pub use engine::{Engine, EngineConfig};
+pub use engine::{Engine, EngineConfig, DEFAULT_MEMORY_RESERVATION};
 pub use error::{
     kind_name, AccessError, CallError, Error, InstantiationError, LinkError, LoadError,
 };

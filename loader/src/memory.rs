@@ -1,28 +1,38 @@
-//! Linear memory: a fixed address-space reservation whose accessible prefix
-//! grows in place.
+//! Linear memory: an address-space reservation whose accessible prefix
+//! grows in place, or moves when it must.
 //!
-//! Generated code caches `MemoryDef.base`, so the base may never move: the
-//! address space for the largest size the memory may reach is reserved up
-//! front, and growing is a matter of `mprotect`. `MAP_NORESERVE` and
-//! `PROT_NONE` keep the reservation free of commit charge until pages are
-//! made accessible, and no more pages than the memory's maximum (and the
-//! embedder's limit) ever become accessible.
+//! `MAP_NORESERVE` and `PROT_NONE` keep a reservation free of commit charge
+//! until pages are made accessible, and no more pages than the memory's
+//! maximum (and the embedder's limit) ever become accessible.
 //!
 //! How much is reserved depends on the code that may use the memory
-//! ([`Reservation`]): code compiled with guard-page bounds checks needs
-//! [`GUARD_RESERVATION`] (8 GiB + 64 KiB), so that any 32-bit address plus
-//! 32-bit offset lands inside the reservation and an access beyond the
-//! current size faults; code with explicit checks needs only the maximum
-//! size. A memory gets what the code of the module defining it needs;
-//! guard-page code importing a memory without the guard reservation is
-//! refused at link time. Memories the host creates get the guard
-//! reservation, so any code can import them.
+//! ([`Reservation`]):
+//!
+//! * Code compiled with guard-page bounds checks needs
+//!   [`GUARD_RESERVATION`] (8 GiB + 64 KiB), so that any 32-bit address
+//!   plus 32-bit offset lands inside the reservation and an access beyond
+//!   the current size faults. Such a memory never moves: growing is a
+//!   matter of `mprotect`.
+//! * Code with explicit checks compares every address with the current
+//!   size, and reloads the memory's base after anything that can grow it
+//!   (calls and `memory.grow`). Its memory starts with a small reservation
+//!   ([`crate::EngineConfig::memory_reservation`]: at least the minimum
+//!   size) and, when `memory.grow` outgrows it, moves to a new reservation
+//!   twice as large (or as large as needed, at most the maximum), so a
+//!   memory needs only about the address space it uses: small devices,
+//!   32-bit hosts and containers under an address-space limit can run it.
+//!
+//! A memory gets what the code of the module defining it needs; guard-page
+//! code importing a memory without the guard reservation is refused at link
+//! time. Memories the host creates get the guard reservation where the
+//! address space allows, so any code can import them, and a movable one
+//! otherwise.
 //!
 //! Guard reservations are registered with the fault handler
 //! ([`crate::signals::register_reservation`]) for the memory's whole life:
 //! a fault of guard-page code is a trap only inside one of them.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use vibewasm_format::vmctx::MemoryDef;
 use vibewasm_format::{MemoryType, GUARD_RESERVATION};
@@ -43,19 +53,56 @@ pub const MEMORY_RESERVATION: usize = GUARD_RESERVATION as usize;
 /// How much address space a new memory reserves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Reservation {
-    /// [`MEMORY_RESERVATION`]: usable by code with either bounds-check strategy.
+    /// [`MEMORY_RESERVATION`], for good: usable by code with either
+    /// bounds-check strategy.
     Guard,
-    /// Just the memory's maximum (4 GiB without one): enough for code with
-    /// explicit bounds checks.
-    Maximum,
+    /// `initial` bytes (raised to the minimum size, capped at the maximum),
+    /// moved to a larger reservation when `memory.grow` outgrows it: only
+    /// for code with explicit bounds checks.
+    Movable { initial: u64 },
+}
+
+/// Reserves `len` bytes of inaccessible address space.
+fn reserve(len: usize) -> std::io::Result<*mut u8> {
+    #[cfg(target_os = "linux")]
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
+    #[cfg(not(target_os = "linux"))]
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANON;
+    // SAFETY: a fresh anonymous mapping at an address of the kernel's
+    // choosing cannot overlap anything Rust owns.
+    let base = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_NONE, flags, -1, 0) };
+    if base == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(base.cast())
+}
+
+/// Makes `[base, base + len)` readable and writable.
+///
+/// # Safety
+/// The range must lie in a reservation of the caller's, where nothing
+/// reads or writes yet.
+unsafe fn make_writable(base: *mut u8, len: usize) -> std::io::Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    // SAFETY: guaranteed by the caller.
+    let rc = unsafe { libc::mprotect(base.cast(), len, libc::PROT_READ | libc::PROT_WRITE) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// One linear memory, owned by a store and shared by the instances that
 /// import it.
 pub(crate) struct LinearMemory {
     def: RawBox<MemoryDef>,
-    /// Bytes of address space reserved at `def.base`.
-    reserved: usize,
+    /// Bytes of address space reserved at `def.base` (they change when a
+    /// movable memory moves, under the contract of the methods below).
+    reserved: AtomicUsize,
+    /// A guard reservation, which never moves (see [`Reservation`]).
+    guard: bool,
     /// The type it was created with.
     ty: MemoryType,
     /// The memory type's maximum, capped at [`MAX_WASM_PAGES`].
@@ -105,48 +152,41 @@ impl LinearMemory {
                 ty.min_pages
             )));
         }
+        let max_bytes = max_pages.max(1) * WASM_PAGE_SIZE;
         let reserved = match reservation {
             Reservation::Guard => MEMORY_RESERVATION,
             // At least one page, so the mapping is never empty.
-            Reservation::Maximum => (max_pages.max(1) * WASM_PAGE_SIZE) as usize,
+            Reservation::Movable { initial } => initial
+                .max(ty.min_pages * WASM_PAGE_SIZE)
+                .next_multiple_of(WASM_PAGE_SIZE)
+                .clamp(WASM_PAGE_SIZE, max_bytes)
+                as usize,
         };
-        #[cfg(target_os = "linux")]
-        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
-        #[cfg(not(target_os = "linux"))]
-        let flags = libc::MAP_PRIVATE | libc::MAP_ANON;
-        // SAFETY: a fresh anonymous mapping at an address of the kernel's
-        // choosing cannot overlap anything Rust owns.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                reserved,
-                libc::PROT_NONE,
-                flags,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(InstantiationError::Resource(format!(
-                "cannot reserve {} MiB of address space for linear memory: {}",
+        let base = reserve(reserved).map_err(|e| {
+            let hint = match reservation {
+                Reservation::Guard => {
+                    " (guard-page bounds checks need it; code compiled with explicit \
+                     checks reserves only about what its memory uses)"
+                }
+                Reservation::Movable { .. } => "",
+            };
+            InstantiationError::Resource(format!(
+                "cannot reserve {} MiB of address space for linear memory{hint}: {e}",
                 reserved >> 20,
-                std::io::Error::last_os_error()
-            )));
-        }
+            ))
+        })?;
+        let guard = reservation == Reservation::Guard;
         let memory = LinearMemory {
-            def: RawBox::new(MemoryDef {
-                base: base.cast(),
-                len: 0,
-            }),
-            reserved,
+            def: RawBox::new(MemoryDef { base, len: 0 }),
+            reserved: AtomicUsize::new(reserved),
+            guard,
             ty,
             max_pages,
             limit_pages: AtomicU64::new(limit_pages),
             // Only guard-page code faults on purpose, and it only uses
-            // guard reservations (see `Reservation`). The base never moves
-            // (growing is in place), so the range is fixed.
-            registration: (reservation == Reservation::Guard)
-                .then(|| signals::register_reservation(base as usize, reserved)),
+            // guard reservations (see `Reservation`), which never move, so
+            // the range is fixed.
+            registration: guard.then(|| signals::register_reservation(base as usize, reserved)),
         };
         // From here on `memory`'s Drop unmaps the reservation on failure.
         memory.make_accessible(0, ty.min_pages).map_err(|e| {
@@ -174,14 +214,14 @@ impl LinearMemory {
         self.ty
     }
 
-    /// Bytes of address space reserved for the memory.
+    /// Bytes of address space reserved for the memory now.
     pub(crate) fn reserved_bytes(&self) -> usize {
-        self.reserved
+        self.reserved.load(Ordering::Relaxed)
     }
 
     /// Whether code compiled with guard-page bounds checks may use it.
     pub(crate) fn has_guard_region(&self) -> bool {
-        self.reserved >= MEMORY_RESERVATION
+        self.guard
     }
 
     /// The embedder's limit on growth (the type's maximum applies too).
@@ -226,28 +266,54 @@ impl LinearMemory {
         if to <= from {
             return Ok(());
         }
-        // Both ends are at most `max_pages` (checked by `new` and `grow`),
-        // so the byte range (at most 4 GiB) lies inside the reservation,
-        // which is at least `max_pages` long, and fits usize.
+        // Both ends are at most `max_pages` (checked by `new` and `grow`)
+        // and `to` within the reservation (a guard one holds the maximum;
+        // `grow` moves a movable one first), so the byte range (at most 4
+        // GiB) lies inside the reservation and fits usize.
         let start = (from * WASM_PAGE_SIZE) as usize;
         let len = ((to - from) * WASM_PAGE_SIZE) as usize;
         // SAFETY: the range is inside our own reservation (see above) and
         // beyond the current size, where nothing reads or writes.
-        let rc = unsafe {
-            libc::mprotect(
-                self.parts().0.add(start).cast(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-            )
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
+        unsafe { make_writable(self.parts().0.add(start), len) }
+    }
+
+    /// Moves a movable memory to a new reservation of at least `pages`
+    /// pages (twice the old one where the maximum allows), its first
+    /// `pages` accessible and its current bytes copied. On failure nothing
+    /// changed.
+    ///
+    /// # Safety
+    /// See the contract above: nothing holds the old base (generated code
+    /// reloads it after every call and `memory.grow`).
+    unsafe fn relocate(&self, pages: u64) -> std::io::Result<()> {
+        let (old_base, len) = self.parts();
+        let old_reserved = self.reserved_bytes();
+        let needed = (pages * WASM_PAGE_SIZE) as usize;
+        let max_bytes = (self.max_pages * WASM_PAGE_SIZE) as usize;
+        let reserved = old_reserved.saturating_mul(2).min(max_bytes).max(needed);
+        let base = reserve(reserved)?;
+        // SAFETY: the first `needed` bytes of the fresh reservation.
+        if let Err(e) = unsafe { make_writable(base, needed) } {
+            // SAFETY: the reservation just made, used by nothing.
+            unsafe { libc::munmap(base.cast(), reserved) };
+            return Err(e);
         }
+        // SAFETY: `len <= needed` bytes: accessible in both, which are
+        // distinct mappings; nothing else accesses them (contract).
+        unsafe { std::ptr::copy_nonoverlapping(old_base, base, len as usize) };
+        // SAFETY: the contract: nobody holds the old base any more; the
+        // descriptor is written under the same contract.
+        unsafe {
+            (*self.def.as_ptr()).base = base;
+            libc::munmap(old_base.cast(), old_reserved);
+        }
+        self.reserved.store(reserved, Ordering::Relaxed);
         Ok(())
     }
 
     /// `memory.grow`: the old size in pages, or `None` if the memory cannot
-    /// grow by `delta` pages (the memory is then unchanged).
+    /// grow by `delta` pages (the memory is then unchanged). A movable
+    /// memory that outgrows its reservation moves.
     ///
     /// # Safety
     /// See the contract above.
@@ -258,7 +324,12 @@ impl LinearMemory {
         if new > self.max_pages || new > self.limit_pages.load(Ordering::Relaxed) {
             return None;
         }
-        self.make_accessible(old, new).ok()?;
+        if new * WASM_PAGE_SIZE > self.reserved_bytes() as u64 {
+            // SAFETY: forwarded.
+            unsafe { self.relocate(new) }.ok()?;
+        } else {
+            self.make_accessible(old, new).ok()?;
+        }
         self.set_len_pages(new);
         Some(old)
     }
@@ -464,11 +535,11 @@ impl Drop for LinearMemory {
         // Unregistered first: once unmapped, the range may be mapped again
         // by anyone, and a fault there is no longer one of this memory.
         drop(self.registration.take());
-        // SAFETY: unmaps exactly the reservation made in `new`; every slice
-        // handed out borrowed `self` (or the store owning it), so none
-        // outlives this.
+        // SAFETY: unmaps exactly the current reservation (made in `new` or
+        // `relocate`); every slice handed out borrowed `self` (or the store
+        // owning it), so none outlives this.
         unsafe {
-            libc::munmap(self.parts().0.cast(), self.reserved);
+            libc::munmap(self.parts().0.cast(), self.reserved_bytes());
         }
     }
 }
@@ -506,6 +577,15 @@ mod tests {
             let (base, len) = m.bytes();
             assert!(at < len);
             base.add(at).write(value);
+        }
+    }
+
+    fn peek(m: &LinearMemory, at: usize) -> u8 {
+        // SAFETY: as in `poke`.
+        unsafe {
+            let (base, len) = m.bytes();
+            assert!(at < len);
+            base.add(at).read()
         }
     }
 
@@ -588,7 +668,7 @@ mod tests {
         // Memory pages enough for 4 host pages and a few bytes past them
         // (the copy below), and 2 more to grow by.
         let min_pages = (4 * p + 2).div_ceil(65536) as u64;
-        for reservation in [Reservation::Guard, Reservation::Maximum] {
+        for reservation in [Reservation::Guard, Reservation::Movable { initial: 0 }] {
             let ty = MemoryType {
                 min_pages,
                 max_pages: Some(min_pages + 2),
@@ -752,8 +832,9 @@ mod tests {
             min_pages: 1,
             max_pages: Some(3),
         };
-        let exact = Owned(LinearMemory::new(ty, MAX_WASM_PAGES, Reservation::Maximum).unwrap());
-        assert_eq!(exact.reserved_bytes(), 3 * 65536);
+        let movable = Reservation::Movable { initial: 1 << 30 };
+        let exact = Owned(LinearMemory::new(ty, MAX_WASM_PAGES, movable).unwrap());
+        assert_eq!(exact.reserved_bytes(), 3 * 65536, "capped at the maximum");
         assert!(!exact.has_guard_region());
         assert_eq!(exact.grow(2), Some(1));
         assert_eq!(exact.grow(1), None);
@@ -765,15 +846,66 @@ mod tests {
             min_pages: 0,
             max_pages: None,
         };
-        let empty = LinearMemory::new(no_max, MAX_WASM_PAGES, Reservation::Maximum).unwrap();
-        assert_eq!(empty.reserved_bytes(), 4 << 30);
+        let small = Reservation::Movable { initial: 100_000 };
+        let empty = LinearMemory::new(no_max, MAX_WASM_PAGES, small).unwrap();
+        assert_eq!(empty.reserved_bytes(), 2 * 65536, "rounded up to pages");
+        let big_min = MemoryType {
+            min_pages: 5,
+            max_pages: None,
+        };
+        let raised = LinearMemory::new(big_min, MAX_WASM_PAGES, small).unwrap();
+        assert_eq!(raised.reserved_bytes(), 5 * 65536, "raised to the minimum");
         let zero = MemoryType {
             min_pages: 0,
             max_pages: Some(0),
         };
-        let zero = Owned(LinearMemory::new(zero, MAX_WASM_PAGES, Reservation::Maximum).unwrap());
+        let zero = Owned(LinearMemory::new(zero, MAX_WASM_PAGES, small).unwrap());
         assert_eq!(zero.reserved_bytes(), 65536);
         assert_eq!(zero.grow(1), None);
+    }
+
+    /// A movable memory that outgrows its reservation moves to one twice
+    /// as large (or as large as needed), keeping its bytes; a guard one
+    /// never moves.
+    #[test]
+    fn movable_memories_move_and_keep_their_bytes() {
+        let ty = MemoryType {
+            min_pages: 1,
+            max_pages: Some(10),
+        };
+        let m = Owned(
+            LinearMemory::new(ty, MAX_WASM_PAGES, Reservation::Movable { initial: 0 }).unwrap(),
+        );
+        assert_eq!(m.reserved_bytes(), 65536);
+        poke(&m, 0, 7);
+        poke(&m, 65535, 9);
+        let before = m.0.parts().0;
+        assert_eq!(m.grow(1), Some(1));
+        assert_eq!(m.reserved_bytes(), 2 * 65536);
+        assert_ne!(m.0.parts().0, before, "moved");
+        assert_eq!(peek(&m, 0), 7);
+        assert_eq!(peek(&m, 65535), 9);
+        assert_eq!(
+            peek(&m, 2 * 65536 - 1),
+            0,
+            "the new page is zero and accessible"
+        );
+        // Growing by more than twice: exactly as large as needed.
+        assert_eq!(m.grow(5), Some(2));
+        assert_eq!(m.reserved_bytes(), 7 * 65536);
+        // Twice would pass the maximum: capped there.
+        assert_eq!(m.grow(1), Some(7));
+        assert_eq!(m.reserved_bytes(), 10 * 65536);
+        let at_max = m.0.parts().0;
+        assert_eq!(m.grow(2), Some(8));
+        assert_eq!(m.0.parts().0, at_max, "within the reservation: in place");
+        assert_eq!(m.grow(1), None);
+        assert_eq!(peek(&m, 65535), 9);
+
+        let g = Owned(LinearMemory::new(ty, MAX_WASM_PAGES, Reservation::Guard).unwrap());
+        let base = g.0.parts().0;
+        assert_eq!(g.grow(9), Some(1));
+        assert_eq!(g.0.parts().0, base, "guard memories never move");
     }
 
     #[test]

@@ -518,15 +518,37 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
+    let mut command = Command::new(vibewasmc());
+    command.args(args);
+    run_with_timeout(command, limit)
+}
+
+/// [`run_cli_with_timeout`] with the address space of the process limited
+/// to `kib` KiB (the shell's `ulimit -v`, as a user would).
+pub fn run_cli_limited<I, S>(args: I, limit: std::time::Duration, kib: u64) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+        .arg(vibewasmc())
+        .args(args);
+    run_with_timeout(command, limit)
+}
+
+/// Runs `command` with no stdin, collecting its output; panics after `limit`.
+fn run_with_timeout(mut command: Command, limit: std::time::Duration) -> Output {
     use std::io::Read;
     use std::process::Stdio;
-    let mut child = Command::new(vibewasmc())
-        .args(args)
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn vibewasmc");
+        .expect("spawn the command");
     // Drain both pipes on threads so a chatty child cannot block.
     let mut out = child.stdout.take().expect("stdout");
     let mut err = child.stderr.take().expect("stderr");

@@ -1,7 +1,9 @@
 //! The shared benchmark kernels (`../shared/bench/kernels`): each is
 //! compiled with `vibewasmc compile` to a temporary file and run with
 //! `vibewasmc run K.vwa --invoke run` in a separate process; the printed
-//! result must be the checksum in `checksums.tsv`.
+//! result must be the checksum in `checksums.tsv`. Each runs a second time
+//! compiled with explicit bounds checks, under `ulimit -v` of 1 GiB: such
+//! code's memory reserves only about what it uses.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -24,7 +26,17 @@ fn checksums() -> HashMap<String, i64> {
         .collect()
 }
 
+/// Address space `vibewasmc run` gets for an explicit-check kernel
+/// (`ulimit -v`, KiB): 1 GiB, less than one 4 GiB memory reservation.
+const ADDRESS_SPACE_KIB: u64 = 1 << 20;
+
 fn run_kernel(name: &str) {
+    run_kernel_with(name, false);
+}
+
+/// With `limited`: compiled with explicit bounds checks and run with
+/// [`ADDRESS_SPACE_KIB`] of address space.
+fn run_kernel_with(name: &str, limited: bool) {
     let sums = checksums();
     let want = *sums
         .get(name)
@@ -33,9 +45,12 @@ fn run_kernel(name: &str) {
     assert!(wasm.is_file(), "{} is missing", wasm.display());
     let dir = TempDir::new();
     let art = dir.join(&format!("{name}.vwa"));
+    let bounds_checks = if limited { "explicit" } else { "guard" };
     let out = run_cli_with_timeout(
         [
             "compile".as_ref(),
+            "--bounds-checks".as_ref(),
+            bounds_checks.as_ref(),
             wasm.as_os_str(),
             "-o".as_ref(),
             art.as_os_str(),
@@ -47,15 +62,17 @@ fn run_kernel(name: &str) {
         "compiling {name} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = run_cli_with_timeout(
-        [
-            "run".as_ref(),
-            art.as_os_str(),
-            "--invoke".as_ref(),
-            "run".as_ref(),
-        ],
-        LIMIT,
-    );
+    let args = [
+        "run".as_ref(),
+        art.as_os_str(),
+        "--invoke".as_ref(),
+        "run".as_ref(),
+    ];
+    let out = if limited {
+        run_cli_limited(args, LIMIT, ADDRESS_SPACE_KIB)
+    } else {
+        run_cli_with_timeout(args, LIMIT)
+    };
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -67,11 +84,21 @@ fn run_kernel(name: &str) {
 }
 
 macro_rules! kernels {
-    ($($test:ident => $name:literal,)*) => {
+    ($($test:ident, $limited:ident => $name:literal,)*) => {
         $(
             #[test]
             fn $test() {
                 run_kernel($name);
+            }
+
+            #[test]
+            #[cfg_attr(
+                not(target_arch = "x86_64"),
+                ignore = "qemu-user, which runs the aarch64 tests, needs more than 1 GiB \
+                          of address space itself"
+            )]
+            fn $limited() {
+                run_kernel_with($name, true);
             }
         )*
 
@@ -89,16 +116,16 @@ macro_rules! kernels {
 }
 
 kernels! {
-    fib => "fib",
-    sieve => "sieve",
-    sha256 => "sha256",
-    sort => "sort",
-    i64hash => "i64hash",
-    interp => "interp",
-    fnptr => "fnptr",
-    bulkmem => "bulkmem",
-    bulkmem_modern => "bulkmem-modern",
-    mandelbrot => "mandelbrot",
-    matmul => "matmul",
-    nbody => "nbody",
+    fib, fib_explicit_in_1_gib => "fib",
+    sieve, sieve_explicit_in_1_gib => "sieve",
+    sha256, sha256_explicit_in_1_gib => "sha256",
+    sort, sort_explicit_in_1_gib => "sort",
+    i64hash, i64hash_explicit_in_1_gib => "i64hash",
+    interp, interp_explicit_in_1_gib => "interp",
+    fnptr, fnptr_explicit_in_1_gib => "fnptr",
+    bulkmem, bulkmem_explicit_in_1_gib => "bulkmem",
+    bulkmem_modern, bulkmem_modern_explicit_in_1_gib => "bulkmem-modern",
+    mandelbrot, mandelbrot_explicit_in_1_gib => "mandelbrot",
+    matmul, matmul_explicit_in_1_gib => "matmul",
+    nbody, nbody_explicit_in_1_gib => "nbody",
 }

@@ -26,8 +26,12 @@ impl FuncCompiler<'_, '_> {
     }
 
     /// Replaces the arguments by the results, which the callee wrote to the
-    /// same slots.
-    fn finish_call(&mut self, base: usize, results: &[ValType]) {
+    /// same slots. A callee that may have grown memory 0 may have moved it
+    /// (explicit bounds checks; see `reload_memory0_base`).
+    fn finish_call(&mut self, base: usize, results: &[ValType], may_grow_memory: bool) {
+        if may_grow_memory {
+            self.reload_memory0_base();
+        }
         self.save_scratch_locals(false);
         self.stack.truncate(base);
         for ty in results {
@@ -69,7 +73,7 @@ impl FuncCompiler<'_, '_> {
             );
             self.trap_on(failed, code);
         }
-        self.finish_call(base, results);
+        self.finish_call(base, results, helper == Helper::MemoryGrow);
     }
 
     pub fn visit_call(&mut self, callee: u32) {
@@ -78,7 +82,7 @@ impl FuncCompiler<'_, '_> {
         let argv = self.slot_offset(base);
         self.m.e.local_address(R0, argv);
         self.m.call_function(callee, self.offset as u32);
-        self.finish_call(base, &ty.results);
+        self.finish_call(base, &ty.results, true);
     }
 
     pub fn visit_call_indirect(&mut self, type_index: u32, table_index: u32) {
@@ -149,6 +153,6 @@ impl FuncCompiler<'_, '_> {
         self.m.call_returns_here(self.offset as u32);
         let e = &mut self.m.e;
         e.op1(SLJIT_MOV, Operand::reg(S0), saved_ctx);
-        self.finish_call(base, &ty.results);
+        self.finish_call(base, &ty.results, true);
     }
 }

@@ -1,10 +1,13 @@
 //! Linear memory: loads, stores, `memory.size`, `memory.grow`, and the one
 //! place that decides how an access is bounds-checked.
 //!
-//! In every function that touches memory 0, `S1` holds its base (it never
-//! moves); with explicit bounds checks `S2` holds its `MemoryDef` too,
-//! whose `len` changes on grow. Other memories (multi-memory) are reached
-//! through their `MemoryDef` slot in the vmctx at each access.
+//! In every function that touches memory 0, `S1` holds its base; with
+//! explicit bounds checks `S2` holds its `MemoryDef` too, whose `len`
+//! changes on grow. A guard-page memory never moves; an explicit-check one
+//! may move when it grows (the loader's movable reservations), so `S1` is
+//! reloaded after every call that may grow it. Other memories
+//! (multi-memory) are reached through their `MemoryDef` slot in the vmctx
+//! at each access.
 
 use sljit_sys::*;
 use vibewasm_format::vmctx::{self, Helper};
@@ -265,6 +268,16 @@ impl FuncCompiler<'_, '_> {
             );
         }
         Address::Operand(Operand::mem2(R0, R1, 0))
+    }
+
+    /// Reloads memory 0's base into `S1` after a call that may have grown
+    /// it: with explicit checks the loader may have moved it (guard-page
+    /// memories never move, and functions without memory 0 keep nothing).
+    pub(super) fn reload_memory0_base(&mut self) {
+        if self.memory_def_in_s2 {
+            let base = Operand::mem(S2, vmctx::MEMORY_DEF_BASE as i64);
+            self.m.e.op1(SLJIT_MOV, Operand::reg(S1), base);
+        }
     }
 
     pub fn load(&mut self, memarg: MemArg, access: Access) {
