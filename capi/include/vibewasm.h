@@ -189,7 +189,7 @@ typedef uint8_t vw_externkind;
 /**
  * The kind of a trap (`vw_trap_kind`).
  */
-typedef uint32_t vw_trap_kind;
+typedef uint32_t vw_trapkind;
 
 /**
  * Success.
@@ -832,7 +832,7 @@ void vw_trap_delete(struct vw_trap *trap);
 /**
  * The trap's kind (`VW_TRAP_*`; 0 for NULL).
  */
-vw_trap_kind vw_trap_kind(const struct vw_trap *trap);
+vw_trapkind vw_trap_kind(const struct vw_trap *trap);
 
 /**
  * The trap's message: the specification's ("integer divide by zero",

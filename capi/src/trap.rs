@@ -38,34 +38,34 @@ impl vw_trap {
 }
 
 /// The kind of a trap (`vw_trap_kind`).
-pub type vw_trap_kind = u32;
+pub type vw_trapkind = u32;
 /// `unreachable` executed.
-pub const VW_TRAP_UNREACHABLE: vw_trap_kind = 1;
+pub const VW_TRAP_UNREACHABLE: vw_trapkind = 1;
 /// Integer division or remainder by zero.
-pub const VW_TRAP_INTEGER_DIVIDE_BY_ZERO: vw_trap_kind = 2;
+pub const VW_TRAP_INTEGER_DIVIDE_BY_ZERO: vw_trapkind = 2;
 /// Signed division overflow, or a float-to-int truncation out of range.
-pub const VW_TRAP_INTEGER_OVERFLOW: vw_trap_kind = 3;
+pub const VW_TRAP_INTEGER_OVERFLOW: vw_trapkind = 3;
 /// A memory access out of bounds.
-pub const VW_TRAP_MEMORY_OUT_OF_BOUNDS: vw_trap_kind = 4;
+pub const VW_TRAP_MEMORY_OUT_OF_BOUNDS: vw_trapkind = 4;
 /// `call_indirect` past the end of the table.
-pub const VW_TRAP_UNDEFINED_ELEMENT: vw_trap_kind = 5;
+pub const VW_TRAP_UNDEFINED_ELEMENT: vw_trapkind = 5;
 /// `call_indirect` on a null element.
-pub const VW_TRAP_UNINITIALIZED_ELEMENT: vw_trap_kind = 6;
+pub const VW_TRAP_UNINITIALIZED_ELEMENT: vw_trapkind = 6;
 /// `call_indirect` to a function of another type.
-pub const VW_TRAP_INDIRECT_CALL_TYPE_MISMATCH: vw_trap_kind = 7;
+pub const VW_TRAP_INDIRECT_CALL_TYPE_MISMATCH: vw_trapkind = 7;
 /// The wasm stack limit was reached ("call stack exhausted").
-pub const VW_TRAP_STACK_OVERFLOW: vw_trap_kind = 8;
+pub const VW_TRAP_STACK_OVERFLOW: vw_trapkind = 8;
 /// A float-to-int truncation of a NaN.
-pub const VW_TRAP_INVALID_CONVERSION_TO_INTEGER: vw_trap_kind = 9;
+pub const VW_TRAP_INVALID_CONVERSION_TO_INTEGER: vw_trapkind = 9;
 /// A table access out of bounds.
-pub const VW_TRAP_TABLE_OUT_OF_BOUNDS: vw_trap_kind = 10;
+pub const VW_TRAP_TABLE_OUT_OF_BOUNDS: vw_trapkind = 10;
 /// A host function trapped (its message is the trap's), or a WASI program
 /// exited (see `vw_trap_exit_status`).
-pub const VW_TRAP_HOST: vw_trap_kind = 11;
+pub const VW_TRAP_HOST: vw_trapkind = 11;
 /// The store ran out of fuel.
-pub const VW_TRAP_OUT_OF_FUEL: vw_trap_kind = 12;
+pub const VW_TRAP_OUT_OF_FUEL: vw_trapkind = 12;
 /// The store's epoch deadline passed ("interrupted").
-pub const VW_TRAP_INTERRUPTED: vw_trap_kind = 13;
+pub const VW_TRAP_INTERRUPTED: vw_trapkind = 13;
 
 // The constants are the loader's trap codes (checked when compiling).
 const _: () = {
@@ -102,7 +102,7 @@ pub unsafe extern "C" fn vw_trap_delete(trap: *mut vw_trap) {
 
 /// The trap's kind (`VW_TRAP_*`; 0 for NULL).
 #[no_mangle]
-pub unsafe extern "C" fn vw_trap_kind(trap: *const vw_trap) -> vw_trap_kind {
+pub unsafe extern "C" fn vw_trap_kind(trap: *const vw_trap) -> vw_trapkind {
     // SAFETY: NULL or a live trap (crate contract).
     unsafe { trap_ref(trap) }.map_or(0, |t| t.trap.code as u32)
 }
