@@ -243,6 +243,15 @@ const EPOCH: &str = r#"
       (br 0)))))
 "#;
 
+/// Imports `lib::add` and `lib::memory`: another instance's exports.
+const USER: &str = r#"
+(module
+  (import "lib" "add" (func $add (param i32 i32) (result i32)))
+  (import "lib" "memory" (memory 1))
+  (func (export "add_first_bytes") (result i32)
+    (call $add (i32.load8_u (i32.const 16)) (i32.load8_u (i32.const 17)))))
+"#;
+
 /// A WASI command: prints a line, exits with 10 * argc + environment size.
 const WASI: &str = r#"
 (module
@@ -274,7 +283,8 @@ fn write_artifacts(dir: &Path) {
         ..Config::default()
     };
     let api = artifact(API, &plain);
-    let files: [(&str, Vec<u8>); 6] = [
+    let files: [(&str, Vec<u8>); 7] = [
+        ("user.vwa", artifact(USER, &plain)),
         ("api.vwa", api.clone()),
         ("imports.vwa", artifact(IMPORTS, &plain)),
         ("fuel.vwa", artifact(FUEL, &fuel)),

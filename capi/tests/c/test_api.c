@@ -251,6 +251,22 @@ static void test_calls(void) {
   CHECK(n > 10 && seen_memory);
   CHECK(vw_instance_export_name(w.instance, n) == NULL && vw_instance_export_kind(w.instance, n) == 255);
 
+  /* Another instance's exports, defined in a second linker of the store. */
+  vw_module *user = NULL;
+  vw_linker *lib = NULL;
+  vw_instance *user_instance = NULL;
+  MUST(vw_module_from_file(w.engine, path_of("user.vwa"), &user, &must_err_));
+  MUST(vw_linker_new(w.store, &lib, &must_err_));
+  CHECK(vw_linker_instantiate(lib, w.store, user, &user_instance, &trap, &err) == VW_ERROR);
+  vw_error_delete(err);
+  CHECK(vw_linker_define_instance(lib, "lib", w.instance, &err) == VW_OK);
+  CHECK(vw_linker_instantiate(lib, w.store, user, &user_instance, &trap, &err) == VW_OK);
+  CHECK(vw_instance_call(user_instance, "add_first_bytes", 0, NULL, 1, res, &trap, &err) == VW_OK &&
+        res[0].of.i32 == 3);
+  vw_instance_delete(user_instance);
+  vw_linker_delete(lib);
+  vw_module_delete(user);
+
   CHECK(vw_instance_get_func(w.instance, "nope", &add, &err) == VW_ERROR);
   CHECK(contains(vw_error_message(err), "nope"));
   vw_error_delete(err);
