@@ -284,3 +284,35 @@ pub(crate) unsafe fn drop_box<T>(ptr: *mut T) {
         drop(unsafe { Box::from_raw(ptr) });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panics_become_errors() {
+        let mut error: *mut vw_error = std::ptr::null_mut();
+        let status = ffi_err(&mut error, || panic!("boom"));
+        assert_eq!(status, VW_ERROR);
+        assert!(!error.is_null());
+        // SAFETY: `ffi` just made this error.
+        let message = unsafe { CStr::from_ptr(vw_error_message(error)) };
+        assert_eq!(message.to_str().unwrap(), "internal error: boom");
+        // SAFETY: made by `ffi`, released once.
+        unsafe { vw_error_delete(error) };
+    }
+
+    #[test]
+    fn traps_without_a_trap_pointer_become_errors() {
+        let mut error: *mut vw_error = std::ptr::null_mut();
+        let status = ffi_err(&mut error, || {
+            Err(Trap::from_code(vibewasm_loader::TrapCode::Unreachable).into())
+        });
+        assert_eq!(status, VW_TRAP);
+        // SAFETY: `ffi` just made this error.
+        let message = unsafe { CStr::from_ptr(vw_error_message(error)) };
+        assert_eq!(message.to_str().unwrap(), "unreachable");
+        // SAFETY: made by `ffi`, released once.
+        unsafe { vw_error_delete(error) };
+    }
+}
