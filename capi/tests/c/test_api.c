@@ -2,9 +2,12 @@
  * (capi/tests/c_api.rs) compiles into the directory given as argv[1].
  * Prints one line per failed check on stderr, and "c api: N checks, 0
  * failed" on stdout; exits nonzero if any check failed. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "vibewasm.h"
 
@@ -524,6 +527,24 @@ static int32_t host_tick(void *env, vw_caller *caller, size_t argc, vw_val *argv
   return vw_engine_increment_epoch(t->engine, &epoch, NULL) == VW_OK ? 0 : 1;
 }
 
+/* A watchdog thread: advances the engine's epoch every 5 ms until told to
+ * stop. */
+typedef struct {
+  vw_engine *engine;
+  volatile int stop;
+  int increments;
+} watchdog;
+
+static void *watchdog_main(void *arg) {
+  watchdog *w = arg;
+  struct timespec pause = {0, 5 * 1000 * 1000};
+  while (!w->stop) {
+    nanosleep(&pause, NULL);
+    if (vw_engine_increment_epoch(w->engine, NULL, NULL) == VW_OK) w->increments++;
+  }
+  return NULL;
+}
+
 static void test_epochs(void) {
   world w = open_world("epoch.vwa");
   vw_error *err = NULL;
@@ -544,6 +565,17 @@ static void test_epochs(void) {
   CHECK(vw_instance_call(w.instance, "ticks", 1, &arg, 0, NULL, &trap, &err) == VW_OK && t.ticks == 20);
   uint64_t epoch = 0;
   CHECK(vw_engine_increment_epoch(w.engine, &epoch, &err) == VW_OK && epoch > 20);
+  /* Another thread interrupts an endless loop that calls nothing. */
+  watchdog dog = {w.engine, 0, 0};
+  pthread_t thread;
+  MUST(vw_store_set_epoch_deadline(w.store, 2, &must_err_));
+  CHECK(pthread_create(&thread, NULL, watchdog_main, &dog) == 0);
+  CHECK(vw_instance_call(w.instance, "spin_pure", 0, NULL, 0, NULL, &trap, &err) == VW_TRAP);
+  dog.stop = 1;
+  pthread_join(thread, NULL);
+  CHECK(vw_trap_kind(trap) == VW_TRAP_INTERRUPTED);
+  CHECK(dog.increments >= 2);
+  vw_trap_delete(trap);
   close_world(&w);
 }
 
