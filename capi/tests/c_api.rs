@@ -84,8 +84,8 @@ fn build() -> &'static Build {
     })
 }
 
-/// The C compiler: `cc`, or for a cross `--target` the Debian cross
-/// compiler of its architecture if there is one.
+/// The C compiler: for a cross `--target`, the Debian cross compiler of
+/// its architecture if there is one; else `$CC`, or `cc`.
 fn c_compiler(triple: Option<&str>) -> String {
     if let Some(arch) = triple.and_then(|t| t.split('-').next()) {
         let cross = format!("{arch}-linux-gnu-gcc");
@@ -93,7 +93,10 @@ fn c_compiler(triple: Option<&str>) -> String {
             return cross;
         }
     }
-    "cc".to_string()
+    std::env::var("CC")
+        .ok()
+        .filter(|cc| !cc.trim().is_empty())
+        .unwrap_or_else(|| "cc".to_string())
 }
 
 /// Compiles and links the C program `source` into `out`.
@@ -253,6 +256,13 @@ const USER: &str = r#"
     (call $add (i32.load8_u (i32.const 16)) (i32.load8_u (i32.const 17)))))
 "#;
 
+/// A module whose start function traps.
+const START_TRAP: &str = r#"
+(module
+  (func $start (i32.div_u (i32.const 1) (i32.const 0)) drop)
+  (start $start))
+"#;
+
 /// A WASI command: prints a line, exits with 10 * argc + environment size.
 const WASI: &str = r#"
 (module
@@ -284,7 +294,8 @@ fn write_artifacts(dir: &Path) {
         ..Config::default()
     };
     let api = artifact(API, &plain);
-    let files: [(&str, Vec<u8>); 7] = [
+    let files: [(&str, Vec<u8>); 8] = [
+        ("start_trap.vwa", artifact(START_TRAP, &plain)),
         ("user.vwa", artifact(USER, &plain)),
         ("api.vwa", api.clone()),
         ("imports.vwa", artifact(IMPORTS, &plain)),

@@ -345,6 +345,16 @@ static void test_traps(void) {
   CHECK(strcmp(vw_trap_message(trap), "call stack exhausted") == 0);
   CHECK(vw_trap_frame_count(trap) > 50);
   vw_trap_delete(trap);
+  /* A trap in the start function fails instantiation with VW_TRAP. */
+  vw_module *start = NULL;
+  vw_instance *never = NULL;
+  MUST(vw_module_from_file(w.engine, path_of("start_trap.vwa"), &start, &must_err_));
+  CHECK(vw_linker_instantiate(w.linker, w.store, start, &never, &trap, &err) == VW_TRAP);
+  CHECK(never == NULL && err == NULL);
+  CHECK(vw_trap_kind(trap) == VW_TRAP_INTEGER_DIVIDE_BY_ZERO);
+  CHECK(vw_trap_frame_count(trap) == 1);
+  vw_trap_delete(trap);
+  vw_module_delete(start);
   /* The store still works after a trap. */
   CHECK(vw_instance_call(w.instance, "add", 2, args, 1, res, &trap, &err) == VW_OK && res[0].of.i32 == 3);
   close_world(&w);
