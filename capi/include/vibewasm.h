@@ -182,7 +182,7 @@ typedef int32_t (*vw_host_func_callback)(void *env,
 typedef void (*vw_finalizer)(void *env);
 
 /**
- * The kind of an export (`vw_instance_export_kind`).
+ * The kind of an import or export (`VW_EXTERN_*`).
  */
 typedef uint8_t vw_externkind;
 
@@ -207,12 +207,24 @@ typedef uint32_t vw_trapkind;
  */
 #define VW_TRAP 2
 
+/**
+ * A function.
+ */
 #define VW_EXTERN_FUNC 0
 
+/**
+ * A table.
+ */
 #define VW_EXTERN_TABLE 1
 
+/**
+ * A memory.
+ */
 #define VW_EXTERN_MEMORY 2
 
+/**
+ * A global.
+ */
 #define VW_EXTERN_GLOBAL 3
 
 /**
@@ -513,6 +525,16 @@ vw_status vw_caller_trap(struct vw_caller *caller, const char *message, struct v
 vw_status vw_linker_new(const struct vw_store *store,
                         struct vw_linker **out,
                         struct vw_error **error);
+
+/**
+ * Most 64 KiB pages a memory created by an instance of this linker, or by
+ * it, may have (the engine's limit can only be lowered): instantiating a
+ * module whose memory starts larger fails, and growing past it fails
+ * (`memory.grow` returns -1). Applies to instances created afterwards.
+ */
+vw_status vw_linker_set_memory_limit_pages(struct vw_linker *linker,
+                                           uint64_t pages,
+                                           struct vw_error **error);
 
 /**
  * Releases a linker (NULL is ignored); instances it made stay valid.
@@ -823,6 +845,44 @@ vw_status vw_module_from_buffer_trusted(const struct vw_engine *engine,
  * Releases a module (NULL is ignored); its instances keep what they need.
  */
 void vw_module_delete(struct vw_module *module);
+
+/**
+ * How many imports the module has (0 for NULL).
+ */
+size_t vw_module_import_count(const struct vw_module *module);
+
+/**
+ * The module name of import `index` (the `env` of `env.log`), or NULL if
+ * there is no such import. Valid while the module lives.
+ */
+const char *vw_module_import_module(const struct vw_module *module, size_t index);
+
+/**
+ * The name of import `index` (the `log` of `env.log`), or NULL if there is
+ * no such import. Valid while the module lives.
+ */
+const char *vw_module_import_name(const struct vw_module *module, size_t index);
+
+/**
+ * The kind of import `index` (`VW_EXTERN_*`), or 255 if there is none.
+ */
+vw_externkind vw_module_import_kind(const struct vw_module *module, size_t index);
+
+/**
+ * How many exports the module has (0 for NULL).
+ */
+size_t vw_module_export_count(const struct vw_module *module);
+
+/**
+ * The name of export `index`, or NULL if there is no such export. Valid
+ * while the module lives.
+ */
+const char *vw_module_export_name(const struct vw_module *module, size_t index);
+
+/**
+ * The kind of export `index` (`VW_EXTERN_*`), or 255 if there is none.
+ */
+vw_externkind vw_module_export_kind(const struct vw_module *module, size_t index);
 
 /**
  * Releases a trap (NULL is ignored).

@@ -202,6 +202,25 @@ pub unsafe extern "C" fn vw_linker_new(
     })
 }
 
+/// Most 64 KiB pages a memory created by an instance of this linker, or by
+/// it, may have (the engine's limit can only be lowered): instantiating a
+/// module whose memory starts larger fails, and growing past it fails
+/// (`memory.grow` returns -1). Applies to instances created afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn vw_linker_set_memory_limit_pages(
+    linker: *mut vw_linker,
+    pages: u64,
+    error: *mut *mut vw_error,
+) -> vw_status {
+    ffi_err(error, || {
+        // SAFETY: NULL or a live linker (crate contract).
+        unsafe { get_mut(linker, "linker") }?
+            .linker
+            .memory_limit_pages(pages);
+        Ok(())
+    })
+}
+
 /// Releases a linker (NULL is ignored); instances it made stay valid.
 #[no_mangle]
 pub unsafe extern "C" fn vw_linker_delete(linker: *mut vw_linker) {
@@ -415,11 +434,15 @@ pub unsafe extern "C" fn vw_instance_delete(instance: *mut vw_instance) {
     unsafe { drop_box(instance) }
 }
 
-/// The kind of an export (`vw_instance_export_kind`).
+/// The kind of an import or export (`VW_EXTERN_*`).
 pub type vw_externkind = u8;
+/// A function.
 pub const VW_EXTERN_FUNC: vw_externkind = 0;
+/// A table.
 pub const VW_EXTERN_TABLE: vw_externkind = 1;
+/// A memory.
 pub const VW_EXTERN_MEMORY: vw_externkind = 2;
+/// A global.
 pub const VW_EXTERN_GLOBAL: vw_externkind = 3;
 
 /// How many exports the instance has (0 for NULL).
@@ -450,12 +473,17 @@ pub unsafe extern "C" fn vw_instance_export_kind(
     index: usize,
 ) -> vw_externkind {
     // SAFETY: NULL or a live instance (crate contract).
-    match unsafe { instance.as_ref() }.and_then(|i| i.export_names.get(index)) {
-        Some((_, ExternKind::Func)) => VW_EXTERN_FUNC,
-        Some((_, ExternKind::Table)) => VW_EXTERN_TABLE,
-        Some((_, ExternKind::Memory)) => VW_EXTERN_MEMORY,
-        Some((_, ExternKind::Global)) => VW_EXTERN_GLOBAL,
-        None => 255,
+    unsafe { instance.as_ref() }
+        .and_then(|i| i.export_names.get(index))
+        .map_or(255, |(_, kind)| extern_kind(*kind))
+}
+
+pub(crate) fn extern_kind(kind: ExternKind) -> vw_externkind {
+    match kind {
+        ExternKind::Func => VW_EXTERN_FUNC,
+        ExternKind::Table => VW_EXTERN_TABLE,
+        ExternKind::Memory => VW_EXTERN_MEMORY,
+        ExternKind::Global => VW_EXTERN_GLOBAL,
     }
 }
 

@@ -1,12 +1,18 @@
 //! Engines, stores, trusted keys and modules (loaded artifacts).
 
-use std::ffi::c_char;
+use std::ffi::{c_char, CString};
 use std::sync::Arc;
 
-use vibewasm_loader::{Artifact, Engine, EngineConfig, Module, PublicKey, Store, TrustedKeys};
+use vibewasm_loader::{
+    Artifact, Engine, EngineConfig, ImportKind, Module, PublicKey, Store, TrustedKeys,
+};
 
+use crate::func::{
+    extern_kind, vw_externkind, VW_EXTERN_FUNC, VW_EXTERN_GLOBAL, VW_EXTERN_MEMORY, VW_EXTERN_TABLE,
+};
 use crate::{
-    drop_box, fail, ffi_err, get, get_bytes, get_mut, get_str, put, put_value, vw_error, vw_status,
+    c_string, drop_box, fail, ffi_err, get, get_bytes, get_mut, get_str, put, put_value, vw_error,
+    vw_status,
 };
 
 /// Settings shared by stores and modules, and the epoch counter every store
@@ -28,6 +34,38 @@ pub struct vw_store {
 /// of times. Immutable; may be shared between threads.
 pub struct vw_module {
     pub(crate) module: Module,
+    /// Module and name of every import, and its kind.
+    imports: Vec<(CString, CString, vw_externkind)>,
+    /// Name and kind of every export.
+    exports: Vec<(CString, vw_externkind)>,
+}
+
+impl vw_module {
+    fn new(module: Module) -> vw_module {
+        let imports = module
+            .imports()
+            .iter()
+            .map(|i| {
+                let kind = match i.kind {
+                    ImportKind::Func(_) => VW_EXTERN_FUNC,
+                    ImportKind::Table(_) => VW_EXTERN_TABLE,
+                    ImportKind::Memory(_) => VW_EXTERN_MEMORY,
+                    ImportKind::Global(_) => VW_EXTERN_GLOBAL,
+                };
+                (c_string(i.module.as_str()), c_string(i.name.as_str()), kind)
+            })
+            .collect();
+        let exports = module
+            .exports()
+            .iter()
+            .map(|e| (c_string(e.name.as_str()), extern_kind(e.kind)))
+            .collect();
+        vw_module {
+            module,
+            imports,
+            exports,
+        }
+    }
 }
 
 /// The Ed25519 public keys whose signatures `vw_module_*_trusted` accept.
@@ -287,7 +325,7 @@ pub unsafe extern "C" fn vw_module_from_file(
         let (engine, path) = unsafe { (get(engine, "engine")?, get_str(path, "path")?) };
         let module = Module::from_file(&engine.engine, path)?;
         // SAFETY: NULL or a writable out-pointer (crate contract).
-        unsafe { put(out, vw_module { module }) }
+        unsafe { put(out, vw_module::new(module)) }
     })
 }
 
@@ -306,7 +344,7 @@ pub unsafe extern "C" fn vw_module_from_buffer(
         let (engine, bytes) = unsafe { (get(engine, "engine")?, get_bytes(data, len, "data")?) };
         let module = Module::from_artifact_bytes(&engine.engine, bytes)?;
         // SAFETY: NULL or a writable out-pointer (crate contract).
-        unsafe { put(out, vw_module { module }) }
+        unsafe { put(out, vw_module::new(module)) }
     })
 }
 
@@ -333,7 +371,7 @@ pub unsafe extern "C" fn vw_module_from_file_trusted(
         let artifact = Artifact::open_trusted(path, &keys.keys)?;
         let module = Module::from_artifact(&engine.engine, Arc::new(artifact))?;
         // SAFETY: NULL or a writable out-pointer (crate contract).
-        unsafe { put(out, vw_module { module }) }
+        unsafe { put(out, vw_module::new(module)) }
     })
 }
 
@@ -359,7 +397,7 @@ pub unsafe extern "C" fn vw_module_from_buffer_trusted(
         let artifact = Artifact::from_bytes_trusted(bytes, &keys.keys)?;
         let module = Module::from_artifact(&engine.engine, Arc::new(artifact))?;
         // SAFETY: NULL or a writable out-pointer (crate contract).
-        unsafe { put(out, vw_module { module }) }
+        unsafe { put(out, vw_module::new(module)) }
     })
 }
 
@@ -368,4 +406,84 @@ pub unsafe extern "C" fn vw_module_from_buffer_trusted(
 pub unsafe extern "C" fn vw_module_delete(module: *mut vw_module) {
     // SAFETY: NULL or made by this library, not yet released.
     unsafe { drop_box(module) }
+}
+
+/// How many imports the module has (0 for NULL).
+#[no_mangle]
+pub unsafe extern "C" fn vw_module_import_count(module: *const vw_module) -> usize {
+    // SAFETY: NULL or a live module (crate contract).
+    unsafe { module.as_ref() }.map_or(0, |m| m.imports.len())
+}
+
+/// The module name of import `index` (the `env` of `env.log`), or NULL if
+/// there is no such import. Valid while the module lives.
+#[no_mangle]
+pub unsafe extern "C" fn vw_module_import_module(
+    module: *const vw_module,
+    index: usize,
+) -> *const c_char {
+    // SAFETY: NULL or a live module (crate contract).
+    match unsafe { module.as_ref() }.and_then(|m| m.imports.get(index)) {
+        Some((module, _, _)) => module.as_ptr(),
+        None => std::ptr::null(),
+    }
+}
+
+/// The name of import `index` (the `log` of `env.log`), or NULL if there is
+/// no such import. Valid while the module lives.
+#[no_mangle]
+pub unsafe extern "C" fn vw_module_import_name(
+    module: *const vw_module,
+    index: usize,
+) -> *const c_char {
+    // SAFETY: NULL or a live module (crate contract).
+    match unsafe { module.as_ref() }.and_then(|m| m.imports.get(index)) {
+        Some((_, name, _)) => name.as_ptr(),
+        None => std::ptr::null(),
+    }
+}
+
+/// The kind of import `index` (`VW_EXTERN_*`), or 255 if there is none.
+#[no_mangle]
+pub unsafe extern "C" fn vw_module_import_kind(
+    module: *const vw_module,
+    index: usize,
+) -> vw_externkind {
+    // SAFETY: NULL or a live module (crate contract).
+    unsafe { module.as_ref() }
+        .and_then(|m| m.imports.get(index))
+        .map_or(255, |i| i.2)
+}
+
+/// How many exports the module has (0 for NULL).
+#[no_mangle]
+pub unsafe extern "C" fn vw_module_export_count(module: *const vw_module) -> usize {
+    // SAFETY: NULL or a live module (crate contract).
+    unsafe { module.as_ref() }.map_or(0, |m| m.exports.len())
+}
+
+/// The name of export `index`, or NULL if there is no such export. Valid
+/// while the module lives.
+#[no_mangle]
+pub unsafe extern "C" fn vw_module_export_name(
+    module: *const vw_module,
+    index: usize,
+) -> *const c_char {
+    // SAFETY: NULL or a live module (crate contract).
+    match unsafe { module.as_ref() }.and_then(|m| m.exports.get(index)) {
+        Some((name, _)) => name.as_ptr(),
+        None => std::ptr::null(),
+    }
+}
+
+/// The kind of export `index` (`VW_EXTERN_*`), or 255 if there is none.
+#[no_mangle]
+pub unsafe extern "C" fn vw_module_export_kind(
+    module: *const vw_module,
+    index: usize,
+) -> vw_externkind {
+    // SAFETY: NULL or a live module (crate contract).
+    unsafe { module.as_ref() }
+        .and_then(|m| m.exports.get(index))
+        .map_or(255, |e| e.1)
 }

@@ -608,6 +608,20 @@ static void test_loading(void) {
   vw_trap *trap = NULL;
   MUST(vw_store_new(engine, &store, &must_err_));
   MUST(vw_linker_new(store, &linker, &must_err_));
+  /* What the module imports and exports, before instantiating it. */
+  CHECK(vw_module_import_count(module) == 5);
+  CHECK(strcmp(vw_module_import_module(module, 0), "env") == 0);
+  CHECK(strcmp(vw_module_import_name(module, 2), "sum_mem") == 0);
+  CHECK(vw_module_import_kind(module, 4) == VW_EXTERN_FUNC);
+  CHECK(vw_module_import_name(module, 5) == NULL && vw_module_import_module(module, 5) == NULL);
+  CHECK(vw_module_import_kind(module, 5) == 255);
+  size_t exports = vw_module_export_count(module);
+  int table_kind = -1;
+  for (size_t i = 0; i < exports; i++)
+    if (strcmp(vw_module_export_name(module, i), "table") == 0) table_kind = vw_module_export_kind(module, i);
+  CHECK(exports > 10 && table_kind == VW_EXTERN_TABLE);
+  CHECK(vw_module_export_name(module, exports) == NULL && vw_module_export_kind(module, exports) == 255);
+  CHECK(vw_module_import_count(NULL) == 0 && vw_module_export_count(NULL) == 0);
   /* Missing imports are a link error. */
   CHECK(vw_linker_instantiate(linker, store, module, &instance, &trap, &err) == VW_ERROR);
   CHECK(contains(vw_error_message(err), "env"));
@@ -616,6 +630,20 @@ static void test_loading(void) {
   CHECK(vw_linker_instantiate(linker, store, module, &instance, &trap, &err) == VW_OK);
   vw_val args[2] = {i32v(2), i32v(3)}, res[1];
   CHECK(vw_instance_call(instance, "add", 2, args, 1, res, &trap, &err) == VW_OK && res[0].of.i32 == 5);
+  vw_instance_delete(instance);
+  /* A memory limit for the linker's instances: growing past it fails. */
+  instance = NULL;
+  CHECK(vw_linker_set_memory_limit_pages(linker, 2, &err) == VW_OK);
+  CHECK(vw_linker_instantiate(linker, store, module, &instance, &trap, &err) == VW_OK);
+  vw_memory *limited = NULL;
+  uint64_t old_pages = 0;
+  MUST(vw_instance_get_memory(instance, "memory", &limited, &must_err_));
+  CHECK(vw_memory_grow(limited, 1, &old_pages, &err) == VW_OK && old_pages == 1);
+  CHECK(vw_memory_grow(limited, 1, &old_pages, &err) == VW_ERROR);
+  vw_error_delete(err);
+  vw_memory_delete(limited);
+  CHECK(vw_linker_set_memory_limit_pages(NULL, 2, &err) == VW_ERROR);
+  vw_error_delete(err);
   vw_instance_delete(instance);
   vw_linker_delete(linker);
   vw_store_delete(store);
