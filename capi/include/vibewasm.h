@@ -150,6 +150,17 @@ typedef union vw_val_union {
 /**
  * A WebAssembly value: `kind` says which member of `of` holds it.
  *
+ * * `i32`, `i64`, `f32`, `f64`: as in C (float NaN payloads are kept).
+ * * `v128`: `of.v128`, its 16 bytes in wasm memory order (byte 0 is the
+ *   low byte of lane 0, whatever the lane shape), or the same bytes as two
+ *   little-endian 64-bit halves in `of.v128_u64` (`[0]` the low half).
+ * * `funcref`: `of.funcref`, a `vw_func *`, NULL for `ref.null func`.
+ *   Passed in, it is borrowed; handed out by the library (call results,
+ *   `vw_table_get`, `vw_global_get`), it is owned by the receiver, who
+ *   releases it with `vw_val_delete`.
+ * * `externref`: `of.externref`, a non-zero 64-bit number of the host's
+ *   choosing, 0 for `ref.null extern`; wasm only passes it around.
+ *
  * ```c
  * vw_val x = { .kind = VW_I32, .of.i32 = 42 };
  * ```
