@@ -151,7 +151,8 @@ pub use values::{ExternRef, FuncRefHandle, Val, WasmTy, WasmTypeList};
 /// The name the embedding API's examples use for [`Val`].
 pub type Value = Val;
 pub use vibewasm_format::{
-    ExternKind, FuncType, GlobalType, MemoryType, TableType, TrapCode, ValType,
+    ExternKind, FuncType, GlobalType, ImportKind, MemoryType, PublicKey, TableType, TrapCode,
+    ValType,
 };
 
 #[cfg(test)]
