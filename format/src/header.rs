@@ -15,8 +15,8 @@ pub const MAGIC: [u8; 8] = *b"\0VWA\r\n\x1a\n";
 /// ([`crate::Tables`]); fault sites carry their own wasm offset. 4: SIMD:
 /// `v128` values take two argument slots, `v128` globals live behind a
 /// pointer, constant expressions may be `v128.const`. 5: multi-memory:
-/// the vmctx has a memories region, and the memory helpers take memory
-/// indices as immediates.
+/// the vmctx has a memories region and more helpers (memory indices as
+/// immediates); a memory of explicit-check code may move when it grows.
 pub const VERSION_MAJOR: u16 = 5;
 /// Bumped for compatible additions: a reader reads every older minor of
 /// its major, and refuses newer ones. (3.0 and later have

@@ -222,13 +222,13 @@ macro_rules! helpers {
 use crate::TrapCode::{MemoryOutOfBounds, TableOutOfBounds};
 
 helpers! {
-    /// args `[delta, memory]` -> `[old pages or -1]`.
+    /// Memory 0's `memory.grow`: args `[delta]` -> `[old pages or -1]`.
     MemoryGrow = 0, "memory.grow", None;
-    /// args `[dst, src, len, dst_memory, src_memory]`.
+    /// `memory.copy` within memory 0: args `[dst, src, len]`.
     MemoryCopy = 1, "memory.copy", Some(MemoryOutOfBounds);
-    /// args `[dst, value, len, memory]`.
+    /// Memory 0's `memory.fill`: args `[dst, value, len]`.
     MemoryFill = 2, "memory.fill", Some(MemoryOutOfBounds);
-    /// args `[dst, src, len, memory, segment]`.
+    /// `memory.init` into memory 0: args `[dst, src, len, segment]`.
     MemoryInit = 3, "memory.init", Some(MemoryOutOfBounds);
     /// args `[segment]`.
     DataDrop = 4, "data.drop", None;
@@ -248,6 +248,16 @@ helpers! {
     /// (see `CodeRange::frame_size` and the call-site table, `crate::Tables`); the runtime
     /// state's trap fields are already set. The return value is ignored.
     RecordTrap = 10, "trap", None;
+    /// `memory.grow` of any memory (multi-memory; memory 0 has the
+    /// immediate-free `MemoryGrow`, as for the three below): args
+    /// `[delta, memory]` -> `[old pages or -1]`.
+    MultiMemoryGrow = 11, "memory.grow", None;
+    /// args `[dst, src, len, dst_memory, src_memory]`.
+    MultiMemoryCopy = 12, "memory.copy", Some(MemoryOutOfBounds);
+    /// args `[dst, value, len, memory]`.
+    MultiMemoryFill = 13, "memory.fill", Some(MemoryOutOfBounds);
+    /// args `[dst, src, len, memory, segment]`.
+    MultiMemoryInit = 14, "memory.init", Some(MemoryOutOfBounds);
 }
 
 /// The most immediates a helper takes after its operands.

@@ -129,6 +129,27 @@ pub const SEED_MODULES: &[(&str, &str)] = &[
   (start $start))"#,
     ),
     (
+        // Three memories: data segments, accesses, sizes, grows and copies
+        // naming memories other than 0 (the vmctx's memories region and
+        // the memory helpers' immediates).
+        "memories",
+        r#"(module
+  (memory $a (export "a") 1 2)
+  (memory $b (export "b") 2 3)
+  (memory $c (export "c") 0 1)
+  (data (memory $b) (i32.const 65530) "multi memory")
+  (data (memory $a) (i32.const 4) "first")
+  (data $p "passive")
+  (func (export "load_b") (param i32) (result i32) (i32.load $b (local.get 0)))
+  (func (export "store_c") (param i32 i32) (i32.store16 $c offset=2 (local.get 0) (local.get 1)))
+  (func (export "grow_c") (result i32) (memory.grow $c (i32.const 1)))
+  (func (export "sizes") (result i32)
+    (i32.add (memory.size $a) (i32.mul (memory.size $b) (memory.size $c))))
+  (func (export "copy") (memory.copy $a $b (i32.const 0) (i32.const 65530) (i32.const 12)))
+  (func (export "fill") (memory.fill $b (i32.const 0) (i32.const 7) (i32.const 9)))
+  (func (export "init") (memory.init $c $p (i32.const 1) (i32.const 0) (i32.const 7))))"#,
+    ),
+    (
         // v128 globals (behind a pointer), parameters, results and
         // memory accesses: two argument slots per value.
         "simd",

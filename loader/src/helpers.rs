@@ -37,6 +37,10 @@ pub(crate) fn helper_address(helper: Helper) -> *const u8 {
         Helper::TableInit => table_init,
         Helper::ElemDrop => elem_drop,
         Helper::RecordTrap => record_trap,
+        Helper::MultiMemoryGrow => multi_memory_grow,
+        Helper::MultiMemoryCopy => multi_memory_copy,
+        Helper::MultiMemoryFill => multi_memory_fill,
+        Helper::MultiMemoryInit => multi_memory_init,
     };
     f as *const u8
 }
@@ -101,57 +105,108 @@ fn status(result: Result<(), OutOfBounds>, trap: u32) -> u32 {
     }
 }
 
-/// `memory.grow`: args `[delta, memory]` -> `[old pages or -1]`.
-unsafe extern "C" fn memory_grow(vmctx: *mut u8, args: *mut u64) -> u32 {
-    // SAFETY: the helper convention (see `enter`).
-    let (data, args) = unsafe { enter::<2>(vmctx, args) };
-    let delta = u32_operand(args[0]);
+/// `memory.grow` of memory `index` by `delta` pages: the old size, or -1.
+fn grow(data: &InstanceData, index: u64, delta: u64) -> u64 {
     // SAFETY: wasm of this store runs on this thread, which so holds the
     // store: `LinearMemory`'s contract (the same for the helpers below).
-    let grown = memory(data, args[1]).and_then(|m| unsafe { m.grow(delta) }.ok_or(OutOfBounds));
-    args[0] = grown.unwrap_or(GROW_FAILED);
-    0
+    let grown = memory(data, index).and_then(|m| unsafe { m.grow(delta) }.ok_or(OutOfBounds));
+    grown.unwrap_or(GROW_FAILED)
 }
 
-/// `memory.copy`: args `[dst, src, len, dst_memory, src_memory]`.
-unsafe extern "C" fn memory_copy(vmctx: *mut u8, args: *mut u64) -> u32 {
-    // SAFETY: the helper convention (see `enter`).
-    let (data, args) = unsafe { enter::<5>(vmctx, args) };
-    let [dst, src, len, dst_memory, src_memory] = *args;
-    let (dst, src, len) = (u32_operand(dst), u32_operand(src), u32_operand(len));
-    let result = memory(data, dst_memory).and_then(|to| {
-        let from = memory(data, src_memory)?;
-        // SAFETY: this thread holds the store (see `memory_grow`).
+/// `memory.copy` from memory `from` to memory `to`.
+fn copy(data: &InstanceData, to: u64, from: u64, [dst, src, len]: [u64; 3]) -> u32 {
+    let [dst, src, len] = [dst, src, len].map(u32_operand);
+    let result = memory(data, to).and_then(|to| {
+        let from = memory(data, from)?;
+        // SAFETY: this thread holds the store (see `grow`).
         unsafe { to.copy_from(dst, from, src, len) }
     });
     status(result, MEMORY_OOB)
 }
 
-/// `memory.fill`: args `[dst, value, len, memory]`.
-unsafe extern "C" fn memory_fill(vmctx: *mut u8, args: *mut u64) -> u32 {
-    // SAFETY: the helper convention (see `enter`).
-    let (data, args) = unsafe { enter::<4>(vmctx, args) };
-    let [dst, value, len] = [args[0], args[1], args[2]].map(u32_operand);
-    // SAFETY: this thread holds the store (see `memory_grow`).
-    let result = memory(data, args[3]).and_then(|m| unsafe { m.fill(dst, value as u8, len) });
+/// `memory.fill` of memory `index`.
+fn fill(data: &InstanceData, index: u64, [dst, value, len]: [u64; 3]) -> u32 {
+    let [dst, value, len] = [dst, value, len].map(u32_operand);
+    // SAFETY: this thread holds the store (see `grow`).
+    let result = memory(data, index).and_then(|m| unsafe { m.fill(dst, value as u8, len) });
     status(result, MEMORY_OOB)
 }
 
-/// `memory.init`: args `[dst, src, len, memory, segment]`.
-unsafe extern "C" fn memory_init(vmctx: *mut u8, args: *mut u64) -> u32 {
-    // SAFETY: the helper convention (see `enter`).
-    let (data, args) = unsafe { enter::<5>(vmctx, args) };
-    let [dst, src, len, index, segment] = *args;
-    let (dst, src, len) = (u32_operand(dst), u32_operand(src), u32_operand(len));
+/// `memory.init` of memory `index` from data segment `segment`.
+fn init(data: &InstanceData, index: u64, segment: u64, [dst, src, len]: [u64; 3]) -> u32 {
+    let [dst, src, len] = [dst, src, len].map(u32_operand);
     let segment = u32_operand(segment) as usize;
     let meta = data.artifact.metadata();
     let bytes = match (meta.data.get(segment), data.data_dropped.get(segment)) {
         (Some(seg), Some(dropped)) if !dropped.load(Ordering::Relaxed) => &seg.bytes[..],
         _ => &[],
     };
-    // SAFETY: this thread holds the store (see `memory_grow`).
+    // SAFETY: this thread holds the store (see `grow`).
     let result = memory(data, index).and_then(|m| unsafe { m.write(dst, bytes, src, len) });
     status(result, MEMORY_OOB)
+}
+
+/// `memory.grow` of memory 0: args `[delta]` -> `[old pages or -1]`.
+unsafe extern "C" fn memory_grow(vmctx: *mut u8, args: *mut u64) -> u32 {
+    // SAFETY: the helper convention (see `enter`).
+    let (data, args) = unsafe { enter::<1>(vmctx, args) };
+    args[0] = grow(data, 0, u32_operand(args[0]));
+    0
+}
+
+/// `memory.copy` within memory 0: args `[dst, src, len]`.
+unsafe extern "C" fn memory_copy(vmctx: *mut u8, args: *mut u64) -> u32 {
+    // SAFETY: the helper convention (see `enter`).
+    let (data, args) = unsafe { enter::<3>(vmctx, args) };
+    copy(data, 0, 0, *args)
+}
+
+/// `memory.fill` of memory 0: args `[dst, value, len]`.
+unsafe extern "C" fn memory_fill(vmctx: *mut u8, args: *mut u64) -> u32 {
+    // SAFETY: the helper convention (see `enter`).
+    let (data, args) = unsafe { enter::<3>(vmctx, args) };
+    fill(data, 0, *args)
+}
+
+/// `memory.init` into memory 0: args `[dst, src, len, segment]`.
+unsafe extern "C" fn memory_init(vmctx: *mut u8, args: *mut u64) -> u32 {
+    // SAFETY: the helper convention (see `enter`).
+    let (data, args) = unsafe { enter::<4>(vmctx, args) };
+    let [dst, src, len, segment] = *args;
+    init(data, 0, segment, [dst, src, len])
+}
+
+/// `memory.grow` of any memory: args `[delta, memory]` -> `[old pages or -1]`.
+unsafe extern "C" fn multi_memory_grow(vmctx: *mut u8, args: *mut u64) -> u32 {
+    // SAFETY: the helper convention (see `enter`).
+    let (data, args) = unsafe { enter::<2>(vmctx, args) };
+    args[0] = grow(data, args[1], u32_operand(args[0]));
+    0
+}
+
+/// `memory.copy` between any memories: args `[dst, src, len, dst_memory,
+/// src_memory]`.
+unsafe extern "C" fn multi_memory_copy(vmctx: *mut u8, args: *mut u64) -> u32 {
+    // SAFETY: the helper convention (see `enter`).
+    let (data, args) = unsafe { enter::<5>(vmctx, args) };
+    let [dst, src, len, to, from] = *args;
+    copy(data, to, from, [dst, src, len])
+}
+
+/// `memory.fill` of any memory: args `[dst, value, len, memory]`.
+unsafe extern "C" fn multi_memory_fill(vmctx: *mut u8, args: *mut u64) -> u32 {
+    // SAFETY: the helper convention (see `enter`).
+    let (data, args) = unsafe { enter::<4>(vmctx, args) };
+    let [dst, value, len, index] = *args;
+    fill(data, index, [dst, value, len])
+}
+
+/// `memory.init` into any memory: args `[dst, src, len, memory, segment]`.
+unsafe extern "C" fn multi_memory_init(vmctx: *mut u8, args: *mut u64) -> u32 {
+    // SAFETY: the helper convention (see `enter`).
+    let (data, args) = unsafe { enter::<5>(vmctx, args) };
+    let [dst, src, len, index, segment] = *args;
+    init(data, index, segment, [dst, src, len])
 }
 
 /// `data.drop`: args `[segment]`.
@@ -169,7 +224,7 @@ unsafe extern "C" fn table_grow(vmctx: *mut u8, args: *mut u64) -> u32 {
     // SAFETY: the helper convention (see `enter`).
     let (data, args) = unsafe { enter::<3>(vmctx, args) };
     let [init, delta, index] = *args;
-    // SAFETY: this thread holds the store (see `memory`).
+    // SAFETY: this thread holds the store (see `grow`).
     let old = table(data, index).and_then(|t| unsafe { t.grow(u32_operand(delta), init) });
     args[0] = old.unwrap_or(GROW_FAILED);
     0
@@ -183,7 +238,7 @@ unsafe extern "C" fn table_fill(vmctx: *mut u8, args: *mut u64) -> u32 {
     let Some(t) = table(data, index) else {
         return TABLE_OOB;
     };
-    // SAFETY: this thread holds the store (see `memory`).
+    // SAFETY: this thread holds the store (see `grow`).
     let result = unsafe { t.fill(u32_operand(dst), value, u32_operand(len)) };
     status(result, TABLE_OOB)
 }
@@ -198,7 +253,7 @@ unsafe extern "C" fn table_copy(vmctx: *mut u8, args: *mut u64) -> u32 {
         return TABLE_OOB;
     };
     let (dst, src, len) = (u32_operand(dst), u32_operand(src), u32_operand(len));
-    // SAFETY: this thread holds the store (see `memory`).
+    // SAFETY: this thread holds the store (see `grow`).
     let result = unsafe { dst_table.copy(dst, src_table, src, len) };
     status(result, TABLE_OOB)
 }
@@ -228,7 +283,7 @@ unsafe extern "C" fn table_init(vmctx: *mut u8, args: *mut u64) -> u32 {
         Some(seg) if !seg.dropped.load(Ordering::Relaxed) => &seg.items[..],
         _ => &[],
     };
-    // SAFETY: this thread holds the store (see `memory`).
+    // SAFETY: this thread holds the store (see `grow`).
     let result = unsafe { t.init(u32_operand(dst), items, u32_operand(src), u32_operand(len)) };
     status(result, TABLE_OOB)
 }

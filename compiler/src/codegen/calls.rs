@@ -73,7 +73,8 @@ impl FuncCompiler<'_, '_> {
             );
             self.trap_on(failed, code);
         }
-        self.finish_call(base, results, helper == Helper::MemoryGrow);
+        let grows = matches!(helper, Helper::MemoryGrow | Helper::MultiMemoryGrow);
+        self.finish_call(base, results, grows);
     }
 
     pub fn visit_call(&mut self, callee: u32) {

@@ -360,24 +360,44 @@ impl FuncCompiler<'_, '_> {
         self.push_reg(dst, ValType::I32);
     }
 
+    /// Memory 0 has helpers without immediates (the common case costs
+    /// nothing for multi-memory); other memories pass their indices.
     pub fn visit_memory_grow(&mut self, memory: u32) {
-        self.call_helper(Helper::MemoryGrow, 1, &[memory as i64], &[ValType::I32]);
+        let i32 = &[ValType::I32];
+        match memory {
+            0 => self.call_helper(Helper::MemoryGrow, 1, &[], i32),
+            _ => self.call_helper(Helper::MultiMemoryGrow, 1, &[memory as i64], i32),
+        }
     }
 
     /// `memory.copy`, `memory.fill`, `memory.init` and `data.drop` run in
     /// the loader: they are loops over untrusted lengths with bounds rules
     /// that only pay off inline for small constant sizes.
     pub fn visit_memory_copy(&mut self, dst_memory: u32, src_memory: u32) {
-        let memories = [dst_memory as i64, src_memory as i64];
-        self.call_helper(Helper::MemoryCopy, 3, &memories, &[]);
+        match (dst_memory, src_memory) {
+            (0, 0) => self.call_helper(Helper::MemoryCopy, 3, &[], &[]),
+            _ => {
+                let memories = [dst_memory as i64, src_memory as i64];
+                self.call_helper(Helper::MultiMemoryCopy, 3, &memories, &[])
+            }
+        }
     }
 
     pub fn visit_memory_fill(&mut self, memory: u32) {
-        self.call_helper(Helper::MemoryFill, 3, &[memory as i64], &[]);
+        match memory {
+            0 => self.call_helper(Helper::MemoryFill, 3, &[], &[]),
+            _ => self.call_helper(Helper::MultiMemoryFill, 3, &[memory as i64], &[]),
+        }
     }
 
     pub fn visit_memory_init(&mut self, memory: u32, segment: u32) {
-        self.call_helper(Helper::MemoryInit, 3, &[memory as i64, segment as i64], &[]);
+        match memory {
+            0 => self.call_helper(Helper::MemoryInit, 3, &[segment as i64], &[]),
+            _ => {
+                let immediates = [memory as i64, segment as i64];
+                self.call_helper(Helper::MultiMemoryInit, 3, &immediates, &[])
+            }
+        }
     }
 
     pub fn visit_data_drop(&mut self, segment: u32) {

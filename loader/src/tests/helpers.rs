@@ -120,20 +120,15 @@ impl Instance {
 #[test]
 fn memory_grow_masks_its_operand_and_respects_the_maximum() {
     let instance = instance();
-    let mut args = [0xdead_beef_0000_0001, 0];
+    let mut args = [0xdead_beef_0000_0001];
     assert_eq!(call(&instance, Helper::MemoryGrow, &mut args), OK);
     assert_eq!(args[0], 1);
-    let mut args = [1, 0];
+    let mut args = [1];
     assert_eq!(call(&instance, Helper::MemoryGrow, &mut args), OK);
     assert_eq!(args[0], FAILED);
-    let mut args = [0, 0];
+    let mut args = [0];
     call(&instance, Helper::MemoryGrow, &mut args);
     assert_eq!(args[0], 2);
-    // A memory the instance does not have (only a forged artifact names
-    // one): growing it fails.
-    let mut args = [0, 1];
-    assert_eq!(call(&instance, Helper::MemoryGrow, &mut args), OK);
-    assert_eq!(args[0], FAILED);
 }
 
 #[test]
@@ -142,31 +137,25 @@ fn memory_fill_copy_init_and_drop() {
     let end = 65536u64;
     assert_eq!(memory(&instance, 100..106), b"active");
     assert_eq!(
-        call(&instance, Helper::MemoryFill, &mut [10, 0x1_41, 3, 0]),
+        call(&instance, Helper::MemoryFill, &mut [10, 0x1_41, 3]),
         OK
     );
     assert_eq!(memory(&instance, 9..14), b"\0AAA\0");
     assert_eq!(
-        call(&instance, Helper::MemoryFill, &mut [end - 1, 0x42, 2, 0]),
+        call(&instance, Helper::MemoryFill, &mut [end - 1, 0x42, 2]),
         MEMORY_OOB
     );
     assert_eq!(memory(&instance, end - 1..end), [0], "no partial write");
+    assert_eq!(call(&instance, Helper::MemoryFill, &mut [end, 0x42, 0]), OK);
     assert_eq!(
-        call(&instance, Helper::MemoryFill, &mut [end, 0x42, 0, 0]),
-        OK
-    );
-    assert_eq!(
-        call(&instance, Helper::MemoryFill, &mut [end + 1, 0x42, 0, 0]),
+        call(&instance, Helper::MemoryFill, &mut [end + 1, 0x42, 0]),
         MEMORY_OOB
     );
 
-    assert_eq!(
-        call(&instance, Helper::MemoryCopy, &mut [11, 10, 4, 0, 0]),
-        OK
-    );
+    assert_eq!(call(&instance, Helper::MemoryCopy, &mut [11, 10, 4]), OK);
     assert_eq!(memory(&instance, 10..15), b"AAAA\0");
     assert_eq!(
-        call(&instance, Helper::MemoryCopy, &mut [0, end - 2, 3, 0, 0]),
+        call(&instance, Helper::MemoryCopy, &mut [0, end - 2, 3]),
         MEMORY_OOB
     );
     // Upper halves of the slots are not part of the i32 operands.
@@ -174,62 +163,86 @@ fn memory_fill_copy_init_and_drop() {
         call(
             &instance,
             Helper::MemoryCopy,
-            &mut [1 << 32, 100 | 7 << 40, 2, 0, 0]
+            &mut [1 << 32, 100 | 7 << 40, 2]
         ),
         OK
     );
     assert_eq!(memory(&instance, 0..2), b"ac");
 
-    assert_eq!(
-        call(&instance, Helper::MemoryInit, &mut [20, 1, 3, 0, 0]),
-        OK
-    );
+    assert_eq!(call(&instance, Helper::MemoryInit, &mut [20, 1, 3, 0]), OK);
     assert_eq!(memory(&instance, 20..23), b"ell");
     assert_eq!(
-        call(&instance, Helper::MemoryInit, &mut [20, 3, 3, 0, 0]),
+        call(&instance, Helper::MemoryInit, &mut [20, 3, 3, 0]),
         MEMORY_OOB
     );
     assert_eq!(
-        call(&instance, Helper::MemoryInit, &mut [end - 1, 0, 2, 0, 0]),
+        call(&instance, Helper::MemoryInit, &mut [end - 1, 0, 2, 0]),
         MEMORY_OOB
     );
-    assert_eq!(
-        call(&instance, Helper::MemoryInit, &mut [end, 5, 0, 0, 0]),
-        OK
-    );
+    assert_eq!(call(&instance, Helper::MemoryInit, &mut [end, 5, 0, 0]), OK);
     // The active segment was dropped by instantiation.
+    assert_eq!(call(&instance, Helper::MemoryInit, &mut [0, 0, 0, 1]), OK);
     assert_eq!(
-        call(&instance, Helper::MemoryInit, &mut [0, 0, 0, 0, 1]),
-        OK
-    );
-    assert_eq!(
-        call(&instance, Helper::MemoryInit, &mut [0, 0, 1, 0, 1]),
+        call(&instance, Helper::MemoryInit, &mut [0, 0, 1, 1]),
         MEMORY_OOB
     );
     assert_eq!(call(&instance, Helper::DataDrop, &mut [0]), OK);
     assert_eq!(
-        call(&instance, Helper::MemoryInit, &mut [0, 0, 1, 0, 0]),
+        call(&instance, Helper::MemoryInit, &mut [0, 0, 1, 0]),
         MEMORY_OOB
     );
+    assert_eq!(call(&instance, Helper::MemoryInit, &mut [0, 0, 0, 0]), OK);
+    assert_eq!(memory(&instance, 20..23), b"ell");
+}
+
+/// The multi-memory helpers take memory indices as immediates: index 0
+/// behaves as the memory-0 helpers do, a memory the instance does not have
+/// (only a forged artifact names one) fails, even for zero bytes.
+#[test]
+fn multi_memory_helpers_name_their_memories() {
+    let instance = instance();
+    let mut args = [1, 0];
+    assert_eq!(call(&instance, Helper::MultiMemoryGrow, &mut args), OK);
+    assert_eq!(args[0], 1);
+    let mut args = [0, 1];
+    assert_eq!(call(&instance, Helper::MultiMemoryGrow, &mut args), OK);
+    assert_eq!(args[0], FAILED);
+    let mut args = [0, u64::MAX];
+    assert_eq!(call(&instance, Helper::MultiMemoryGrow, &mut args), OK);
+    assert_eq!(args[0], FAILED);
+
     assert_eq!(
-        call(&instance, Helper::MemoryInit, &mut [0, 0, 0, 0, 0]),
+        call(&instance, Helper::MultiMemoryFill, &mut [10, 0x41, 3, 0]),
+        OK
+    );
+    assert_eq!(memory(&instance, 9..14), b"\0AAA\0");
+    assert_eq!(
+        call(&instance, Helper::MultiMemoryCopy, &mut [11, 10, 4, 0, 0]),
+        OK
+    );
+    assert_eq!(memory(&instance, 10..15), b"AAAA\0");
+    assert_eq!(
+        call(&instance, Helper::MultiMemoryInit, &mut [20, 1, 3, 0, 0]),
         OK
     );
     assert_eq!(memory(&instance, 20..23), b"ell");
-    // Memories the instance does not have (a forged artifact): out of
-    // bounds, even for zero bytes.
     assert_eq!(
-        call(&instance, Helper::MemoryFill, &mut [0, 0, 0, 1]),
+        call(&instance, Helper::MultiMemoryFill, &mut [0, 0, 0, 1]),
         MEMORY_OOB
     );
     assert_eq!(
-        call(&instance, Helper::MemoryCopy, &mut [0, 0, 0, 0, u64::MAX]),
+        call(&instance, Helper::MultiMemoryCopy, &mut [0, 0, 0, 0, 1]),
         MEMORY_OOB
     );
     assert_eq!(
-        call(&instance, Helper::MemoryInit, &mut [0, 0, 0, 2, 0]),
+        call(&instance, Helper::MultiMemoryCopy, &mut [0, 0, 0, 2, 0]),
         MEMORY_OOB
     );
+    assert_eq!(
+        call(&instance, Helper::MultiMemoryInit, &mut [0, 0, 0, 1, 0]),
+        MEMORY_OOB
+    );
+    assert_eq!(memory(&instance, 0..1), [0], "nothing written");
 }
 
 #[test]
