@@ -5,7 +5,8 @@
  * Errors and traps go to stderr with exit status 1. The README's "Size"
  * section measures this program built for size (from the repository root):
  *
- *   cargo build -p vibewasm-capi --profile minsize --no-default-features
+ *   cargo build -p vibewasm-capi --profile minsize --no-default-features \
+ *      --features blake3-pure
  *   cc -Os examples/c/minimal.c -Icapi/include target/minsize/libvibewasm.a \
  *      -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc -Wl,--gc-sections -o minimal
  *   strip minimal
