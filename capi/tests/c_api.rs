@@ -1,7 +1,8 @@
 //! The C API tested from C: builds `libvibewasm.a` with cargo, compiles
-//! every `tests/c/*.c` program and `examples/c/hello.c` with the system C
-//! compiler against it and `include/vibewasm.h`, and runs them on
-//! artifacts compiled here from WAT (written to a temporary directory).
+//! every `tests/c/*.c` program and `examples/c/hello.c` and `minimal.c`
+//! with the system C compiler against it and `include/vibewasm.h`, and
+//! runs them on artifacts compiled here from WAT (written to a temporary
+//! directory).
 //!
 //! Getting the static library: an integration test does not make cargo
 //! build its crate's `staticlib`, so the test runs `cargo build -p
@@ -406,4 +407,64 @@ fn c_example_runs() {
         lines[3].starts_with("  frame 0: divide at wasm offset 0x"),
         "{stdout}"
     );
+}
+
+/// `run` of examples/c/minimal.c: fib(50) by iteration, an i64.
+const MINIMAL: &str = r#"
+(module
+  (memory 1)
+  (func (export "run") (result i64) (local $a i64) (local $b i64) (local $n i32)
+    (local.set $b (i64.const 1))
+    (block (loop
+      (br_if 1 (i32.eq (local.get $n) (i32.const 50)))
+      (local.set $b (i64.add (local.get $a) (local.tee $a (local.get $b))))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br 0)))
+    (i64.store (i32.const 8) (local.get $a))
+    (i64.load (i32.const 8))))
+"#;
+
+/// A `run` that traps.
+const MINIMAL_TRAP: &str = r#"
+(module
+  (func (export "run") (result i64)
+    (i64.div_s (i64.const 1) (i64.const 0))))
+"#;
+
+#[test]
+fn c_minimal_example_runs() {
+    let tmp = TempDir::new("minimal");
+    let explicit = Config {
+        bounds_checks: vibewasm_format::BoundsChecks::Explicit,
+        ..Config::default()
+    };
+    std::fs::write(tmp.0.join("fib.vwa"), artifact(MINIMAL, &explicit)).unwrap();
+    std::fs::write(
+        tmp.0.join("trap.vwa"),
+        artifact(MINIMAL_TRAP, &Config::default()),
+    )
+    .unwrap();
+    let exe = tmp.0.join("minimal");
+    compile_c(&examples_dir().join("minimal.c"), &exe);
+
+    let out = run(&exe, &[&tmp.0.join("fib.vwa")]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "minimal failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert_eq!(stdout, "12586269025\n", "stderr:\n{stderr}");
+
+    let out = run(&exe, &[&tmp.0.join("trap.vwa")]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        text(&out.stderr),
+        "run: trap: integer divide by zero\n",
+        "{out:?}"
+    );
+
+    let out = run(&exe, &[&tmp.0.join("missing.vwa")]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text(&out.stderr).starts_with("load: "), "{out:?}");
 }

@@ -231,16 +231,25 @@ fn hex(bytes: &[u8]) -> String {
 /// SHA-256 with SHA-NI (SHA-256 was 42% of loading a 3.9 MB artifact).
 /// Files of [`PARALLEL_HASH_MIN`] bytes and more are also split along
 /// BLAKE3's own tree into subtrees that threads hash at once, one per core
-/// up to 8 (the result is the same hash: see [`tree_checksum`]).
+/// up to 8 (the result is the same hash: see [`tree_checksum`]). Without
+/// the `parallel-checksum` feature (on by default) one thread hashes every
+/// file: the same checksum, checked as strictly, and no thread or
+/// `available_parallelism` code linked in (a smaller minimal host).
 pub fn file_checksum(file: &[u8]) -> [u8; 32] {
-    // Asked once: `available_parallelism` reads cgroup files (about 40 us
-    // a call, 6% of loading a 2.6 MB artifact).
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if file.len() < PARALLEL_HASH_MIN {
         return tree_checksum(file, 1);
     }
-    tree_checksum(file, cores.min(8))
+    #[cfg(feature = "parallel-checksum")]
+    {
+        // Asked once: `available_parallelism` reads cgroup files (about 40
+        // us a call, 6% of loading a 2.6 MB artifact).
+        static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let cores =
+            *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        tree_checksum(file, cores.min(8))
+    }
+    #[cfg(not(feature = "parallel-checksum"))]
+    tree_checksum(file, 1)
 }
 
 /// Files shorter than this are hashed by one thread: below it, starting a
@@ -287,7 +296,25 @@ fn subtree_value(
 
 /// The chaining values of the subtrees over `left` and `right`, the
 /// right one hashed on another thread (or here too, after the left one,
+/// if no thread can be started or without the `parallel-checksum`
+/// feature).
+#[cfg(not(feature = "parallel-checksum"))]
+fn join_subtrees(
+    file: &[u8],
+    left: std::ops::Range<usize>,
+    right: std::ops::Range<usize>,
+    levels: u32,
+) -> (blake3::hazmat::ChainingValue, blake3::hazmat::ChainingValue) {
+    (
+        subtree_value(file, left, levels),
+        subtree_value(file, right, levels),
+    )
+}
+
+/// The chaining values of the subtrees over `left` and `right`, the
+/// right one hashed on another thread (or here too, after the left one,
 /// if no thread can be started).
+#[cfg(feature = "parallel-checksum")]
 fn join_subtrees(
     file: &[u8],
     left: std::ops::Range<usize>,
