@@ -16,7 +16,9 @@ pub const MAGIC: [u8; 8] = *b"\0VWA\r\n\x1a\n";
 /// `v128` values take two argument slots, `v128` globals live behind a
 /// pointer, constant expressions may be `v128.const`. 5: multi-memory:
 /// the vmctx has a memories region, and the memory helpers take memory
-/// indices as immediates.
+/// indices as immediates; extended constant expressions
+/// ([`crate::ConstExpr::Extended`], [`crate::Metadata::const_exprs`]) came
+/// in 5.0 too, before 5.0 was released, so they did not bump it again.
 pub const VERSION_MAJOR: u16 = 5;
 /// Bumped for compatible additions: a reader reads every older minor of
 /// its major, and refuses newer ones. (3.0 and later have
