@@ -119,7 +119,7 @@ fn const_expr(
 ) -> Result<format::ConstExpr, CompileError> {
     use wasmparser::Operator as O;
     let mut reader = expr.get_operators_reader();
-    let offset = reader.original_position() as u64;
+    let offset = reader.original_position();
     let mut operators = Vec::new();
     loop {
         match reader.read().map_err(malformed)? {

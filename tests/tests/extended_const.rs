@@ -327,6 +327,9 @@ const FORGE_ME: &str = r#"(module
   (data (i32.add (global.get $a) (i32.const 2)) "x")
   (elem (i32.sub (global.get $a) (i32.const 1)) $f))"#;
 
+/// A change to an artifact's metadata.
+type Edit = Box<dyn FnOnce(&mut Metadata)>;
+
 #[test]
 fn forged_programs_are_refused_at_load() {
     use ConstOp::*;
@@ -355,7 +358,7 @@ fn forged_programs_are_refused_at_load() {
     let inst = linker_for(&env(4, 0), &changed);
     assert_eq!(global_i32(&inst, "g"), 40);
 
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut Metadata)>, Vec<&str>)> = vec![
+    let cases: Vec<(&str, Edit, Vec<&str>)> = vec![
         (
             "index out of range",
             Box::new(|m| m.globals[1].init = ConstExpr::Extended(3)),
