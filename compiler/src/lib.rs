@@ -65,7 +65,7 @@ pub struct Config {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Language {
     /// Everything vibewasm implements (the default): WebAssembly 2.0 with
-    /// SIMD, relaxed SIMD and multi-memory.
+    /// SIMD, relaxed SIMD, multi-memory and extended constant expressions.
     #[default]
     Latest,
     /// WebAssembly 2.0 exactly: a second memory is invalid, and the

@@ -25,7 +25,10 @@ pub type FuncBody<'a> = (FuncToValidate<ValidatorResources>, FunctionBody<'a>);
 pub fn features(language: crate::Language) -> WasmFeatures {
     match language {
         crate::Language::Latest => {
-            WasmFeatures::WASM2 | WasmFeatures::RELAXED_SIMD | WasmFeatures::MULTI_MEMORY
+            WasmFeatures::WASM2
+                | WasmFeatures::RELAXED_SIMD
+                | WasmFeatures::MULTI_MEMORY
+                | WasmFeatures::EXTENDED_CONST
         }
         crate::Language::Wasm2 => WasmFeatures::WASM2,
     }
@@ -105,47 +108,103 @@ fn global_type(
     })
 }
 
-/// Evaluates the shape of a constant expression (Wasm 2.0: one instruction).
-fn const_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<format::ConstExpr, CompileError> {
+/// The artifact's form of a constant expression (validated already). One
+/// instruction is one of the simple variants; an extended expression
+/// (Wasm 3.0) without `global.get` is computed here into its constant,
+/// and one that reads globals becomes a program of `programs`
+/// ([`format::ConstExpr::Extended`]).
+fn const_expr(
+    expr: &wasmparser::ConstExpr<'_>,
+    programs: &mut Vec<Vec<format::ConstOp>>,
+) -> Result<format::ConstExpr, CompileError> {
     use wasmparser::Operator as O;
     let mut reader = expr.get_operators_reader();
     let offset = reader.original_position();
-    let first = reader.read().map_err(malformed)?;
-    let value = match first {
-        O::I32Const { value } => format::ConstExpr::I32(value),
-        O::I64Const { value } => format::ConstExpr::I64(value),
-        O::F32Const { value } => format::ConstExpr::F32(value.bits()),
-        O::F64Const { value } => format::ConstExpr::F64(value.bits()),
-        // Lane 0 is the first byte, the low bits of the little-endian u128.
-        O::V128Const { value } => format::ConstExpr::V128(u128::from_le_bytes(*value.bytes())),
-        O::GlobalGet { global_index } => format::ConstExpr::GlobalGet(global_index),
-        O::RefNull { hty } => {
-            let ty = match hty {
-                wasmparser::HeapType::Abstract {
-                    ty: wasmparser::AbstractHeapType::Extern,
-                    ..
-                } => format::ValType::ExternRef,
-                _ => format::ValType::FuncRef,
-            };
-            format::ConstExpr::RefNull(ty)
+    let mut operators = Vec::new();
+    loop {
+        match reader.read().map_err(malformed)? {
+            O::End => break,
+            op => operators.push(op),
         }
-        O::RefFunc { function_index } => format::ConstExpr::RefFunc(function_index),
-        other => {
-            return Err(CompileError::unsupported(
-                format!("constant expression {other:?}"),
-                None,
-                offset,
-            ))
-        }
-    };
-    match reader.read().map_err(malformed)? {
-        O::End => Ok(value),
-        other => Err(CompileError::unsupported(
-            format!("extended constant expression ({other:?})"),
+    }
+    let unsupported =
+        |op: &O<'_>| CompileError::unsupported(format!("constant expression {op:?}"), None, offset);
+    if let [single] = &operators[..] {
+        return Ok(match *single {
+            O::I32Const { value } => format::ConstExpr::I32(value),
+            O::I64Const { value } => format::ConstExpr::I64(value),
+            O::F32Const { value } => format::ConstExpr::F32(value.bits()),
+            O::F64Const { value } => format::ConstExpr::F64(value.bits()),
+            // Lane 0 is the first byte, the low bits of the little-endian u128.
+            O::V128Const { value } => format::ConstExpr::V128(u128::from_le_bytes(*value.bytes())),
+            O::GlobalGet { global_index } => format::ConstExpr::GlobalGet(global_index),
+            O::RefNull { hty } => {
+                let ty = match hty {
+                    wasmparser::HeapType::Abstract {
+                        ty: wasmparser::AbstractHeapType::Extern,
+                        ..
+                    } => format::ValType::ExternRef,
+                    _ => format::ValType::FuncRef,
+                };
+                format::ConstExpr::RefNull(ty)
+            }
+            O::RefFunc { function_index } => format::ConstExpr::RefFunc(function_index),
+            ref other => return Err(unsupported(other)),
+        });
+    }
+    // Validation allowed more than one instruction: integer arithmetic
+    // over integer constants and globals, ending with one value.
+    let mut program = Vec::with_capacity(operators.len());
+    for op in &operators {
+        program.push(match *op {
+            O::I32Const { value } => format::ConstOp::I32(value),
+            O::I64Const { value } => format::ConstOp::I64(value),
+            O::GlobalGet { global_index } => format::ConstOp::GlobalGet(global_index),
+            O::I32Add => format::ConstOp::I32Add,
+            O::I32Sub => format::ConstOp::I32Sub,
+            O::I32Mul => format::ConstOp::I32Mul,
+            O::I64Add => format::ConstOp::I64Add,
+            O::I64Sub => format::ConstOp::I64Sub,
+            O::I64Mul => format::ConstOp::I64Mul,
+            ref other => return Err(unsupported(other)),
+        });
+    }
+    if program.len() > format::MAX_CONST_OPS {
+        return Err(CompileError::unsupported(
+            format!(
+                "constant expression of {} instructions (at most {})",
+                program.len(),
+                format::MAX_CONST_OPS
+            ),
             None,
             offset,
-        )),
+        ));
     }
+    let program_error =
+        || CompileError::unsupported("constant expression that does not type-check", None, offset);
+    // Without globals, the value is known now.
+    if !program
+        .iter()
+        .any(|op| matches!(op, format::ConstOp::GlobalGet(_)))
+    {
+        return match format::ConstOp::run(&program, |_| None) {
+            Ok((format::ValType::I32, v)) => Ok(format::ConstExpr::I32(v as u32 as i32)),
+            Ok((format::ValType::I64, v)) => Ok(format::ConstExpr::I64(v as i64)),
+            _ => Err(program_error()),
+        };
+    }
+    if programs.len() >= format::MAX_CONST_EXPRS {
+        return Err(CompileError::unsupported(
+            format!(
+                "more than {} extended constant expressions that read globals",
+                format::MAX_CONST_EXPRS
+            ),
+            None,
+            offset,
+        ));
+    }
+    programs.push(program);
+    Ok(format::ConstExpr::Extended(programs.len() as u32 - 1))
 }
 
 /// Reads and validates every section of `wasm`.
@@ -247,7 +306,7 @@ pub fn parse(wasm: &[u8], language: crate::Language) -> Result<ParsedModule<'_>,
                     let global = global.map_err(malformed)?;
                     m.globals.push(format::GlobalDef {
                         ty: global_type(global.ty, offset)?,
-                        init: const_expr(&global.init_expr)?,
+                        init: const_expr(&global.init_expr, &mut m.const_exprs)?,
                     });
                 }
             }
@@ -278,8 +337,9 @@ pub fn parse(wasm: &[u8], language: crate::Language) -> Result<ParsedModule<'_>,
             Payload::ElementSection(reader) => {
                 let offset = reader.range().start;
                 for element in reader {
-                    m.elements
-                        .push(element_segment(element.map_err(malformed)?, offset)?);
+                    let element = element.map_err(malformed)?;
+                    let segment = element_segment(element, offset, &mut m.const_exprs)?;
+                    m.elements.push(segment);
                 }
             }
             Payload::DataSection(reader) => {
@@ -292,7 +352,7 @@ pub fn parse(wasm: &[u8], language: crate::Language) -> Result<ParsedModule<'_>,
                             offset_expr,
                         } => format::SegmentMode::Active {
                             index: memory_index,
-                            offset: const_expr(&offset_expr)?,
+                            offset: const_expr(&offset_expr, &mut m.const_exprs)?,
                         },
                     };
                     m.data.push(format::DataSegment {
@@ -330,6 +390,7 @@ pub fn parse(wasm: &[u8], language: crate::Language) -> Result<ParsedModule<'_>,
 fn element_segment(
     element: wasmparser::Element<'_>,
     offset: u64,
+    programs: &mut Vec<Vec<format::ConstOp>>,
 ) -> Result<format::ElementSegment, CompileError> {
     let mode = match element.kind {
         wasmparser::ElementKind::Passive => format::SegmentMode::Passive,
@@ -339,7 +400,7 @@ fn element_segment(
             offset_expr,
         } => format::SegmentMode::Active {
             index: table_index.unwrap_or(0),
-            offset: const_expr(&offset_expr)?,
+            offset: const_expr(&offset_expr, programs)?,
         },
     };
     let (element_type, items) = match element.items {
@@ -353,7 +414,7 @@ fn element_segment(
         wasmparser::ElementItems::Expressions(ty, reader) => {
             let mut items = Vec::new();
             for expr in reader {
-                items.push(const_expr(&expr.map_err(malformed)?)?);
+                items.push(const_expr(&expr.map_err(malformed)?, programs)?);
             }
             (ref_type(ty, offset)?, items)
         }

@@ -115,6 +115,100 @@ pub enum ConstExpr {
     RefFunc(u32),
     /// A `v128.const`, lane 0 in the low bits.
     V128(u128),
+    /// An extended constant expression (Wasm 3.0: `i32`/`i64` `add`, `sub`
+    /// and `mul` over constants and `global.get`): program `n` of
+    /// [`Metadata::const_exprs`]. Expressions of one instruction always
+    /// take the variants above.
+    Extended(u32),
+}
+
+/// Most programs in [`Metadata::const_exprs`].
+pub const MAX_CONST_EXPRS: usize = 1_000_000;
+/// Most instructions in one program of [`Metadata::const_exprs`].
+pub const MAX_CONST_OPS: usize = 10_000;
+
+/// One instruction of an extended constant expression, a postfix program
+/// over a stack of `i32`/`i64` values (the arithmetic wraps). A program
+/// validates when it runs without underflow and leaves exactly one value
+/// of the type its use needs (see [`Metadata::const_exprs`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConstOp {
+    I32(i32),
+    I64(i64),
+    /// Pushes global `n`, which must be an `i32` or `i64` global.
+    GlobalGet(u32),
+    I32Add,
+    I32Sub,
+    I32Mul,
+    I64Add,
+    I64Sub,
+    I64Mul,
+}
+
+/// Why [`ConstOp::run`] failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConstEvalError {
+    /// The program reads global `n`, which the caller has no value for.
+    Global(u32),
+    /// The program underflows its stack, gives an operator an operand of
+    /// the wrong type, reads a global that is not an `i32` or `i64`, or
+    /// does not end with exactly one value.
+    Malformed,
+}
+
+impl ConstOp {
+    /// Runs `ops`: `global(n)` gives global `n`'s type and value (an `i32`
+    /// in the low 32 bits; the others are ignored). Returns the result's
+    /// type and value, an `i32` zero-extended. The arithmetic wraps.
+    pub fn run(
+        ops: &[ConstOp],
+        global: impl Fn(u32) -> Option<(ValType, u64)>,
+    ) -> Result<(ValType, u64), ConstEvalError> {
+        let mut stack: Vec<(ValType, u64)> = Vec::with_capacity(ops.len().min(64));
+        for op in ops {
+            let (operand, f): (ValType, fn(u64, u64) -> u64) = match *op {
+                ConstOp::I32(v) => {
+                    stack.push((ValType::I32, v as u32 as u64));
+                    continue;
+                }
+                ConstOp::I64(v) => {
+                    stack.push((ValType::I64, v as u64));
+                    continue;
+                }
+                ConstOp::GlobalGet(g) => {
+                    let value = match global(g).ok_or(ConstEvalError::Global(g))? {
+                        (ValType::I32, v) => (ValType::I32, v as u32 as u64),
+                        (ValType::I64, v) => (ValType::I64, v),
+                        _ => return Err(ConstEvalError::Malformed),
+                    };
+                    stack.push(value);
+                    continue;
+                }
+                ConstOp::I32Add => (ValType::I32, |a, b| {
+                    (a as u32).wrapping_add(b as u32) as u64
+                }),
+                ConstOp::I32Sub => (ValType::I32, |a, b| {
+                    (a as u32).wrapping_sub(b as u32) as u64
+                }),
+                ConstOp::I32Mul => (ValType::I32, |a, b| {
+                    (a as u32).wrapping_mul(b as u32) as u64
+                }),
+                ConstOp::I64Add => (ValType::I64, u64::wrapping_add),
+                ConstOp::I64Sub => (ValType::I64, u64::wrapping_sub),
+                ConstOp::I64Mul => (ValType::I64, u64::wrapping_mul),
+            };
+            match (stack.pop(), stack.pop()) {
+                (Some((tb, b)), Some((ta, a))) if ta == operand && tb == operand => {
+                    stack.push((operand, f(a, b)));
+                }
+                _ => return Err(ConstEvalError::Malformed),
+            }
+        }
+        match stack[..] {
+            [value] => Ok(value),
+            _ => Err(ConstEvalError::Malformed),
+        }
+    }
 }
 
 /// What an import provides.
@@ -245,6 +339,12 @@ pub struct Metadata {
     /// section (see [`crate::Tables`]); filled in by
     /// [`crate::write_artifact`].
     pub site_tables: TableRanges,
+    /// The programs of the [`ConstExpr::Extended`] constants. Each is used
+    /// by exactly one constant (a global initialiser, a segment offset or
+    /// an element item), so instantiation runs each at most once; at most
+    /// [`MAX_CONST_EXPRS`] programs of at most [`MAX_CONST_OPS`]
+    /// instructions each.
+    pub const_exprs: Vec<Vec<ConstOp>>,
     /// The initial contents of memory 0 as a page-aligned range of the
     /// file, to be mapped copy-on-write. Stays the last field:
     /// [`crate::write_artifact`] re-encodes only this field while it places

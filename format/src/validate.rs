@@ -3,8 +3,9 @@
 
 use crate::vmctx::{Helper, VmctxLayout};
 use crate::{
-    BoundsChecks, CodeOptions, ConstExpr, ExternKind, FormatError, ImportKind, MemoryImage,
-    Metadata, RelocTarget, SegmentMode, Tables, ValType, FAULT_SITE_FLAG, IMAGE_ALIGN,
+    BoundsChecks, CodeOptions, ConstExpr, ConstOp, ExternKind, FormatError, ImportKind,
+    MemoryImage, Metadata, RelocTarget, SegmentMode, Tables, ValType, FAULT_SITE_FLAG, IMAGE_ALIGN,
+    MAX_CONST_EXPRS, MAX_CONST_OPS,
 };
 
 /// Largest memory (in 64 KiB pages) a 32-bit memory can have.
@@ -117,10 +118,20 @@ pub(crate) fn validate(
         check_table(&format!("tables[{i}]"), t)?;
     }
     let num_globals = m.num_globals();
+    let mut consts = Consts::new(m)?;
+    let num_imported_globals = m.num_imported(ExternKind::Global);
     for (i, g) in m.globals.iter().enumerate() {
         let field = format!("globals[{i}].init");
-        check_const(&field, &g.init, num_funcs, num_globals)?;
-        check_const_type(&field, &g.init, g.ty.ty, m)?;
+        consts.check(&field, &g.init, g.ty.ty, num_funcs)?;
+        // An initialiser reads imported globals and the defined ones
+        // before its own (instantiation evaluates them in order).
+        let readable = num_imported_globals + i as u32;
+        if let Some(g) = consts.last_global(&g.init).filter(|&g| g >= readable) {
+            return Err(FormatError::Invalid(format!(
+                "{field} reads global {g}, which is not initialised before global {}",
+                readable
+            )));
+        }
     }
     for (i, e) in m.exports.iter().enumerate() {
         let count = match e.kind {
@@ -144,9 +155,12 @@ pub(crate) fn validate(
         check_reference(&format!("elements[{i}]"), seg.element)?;
         if let SegmentMode::Active { index, offset } = &seg.mode {
             check_index(|| format!("elements[{i}].table"), *index, m.num_tables())?;
-            let field = format!("elements[{i}].offset");
-            check_const(&field, offset, num_funcs, num_globals)?;
-            check_const_type(&field, offset, ValType::I32, m)?;
+            consts.check(
+                &format!("elements[{i}].offset"),
+                offset,
+                ValType::I32,
+                num_funcs,
+            )?;
             let table = table_element(m, *index)
                 .ok_or_else(|| out_of_range(format!("elements[{i}].table"), *index as u64, 0))?;
             if table != seg.element {
@@ -159,18 +173,21 @@ pub(crate) fn validate(
         }
         for (j, item) in seg.items.iter().enumerate() {
             let field = format!("elements[{i}].items[{j}]");
-            check_const(&field, item, num_funcs, num_globals)?;
-            check_const_type(&field, item, seg.element, m)?;
+            consts.check(&field, item, seg.element, num_funcs)?;
         }
     }
     for (i, seg) in m.data.iter().enumerate() {
         if let SegmentMode::Active { index, offset } = &seg.mode {
             check_index(|| format!("data[{i}].memory"), *index, m.num_memories())?;
-            let field = format!("data[{i}].offset");
-            check_const(&field, offset, num_funcs, num_globals)?;
-            check_const_type(&field, offset, ValType::I32, m)?;
+            consts.check(
+                &format!("data[{i}].offset"),
+                offset,
+                ValType::I32,
+                num_funcs,
+            )?;
         }
     }
+    consts.all_used()?;
     if let Some(image) = &m.memory_image {
         check_memory_image(m, image)?;
     }
@@ -300,19 +317,6 @@ fn check_table(field: &str, t: &crate::TableType) -> Result<(), FormatError> {
     Ok(())
 }
 
-fn check_const(
-    field: &str,
-    expr: &ConstExpr,
-    num_funcs: u32,
-    num_globals: u32,
-) -> Result<(), FormatError> {
-    match expr {
-        ConstExpr::GlobalGet(g) => check_index(|| format!("{field}.global"), *g, num_globals),
-        ConstExpr::RefFunc(f) => check_index(|| format!("{field}.func"), *f, num_funcs),
-        _ => Ok(()),
-    }
-}
-
 fn is_reference(ty: ValType) -> bool {
     matches!(ty, ValType::FuncRef | ValType::ExternRef)
 }
@@ -337,36 +341,178 @@ fn table_element(m: &Metadata, index: u32) -> Option<ValType> {
     imported.chain(defined).nth(index as usize)
 }
 
-/// `expr` (whose indices [`check_const`] checked) has type `expected`.
-fn check_const_type(
-    field: &str,
-    expr: &ConstExpr,
-    expected: ValType,
-    m: &Metadata,
-) -> Result<(), FormatError> {
-    let found = match *expr {
-        ConstExpr::I32(_) => ValType::I32,
-        ConstExpr::I64(_) => ValType::I64,
-        ConstExpr::F32(_) => ValType::F32,
-        ConstExpr::F64(_) => ValType::F64,
-        ConstExpr::V128(_) => ValType::V128,
-        ConstExpr::GlobalGet(g) => {
-            m.global_type(g)
-                .ok_or_else(|| {
-                    out_of_range(format!("{field}.global"), g as u64, m.num_globals() as u64)
-                })?
-                .ty
+/// The programs of [`Metadata::const_exprs`], type-checked, and which
+/// constants use them.
+struct Consts {
+    /// The type of every global, imports first.
+    globals: Vec<ValType>,
+    /// Each program's result type and the highest global it reads.
+    programs: Vec<(ValType, Option<u32>)>,
+    used: Vec<bool>,
+}
+
+impl Consts {
+    /// Type-checks every program (see [`check_program`]).
+    fn new(m: &Metadata) -> Result<Consts, FormatError> {
+        if m.const_exprs.len() > MAX_CONST_EXPRS {
+            return Err(out_of_range(
+                "const_exprs".into(),
+                m.const_exprs.len() as u64,
+                MAX_CONST_EXPRS as u64,
+            ));
         }
-        ConstExpr::RefNull(ty) => {
-            check_reference(&format!("{field} (ref.null)"), ty)?;
-            ty
+        let imported = m.imports.iter().filter_map(|i| match i.kind {
+            ImportKind::Global(g) => Some(g.ty),
+            _ => None,
+        });
+        let globals: Vec<ValType> = imported.chain(m.globals.iter().map(|g| g.ty.ty)).collect();
+        let programs = m
+            .const_exprs
+            .iter()
+            .enumerate()
+            .map(|(n, ops)| check_program(n, ops, &globals))
+            .collect::<Result<_, _>>()?;
+        Ok(Consts {
+            globals,
+            programs,
+            used: vec![false; m.const_exprs.len()],
+        })
+    }
+
+    /// `expr`'s indices are in range, it has type `expected`, and if it is
+    /// a program, no other constant uses that program.
+    fn check(
+        &mut self,
+        field: &str,
+        expr: &ConstExpr,
+        expected: ValType,
+        num_funcs: u32,
+    ) -> Result<(), FormatError> {
+        let num_globals = self.globals.len() as u32;
+        let found = match *expr {
+            ConstExpr::I32(_) => ValType::I32,
+            ConstExpr::I64(_) => ValType::I64,
+            ConstExpr::F32(_) => ValType::F32,
+            ConstExpr::F64(_) => ValType::F64,
+            ConstExpr::V128(_) => ValType::V128,
+            ConstExpr::GlobalGet(g) => {
+                check_index(|| format!("{field}.global"), g, num_globals)?;
+                self.globals[g as usize]
+            }
+            ConstExpr::RefNull(ty) => {
+                check_reference(&format!("{field} (ref.null)"), ty)?;
+                ty
+            }
+            ConstExpr::RefFunc(f) => {
+                check_index(|| format!("{field}.func"), f, num_funcs)?;
+                ValType::FuncRef
+            }
+            ConstExpr::Extended(n) => {
+                let count = self.programs.len() as u32;
+                check_index(|| format!("{field}.const_expr"), n, count)?;
+                if std::mem::replace(&mut self.used[n as usize], true) {
+                    return Err(FormatError::Invalid(format!(
+                        "{field}: const_exprs[{n}] is used by more than one constant"
+                    )));
+                }
+                self.programs[n as usize].0
+            }
+        };
+        if found != expected {
+            return Err(FormatError::Invalid(format!(
+                "{field} is a constant of type {found}, where {expected} is needed"
+            )));
         }
-        ConstExpr::RefFunc(_) => ValType::FuncRef,
-    };
-    if found != expected {
+        Ok(())
+    }
+
+    /// The highest global `expr` (checked by [`Consts::check`]) reads.
+    fn last_global(&self, expr: &ConstExpr) -> Option<u32> {
+        match *expr {
+            ConstExpr::GlobalGet(g) => Some(g),
+            ConstExpr::Extended(n) => self.programs[n as usize].1,
+            _ => None,
+        }
+    }
+
+    /// Every program is some constant's.
+    fn all_used(&self) -> Result<(), FormatError> {
+        match self.used.iter().position(|used| !used) {
+            Some(n) => Err(FormatError::Invalid(format!(
+                "const_exprs[{n}] is used by no constant"
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Program `n` of [`Metadata::const_exprs`] runs on a stack of `i32`s and
+/// `i64`s without underflow or a wrong operand type, reads only `i32` and
+/// `i64` globals in range (`globals` holds every global's type), and
+/// leaves exactly one value. Returns that value's type and the highest
+/// global read.
+fn check_program(
+    n: usize,
+    ops: &[ConstOp],
+    globals: &[ValType],
+) -> Result<(ValType, Option<u32>), FormatError> {
+    let field = |j: usize| format!("const_exprs[{n}][{j}]");
+    if ops.is_empty() || ops.len() > MAX_CONST_OPS {
         return Err(FormatError::Invalid(format!(
-            "{field} is a constant of type {found}, where {expected} is needed"
+            "const_exprs[{n}] has {} instructions (1 to {MAX_CONST_OPS})",
+            ops.len()
         )));
     }
-    Ok(())
+    let mut stack: Vec<ValType> = Vec::new();
+    let mut last_global: Option<u32> = None;
+    for (j, op) in ops.iter().enumerate() {
+        let (operand, result) = match *op {
+            ConstOp::I32(_) => (None, ValType::I32),
+            ConstOp::I64(_) => (None, ValType::I64),
+            ConstOp::GlobalGet(g) => {
+                check_index(|| format!("{}.global", field(j)), g, globals.len() as u32)?;
+                let ty = globals[g as usize];
+                if !matches!(ty, ValType::I32 | ValType::I64) {
+                    return Err(FormatError::Invalid(format!(
+                        "{} reads global {g} of type {ty} (programs compute with i32 and i64)",
+                        field(j)
+                    )));
+                }
+                last_global = last_global.max(Some(g));
+                (None, ty)
+            }
+            ConstOp::I32Add | ConstOp::I32Sub | ConstOp::I32Mul => {
+                (Some(ValType::I32), ValType::I32)
+            }
+            ConstOp::I64Add | ConstOp::I64Sub | ConstOp::I64Mul => {
+                (Some(ValType::I64), ValType::I64)
+            }
+        };
+        if let Some(operand) = operand {
+            let len = stack.len();
+            if len < 2 {
+                return Err(FormatError::Invalid(format!(
+                    "{} ({op:?}) needs two operands, the stack holds {len}",
+                    field(j)
+                )));
+            }
+            if stack[len - 2..].iter().any(|&t| t != operand) {
+                return Err(FormatError::Invalid(format!(
+                    "{} ({op:?}) needs two {operand} operands, the stack has {} and {}",
+                    field(j),
+                    stack[len - 2],
+                    stack[len - 1]
+                )));
+            }
+            stack.truncate(len - 2);
+        }
+        stack.push(result);
+    }
+    match stack[..] {
+        [ty] => Ok((ty, last_global)),
+        _ => Err(FormatError::Invalid(format!(
+            "const_exprs[{n}] leaves {} values (a constant is exactly one)",
+            stack.len()
+        ))),
+    }
 }

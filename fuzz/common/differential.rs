@@ -49,7 +49,8 @@ pub fn smith_config() -> wasm_smith::Config {
         multi_value_enabled: true,
         sign_extension_ops_enabled: true,
         saturating_float_to_int_enabled: true,
-        // Out: SIMD and everything else after 2.0.
+        // Out: SIMD and everything else after 2.0, but extended constant
+        // expressions and multi-memory (below).
         simd_enabled: false,
         relaxed_simd_enabled: false,
         threads_enabled: false,
@@ -58,7 +59,9 @@ pub fn smith_config() -> wasm_smith::Config {
         gc_enabled: false,
         memory64_enabled: false,
         exceptions_enabled: false,
-        extended_const_enabled: false,
+        // Extended constant expressions, from 3.0 (with no imports, only
+        // constants: what the compiler computes itself).
+        extended_const_enabled: true,
         wide_arithmetic_enabled: false,
         custom_page_sizes_enabled: false,
         custom_descriptors_enabled: false,
@@ -416,7 +419,7 @@ fn wasmi_engine() -> wasmi::Engine {
     config.set_max_recursion_depth(20 * FUEL as usize);
     config
         .wasm_tail_call(false)
-        .wasm_extended_const(false)
+        .wasm_extended_const(true)
         .wasm_multi_memory(true)
         .wasm_wide_arithmetic(false)
         .wasm_custom_page_sizes(false);

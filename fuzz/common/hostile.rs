@@ -265,6 +265,8 @@ fn contract(m: &Metadata) -> Metadata {
     for g in &mut m.globals {
         g.init = ConstExpr::I32(0);
     }
+    // The programs of extended constants: initial values too.
+    m.const_exprs.clear();
     for mem in &mut m.memories {
         mem.min_pages = 0;
         mem.max_pages = None;

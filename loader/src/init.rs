@@ -6,7 +6,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use vibewasm_format::{ConstExpr, GlobalType, Metadata, SegmentMode, ValType};
+use vibewasm_format::{
+    ConstEvalError, ConstExpr, ConstOp, GlobalType, Metadata, SegmentMode, ValType,
+};
 
 use crate::error::InstantiationError;
 use crate::externs::{read_global_cell, GlobalSlots};
@@ -19,10 +21,17 @@ type Value = (ValType, GlobalSlots);
 
 fn eval(
     expr: &ConstExpr,
+    programs: &[Vec<ConstOp>],
     global: &dyn Fn(u32) -> Option<Value>,
     func_refs: &[u64],
 ) -> Result<Value, InstantiationError> {
     Ok(match *expr {
+        ConstExpr::Extended(n) => {
+            let ops = programs
+                .get(n as usize)
+                .ok_or_else(|| invalid(format!("constant expression names program {n}")))?;
+            run_program(ops, global)?
+        }
         ConstExpr::I32(v) => (ValType::I32, [v as u32 as u64, 0]),
         ConstExpr::I64(v) => (ValType::I64, [v as u64, 0]),
         ConstExpr::F32(bits) => (ValType::F32, [bits as u64, 0]),
@@ -41,6 +50,25 @@ fn eval(
             (ValType::FuncRef, [*value, 0])
         }
     })
+}
+
+/// Runs an extended constant expression. Format validation type-checked
+/// the program; one that does not fit its stack is refused here all the
+/// same.
+fn run_program(
+    ops: &[ConstOp],
+    global: &dyn Fn(u32) -> Option<Value>,
+) -> Result<Value, InstantiationError> {
+    let read = |g| global(g).map(|(ty, [value, _])| (ty, value));
+    match ConstOp::run(ops, read) {
+        Ok((ty, value)) => Ok((ty, [value, 0])),
+        Err(ConstEvalError::Global(g)) => Err(invalid(format!(
+            "constant expression reads global {g} before it is initialised"
+        ))),
+        Err(ConstEvalError::Malformed) => Err(invalid(
+            "an extended constant expression does not type-check",
+        )),
+    }
 }
 
 /// Reads a global's cell.
@@ -65,7 +93,7 @@ pub(crate) fn evaluate_globals(
     let mut values: Vec<Value> = Vec::with_capacity(meta.globals.len());
     for (i, def) in meta.globals.iter().enumerate() {
         let lookup = |g: u32| lookup_global(g, imported, &values);
-        let (ty, value) = eval(&def.init, &lookup, func_refs)?;
+        let (ty, value) = eval(&def.init, &meta.const_exprs, &lookup, func_refs)?;
         if ty != def.ty.ty {
             return Err(invalid(format!(
                 "global {} of type {} initialised with a {ty}",
@@ -105,7 +133,7 @@ pub(crate) fn evaluate_elements(
     for (s, seg) in meta.elements.iter().enumerate() {
         let mut items = Vec::with_capacity(seg.items.len());
         for item in &seg.items {
-            let (ty, value) = eval(item, &lookup, func_refs)?;
+            let (ty, value) = eval(item, &meta.const_exprs, &lookup, func_refs)?;
             if ty != seg.element {
                 return Err(invalid(format!(
                     "element segment {s} of {} holds a {ty}",
@@ -136,8 +164,8 @@ fn segment_offset(
         // holds a value of its type.
         Some((ty.ty, unsafe { read_cell(cell, ty.ty) }))
     };
-    let func_refs: Vec<u64> = Vec::new();
-    match eval(expr, &global, &func_refs)? {
+    let programs = &data.artifact.metadata().const_exprs;
+    match eval(expr, programs, &global, &[])? {
         (ValType::I32, [v, _]) => Ok(v & 0xffff_ffff),
         (ty, _) => Err(invalid(format!("{what} offset is a {ty}, not an i32"))),
     }
@@ -270,19 +298,25 @@ mod tests {
     fn constants_and_global_reads() {
         let no_globals = |_| None;
         assert_eq!(
-            eval(&ConstExpr::I32(-1), &no_globals, &[]).unwrap(),
+            eval(&ConstExpr::I32(-1), &[], &no_globals, &[]).unwrap(),
             (ValType::I32, [0xffff_ffff, 0])
         );
         assert_eq!(
-            eval(&ConstExpr::RefFunc(1), &no_globals, &[10, 20]).unwrap(),
+            eval(&ConstExpr::RefFunc(1), &[], &no_globals, &[10, 20]).unwrap(),
             (ValType::FuncRef, [20, 0])
         );
         assert_eq!(
-            eval(&ConstExpr::V128(0x1_0000_0000_0000_0002), &no_globals, &[]).unwrap(),
+            eval(
+                &ConstExpr::V128(0x1_0000_0000_0000_0002),
+                &[],
+                &no_globals,
+                &[]
+            )
+            .unwrap(),
             (ValType::V128, [2, 1])
         );
-        assert!(eval(&ConstExpr::RefFunc(2), &no_globals, &[10, 20]).is_err());
-        assert!(eval(&ConstExpr::GlobalGet(0), &no_globals, &[]).is_err());
+        assert!(eval(&ConstExpr::RefFunc(2), &[], &no_globals, &[10, 20]).is_err());
+        assert!(eval(&ConstExpr::GlobalGet(0), &[], &no_globals, &[]).is_err());
         let mut cell = 7u64;
         let imported = [(
             &mut cell as *mut u64,
@@ -313,11 +347,89 @@ mod tests {
         assert_eq!(
             eval(
                 &ConstExpr::GlobalGet(0),
+                &[],
                 &|g| lookup_global(g, &imported, &[]),
                 &[]
             )
             .unwrap(),
             (ValType::V128, [3, 4])
         );
+    }
+
+    #[test]
+    fn extended_constants_wrap() {
+        use ConstOp::*;
+        let globals = |g: u32| match g {
+            // An i32 global whose cell has garbage in its upper half.
+            0 => Some((ValType::I32, [0xdead_beef_0000_0010, 0])),
+            1 => Some((ValType::I64, [u64::MAX, 0])),
+            _ => None,
+        };
+        let run = |ops: Vec<ConstOp>| eval(&ConstExpr::Extended(0), &[ops], &globals, &[]);
+        // (global 0 - 1) * 3 + 7 = 52
+        assert_eq!(
+            run(vec![
+                GlobalGet(0),
+                I32(1),
+                I32Sub,
+                I32(3),
+                I32Mul,
+                I32(7),
+                I32Add
+            ])
+            .unwrap(),
+            (ValType::I32, [52, 0])
+        );
+        // i32 arithmetic wraps and stays zero-extended.
+        assert_eq!(
+            run(vec![I32(i32::MAX), I32(1), I32Add]).unwrap(),
+            (ValType::I32, [0x8000_0000, 0])
+        );
+        assert_eq!(
+            run(vec![I32(0), I32(1), I32Sub]).unwrap(),
+            (ValType::I32, [0xffff_ffff, 0])
+        );
+        assert_eq!(
+            run(vec![I32(0x10000), I32(0x10000), I32Mul]).unwrap(),
+            (ValType::I32, [0, 0])
+        );
+        // i64 too: -1 + 2 = 1; i64::MIN * -1 = i64::MIN.
+        assert_eq!(
+            run(vec![GlobalGet(1), I64(2), I64Add]).unwrap(),
+            (ValType::I64, [1, 0])
+        );
+        assert_eq!(
+            run(vec![I64(i64::MIN), I64(-1), I64Mul]).unwrap(),
+            (ValType::I64, [i64::MIN as u64, 0])
+        );
+        assert_eq!(
+            run(vec![I64(i64::MIN), I64(1), I64Sub]).unwrap(),
+            (ValType::I64, [i64::MAX as u64, 0])
+        );
+        // Operand order: 10 - 3.
+        assert_eq!(
+            run(vec![I32(10), I32(3), I32Sub]).unwrap(),
+            (ValType::I32, [7, 0])
+        );
+    }
+
+    #[test]
+    fn malformed_programs_are_errors() {
+        use ConstOp::*;
+        let no_globals = |_| None;
+        let run = |ops: Vec<ConstOp>| eval(&ConstExpr::Extended(0), &[ops], &no_globals, &[]);
+        for ops in [
+            vec![],
+            vec![I32Add],
+            vec![I32(1), I32Add],
+            vec![I32(1), I64(2), I32Add],
+            vec![I64(1), I64(2), I32Mul],
+            vec![I32(1), I32(2)],
+            vec![GlobalGet(0)],
+        ] {
+            assert!(run(ops.clone()).is_err(), "{ops:?}");
+        }
+        // A program index out of range.
+        assert!(eval(&ConstExpr::Extended(1), &[vec![I32(1)]], &no_globals, &[]).is_err());
     }
 }

@@ -55,6 +55,9 @@ struct Tally {
     simd_modules: usize,
     /// Modules with more than one memory.
     multi_memory_modules: usize,
+    /// Modules with an extended constant expression (more than one
+    /// instruction).
+    extended_const_modules: usize,
     mismatches: Vec<String>,
 }
 
@@ -78,10 +81,45 @@ fn uses_multi_memory(wasm: &[u8]) -> bool {
     memories > 1
 }
 
+/// Whether a constant expression of `wasm` (global initialisers, segment
+/// offsets, element items) has more than one instruction.
+fn uses_extended_const(wasm: &[u8]) -> bool {
+    use wasmparser::{ConstExpr, DataKind, ElementItems, ElementKind, Payload};
+    let extended = |e: &ConstExpr<'_>| e.get_operators_reader().into_iter().count() > 2;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm).flatten() {
+        let found = match payload {
+            Payload::GlobalSection(reader) => {
+                reader.into_iter().flatten().any(|g| extended(&g.init_expr))
+            }
+            Payload::DataSection(reader) => reader.into_iter().flatten().any(|d| {
+                matches!(d.kind, DataKind::Active { offset_expr, .. } if extended(&offset_expr))
+            }),
+            Payload::ElementSection(reader) => reader.into_iter().flatten().any(|e| {
+                let offset = matches!(
+                    e.kind,
+                    ElementKind::Active { offset_expr, .. } if extended(&offset_expr)
+                );
+                let items = match e.items {
+                    ElementItems::Expressions(_, items) => {
+                        items.into_iter().flatten().any(|i| extended(&i))
+                    }
+                    ElementItems::Functions(_) => false,
+                };
+                offset || items
+            }),
+            _ => false,
+        };
+        if found {
+            return true;
+        }
+    }
+    false
+}
+
 /// Whether `wasm` needs SIMD to validate.
 fn uses_simd(wasm: &[u8]) -> bool {
     use wasmparser::WasmFeatures as F;
-    let without = (F::WASM2 | F::MULTI_MEMORY) & !F::SIMD;
+    let without = (F::WASM2 | F::MULTI_MEMORY | F::EXTENDED_CONST) & !F::SIMD;
     wasmparser::Validator::new_with_features(without)
         .validate_all(wasm)
         .is_err()
@@ -116,6 +154,7 @@ fn run_seeds(seeds: std::ops::Range<u64>, simd: bool) -> Tally {
         };
         tally.simd_modules += usize::from(uses_simd(&case.wasm));
         tally.multi_memory_modules += usize::from(uses_multi_memory(&case.wasm));
+        tally.extended_const_modules += usize::from(uses_extended_const(&case.wasm));
         if std::env::var_os("VIBEWASM_FUZZ_VERBOSE").is_some() {
             // Before running it: a case that crashes the process stays.
             eprintln!("seed {seed}: module saved to {}", save(seed, &case.wasm));
@@ -204,7 +243,8 @@ fn check_seeds(seeds: std::ops::Range<u64>, simd: bool) {
     eprintln!(
         "{what} seeds {seeds:?}: {} agree, {} skipped, {} inconclusive (stack, wasmi panic), \
          {} wasmi-only traps, {} with different trap kinds, {} mismatches; {} failed to instantiate in both; \
-         {} calls compared in {:.1?}; {} modules with SIMD, {} with more than one memory",
+         {} calls compared in {:.1?}; {} modules with SIMD, {} with more than one memory, \
+         {} with extended constant expressions",
         tally.agree,
         tally.skipped,
         tally.inconclusive,
@@ -215,7 +255,8 @@ fn check_seeds(seeds: std::ops::Range<u64>, simd: bool) {
         tally.calls,
         start.elapsed(),
         tally.simd_modules,
-        tally.multi_memory_modules
+        tally.multi_memory_modules,
+        tally.extended_const_modules
     );
     assert!(
         tally.mismatches.is_empty(),
