@@ -333,18 +333,19 @@ pub struct Metadata {
     pub start: Option<u32>,
     pub elements: Vec<ElementSegment>,
     pub data: Vec<DataSegment>,
-    pub trampolines: Option<Trampolines>,
-    pub relocations: Vec<Relocation>,
-    /// Where the per-function and per-site tables are in the tables
-    /// section (see [`crate::Tables`]); filled in by
-    /// [`crate::write_artifact`].
-    pub site_tables: TableRanges,
     /// The programs of the [`ConstExpr::Extended`] constants. Each is used
     /// by exactly one constant (a global initialiser, a segment offset or
     /// an element item), so instantiation runs each at most once; at most
     /// [`MAX_CONST_EXPRS`] programs of at most [`MAX_CONST_OPS`]
     /// instructions each.
     pub const_exprs: Vec<Vec<ConstOp>>,
+    pub trampolines: Option<Trampolines>,
+    pub relocations: Vec<Relocation>,
+    /// Where the per-function and per-site tables are in the tables
+    /// section (see [`crate::Tables`]); filled in by
+    /// [`crate::write_artifact`]. Stays just before `memory_image`, where
+    /// the forged-artifact tests find it.
+    pub site_tables: TableRanges,
     /// The initial contents of memory 0 as a page-aligned range of the
     /// file, to be mapped copy-on-write. Stays the last field:
     /// [`crate::write_artifact`] re-encodes only this field while it places
