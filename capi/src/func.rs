@@ -285,6 +285,36 @@ pub unsafe extern "C" fn vw_linker_define_func(
     })
 }
 
+/// Defines `module::name` as the store object `object` (a memory, table
+/// or global handle, called `what` in errors) that `ext` turns into an
+/// extern.
+///
+/// # Safety
+/// The crate contract: each pointer is NULL or a live object or C string.
+unsafe fn define_object<T, E: Into<vibewasm_loader::Extern>>(
+    linker: *mut vw_linker,
+    module: *const c_char,
+    name: *const c_char,
+    object: *const T,
+    what: &str,
+    ext: impl FnOnce(&T) -> E,
+    error: *mut *mut vw_error,
+) -> vw_status {
+    ffi_err(error, || {
+        // SAFETY: NULL or live objects / C strings (the caller's contract).
+        let (linker, module, name, object) = unsafe {
+            (
+                get_mut(linker, "linker")?,
+                get_str(module, "module")?,
+                get_str(name, "name")?,
+                get(object, what)?,
+            )
+        };
+        linker.linker.define_extern(module, name, ext(object))?;
+        Ok(())
+    })
+}
+
 /// Defines `module::name` as `memory` (of the linker's store).
 #[no_mangle]
 pub unsafe extern "C" fn vw_linker_define_memory(
@@ -294,21 +324,18 @@ pub unsafe extern "C" fn vw_linker_define_memory(
     memory: *const vw_memory,
     error: *mut *mut vw_error,
 ) -> vw_status {
-    ffi_err(error, || {
-        // SAFETY: NULL or live objects / C strings (crate contract).
-        let (linker, module, name, memory) = unsafe {
-            (
-                get_mut(linker, "linker")?,
-                get_str(module, "module")?,
-                get_str(name, "name")?,
-                get(memory, "memory")?,
-            )
-        };
-        linker
-            .linker
-            .define_extern(module, name, memory.memory.clone())?;
-        Ok(())
-    })
+    // SAFETY: forwarded (the crate contract on handles and C strings).
+    unsafe {
+        define_object(
+            linker,
+            module,
+            name,
+            memory,
+            "memory",
+            |o| o.memory.clone(),
+            error,
+        )
+    }
 }
 
 /// Defines `module::name` as `table` (of the linker's store).
@@ -320,21 +347,18 @@ pub unsafe extern "C" fn vw_linker_define_table(
     table: *const vw_table,
     error: *mut *mut vw_error,
 ) -> vw_status {
-    ffi_err(error, || {
-        // SAFETY: NULL or live objects / C strings (crate contract).
-        let (linker, module, name, table) = unsafe {
-            (
-                get_mut(linker, "linker")?,
-                get_str(module, "module")?,
-                get_str(name, "name")?,
-                get(table, "table")?,
-            )
-        };
-        linker
-            .linker
-            .define_extern(module, name, table.table.clone())?;
-        Ok(())
-    })
+    // SAFETY: forwarded (the crate contract on handles and C strings).
+    unsafe {
+        define_object(
+            linker,
+            module,
+            name,
+            table,
+            "table",
+            |o| o.table.clone(),
+            error,
+        )
+    }
 }
 
 /// Defines `module::name` as `global` (of the linker's store).
@@ -346,21 +370,18 @@ pub unsafe extern "C" fn vw_linker_define_global(
     global: *const vw_global,
     error: *mut *mut vw_error,
 ) -> vw_status {
-    ffi_err(error, || {
-        // SAFETY: NULL or live objects / C strings (crate contract).
-        let (linker, module, name, global) = unsafe {
-            (
-                get_mut(linker, "linker")?,
-                get_str(module, "module")?,
-                get_str(name, "name")?,
-                get(global, "global")?,
-            )
-        };
-        linker
-            .linker
-            .define_extern(module, name, global.global.clone())?;
-        Ok(())
-    })
+    // SAFETY: forwarded (the crate contract on handles and C strings).
+    unsafe {
+        define_object(
+            linker,
+            module,
+            name,
+            global,
+            "global",
+            |o| o.global.clone(),
+            error,
+        )
+    }
 }
 
 /// Defines every export of `instance` under the module name `module`.

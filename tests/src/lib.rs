@@ -76,6 +76,49 @@ pub fn refix_checksum(bytes: &mut [u8]) {
     bytes[vibewasm_format::CHECKSUM_RANGE].copy_from_slice(&sum);
 }
 
+/// `bytes` with its metadata changed by `edit`, written again as a
+/// complete artifact (header, code and options kept; checksum recomputed).
+pub fn forge_metadata(bytes: &[u8], edit: impl FnOnce(&mut vibewasm_format::Metadata)) -> Vec<u8> {
+    let view = vibewasm_format::read_artifact(bytes).expect("the real artifact reads");
+    let mut metadata = view.metadata.clone();
+    edit(&mut metadata);
+    vibewasm_format::write_artifact(&vibewasm_format::ArtifactParts {
+        compiler_version: &view.header.compiler_version,
+        target: view.header.target,
+        options: view.header.options,
+        wasm: b"forged",
+        metadata: &metadata,
+        tables: &view.tables.to_owned(),
+        memory_image: if metadata.memory_image.is_some() {
+            view.memory_image
+        } else {
+            &[]
+        },
+        code: view.code,
+    })
+    .unwrap()
+}
+
+/// `bytes` must be refused at load, by the format checks, with a message
+/// that contains every one of `words`.
+pub fn assert_refused_at_load(bytes: &[u8], words: &[&str], what: &str) {
+    let err = match Artifact::from_bytes(bytes) {
+        Ok(_) => panic!("{what}: the forged artifact was accepted"),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(err, vibewasm_loader::LoadError::Format { .. }),
+        "{what}: {err:?}"
+    );
+    let text = err.to_string();
+    for word in words {
+        assert!(
+            text.contains(word),
+            "{what}: message {text:?} does not mention {word:?}"
+        );
+    }
+}
+
 pub fn compile_wat(wat: &str) -> Vec<u8> {
     compile(&wasm(wat), &Config::default()).unwrap_or_else(|e| panic!("compile failed: {e}"))
 }

@@ -6,10 +6,9 @@
 
 use vibewasm_compiler::Language;
 use vibewasm_format::{
-    read_artifact, write_artifact, ArtifactParts, ConstExpr, ConstOp, Metadata, SegmentMode,
-    MAX_CONST_EXPRS, MAX_CONST_OPS,
+    read_artifact, ConstExpr, ConstOp, Metadata, SegmentMode, MAX_CONST_EXPRS, MAX_CONST_OPS,
 };
-use vibewasm_loader::{GlobalType, InstantiationError, LoadError, ValType};
+use vibewasm_loader::{GlobalType, InstantiationError, ValType};
 use vibewasm_tests::*;
 
 /// A linker with the immutable globals `env.a` (i32) and `env.b` (i64).
@@ -274,46 +273,6 @@ fn what_validation_refuses() {
 // ---------------------------------------------------------------------------
 // Forged artifacts.
 
-/// `bytes` with its metadata changed by `edit`, written again as a
-/// complete artifact (header, code and options kept; checksum recomputed).
-fn forge(bytes: &[u8], edit: impl FnOnce(&mut Metadata)) -> Vec<u8> {
-    let view = read_artifact(bytes).expect("the real artifact reads");
-    let mut metadata = view.metadata.clone();
-    edit(&mut metadata);
-    write_artifact(&ArtifactParts {
-        compiler_version: &view.header.compiler_version,
-        target: view.header.target,
-        options: view.header.options,
-        wasm: b"forged",
-        metadata: &metadata,
-        tables: &view.tables.to_owned(),
-        memory_image: if metadata.memory_image.is_some() {
-            view.memory_image
-        } else {
-            &[]
-        },
-        code: view.code,
-    })
-    .unwrap()
-}
-
-/// `bytes` must be refused at load, by the format checks, with a message
-/// that contains every one of `words`.
-fn assert_refused(bytes: &[u8], words: &[&str], what: &str) {
-    let err = match Artifact::from_bytes(bytes) {
-        Ok(_) => panic!("{what}: the forged artifact was accepted"),
-        Err(e) => e,
-    };
-    assert!(matches!(err, LoadError::Format { .. }), "{what}: {err:?}");
-    let text = err.to_string();
-    for word in words {
-        assert!(
-            text.contains(word),
-            "{what}: message {text:?} does not mention {word:?}"
-        );
-    }
-}
-
 /// Global 0 is imported (i32), 1 is an f64; global 2's initialiser is
 /// program 0, element segment 0's offset program 1, data segment 0's
 /// offset program 2 (the element section comes before the data section).
@@ -352,7 +311,7 @@ fn forged_programs_are_refused_at_load() {
     ));
 
     // A well-formed change is honoured: the program is what runs.
-    let changed = forge(&bytes, |m| {
+    let changed = forge_metadata(&bytes, |m| {
         m.const_exprs[0] = vec![GlobalGet(0), I32(10), I32Mul]
     });
     let inst = linker_for(&env(4, 0), &changed);
@@ -442,7 +401,7 @@ fn forged_programs_are_refused_at_load() {
         ),
     ];
     for (what, edit, words) in cases {
-        assert_refused(&forge(&bytes, edit), &words, what);
+        assert_refused_at_load(&forge_metadata(&bytes, edit), &words, what);
     }
 }
 

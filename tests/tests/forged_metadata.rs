@@ -6,52 +6,9 @@
 //! code dereference), at load when the metadata says enough, else at
 //! instantiation or at the operation (`table.init`).
 
-use vibewasm_format::{
-    read_artifact, write_artifact, ArtifactParts, ConstExpr, ImportKind, Metadata, SegmentMode,
-    TableType, ValType,
-};
-use vibewasm_loader::{ExternRef, GlobalType, LinkError, LoadError};
+use vibewasm_format::{ConstExpr, ImportKind, SegmentMode, TableType, ValType};
+use vibewasm_loader::{ExternRef, GlobalType, LinkError};
 use vibewasm_tests::*;
-
-/// `bytes` with its metadata changed by `edit`, written again as a
-/// complete artifact (header, code and options kept; checksum recomputed).
-fn forge(bytes: &[u8], edit: impl FnOnce(&mut Metadata)) -> Vec<u8> {
-    let view = read_artifact(bytes).expect("the real artifact reads");
-    let mut metadata = view.metadata.clone();
-    edit(&mut metadata);
-    write_artifact(&ArtifactParts {
-        compiler_version: &view.header.compiler_version,
-        target: view.header.target,
-        options: view.header.options,
-        wasm: b"forged",
-        metadata: &metadata,
-        tables: &view.tables.to_owned(),
-        memory_image: if metadata.memory_image.is_some() {
-            view.memory_image
-        } else {
-            &[]
-        },
-        code: view.code,
-    })
-    .unwrap()
-}
-
-/// `bytes` must be refused at load, by the format checks, with a message
-/// that contains every one of `words`.
-fn assert_refused(bytes: &[u8], words: &[&str], what: &str) {
-    let err = match Artifact::from_bytes(bytes) {
-        Ok(_) => panic!("{what}: the forged artifact was accepted"),
-        Err(e) => e,
-    };
-    assert!(matches!(err, LoadError::Format { .. }), "{what}: {err:?}");
-    let text = err.to_string();
-    for word in words {
-        assert!(
-            text.contains(word),
-            "{what}: message {text:?} does not mention {word:?}"
-        );
-    }
-}
 
 const DEFINED_TABLE: &str = r#"(module
   (type $v_i (func (result i32)))
@@ -71,30 +28,30 @@ fn active_segment_must_have_its_tables_type() {
 
     // An i64 segment (of i64 items, so that instantiation's item check
     // passes) into the funcref table: `call` would jump to FORGED.
-    let i64_segment = forge(&bytes, |m| {
+    let i64_segment = forge_metadata(&bytes, |m| {
         m.elements[0].element = ValType::I64;
         m.elements[0].items = vec![ConstExpr::I64(FORGED)];
     });
-    assert_refused(
+    assert_refused_at_load(
         &i64_segment,
         &["elements[0]", "i64", "not a reference type"],
         "i64 segment",
     );
 
     // An externref segment (of null externrefs) into the funcref table.
-    let externref_segment = forge(&bytes, |m| {
+    let externref_segment = forge_metadata(&bytes, |m| {
         m.elements[0].element = ValType::ExternRef;
         m.elements[0].items = vec![ConstExpr::RefNull(ValType::ExternRef)];
     });
-    assert_refused(
+    assert_refused_at_load(
         &externref_segment,
         &["elements[0]", "externref", "table 0", "funcref"],
         "externref segment into a funcref table",
     );
 
     // The table's type changed instead: its segment no longer fits it.
-    let externref_table = forge(&bytes, |m| m.tables[0].element = ValType::ExternRef);
-    assert_refused(
+    let externref_table = forge_metadata(&bytes, |m| m.tables[0].element = ValType::ExternRef);
+    assert_refused_at_load(
         &externref_table,
         &["elements[0]", "funcref", "table 0", "externref"],
         "funcref segment into an externref table",
@@ -102,12 +59,12 @@ fn active_segment_must_have_its_tables_type() {
 
     // Both changed to i64: consistent with each other, but no table holds
     // numbers.
-    let i64_table = forge(&bytes, |m| {
+    let i64_table = forge_metadata(&bytes, |m| {
         m.tables[0].element = ValType::I64;
         m.elements[0].element = ValType::I64;
         m.elements[0].items = vec![ConstExpr::I64(FORGED)];
     });
-    assert_refused(
+    assert_refused_at_load(
         &i64_table,
         &["tables[0]", "i64", "not a reference type"],
         "i64 table",
@@ -115,12 +72,12 @@ fn active_segment_must_have_its_tables_type() {
 
     // Passive and declared segments of a non-reference type too.
     for mode in [SegmentMode::Passive, SegmentMode::Declared] {
-        let forged = forge(&bytes, |m| {
+        let forged = forge_metadata(&bytes, |m| {
             m.elements[0].mode = mode.clone();
             m.elements[0].element = ValType::F64;
             m.elements[0].items = vec![ConstExpr::F64(FORGED as u64)];
         });
-        assert_refused(
+        assert_refused_at_load(
             &forged,
             &["elements[0]", "f64", "not a reference type"],
             &format!("{mode:?} f64 segment"),
@@ -134,27 +91,27 @@ fn active_segment_must_have_its_tables_type() {
 #[test]
 fn constant_types_are_checked_at_load() {
     let bytes = compile_wat(DEFINED_TABLE);
-    let i32_item = forge(&bytes, |m| m.elements[0].items = vec![ConstExpr::I32(5)]);
-    assert_refused(
+    let i32_item = forge_metadata(&bytes, |m| m.elements[0].items = vec![ConstExpr::I32(5)]);
+    assert_refused_at_load(
         &i32_item,
         &["elements[0].items[0]", "i32", "funcref"],
         "i32 item in a funcref segment",
     );
-    let null_extern = forge(&bytes, |m| {
+    let null_extern = forge_metadata(&bytes, |m| {
         m.elements[0].items = vec![ConstExpr::RefNull(ValType::ExternRef)]
     });
-    assert_refused(
+    assert_refused_at_load(
         &null_extern,
         &["elements[0].items[0]", "externref", "funcref"],
         "null externref in a funcref segment",
     );
-    let i64_offset = forge(&bytes, |m| {
+    let i64_offset = forge_metadata(&bytes, |m| {
         m.elements[0].mode = SegmentMode::Active {
             index: 0,
             offset: ConstExpr::I64(0),
         }
     });
-    assert_refused(
+    assert_refused_at_load(
         &i64_offset,
         &["elements[0].offset", "i64", "i32"],
         "i64 segment offset",
@@ -163,14 +120,15 @@ fn constant_types_are_checked_at_load() {
     let globals = compile_wat(
         r#"(module (global (export "g") i64 (i64.const 1)) (global (export "f") funcref (ref.null func)))"#,
     );
-    let i32_init = forge(&globals, |m| m.globals[0].init = ConstExpr::I32(1));
-    assert_refused(
+    let i32_init = forge_metadata(&globals, |m| m.globals[0].init = ConstExpr::I32(1));
+    assert_refused_at_load(
         &i32_init,
         &["globals[0].init", "i32", "i64"],
         "i32 initialiser of an i64 global",
     );
-    let number_as_funcref = forge(&globals, |m| m.globals[1].init = ConstExpr::I64(FORGED));
-    assert_refused(
+    let number_as_funcref =
+        forge_metadata(&globals, |m| m.globals[1].init = ConstExpr::I64(FORGED));
+    assert_refused_at_load(
         &number_as_funcref,
         &["globals[1].init", "i64", "funcref"],
         "i64 initialiser of a funcref global",
@@ -216,20 +174,20 @@ fn segment_into_an_imported_table_must_have_its_type() {
 
     // The import declared as an externref table: the funcref segment does
     // not fit what the module says it imports.
-    let externref_import = forge(&bytes, |m| {
+    let externref_import = forge_metadata(&bytes, |m| {
         let ImportKind::Table(t) = &mut m.imports[0].kind else {
             panic!("import 0 is the table")
         };
         t.element = ValType::ExternRef;
     });
-    assert_refused(
+    assert_refused_at_load(
         &externref_import,
         &["elements[0]", "funcref", "table 0", "externref"],
         "funcref segment into an imported externref table",
     );
 
     // The import and the segment both i64.
-    let i64_import = forge(&bytes, |m| {
+    let i64_import = forge_metadata(&bytes, |m| {
         let ImportKind::Table(t) = &mut m.imports[0].kind else {
             panic!("import 0 is the table")
         };
@@ -237,7 +195,7 @@ fn segment_into_an_imported_table_must_have_its_type() {
         m.elements[0].element = ValType::I64;
         m.elements[0].items = vec![ConstExpr::I64(FORGED)];
     });
-    assert_refused(
+    assert_refused_at_load(
         &i64_import,
         &["imports[0].table", "i64", "not a reference type"],
         "imported i64 table",
@@ -340,7 +298,7 @@ fn table_init_of_a_segment_of_another_type_traps() {
 
         // The segment now holds the host's externref: `table.init` would
         // put it into the funcref table and `call` would jump to it.
-        let forged = forge(&bytes, |m| {
+        let forged = forge_metadata(&bytes, |m| {
             m.elements[0].element = ValType::ExternRef;
             m.elements[0].items = vec![ConstExpr::GlobalGet(0)];
         });
