@@ -25,7 +25,10 @@ pub type FuncBody<'a> = (FuncToValidate<ValidatorResources>, FunctionBody<'a>);
 pub fn features(language: crate::Language) -> WasmFeatures {
     match language {
         crate::Language::Latest => {
-            WasmFeatures::WASM2 | WasmFeatures::RELAXED_SIMD | WasmFeatures::MULTI_MEMORY
+            WasmFeatures::WASM2
+                | WasmFeatures::RELAXED_SIMD
+                | WasmFeatures::MULTI_MEMORY
+                | WasmFeatures::MEMORY64
         }
         crate::Language::Wasm2 => WasmFeatures::WASM2,
     }
@@ -67,9 +70,9 @@ fn memory_type(
     ty: wasmparser::MemoryType,
     offset: u64,
 ) -> Result<format::MemoryType, CompileError> {
-    if ty.memory64 || ty.shared || ty.page_size_log2.is_some() {
+    if ty.shared || ty.page_size_log2.is_some() {
         return Err(CompileError::unsupported(
-            "64-bit, shared or custom-page-size memory",
+            "shared or custom-page-size memory",
             None,
             offset,
         ));
@@ -77,6 +80,7 @@ fn memory_type(
     Ok(format::MemoryType {
         min_pages: ty.initial,
         max_pages: ty.maximum,
+        index64: ty.memory64,
     })
 }
 

@@ -16,7 +16,9 @@ pub const MAGIC: [u8; 8] = *b"\0VWA\r\n\x1a\n";
 /// `v128` values take two argument slots, `v128` globals live behind a
 /// pointer, constant expressions may be `v128.const`. 5: multi-memory:
 /// the vmctx has a memories region and more helpers (memory indices as
-/// immediates); a memory of explicit-check code may move when it grows.
+/// immediates); a memory of explicit-check code may move when it grows;
+/// memory64: memory types say whether a memory is 64-bit
+/// ([`crate::MemoryType::index64`]), whose data segments have i64 offsets.
 pub const VERSION_MAJOR: u16 = 5;
 /// Bumped for compatible additions: a reader reads every older minor of
 /// its major, and refuses newer ones. (3.0 and later have

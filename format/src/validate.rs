@@ -9,6 +9,9 @@ use crate::{
 
 /// Largest memory (in 64 KiB pages) a 32-bit memory can have.
 pub const MAX_PAGES: u64 = 65536;
+/// Largest limit (in 64 KiB pages) a 64-bit memory can declare: 2^48, the
+/// whole 64-bit address space (memory64).
+pub const MAX_PAGES64: u64 = 1 << 48;
 /// Largest table the loader accepts.
 pub const MAX_TABLE_ELEMENTS: u64 = 10_000_000;
 /// Bytes in a wasm page.
@@ -168,7 +171,12 @@ pub(crate) fn validate(
             check_index(|| format!("data[{i}].memory"), *index, m.num_memories())?;
             let field = format!("data[{i}].offset");
             check_const(&field, offset, num_funcs, num_globals)?;
-            check_const_type(&field, offset, ValType::I32, m)?;
+            // A 64-bit memory's segments have i64 offsets (memory64).
+            let ty = match m.memory_is_64(*index) {
+                true => ValType::I64,
+                false => ValType::I32,
+            };
+            check_const_type(&field, offset, ty, m)?;
         }
     }
     if let Some(image) = &m.memory_image {
@@ -238,7 +246,14 @@ fn check_memory_image(m: &Metadata, image: &MemoryImage) -> Result<(), FormatErr
             expected: format!("a multiple of {IMAGE_ALIGN}"),
         });
     }
-    let min_bytes = m.memories[0].min_pages * WASM_PAGE;
+    if m.memories[0].index64 {
+        return Err(FormatError::Invalid(
+            "the artifact has a memory image for a 64-bit memory 0 (images are for \
+             32-bit memories only)"
+                .into(),
+        ));
+    }
+    let min_bytes = m.memories[0].min_pages.saturating_mul(WASM_PAGE);
     let end = image.memory_offset.saturating_add(image.len);
     if end > min_bytes {
         return Err(out_of_range(
@@ -278,10 +293,14 @@ fn check_memory_image(m: &Metadata, image: &MemoryImage) -> Result<(), FormatErr
 }
 
 fn check_memory(field: &str, mem: &crate::MemoryType) -> Result<(), FormatError> {
-    let max = mem.max_pages.unwrap_or(MAX_PAGES);
-    if mem.min_pages > max || max > MAX_PAGES {
+    let (limit, kind) = match mem.index64 {
+        true => (MAX_PAGES64, "64-bit"),
+        false => (MAX_PAGES, "32-bit"),
+    };
+    let max = mem.max_pages.unwrap_or(limit);
+    if mem.min_pages > max || max > limit {
         return Err(FormatError::Invalid(format!(
-            "{field}: limits {}..{max} pages (at most {MAX_PAGES})",
+            "{field}: limits {}..{max} pages (at most {limit} for a {kind} memory)",
             mem.min_pages
         )));
     }

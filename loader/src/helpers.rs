@@ -5,7 +5,9 @@
 //! operands in `args` in wasm order followed by the helper's immediates,
 //! results written from `args[0]`, return 0 or the [`TrapCode`] to raise.
 //! i32 operands sit in the low 4 bytes of their slot (the upper 4 are not
-//! guaranteed) and are masked here; references are whole slots.
+//! guaranteed) and are masked here; references are whole slots, and so are
+//! the addresses and lengths of 64-bit memories (memory64: the helpers
+//! read each memory's type).
 //!
 //! The bulk operators follow the bulk-memory proposal: bounds are checked
 //! first and an out-of-bounds operation writes nothing; a length of 0 at
@@ -105,19 +107,40 @@ fn status(result: Result<(), OutOfBounds>, trap: u32) -> u32 {
     }
 }
 
-/// `memory.grow` of memory `index` by `delta` pages: the old size, or -1.
-fn grow(data: &InstanceData, index: u64, delta: u64) -> u64 {
-    // SAFETY: wasm of this store runs on this thread, which so holds the
-    // store: `LinearMemory`'s contract (the same for the helpers below).
-    let grown = memory(data, index).and_then(|m| unsafe { m.grow(delta) }.ok_or(OutOfBounds));
-    grown.unwrap_or(GROW_FAILED)
+/// An address or length operand of `memory`: the whole slot for a 64-bit
+/// memory (memory64), the low 4 bytes for a 32-bit one.
+fn address_operand(memory: &LinearMemory, slot: u64) -> u64 {
+    match memory.ty().index64 {
+        true => slot,
+        false => u32_operand(slot),
+    }
 }
 
-/// `memory.copy` from memory `from` to memory `to`.
+/// `memory.grow` of memory `index` by `delta` pages: the old size, or -1
+/// (an i32 or, for a 64-bit memory, an i64).
+fn grow(data: &InstanceData, index: u64, delta: u64) -> u64 {
+    let Ok(m) = memory(data, index) else {
+        return GROW_FAILED;
+    };
+    let failed = match m.ty().index64 {
+        true => u64::MAX,
+        false => GROW_FAILED,
+    };
+    // SAFETY: wasm of this store runs on this thread, which so holds the
+    // store: `LinearMemory`'s contract (the same for the helpers below).
+    unsafe { m.grow(address_operand(m, delta)) }.unwrap_or(failed)
+}
+
+/// `memory.copy` from memory `from` to memory `to`. Each address has its
+/// memory's type; the length is an i64 only if both memories are 64-bit.
 fn copy(data: &InstanceData, to: u64, from: u64, [dst, src, len]: [u64; 3]) -> u32 {
-    let [dst, src, len] = [dst, src, len].map(u32_operand);
     let result = memory(data, to).and_then(|to| {
         let from = memory(data, from)?;
+        let (dst, src) = (address_operand(to, dst), address_operand(from, src));
+        let len = match to.ty().index64 && from.ty().index64 {
+            true => len,
+            false => u32_operand(len),
+        };
         // SAFETY: this thread holds the store (see `grow`).
         unsafe { to.copy_from(dst, from, src, len) }
     });
@@ -126,23 +149,29 @@ fn copy(data: &InstanceData, to: u64, from: u64, [dst, src, len]: [u64; 3]) -> u
 
 /// `memory.fill` of memory `index`.
 fn fill(data: &InstanceData, index: u64, [dst, value, len]: [u64; 3]) -> u32 {
-    let [dst, value, len] = [dst, value, len].map(u32_operand);
-    // SAFETY: this thread holds the store (see `grow`).
-    let result = memory(data, index).and_then(|m| unsafe { m.fill(dst, value as u8, len) });
+    let result = memory(data, index).and_then(|m| {
+        let [dst, len] = [dst, len].map(|slot| address_operand(m, slot));
+        // SAFETY: this thread holds the store (see `grow`).
+        unsafe { m.fill(dst, value as u8, len) }
+    });
     status(result, MEMORY_OOB)
 }
 
-/// `memory.init` of memory `index` from data segment `segment`.
+/// `memory.init` of memory `index` from data segment `segment` (the
+/// segment's offset and the length are i32s for any memory).
 fn init(data: &InstanceData, index: u64, segment: u64, [dst, src, len]: [u64; 3]) -> u32 {
-    let [dst, src, len] = [dst, src, len].map(u32_operand);
+    let [src, len] = [src, len].map(u32_operand);
     let segment = u32_operand(segment) as usize;
     let meta = data.artifact.metadata();
     let bytes = match (meta.data.get(segment), data.data_dropped.get(segment)) {
         (Some(seg), Some(dropped)) if !dropped.load(Ordering::Relaxed) => &seg.bytes[..],
         _ => &[],
     };
-    // SAFETY: this thread holds the store (see `grow`).
-    let result = memory(data, index).and_then(|m| unsafe { m.write(dst, bytes, src, len) });
+    let result = memory(data, index).and_then(|m| {
+        let dst = address_operand(m, dst);
+        // SAFETY: this thread holds the store (see `grow`).
+        unsafe { m.write(dst, bytes, src, len) }
+    });
     status(result, MEMORY_OOB)
 }
 
@@ -150,7 +179,7 @@ fn init(data: &InstanceData, index: u64, segment: u64, [dst, src, len]: [u64; 3]
 unsafe extern "C" fn memory_grow(vmctx: *mut u8, args: *mut u64) -> u32 {
     // SAFETY: the helper convention (see `enter`).
     let (data, args) = unsafe { enter::<1>(vmctx, args) };
-    args[0] = grow(data, 0, u32_operand(args[0]));
+    args[0] = grow(data, 0, args[0]);
     0
 }
 
@@ -180,7 +209,7 @@ unsafe extern "C" fn memory_init(vmctx: *mut u8, args: *mut u64) -> u32 {
 unsafe extern "C" fn multi_memory_grow(vmctx: *mut u8, args: *mut u64) -> u32 {
     // SAFETY: the helper convention (see `enter`).
     let (data, args) = unsafe { enter::<2>(vmctx, args) };
-    args[0] = grow(data, args[1], u32_operand(args[0]));
+    args[0] = grow(data, args[1], args[0]);
     0
 }
 

@@ -389,6 +389,7 @@ mod tests {
         let memory = MemoryType {
             min_pages: 1,
             max_pages: Some(2),
+            index64: false,
         };
         let m = linker.define_memory("env", "mem", memory).unwrap();
         assert!(Store::same(m.store(), linker.store()));

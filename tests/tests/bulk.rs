@@ -532,6 +532,7 @@ fn host_defined_memory_table_and_global() {
             MemoryType {
                 min_pages: 1,
                 max_pages: Some(3),
+                index64: false,
             },
         )
         .unwrap();

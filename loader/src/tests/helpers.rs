@@ -29,6 +29,7 @@ fn module() -> Metadata {
         memories: vec![MemoryType {
             min_pages: 1,
             max_pages: Some(2),
+            index64: false,
         }],
         tables: vec![
             table(ValType::ExternRef, 4, Some(6)),

@@ -31,6 +31,7 @@ fn memory_type(min_pages: u64, max_pages: Option<u64>) -> MemoryType {
     MemoryType {
         min_pages,
         max_pages,
+        index64: false,
     }
 }
 

@@ -282,6 +282,7 @@ fn metadata(prefix: &str, import_table: bool) -> (Metadata, SiteTables, Vec<u8>)
         memories: vec![MemoryType {
             min_pages: 1,
             max_pages: Some(3),
+            index64: false,
         }],
         data: vec![DataSegment {
             mode: SegmentMode::Active {

@@ -297,6 +297,7 @@ pub(super) fn define_spectest(linker: &mut Linker) -> Result<(), Error> {
     let memory = MemoryType {
         min_pages: 1,
         max_pages: Some(2),
+        index64: false,
     };
     linker.define_memory("spectest", "memory", memory)?;
     Ok(())
