@@ -176,6 +176,7 @@ pub unsafe extern "C" fn vw_table_new(
             element: type_of(element)?,
             min,
             max: max_of(max),
+            index64: false,
         };
         let table = Table::new(&store.store, ty, init)?;
         // SAFETY: NULL or a writable out-pointer (crate contract).

@@ -85,17 +85,14 @@ fn memory_type(
 }
 
 fn table_type(ty: wasmparser::TableType, offset: u64) -> Result<format::TableType, CompileError> {
-    if ty.table64 || ty.shared {
-        return Err(CompileError::unsupported(
-            "64-bit or shared table",
-            None,
-            offset,
-        ));
+    if ty.shared {
+        return Err(CompileError::unsupported("shared table", None, offset));
     }
     Ok(format::TableType {
         element: ref_type(ty.element_type, offset)?,
         min: ty.initial,
         max: ty.maximum,
+        index64: ty.table64,
     })
 }
 

@@ -94,6 +94,9 @@ pub struct TableType {
     pub element: ValType,
     pub min: u64,
     pub max: Option<u64>,
+    /// A 64-bit table (table64, part of memory64): indices, sizes and
+    /// bulk operands are `i64`.
+    pub index64: bool,
 }
 
 /// Type and mutability of a global.
@@ -345,6 +348,22 @@ impl Metadata {
         imported
             .chain(self.memories.iter().copied())
             .nth(index as usize)
+    }
+
+    /// Type of table `index` (imports first).
+    pub fn table_type(&self, index: u32) -> Option<TableType> {
+        let imported = self.imports.iter().filter_map(|i| match i.kind {
+            ImportKind::Table(t) => Some(t),
+            _ => None,
+        });
+        imported
+            .chain(self.tables.iter().copied())
+            .nth(index as usize)
+    }
+
+    /// Whether table `index` is a 64-bit one.
+    pub fn table_is_64(&self, index: u32) -> bool {
+        self.table_type(index).is_some_and(|t| t.index64)
     }
 
     /// Whether memory `index` is a 64-bit one.

@@ -149,7 +149,12 @@ pub(crate) fn validate(
             check_index(|| format!("elements[{i}].table"), *index, m.num_tables())?;
             let field = format!("elements[{i}].offset");
             check_const(&field, offset, num_funcs, num_globals)?;
-            check_const_type(&field, offset, ValType::I32, m)?;
+            // A 64-bit table's segments have i64 offsets (table64).
+            let ty = match m.table_is_64(*index) {
+                true => ValType::I64,
+                false => ValType::I32,
+            };
+            check_const_type(&field, offset, ty, m)?;
             let table = table_element(m, *index)
                 .ok_or_else(|| out_of_range(format!("elements[{i}].table"), *index as u64, 0))?;
             if table != seg.element {
@@ -309,7 +314,11 @@ fn check_memory(field: &str, mem: &crate::MemoryType) -> Result<(), FormatError>
 
 fn check_table(field: &str, t: &crate::TableType) -> Result<(), FormatError> {
     check_reference(field, t.element)?;
-    let max = t.max.unwrap_or(u32::MAX as u64);
+    // Without a maximum: the largest of the index type (table64).
+    let max = t.max.unwrap_or(match t.index64 {
+        true => u64::MAX,
+        false => u32::MAX as u64,
+    });
     if t.min > max || t.min > MAX_TABLE_ELEMENTS {
         return Err(FormatError::Invalid(format!(
             "{field}: limits {}..{max} elements (at most {MAX_TABLE_ELEMENTS} initially)",

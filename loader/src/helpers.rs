@@ -93,6 +93,15 @@ fn memory(data: &InstanceData, index: u64) -> Result<&LinearMemory, OutOfBounds>
     Ok(unsafe { &*memory })
 }
 
+/// An index or length operand of `table`: the whole slot for a 64-bit
+/// table (table64), the low 4 bytes for a 32-bit one.
+fn table_operand(table: &Table, slot: u64) -> u64 {
+    match table.ty().index64 {
+        true => slot,
+        false => u32_operand(slot),
+    }
+}
+
 /// Table `index` of `data` (an immediate, so validated by the compiler).
 fn table(data: &InstanceData, index: u64) -> Option<&Table> {
     let table = *data.tables.get(usize::try_from(index).ok()?)?;
@@ -253,9 +262,18 @@ unsafe extern "C" fn table_grow(vmctx: *mut u8, args: *mut u64) -> u32 {
     // SAFETY: the helper convention (see `enter`).
     let (data, args) = unsafe { enter::<3>(vmctx, args) };
     let [init, delta, index] = *args;
+    let Some(t) = table(data, index) else {
+        args[0] = GROW_FAILED;
+        return 0;
+    };
+    let failed = if t.ty().index64 {
+        u64::MAX
+    } else {
+        GROW_FAILED
+    };
     // SAFETY: this thread holds the store (see `grow`).
-    let old = table(data, index).and_then(|t| unsafe { t.grow(u32_operand(delta), init) });
-    args[0] = old.unwrap_or(GROW_FAILED);
+    let old = unsafe { t.grow(table_operand(t, delta), init) };
+    args[0] = old.unwrap_or(failed);
     0
 }
 
@@ -268,7 +286,7 @@ unsafe extern "C" fn table_fill(vmctx: *mut u8, args: *mut u64) -> u32 {
         return TABLE_OOB;
     };
     // SAFETY: this thread holds the store (see `grow`).
-    let result = unsafe { t.fill(u32_operand(dst), value, u32_operand(len)) };
+    let result = unsafe { t.fill(table_operand(t, dst), value, table_operand(t, len)) };
     status(result, TABLE_OOB)
 }
 
@@ -281,7 +299,13 @@ unsafe extern "C" fn table_copy(vmctx: *mut u8, args: *mut u64) -> u32 {
     else {
         return TABLE_OOB;
     };
-    let (dst, src, len) = (u32_operand(dst), u32_operand(src), u32_operand(len));
+    // Each index has its table's type; the length is an i64 only if both
+    // tables are 64-bit (table64).
+    let (dst, src) = (table_operand(dst_table, dst), table_operand(src_table, src));
+    let len = match dst_table.ty().index64 && src_table.ty().index64 {
+        true => len,
+        false => u32_operand(len),
+    };
     // SAFETY: this thread holds the store (see `grow`).
     let result = unsafe { dst_table.copy(dst, src_table, src, len) };
     status(result, TABLE_OOB)
@@ -312,8 +336,9 @@ unsafe extern "C" fn table_init(vmctx: *mut u8, args: *mut u64) -> u32 {
         Some(seg) if !seg.dropped.load(Ordering::Relaxed) => &seg.items[..],
         _ => &[],
     };
+    let (dst, src, len) = (table_operand(t, dst), u32_operand(src), u32_operand(len));
     // SAFETY: this thread holds the store (see `grow`).
-    let result = unsafe { t.init(u32_operand(dst), items, u32_operand(src), u32_operand(len)) };
+    let result = unsafe { t.init(dst, items, src, len) };
     status(result, TABLE_OOB)
 }
 

@@ -124,7 +124,7 @@ pub(crate) fn evaluate_elements(
 }
 
 /// The offset of an active segment: an i32 constant, read as unsigned (an
-/// i64 for a segment of a 64-bit memory, with `index64`).
+/// i64 for a segment of a 64-bit memory or table, with `index64`).
 fn segment_offset(
     data: &InstanceData,
     expr: &ConstExpr,
@@ -162,7 +162,6 @@ pub(crate) fn apply_segments(data: &InstanceData) -> Result<(), InstantiationErr
             SegmentMode::Declared => {}
             SegmentMode::Active { index, offset } => {
                 let what = format!("element segment {segment}");
-                let offset = segment_offset(data, offset, &what, false)?;
                 let table = *data
                     .tables
                     .get(*index as usize)
@@ -171,6 +170,7 @@ pub(crate) fn apply_segments(data: &InstanceData) -> Result<(), InstantiationErr
                 // SAFETY: owned by the store, which the caller holds (the
                 // contract of the table's methods).
                 let table = unsafe { &*table };
+                let offset = segment_offset(data, offset, &what, table.ty().index64)?;
                 // Format validation compared the segment's type with the
                 // table's declared type, and the linker an imported table's
                 // type with its declaration; checked again on the table

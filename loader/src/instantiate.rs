@@ -180,7 +180,7 @@ fn limits_match(min: u64, max: Option<u64>, actual: u64, actual_max: Option<u64>
         }
 }
 
-/// "i64 " for a 64-bit memory, for messages.
+/// "i64 " for a 64-bit memory or table, for messages.
 fn index_type(index64: bool) -> &'static str {
     match index64 {
         true => "i64 ",
@@ -203,7 +203,9 @@ fn describe(ext: &Extern, _guard: &StoreGuard<'_>) -> String {
         Extern::Table(t) => {
             // SAFETY: as above.
             let size = unsafe { (*t.ptr()).len() };
-            format!("a table of {} {}", limits(size, t.ty().max), t.ty().element)
+            let ty = t.ty();
+            let kind = index_type(ty.index64);
+            format!("a {kind}table of {} {}", limits(size, ty.max), ty.element)
         }
         Extern::Global(g) => global_desc(g.ty()),
     }
@@ -291,8 +293,13 @@ fn resolve_imports(
                 // SAFETY: as above.
                 let size = unsafe { (*t.ptr()).len() };
                 let actual = t.ty();
-                if ty.element != actual.element || !limits_match(ty.min, ty.max, size, actual.max) {
-                    let expected = format!("a table of {} {}", limits(ty.min, ty.max), ty.element);
+                if ty.element != actual.element
+                    || ty.index64 != actual.index64
+                    || !limits_match(ty.min, ty.max, size, actual.max)
+                {
+                    let kind = index_type(ty.index64);
+                    let expected =
+                        format!("a {kind}table of {} {}", limits(ty.min, ty.max), ty.element);
                     return Err(mismatch(expected).into());
                 }
                 imports.tables.push(t.ptr());

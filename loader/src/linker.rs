@@ -435,6 +435,7 @@ mod tests {
             element: ValType::FuncRef,
             min: 2,
             max: Some(4),
+            index64: false,
         };
         let t = linker
             .define_table("env", "t", table, Val::FuncRef(None))

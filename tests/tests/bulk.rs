@@ -544,6 +544,7 @@ fn host_defined_memory_table_and_global() {
                 element: ValType::FuncRef,
                 min: 2,
                 max: None,
+                index64: false,
             },
             Val::FuncRef(None),
         )

@@ -16,7 +16,12 @@ const TABLE_OOB: u32 = TrapCode::TableOutOfBounds as u32;
 const FAILED: u64 = 0xffff_ffff;
 
 fn module() -> Metadata {
-    let table = |element, min, max| TableType { element, min, max };
+    let table = |element, min, max| TableType {
+        element,
+        min,
+        max,
+        index64: false,
+    };
     Metadata {
         imports: vec![Import {
             module: "env".into(),

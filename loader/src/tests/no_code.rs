@@ -176,6 +176,7 @@ fn table_module(offset: i32, items: usize) -> Metadata {
             element: ValType::FuncRef,
             min: 2,
             max: None,
+            index64: false,
         }],
         globals: vec![global(
             ValType::FuncRef,

@@ -222,6 +222,7 @@ fn metadata(prefix: &str, import_table: bool) -> (Metadata, SiteTables, Vec<u8>)
         element: ValType::FuncRef,
         min: 3,
         max: None,
+        index64: false,
     };
     let mut imports = vec![Import {
         module: "env".into(),
