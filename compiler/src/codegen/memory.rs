@@ -148,7 +148,7 @@ impl FuncCompiler<'_, '_> {
     ) {
         let guarded = self.m.options.bounds_checks == BoundsChecks::GuardPages;
         let (memory, offset) = (memory_index(&memarg), memarg.offset);
-        if self.m.meta.memory_is_64(memory) {
+        if self.m.memory_is_64(memory) {
             // Explicitly checked in both modes: no fault site.
             let address = self.memory64_address(memory, index, offset, size);
             emit(self, address);
@@ -407,17 +407,17 @@ impl FuncCompiler<'_, '_> {
             0 => vmctx::MEMORY0,
             _ => self.m.layout.memory(memory),
         };
+        // A 64-bit memory's size is an i64 (memory64).
+        let ty = match self.m.memory_is_64(memory) {
+            true => ValType::I64,
+            false => ValType::I32,
+        };
         let e = &mut self.m.e;
         let def = if self.memory_def_in_s2 && memory == 0 {
             S2
         } else {
             e.op1(SLJIT_MOV, Operand::reg(dst), Operand::mem(S0, slot as i64));
             dst
-        };
-        // A 64-bit memory's size is an i64 (memory64).
-        let ty = match self.m.meta.memory_is_64(memory) {
-            true => ValType::I64,
-            false => ValType::I32,
         };
         e.op1(
             SLJIT_MOV,
@@ -438,7 +438,7 @@ impl FuncCompiler<'_, '_> {
     /// helpers know each memory's type: a 64-bit memory's operands are
     /// whole slots and its `memory.grow` fails with an i64 -1.
     pub fn visit_memory_grow(&mut self, memory: u32) {
-        let result = match self.m.meta.memory_is_64(memory) {
+        let result = match self.m.memory_is_64(memory) {
             true => &[ValType::I64],
             false => &[ValType::I32],
         };

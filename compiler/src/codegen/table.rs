@@ -34,7 +34,7 @@ impl FuncCompiler<'_, '_> {
     /// 64-bit table's (table64) is a whole i64, compared as it is with the
     /// length (an index with upper bits set is out of bounds).
     pub(super) fn table_index_move(&self, table: u32) -> i32 {
-        match self.m.meta.table_is_64(table) {
+        match self.m.table_is_64(table) {
             true => SLJIT_MOV,
             false => SLJIT_MOV_U32,
         }
@@ -42,7 +42,7 @@ impl FuncCompiler<'_, '_> {
 
     /// `i64` for a 64-bit table's sizes, else `i32`.
     fn table_size_type(&self, table: u32) -> ValType {
-        match self.m.meta.table_is_64(table) {
+        match self.m.table_is_64(table) {
             true => ValType::I64,
             false => ValType::I32,
         }
