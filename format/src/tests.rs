@@ -467,3 +467,32 @@ fn memory64_limits_and_segment_offsets() {
     };
     assert!(err.contains("64-bit memory 0"), "{err}");
 }
+
+/// table64: a 64-bit table's active segments have i64 offsets, a 32-bit
+/// table's i32 ones; forged offsets are refused.
+#[test]
+fn table64_segment_offsets() {
+    let read = |index64: bool, offset: ConstExpr| {
+        let (mut metadata, image) = image_module();
+        metadata.memory_image = None;
+        metadata.tables = vec![TableType {
+            element: ValType::FuncRef,
+            min: 2,
+            max: None,
+            index64,
+        }];
+        metadata.elements = vec![ElementSegment {
+            mode: SegmentMode::Active { index: 0, offset },
+            element: ValType::FuncRef,
+            items: vec![ConstExpr::RefNull(ValType::FuncRef)],
+        }];
+        let file = write_with_image(&metadata, &image[..0], &[0x90; 32]);
+        read_artifact(&file).map(|_| ()).map_err(|e| e.to_string())
+    };
+    read(true, ConstExpr::I64(1)).unwrap();
+    read(false, ConstExpr::I32(1)).unwrap();
+    let err = read(true, ConstExpr::I32(1)).unwrap_err();
+    assert!(err.contains("where i64 is needed"), "{err}");
+    let err = read(false, ConstExpr::I64(1)).unwrap_err();
+    assert!(err.contains("where i32 is needed"), "{err}");
+}
