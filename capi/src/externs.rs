@@ -59,6 +59,7 @@ pub unsafe extern "C" fn vw_memory_new(
         let ty = MemoryType {
             min_pages,
             max_pages: max_of(max_pages),
+            index64: false,
         };
         let memory = Memory::new(&store.store, ty)?;
         // SAFETY: NULL or a writable out-pointer (crate contract).
@@ -175,6 +176,7 @@ pub unsafe extern "C" fn vw_table_new(
             element: type_of(element)?,
             min,
             max: max_of(max),
+            index64: false,
         };
         let table = Table::new(&store.store, ty, init)?;
         // SAFETY: NULL or a writable out-pointer (crate contract).

@@ -74,7 +74,12 @@ fn plan(m: &Metadata) -> Option<(Vec<u32>, u64, u64)> {
     if m.num_imported(ExternKind::Memory) != 0 {
         return None;
     }
-    let min_bytes = m.memories.first()?.min_pages.checked_mul(WASM_PAGE)?;
+    let memory = m.memories.first()?;
+    if memory.index64 {
+        // Its segments have i64 offsets; the image is for 32-bit memories.
+        return None;
+    }
+    let min_bytes = memory.min_pages.checked_mul(WASM_PAGE)?;
     let mut segments = Vec::new();
     let (mut lo, mut hi, mut total) = (u64::MAX, 0u64, 0u64);
     for (s, seg) in (0u32..).zip(&m.data) {
@@ -121,6 +126,7 @@ mod tests {
         MemoryType {
             min_pages,
             max_pages: None,
+            index64: false,
         }
     }
 

@@ -29,6 +29,7 @@ pub fn features(language: crate::Language) -> WasmFeatures {
                 | WasmFeatures::RELAXED_SIMD
                 | WasmFeatures::MULTI_MEMORY
                 | WasmFeatures::EXTENDED_CONST
+                | WasmFeatures::MEMORY64
         }
         crate::Language::Wasm2 => WasmFeatures::WASM2,
     }
@@ -70,9 +71,9 @@ fn memory_type(
     ty: wasmparser::MemoryType,
     offset: u64,
 ) -> Result<format::MemoryType, CompileError> {
-    if ty.memory64 || ty.shared || ty.page_size_log2.is_some() {
+    if ty.shared || ty.page_size_log2.is_some() {
         return Err(CompileError::unsupported(
-            "64-bit, shared or custom-page-size memory",
+            "shared or custom-page-size memory",
             None,
             offset,
         ));
@@ -80,21 +81,19 @@ fn memory_type(
     Ok(format::MemoryType {
         min_pages: ty.initial,
         max_pages: ty.maximum,
+        index64: ty.memory64,
     })
 }
 
 fn table_type(ty: wasmparser::TableType, offset: u64) -> Result<format::TableType, CompileError> {
-    if ty.table64 || ty.shared {
-        return Err(CompileError::unsupported(
-            "64-bit or shared table",
-            None,
-            offset,
-        ));
+    if ty.shared {
+        return Err(CompileError::unsupported("shared table", None, offset));
     }
     Ok(format::TableType {
         element: ref_type(ty.element_type, offset)?,
         min: ty.initial,
         max: ty.maximum,
+        index64: ty.table64,
     })
 }
 

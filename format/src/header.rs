@@ -18,8 +18,9 @@ pub const MAGIC: [u8; 8] = *b"\0VWA\r\n\x1a\n";
 /// the vmctx has a memories region and more helpers (memory indices as
 /// immediates); a memory of explicit-check code may move when it grows;
 /// extended constant expressions ([`crate::ConstExpr::Extended`],
-/// [`crate::Metadata::const_exprs`]). All of it came in 5.0, before 5.0 was
-/// released.
+/// [`crate::Metadata::const_exprs`]); memory64: memory types say whether a
+/// memory is 64-bit ([`crate::MemoryType::index64`]), whose data segments
+/// have i64 offsets. All of it came in 5.0, before 5.0 was released.
 pub const VERSION_MAJOR: u16 = 5;
 /// Bumped for compatible additions: a reader reads every older minor of
 /// its major, and refuses newer ones. (3.0 and later have

@@ -158,6 +158,7 @@ pub use tables::{
 };
 pub use target::{cpu, Arch, Os, Target};
 pub use trap::TrapCode;
+pub use validate::{MAX_PAGES, MAX_PAGES64};
 
 use sha2::{Digest, Sha256};
 

@@ -78,11 +78,14 @@ impl std::fmt::Display for FuncType {
     }
 }
 
-/// Limits of a linear memory, in 64 KiB pages.
+/// Limits of a linear memory, in 64 KiB pages, and its address type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemoryType {
     pub min_pages: u64,
     pub max_pages: Option<u64>,
+    /// A 64-bit memory (memory64): addresses, sizes and bulk operands are
+    /// `i64`, and up to [`crate::MAX_PAGES64`] pages.
+    pub index64: bool,
 }
 
 /// Limits of a table, in elements.
@@ -91,6 +94,9 @@ pub struct TableType {
     pub element: ValType,
     pub min: u64,
     pub max: Option<u64>,
+    /// A 64-bit table (table64, part of memory64): indices, sizes and
+    /// bulk operands are `i64`.
+    pub index64: bool,
 }
 
 /// Type and mutability of a global.
@@ -432,6 +438,38 @@ impl Metadata {
                 .get(index as usize - imported.len())
                 .map(|g| g.ty),
         }
+    }
+
+    /// Type of memory `index` (imports first).
+    pub fn memory_type(&self, index: u32) -> Option<MemoryType> {
+        let imported = self.imports.iter().filter_map(|i| match i.kind {
+            ImportKind::Memory(m) => Some(m),
+            _ => None,
+        });
+        imported
+            .chain(self.memories.iter().copied())
+            .nth(index as usize)
+    }
+
+    /// Type of table `index` (imports first).
+    pub fn table_type(&self, index: u32) -> Option<TableType> {
+        let imported = self.imports.iter().filter_map(|i| match i.kind {
+            ImportKind::Table(t) => Some(t),
+            _ => None,
+        });
+        imported
+            .chain(self.tables.iter().copied())
+            .nth(index as usize)
+    }
+
+    /// Whether table `index` is a 64-bit one.
+    pub fn table_is_64(&self, index: u32) -> bool {
+        self.table_type(index).is_some_and(|t| t.index64)
+    }
+
+    /// Whether memory `index` is a 64-bit one.
+    pub fn memory_is_64(&self, index: u32) -> bool {
+        self.memory_type(index).is_some_and(|m| m.index64)
     }
 
     /// The signature of function `index`.

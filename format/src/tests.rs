@@ -182,6 +182,7 @@ fn image_module() -> (Metadata, Vec<u8>) {
         memories: vec![MemoryType {
             min_pages: 1,
             max_pages: None,
+            index64: false,
         }],
         data: vec![DataSegment {
             mode: SegmentMode::Active {
@@ -361,6 +362,7 @@ fn memory_image_needs_a_defined_memory_and_bare_segments() {
             kind: ImportKind::Memory(MemoryType {
                 min_pages: 1,
                 max_pages: None,
+                index64: false,
             }),
         });
     });
@@ -411,4 +413,86 @@ fn mapped_code_is_aligned_for_the_targets_pages() {
     }
     assert_eq!(mapped_code_align(Arch::X86_64), CODE_ALIGN);
     assert_eq!(mapped_code_align(Arch::Aarch64), CODE_ALIGN_AARCH64);
+}
+
+/// memory64: a 64-bit memory's limits go up to 2^48 pages and its active
+/// segments have i64 offsets; forged types and offsets are refused.
+#[test]
+fn memory64_limits_and_segment_offsets() {
+    let read = |edit: &dyn Fn(&mut Metadata)| {
+        let (mut metadata, image) = image_module();
+        metadata.memory_image = None;
+        edit(&mut metadata);
+        let file = write_with_image(&metadata, &image[..0], &[0x90; 32]);
+        read_artifact(&file).map(|_| ()).map_err(|e| e.to_string())
+    };
+    let wide = |m: &mut Metadata| {
+        m.memories[0].index64 = true;
+        m.data[0].mode = SegmentMode::Active {
+            index: 0,
+            offset: ConstExpr::I64(1 << 40),
+        };
+    };
+    read(&wide).unwrap();
+    read(&|m| {
+        wide(m);
+        m.memories[0].max_pages = Some(1 << 48);
+    })
+    .unwrap();
+    let err = read(&|m| {
+        wide(m);
+        m.memories[0].max_pages = Some((1 << 48) + 1);
+    })
+    .unwrap_err();
+    assert!(err.contains("for a 64-bit memory"), "{err}");
+    let err = read(&|m| m.memories[0].max_pages = Some(65537)).unwrap_err();
+    assert!(err.contains("for a 32-bit memory"), "{err}");
+    // An i32 offset for a 64-bit memory, an i64 one for a 32-bit memory.
+    let err = read(&|m| m.memories[0].index64 = true).unwrap_err();
+    assert!(err.contains("where i64 is needed"), "{err}");
+    let err = read(&|m| {
+        wide(m);
+        m.memories[0].index64 = false;
+    })
+    .unwrap_err();
+    assert!(err.contains("where i32 is needed"), "{err}");
+    // The image is for 32-bit memories only.
+    let err = {
+        let (mut metadata, image) = image_module();
+        metadata.memories[0].index64 = true;
+        metadata.data.clear();
+        metadata.memory_image.as_mut().unwrap().segments.clear();
+        let file = write_with_image(&metadata, &image, &[0x90; 32]);
+        read_artifact(&file).unwrap_err().to_string()
+    };
+    assert!(err.contains("64-bit memory 0"), "{err}");
+}
+
+/// table64: a 64-bit table's active segments have i64 offsets, a 32-bit
+/// table's i32 ones; forged offsets are refused.
+#[test]
+fn table64_segment_offsets() {
+    let read = |index64: bool, offset: ConstExpr| {
+        let (mut metadata, image) = image_module();
+        metadata.memory_image = None;
+        metadata.tables = vec![TableType {
+            element: ValType::FuncRef,
+            min: 2,
+            max: None,
+            index64,
+        }];
+        metadata.elements = vec![ElementSegment {
+            mode: SegmentMode::Active { index: 0, offset },
+            element: ValType::FuncRef,
+            items: vec![ConstExpr::RefNull(ValType::FuncRef)],
+        }];
+        let file = write_with_image(&metadata, &image[..0], &[0x90; 32]);
+        read_artifact(&file).map(|_| ()).map_err(|e| e.to_string())
+    };
+    read(true, ConstExpr::I64(1)).unwrap();
+    read(false, ConstExpr::I32(1)).unwrap();
+    let err = read(true, ConstExpr::I32(1)).unwrap_err();
+    assert!(err.contains("where i64 is needed"), "{err}");
+    let err = read(false, ConstExpr::I64(1)).unwrap_err();
+    assert!(err.contains("where i32 is needed"), "{err}");
 }

@@ -10,6 +10,9 @@ use crate::{
 
 /// Largest memory (in 64 KiB pages) a 32-bit memory can have.
 pub const MAX_PAGES: u64 = 65536;
+/// Largest limit (in 64 KiB pages) a 64-bit memory can declare: 2^48, the
+/// whole 64-bit address space (memory64).
+pub const MAX_PAGES64: u64 = 1 << 48;
 /// Largest table the loader accepts.
 pub const MAX_TABLE_ELEMENTS: u64 = 10_000_000;
 /// Bytes in a wasm page.
@@ -155,12 +158,12 @@ pub(crate) fn validate(
         check_reference(&format!("elements[{i}]"), seg.element)?;
         if let SegmentMode::Active { index, offset } = &seg.mode {
             check_index(|| format!("elements[{i}].table"), *index, m.num_tables())?;
-            consts.check(
-                &format!("elements[{i}].offset"),
-                offset,
-                ValType::I32,
-                num_funcs,
-            )?;
+            // A 64-bit table's segments have i64 offsets (table64).
+            let ty = match m.table_is_64(*index) {
+                true => ValType::I64,
+                false => ValType::I32,
+            };
+            consts.check(&format!("elements[{i}].offset"), offset, ty, num_funcs)?;
             let table = table_element(m, *index)
                 .ok_or_else(|| out_of_range(format!("elements[{i}].table"), *index as u64, 0))?;
             if table != seg.element {
@@ -179,12 +182,12 @@ pub(crate) fn validate(
     for (i, seg) in m.data.iter().enumerate() {
         if let SegmentMode::Active { index, offset } = &seg.mode {
             check_index(|| format!("data[{i}].memory"), *index, m.num_memories())?;
-            consts.check(
-                &format!("data[{i}].offset"),
-                offset,
-                ValType::I32,
-                num_funcs,
-            )?;
+            // A 64-bit memory's segments have i64 offsets (memory64).
+            let ty = match m.memory_is_64(*index) {
+                true => ValType::I64,
+                false => ValType::I32,
+            };
+            consts.check(&format!("data[{i}].offset"), offset, ty, num_funcs)?;
         }
     }
     consts.all_used()?;
@@ -255,7 +258,14 @@ fn check_memory_image(m: &Metadata, image: &MemoryImage) -> Result<(), FormatErr
             expected: format!("a multiple of {IMAGE_ALIGN}"),
         });
     }
-    let min_bytes = m.memories[0].min_pages * WASM_PAGE;
+    if m.memories[0].index64 {
+        return Err(FormatError::Invalid(
+            "the artifact has a memory image for a 64-bit memory 0 (images are for \
+             32-bit memories only)"
+                .into(),
+        ));
+    }
+    let min_bytes = m.memories[0].min_pages.saturating_mul(WASM_PAGE);
     let end = image.memory_offset.saturating_add(image.len);
     if end > min_bytes {
         return Err(out_of_range(
@@ -295,10 +305,14 @@ fn check_memory_image(m: &Metadata, image: &MemoryImage) -> Result<(), FormatErr
 }
 
 fn check_memory(field: &str, mem: &crate::MemoryType) -> Result<(), FormatError> {
-    let max = mem.max_pages.unwrap_or(MAX_PAGES);
-    if mem.min_pages > max || max > MAX_PAGES {
+    let (limit, kind) = match mem.index64 {
+        true => (MAX_PAGES64, "64-bit"),
+        false => (MAX_PAGES, "32-bit"),
+    };
+    let max = mem.max_pages.unwrap_or(limit);
+    if mem.min_pages > max || max > limit {
         return Err(FormatError::Invalid(format!(
-            "{field}: limits {}..{max} pages (at most {MAX_PAGES})",
+            "{field}: limits {}..{max} pages (at most {limit} for a {kind} memory)",
             mem.min_pages
         )));
     }
@@ -307,7 +321,11 @@ fn check_memory(field: &str, mem: &crate::MemoryType) -> Result<(), FormatError>
 
 fn check_table(field: &str, t: &crate::TableType) -> Result<(), FormatError> {
     check_reference(field, t.element)?;
-    let max = t.max.unwrap_or(u32::MAX as u64);
+    // Without a maximum: the largest of the index type (table64).
+    let max = t.max.unwrap_or(match t.index64 {
+        true => u64::MAX,
+        false => u32::MAX as u64,
+    });
     if t.min > max || t.min > MAX_TABLE_ELEMENTS {
         return Err(FormatError::Invalid(format!(
             "{field}: limits {}..{max} elements (at most {MAX_TABLE_ELEMENTS} initially)",

@@ -357,6 +357,7 @@ fn linker() -> (Linker, Vec<Table>) {
         element: ValType::FuncRef,
         min: 2,
         max: None,
+        index64: false,
     };
     let table = linker
         .define_table("env", "t", ty, Val::FuncRef(None))

@@ -12,7 +12,7 @@ use vibewasm_format::{ExternKind, FuncType, GlobalType, MemoryType, TableType, V
 use crate::call::call_func_ref;
 use crate::error::{AccessError, Error};
 use crate::func::HostFunc;
-use crate::memory::{LinearMemory, Reservation, MAX_WASM_PAGES};
+use crate::memory::{LinearMemory, Reservation, MAX_WASM64_PAGES, MAX_WASM_PAGES};
 use crate::raw::RawBox;
 use crate::store::{Store, StoreGuard};
 use crate::table::Table as TableObj;
@@ -198,8 +198,16 @@ impl Memory {
     /// applies: a larger `ty.min_pages` is refused, and neither
     /// [`Memory::grow`] nor `memory.grow` in code importing the memory goes
     /// beyond it.
+    ///
+    /// A 64-bit memory (`ty.index64`, memory64) gets a movable reservation
+    /// (every access to it is checked explicitly) and may grow past 4 GiB
+    /// where the engine's limit allows.
     pub fn new(store: &Store, ty: MemoryType) -> Result<Memory, Error> {
-        Memory::with_limit(store, ty, MAX_WASM_PAGES)
+        let cap = match ty.index64 {
+            true => MAX_WASM64_PAGES,
+            false => MAX_WASM_PAGES,
+        };
+        Memory::with_limit(store, ty, cap)
     }
 
     /// [`Memory::new`] with the stricter of `limit_pages` and the engine's
@@ -213,10 +221,15 @@ impl Memory {
         let limit_pages = limit_pages.min(config.memory_limit_pages);
         // Any instance may import it, guard-page code included; where the
         // address space is too small for that, code with explicit checks.
-        let memory = LinearMemory::new(ty, limit_pages, Reservation::Guard).or_else(|_| {
-            let initial = config.memory_reservation;
-            LinearMemory::new(ty, limit_pages, Reservation::Movable { initial })
-        })?;
+        let initial = config.memory_reservation;
+        let movable = Reservation::Movable { initial };
+        let first = if ty.index64 {
+            movable
+        } else {
+            Reservation::Guard
+        };
+        let memory = LinearMemory::new(ty, limit_pages, first)
+            .or_else(|_| LinearMemory::new(ty, limit_pages, movable))?;
         let mut guard = store.enter()?;
         let memory = RawBox::new(memory);
         let ptr = memory.as_ptr();

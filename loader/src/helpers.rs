@@ -5,7 +5,9 @@
 //! operands in `args` in wasm order followed by the helper's immediates,
 //! results written from `args[0]`, return 0 or the [`TrapCode`] to raise.
 //! i32 operands sit in the low 4 bytes of their slot (the upper 4 are not
-//! guaranteed) and are masked here; references are whole slots.
+//! guaranteed) and are masked here; references are whole slots, and so are
+//! the addresses and lengths of 64-bit memories (memory64: the helpers
+//! read each memory's type).
 //!
 //! The bulk operators follow the bulk-memory proposal: bounds are checked
 //! first and an out-of-bounds operation writes nothing; a length of 0 at
@@ -91,6 +93,15 @@ fn memory(data: &InstanceData, index: u64) -> Result<&LinearMemory, OutOfBounds>
     Ok(unsafe { &*memory })
 }
 
+/// An index or length operand of `table`: the whole slot for a 64-bit
+/// table (table64), the low 4 bytes for a 32-bit one.
+fn table_operand(table: &Table, slot: u64) -> u64 {
+    match table.ty().index64 {
+        true => slot,
+        false => u32_operand(slot),
+    }
+}
+
 /// Table `index` of `data` (an immediate, so validated by the compiler).
 fn table(data: &InstanceData, index: u64) -> Option<&Table> {
     let table = *data.tables.get(usize::try_from(index).ok()?)?;
@@ -105,19 +116,40 @@ fn status(result: Result<(), OutOfBounds>, trap: u32) -> u32 {
     }
 }
 
-/// `memory.grow` of memory `index` by `delta` pages: the old size, or -1.
-fn grow(data: &InstanceData, index: u64, delta: u64) -> u64 {
-    // SAFETY: wasm of this store runs on this thread, which so holds the
-    // store: `LinearMemory`'s contract (the same for the helpers below).
-    let grown = memory(data, index).and_then(|m| unsafe { m.grow(delta) }.ok_or(OutOfBounds));
-    grown.unwrap_or(GROW_FAILED)
+/// An address or length operand of `memory`: the whole slot for a 64-bit
+/// memory (memory64), the low 4 bytes for a 32-bit one.
+fn address_operand(memory: &LinearMemory, slot: u64) -> u64 {
+    match memory.ty().index64 {
+        true => slot,
+        false => u32_operand(slot),
+    }
 }
 
-/// `memory.copy` from memory `from` to memory `to`.
+/// `memory.grow` of memory `index` by `delta` pages: the old size, or -1
+/// (an i32 or, for a 64-bit memory, an i64).
+fn grow(data: &InstanceData, index: u64, delta: u64) -> u64 {
+    let Ok(m) = memory(data, index) else {
+        return GROW_FAILED;
+    };
+    let failed = match m.ty().index64 {
+        true => u64::MAX,
+        false => GROW_FAILED,
+    };
+    // SAFETY: wasm of this store runs on this thread, which so holds the
+    // store: `LinearMemory`'s contract (the same for the helpers below).
+    unsafe { m.grow(address_operand(m, delta)) }.unwrap_or(failed)
+}
+
+/// `memory.copy` from memory `from` to memory `to`. Each address has its
+/// memory's type; the length is an i64 only if both memories are 64-bit.
 fn copy(data: &InstanceData, to: u64, from: u64, [dst, src, len]: [u64; 3]) -> u32 {
-    let [dst, src, len] = [dst, src, len].map(u32_operand);
     let result = memory(data, to).and_then(|to| {
         let from = memory(data, from)?;
+        let (dst, src) = (address_operand(to, dst), address_operand(from, src));
+        let len = match to.ty().index64 && from.ty().index64 {
+            true => len,
+            false => u32_operand(len),
+        };
         // SAFETY: this thread holds the store (see `grow`).
         unsafe { to.copy_from(dst, from, src, len) }
     });
@@ -126,23 +158,29 @@ fn copy(data: &InstanceData, to: u64, from: u64, [dst, src, len]: [u64; 3]) -> u
 
 /// `memory.fill` of memory `index`.
 fn fill(data: &InstanceData, index: u64, [dst, value, len]: [u64; 3]) -> u32 {
-    let [dst, value, len] = [dst, value, len].map(u32_operand);
-    // SAFETY: this thread holds the store (see `grow`).
-    let result = memory(data, index).and_then(|m| unsafe { m.fill(dst, value as u8, len) });
+    let result = memory(data, index).and_then(|m| {
+        let [dst, len] = [dst, len].map(|slot| address_operand(m, slot));
+        // SAFETY: this thread holds the store (see `grow`).
+        unsafe { m.fill(dst, value as u8, len) }
+    });
     status(result, MEMORY_OOB)
 }
 
-/// `memory.init` of memory `index` from data segment `segment`.
+/// `memory.init` of memory `index` from data segment `segment` (the
+/// segment's offset and the length are i32s for any memory).
 fn init(data: &InstanceData, index: u64, segment: u64, [dst, src, len]: [u64; 3]) -> u32 {
-    let [dst, src, len] = [dst, src, len].map(u32_operand);
+    let [src, len] = [src, len].map(u32_operand);
     let segment = u32_operand(segment) as usize;
     let meta = data.artifact.metadata();
     let bytes = match (meta.data.get(segment), data.data_dropped.get(segment)) {
         (Some(seg), Some(dropped)) if !dropped.load(Ordering::Relaxed) => &seg.bytes[..],
         _ => &[],
     };
-    // SAFETY: this thread holds the store (see `grow`).
-    let result = memory(data, index).and_then(|m| unsafe { m.write(dst, bytes, src, len) });
+    let result = memory(data, index).and_then(|m| {
+        let dst = address_operand(m, dst);
+        // SAFETY: this thread holds the store (see `grow`).
+        unsafe { m.write(dst, bytes, src, len) }
+    });
     status(result, MEMORY_OOB)
 }
 
@@ -150,7 +188,7 @@ fn init(data: &InstanceData, index: u64, segment: u64, [dst, src, len]: [u64; 3]
 unsafe extern "C" fn memory_grow(vmctx: *mut u8, args: *mut u64) -> u32 {
     // SAFETY: the helper convention (see `enter`).
     let (data, args) = unsafe { enter::<1>(vmctx, args) };
-    args[0] = grow(data, 0, u32_operand(args[0]));
+    args[0] = grow(data, 0, args[0]);
     0
 }
 
@@ -180,7 +218,7 @@ unsafe extern "C" fn memory_init(vmctx: *mut u8, args: *mut u64) -> u32 {
 unsafe extern "C" fn multi_memory_grow(vmctx: *mut u8, args: *mut u64) -> u32 {
     // SAFETY: the helper convention (see `enter`).
     let (data, args) = unsafe { enter::<2>(vmctx, args) };
-    args[0] = grow(data, args[1], u32_operand(args[0]));
+    args[0] = grow(data, args[1], args[0]);
     0
 }
 
@@ -224,9 +262,18 @@ unsafe extern "C" fn table_grow(vmctx: *mut u8, args: *mut u64) -> u32 {
     // SAFETY: the helper convention (see `enter`).
     let (data, args) = unsafe { enter::<3>(vmctx, args) };
     let [init, delta, index] = *args;
+    let Some(t) = table(data, index) else {
+        args[0] = GROW_FAILED;
+        return 0;
+    };
+    let failed = if t.ty().index64 {
+        u64::MAX
+    } else {
+        GROW_FAILED
+    };
     // SAFETY: this thread holds the store (see `grow`).
-    let old = table(data, index).and_then(|t| unsafe { t.grow(u32_operand(delta), init) });
-    args[0] = old.unwrap_or(GROW_FAILED);
+    let old = unsafe { t.grow(table_operand(t, delta), init) };
+    args[0] = old.unwrap_or(failed);
     0
 }
 
@@ -239,7 +286,7 @@ unsafe extern "C" fn table_fill(vmctx: *mut u8, args: *mut u64) -> u32 {
         return TABLE_OOB;
     };
     // SAFETY: this thread holds the store (see `grow`).
-    let result = unsafe { t.fill(u32_operand(dst), value, u32_operand(len)) };
+    let result = unsafe { t.fill(table_operand(t, dst), value, table_operand(t, len)) };
     status(result, TABLE_OOB)
 }
 
@@ -252,7 +299,13 @@ unsafe extern "C" fn table_copy(vmctx: *mut u8, args: *mut u64) -> u32 {
     else {
         return TABLE_OOB;
     };
-    let (dst, src, len) = (u32_operand(dst), u32_operand(src), u32_operand(len));
+    // Each index has its table's type; the length is an i64 only if both
+    // tables are 64-bit (table64).
+    let (dst, src) = (table_operand(dst_table, dst), table_operand(src_table, src));
+    let len = match dst_table.ty().index64 && src_table.ty().index64 {
+        true => len,
+        false => u32_operand(len),
+    };
     // SAFETY: this thread holds the store (see `grow`).
     let result = unsafe { dst_table.copy(dst, src_table, src, len) };
     status(result, TABLE_OOB)
@@ -283,8 +336,9 @@ unsafe extern "C" fn table_init(vmctx: *mut u8, args: *mut u64) -> u32 {
         Some(seg) if !seg.dropped.load(Ordering::Relaxed) => &seg.items[..],
         _ => &[],
     };
+    let (dst, src, len) = (table_operand(t, dst), u32_operand(src), u32_operand(len));
     // SAFETY: this thread holds the store (see `grow`).
-    let result = unsafe { t.init(u32_operand(dst), items, u32_operand(src), u32_operand(len)) };
+    let result = unsafe { t.init(dst, items, src, len) };
     status(result, TABLE_OOB)
 }
 

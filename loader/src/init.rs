@@ -151,11 +151,13 @@ pub(crate) fn evaluate_elements(
     Ok(segments)
 }
 
-/// The offset of an active segment: an i32 constant, read as unsigned.
+/// The offset of an active segment: an i32 constant, read as unsigned (an
+/// i64 for a segment of a 64-bit memory or table, with `index64`).
 fn segment_offset(
     data: &InstanceData,
     expr: &ConstExpr,
     what: &str,
+    index64: bool,
 ) -> Result<u64, InstantiationError> {
     let global = |g: u32| {
         let &(cell, ty) = data.globals.get(g as usize)?;
@@ -166,8 +168,14 @@ fn segment_offset(
     };
     let programs = &data.artifact.metadata().const_exprs;
     match eval(expr, programs, &global, &[])? {
-        (ValType::I32, [v, _]) => Ok(v & 0xffff_ffff),
-        (ty, _) => Err(invalid(format!("{what} offset is a {ty}, not an i32"))),
+        (ValType::I32, [v, _]) if !index64 => Ok(v & 0xffff_ffff),
+        (ValType::I64, [v, _]) if index64 => Ok(v),
+        (ty, _) => {
+            let expected = if index64 { ValType::I64 } else { ValType::I32 };
+            Err(invalid(format!(
+                "{what} offset is a {ty}, not an {expected}"
+            )))
+        }
     }
 }
 
@@ -182,7 +190,6 @@ pub(crate) fn apply_segments(data: &InstanceData) -> Result<(), InstantiationErr
             SegmentMode::Declared => {}
             SegmentMode::Active { index, offset } => {
                 let what = format!("element segment {segment}");
-                let offset = segment_offset(data, offset, &what)?;
                 let table = *data
                     .tables
                     .get(*index as usize)
@@ -191,6 +198,7 @@ pub(crate) fn apply_segments(data: &InstanceData) -> Result<(), InstantiationErr
                 // SAFETY: owned by the store, which the caller holds (the
                 // contract of the table's methods).
                 let table = unsafe { &*table };
+                let offset = segment_offset(data, offset, &what, table.ty().index64)?;
                 // Format validation compared the segment's type with the
                 // table's declared type, and the linker an imported table's
                 // type with its declaration; checked again on the table
@@ -233,13 +241,13 @@ pub(crate) fn apply_segments(data: &InstanceData) -> Result<(), InstantiationErr
             continue;
         }
         let what = format!("data segment {segment}");
-        let offset = segment_offset(data, offset, &what)?;
         let memory = *data
             .memories
             .get(*index as usize)
             .ok_or_else(|| invalid(format!("{what} names memory {index}")))?;
         // SAFETY: as for tables above; the bytes come from the artifact.
         let memory = unsafe { &*memory };
+        let offset = segment_offset(data, offset, &what, memory.ty().index64)?;
         let len = seg.bytes.len() as u64;
         // SAFETY: as for tables above: instantiation holds the store.
         let memory_len = unsafe { memory.len_bytes() };

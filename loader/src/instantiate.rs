@@ -15,7 +15,9 @@ use vibewasm_format::vmctx::{
     FuncRef, Helper, VmctxLayout, HOST_STATE, IMPORT_CALLEE, IMPORT_HOST_ENV, IMPORT_HOST_FN,
     MEMORY0, RUNTIME,
 };
-use vibewasm_format::{BoundsChecks, GlobalType, ImportKind, Metadata, RelocTarget, ValType};
+use vibewasm_format::{
+    BoundsChecks, GlobalType, ImportKind, MemoryType, Metadata, RelocTarget, ValType,
+};
 
 use crate::artifact::Artifact;
 use crate::call::invoke_in;
@@ -121,11 +123,13 @@ fn check_code_options(linker: &Linker, artifact: &Artifact) -> Result<(), Instan
 /// The address space a memory defined by `artifact` needs: the guard
 /// reservation for guard-page code; for code with explicit checks, a
 /// movable one starting at `initial` bytes. (Guard-page code importing
-/// such a memory is refused at link time: see `resolve_imports`.)
-fn memory_reservation(artifact: &Artifact, initial: u64) -> Reservation {
+/// such a memory is refused at link time: see `resolve_imports`.) A 64-bit
+/// memory is always movable: every access to it is checked explicitly
+/// (guard pages cannot bound a 64-bit address).
+fn memory_reservation(artifact: &Artifact, ty: &MemoryType, initial: u64) -> Reservation {
     match artifact.header().options.bounds_checks {
-        BoundsChecks::GuardPages => Reservation::Guard,
-        BoundsChecks::Explicit => Reservation::Movable { initial },
+        BoundsChecks::GuardPages if !ty.index64 => Reservation::Guard,
+        _ => Reservation::Movable { initial },
     }
 }
 
@@ -176,6 +180,14 @@ fn limits_match(min: u64, max: Option<u64>, actual: u64, actual_max: Option<u64>
         }
 }
 
+/// "i64 " for a 64-bit memory or table, for messages.
+fn index_type(index64: bool) -> &'static str {
+    match index64 {
+        true => "i64 ",
+        false => "",
+    }
+}
+
 /// What `ext` is, for messages. Takes the guard because sizes may change
 /// while wasm runs.
 fn describe(ext: &Extern, _guard: &StoreGuard<'_>) -> String {
@@ -184,12 +196,16 @@ fn describe(ext: &Extern, _guard: &StoreGuard<'_>) -> String {
         Extern::Memory(m) => {
             // SAFETY: owned by the store, which this thread holds.
             let size = unsafe { (*m.ptr()).size_pages() };
-            format!("a memory of {} pages", limits(size, m.ty().max_pages))
+            let ty = m.ty();
+            let (kind, max) = (index_type(ty.index64), ty.max_pages);
+            format!("a {kind}memory of {} pages", limits(size, max))
         }
         Extern::Table(t) => {
             // SAFETY: as above.
             let size = unsafe { (*t.ptr()).len() };
-            format!("a table of {} {}", limits(size, t.ty().max), t.ty().element)
+            let ty = t.ty();
+            let kind = index_type(ty.index64);
+            format!("a {kind}table of {} {}", limits(size, ty.max), ty.element)
         }
         Extern::Global(g) => global_desc(g.ty()),
     }
@@ -253,13 +269,20 @@ fn resolve_imports(
             (ImportKind::Memory(ty), Extern::Memory(m)) => {
                 // SAFETY: owned by the store, which this thread holds.
                 let size = unsafe { (*m.ptr()).size_pages() };
-                if !limits_match(ty.min_pages, ty.max_pages, size, m.ty().max_pages) {
-                    let expected =
-                        format!("a memory of {} pages", limits(ty.min_pages, ty.max_pages));
+                // A 64-bit memory matches only a 64-bit one (memory64).
+                if ty.index64 != m.ty().index64
+                    || !limits_match(ty.min_pages, ty.max_pages, size, m.ty().max_pages)
+                {
+                    let expected = format!(
+                        "a {}memory of {} pages",
+                        index_type(ty.index64),
+                        limits(ty.min_pages, ty.max_pages)
+                    );
                     return Err(mismatch(expected).into());
                 }
-                // SAFETY: as above; the reservation never changes.
-                if guard_code && !unsafe { (*m.ptr()).has_guard_region() } {
+                // SAFETY: as above; the reservation never changes. (Every
+                // access to a 64-bit memory is checked explicitly.)
+                if guard_code && !ty.index64 && !unsafe { (*m.ptr()).has_guard_region() } {
                     let expected = "a memory with a guard region (the importing code was \
                                     compiled with guard-page bounds checks)";
                     return Err(mismatch(expected.to_string()).into());
@@ -270,8 +293,13 @@ fn resolve_imports(
                 // SAFETY: as above.
                 let size = unsafe { (*t.ptr()).len() };
                 let actual = t.ty();
-                if ty.element != actual.element || !limits_match(ty.min, ty.max, size, actual.max) {
-                    let expected = format!("a table of {} {}", limits(ty.min, ty.max), ty.element);
+                if ty.element != actual.element
+                    || ty.index64 != actual.index64
+                    || !limits_match(ty.min, ty.max, size, actual.max)
+                {
+                    let kind = index_type(ty.index64);
+                    let expected =
+                        format!("a {kind}table of {} {}", limits(ty.min, ty.max), ty.element);
                     return Err(mismatch(expected).into());
                 }
                 imports.tables.push(t.ptr());
@@ -315,7 +343,8 @@ fn build(
 
     let mut memories = imports.memories;
     for ty in &meta.memories {
-        let reservation = memory_reservation(artifact, guard.engine().config().memory_reservation);
+        let initial = guard.engine().config().memory_reservation;
+        let reservation = memory_reservation(artifact, ty, initial);
         // The stricter of the linker's and the engine's limits.
         let limit_pages = linker
             .memory_limit_pages

@@ -389,6 +389,7 @@ mod tests {
         let memory = MemoryType {
             min_pages: 1,
             max_pages: Some(2),
+            index64: false,
         };
         let m = linker.define_memory("env", "mem", memory).unwrap();
         assert!(Store::same(m.store(), linker.store()));
@@ -434,6 +435,7 @@ mod tests {
             element: ValType::FuncRef,
             min: 2,
             max: Some(4),
+            index64: false,
         };
         let t = linker
             .define_table("env", "t", table, Val::FuncRef(None))

@@ -35,6 +35,7 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use vibewasm_format::vmctx::MemoryDef;
+use vibewasm_format::MAX_PAGES64;
 use vibewasm_format::{MemoryType, GUARD_RESERVATION};
 
 use crate::error::InstantiationError;
@@ -45,6 +46,12 @@ use crate::signals::{self, AddressRange, Registration};
 pub const WASM_PAGE_SIZE: u64 = 65536;
 /// Most pages a 32-bit memory can have (4 GiB).
 pub const MAX_WASM_PAGES: u64 = 65536;
+/// Most pages this loader gives a 64-bit memory (memory64), whatever its
+/// declared maximum (up to 2^48): 2^32 pages, 256 TiB, more address space
+/// than 64-bit hosts give a process. The embedder's limit
+/// ([`crate::EngineConfig::memory_limit_pages`], 4 GiB by default) applies
+/// below it.
+pub const MAX_WASM64_PAGES: u64 = 1 << 32;
 /// Address space reserved for a memory that guard-page code may use:
 /// [`vibewasm_format::GUARD_RESERVATION`] (any `u32` index plus `u32`
 /// offset plus the widest access stays inside).
@@ -105,7 +112,8 @@ pub(crate) struct LinearMemory {
     guard: bool,
     /// The type it was created with.
     ty: MemoryType,
-    /// The memory type's maximum, capped at [`MAX_WASM_PAGES`].
+    /// The memory type's maximum, capped at [`MAX_WASM_PAGES`] (a 64-bit
+    /// memory's at [`MAX_WASM64_PAGES`]).
     max_pages: u64,
     /// The embedder's limit.
     limit_pages: AtomicU64,
@@ -139,14 +147,30 @@ impl LinearMemory {
         limit_pages: u64,
         reservation: Reservation,
     ) -> Result<LinearMemory, InstantiationError> {
-        let max_pages = ty.max_pages.unwrap_or(MAX_WASM_PAGES).min(MAX_WASM_PAGES);
-        if ty.min_pages > max_pages {
+        let cap = match ty.index64 {
+            true => MAX_WASM64_PAGES,
+            false => MAX_WASM_PAGES,
+        };
+        if ty.max_pages.is_some_and(|max| ty.min_pages > max) || ty.min_pages > MAX_PAGES64 {
             return Err(InstantiationError::Invalid(format!(
-                "memory minimum {} pages is above its maximum {max_pages}",
+                "memory minimum {} pages is above its maximum {:?}",
+                ty.min_pages, ty.max_pages
+            )));
+        }
+        if !ty.index64 && ty.min_pages > MAX_WASM_PAGES {
+            return Err(InstantiationError::Invalid(format!(
+                "a 32-bit memory of {} pages (at most {MAX_WASM_PAGES})",
                 ty.min_pages
             )));
         }
-        if ty.min_pages > limit_pages {
+        let max_pages = ty.max_pages.unwrap_or(cap).min(cap);
+        // Every access to a 64-bit memory is checked explicitly: it never
+        // needs the guard reservation (which could not bound it anyway).
+        let reservation = match reservation {
+            Reservation::Guard if ty.index64 => Reservation::Movable { initial: 0 },
+            other => other,
+        };
+        if ty.min_pages > limit_pages.min(max_pages) {
             return Err(InstantiationError::Resource(format!(
                 "memory needs {} pages, more than the embedder's limit of {limit_pages}",
                 ty.min_pages
@@ -268,8 +292,8 @@ impl LinearMemory {
         }
         // Both ends are at most `max_pages` (checked by `new` and `grow`)
         // and `to` within the reservation (a guard one holds the maximum;
-        // `grow` moves a movable one first), so the byte range (at most 4
-        // GiB) lies inside the reservation and fits usize.
+        // `grow` moves a movable one first), so the byte range lies inside
+        // the reservation and fits usize.
         let start = (from * WASM_PAGE_SIZE) as usize;
         let len = ((to - from) * WASM_PAGE_SIZE) as usize;
         // SAFETY: the range is inside our own reservation (see above) and
@@ -672,6 +696,7 @@ mod tests {
             let ty = MemoryType {
                 min_pages,
                 max_pages: Some(min_pages + 2),
+                index64: false,
             };
             let m = Owned(LinearMemory::new(ty, MAX_WASM_PAGES, reservation).unwrap());
             let (file, bytes, path) = image_file("mapped", 4, p);
@@ -742,6 +767,7 @@ mod tests {
                 MemoryType {
                     min_pages: min,
                     max_pages: max,
+                    index64: false,
                 },
                 limit,
                 Reservation::Guard,
@@ -831,6 +857,7 @@ mod tests {
         let ty = MemoryType {
             min_pages: 1,
             max_pages: Some(3),
+            index64: false,
         };
         let movable = Reservation::Movable { initial: 1 << 30 };
         let exact = Owned(LinearMemory::new(ty, MAX_WASM_PAGES, movable).unwrap());
@@ -845,6 +872,7 @@ mod tests {
         let no_max = MemoryType {
             min_pages: 0,
             max_pages: None,
+            index64: false,
         };
         let small = Reservation::Movable { initial: 100_000 };
         let empty = LinearMemory::new(no_max, MAX_WASM_PAGES, small).unwrap();
@@ -852,12 +880,14 @@ mod tests {
         let big_min = MemoryType {
             min_pages: 5,
             max_pages: None,
+            index64: false,
         };
         let raised = LinearMemory::new(big_min, MAX_WASM_PAGES, small).unwrap();
         assert_eq!(raised.reserved_bytes(), 5 * 65536, "raised to the minimum");
         let zero = MemoryType {
             min_pages: 0,
             max_pages: Some(0),
+            index64: false,
         };
         let zero = Owned(LinearMemory::new(zero, MAX_WASM_PAGES, small).unwrap());
         assert_eq!(zero.reserved_bytes(), 65536);
@@ -872,6 +902,7 @@ mod tests {
         let ty = MemoryType {
             min_pages: 1,
             max_pages: Some(10),
+            index64: false,
         };
         let m = Owned(
             LinearMemory::new(ty, MAX_WASM_PAGES, Reservation::Movable { initial: 0 }).unwrap(),
@@ -914,6 +945,7 @@ mod tests {
             MemoryType {
                 min_pages: 5,
                 max_pages: None,
+                index64: false,
             },
             4,
             Reservation::Guard,

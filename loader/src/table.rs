@@ -270,6 +270,7 @@ mod tests {
                     element: ValType::FuncRef,
                     min,
                     max,
+                    index64: false,
                 },
                 0,
             )

@@ -175,6 +175,7 @@ fn memory_type(min_pages: u64, max_pages: Option<u64>) -> vibewasm_format::Memor
     vibewasm_format::MemoryType {
         min_pages,
         max_pages,
+        index64: false,
     }
 }
 

@@ -532,6 +532,7 @@ fn host_defined_memory_table_and_global() {
             MemoryType {
                 min_pages: 1,
                 max_pages: Some(3),
+                index64: false,
             },
         )
         .unwrap();
@@ -543,6 +544,7 @@ fn host_defined_memory_table_and_global() {
                 element: ValType::FuncRef,
                 min: 2,
                 max: None,
+                index64: false,
             },
             Val::FuncRef(None),
         )

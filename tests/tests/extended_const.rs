@@ -233,6 +233,7 @@ fn segments_before_a_failing_one_stay_applied() {
             vibewasm_format::MemoryType {
                 min_pages: 1,
                 max_pages: None,
+                index64: false,
             },
         )
         .unwrap();

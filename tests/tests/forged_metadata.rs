@@ -147,6 +147,7 @@ fn table_type(element: ValType) -> TableType {
         element,
         min: 2,
         max: None,
+        index64: false,
     }
 }
 

@@ -337,6 +337,7 @@ fn image_is_not_applied_when_an_element_segment_fails_first() {
                     element: ValType::FuncRef,
                     min: 2,
                     max: None,
+                    index64: false,
                 },
                 Val::FuncRef(None),
             )

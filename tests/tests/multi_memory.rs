@@ -190,6 +190,7 @@ fn imported_and_exported_memories() {
                 MemoryType {
                     min_pages: 1,
                     max_pages: None,
+                    index64: false,
                 },
             )
             .unwrap();
@@ -200,6 +201,7 @@ fn imported_and_exported_memories() {
                 MemoryType {
                     min_pages: 1,
                     max_pages: Some(2),
+                    index64: false,
                 },
             )
             .unwrap();

@@ -204,6 +204,7 @@ fn guard_page_code_only_imports_memories_with_a_guard_region() {
         let ty = vibewasm_loader::MemoryType {
             min_pages: 1,
             max_pages: None,
+            index64: false,
         };
         let memory = linker.define_memory("lib", "memory", ty).unwrap();
         assert_eq!(memory.reserved_bytes() as u64, GUARD_RESERVATION);

@@ -89,7 +89,8 @@ impl FuncCompiler<'_, '_> {
     pub fn visit_call_indirect(&mut self, type_index: u32, table_index: u32) {
         let ty = self.m.meta.types[type_index as usize].clone();
         let (index, _) = self.pop();
-        self.m.e.op1(SLJIT_MOV_U32, Operand::reg(R1), index);
+        let mov = self.table_index_move(table_index);
+        self.m.e.op1(mov, Operand::reg(R1), index);
         let base = self.prepare_call(ty.params.len());
         let table_slot = self.m.layout.table(table_index) as i64;
         let type_slot = self.m.layout.type_id(type_index) as i64;

@@ -8,6 +8,15 @@
 //! reloaded after every call that may grow it. Other memories
 //! (multi-memory) are reached through their `MemoryDef` slot in the vmctx
 //! at each access.
+//!
+//! A 64-bit memory (memory64) is always checked explicitly, whatever the
+//! module's strategy: guard pages cannot bound a 64-bit address (an index
+//! near 2^64 plus an offset near 2^64 is anywhere in the address space),
+//! so `index + offset + size` is computed with a carry check that traps
+//! and compared with the memory's length ([`FuncCompiler::memory64_address`]).
+//! The loader gives such memories movable reservations, so their base is
+//! read from their `MemoryDef` at each access (memory 0's `S1`, reloaded
+//! after calls, with explicit checks). 32-bit memories are unaffected.
 
 use sljit_sys::*;
 use vibewasm_format::vmctx::{self, Helper};
@@ -18,6 +27,10 @@ use super::func::FuncCompiler;
 use super::stack::{is_float, Loc};
 use super::x86_64::IndexedMove;
 use crate::emitter::{Operand, Reg, R0, R1, S0, S1, S2};
+
+/// `SLJIT_SET(SLJIT_CARRY)` (a macro of `sljitLir.h`): the flag an add
+/// sets on unsigned overflow.
+const SLJIT_SET_CARRY: i32 = SLJIT_CARRY << 10;
 
 /// One kind of memory access: its width in bytes, the SLJIT move that
 /// performs it, and the wasm type of the value.
@@ -135,6 +148,12 @@ impl FuncCompiler<'_, '_> {
     ) {
         let guarded = self.m.options.bounds_checks == BoundsChecks::GuardPages;
         let (memory, offset) = (memory_index(&memarg), memarg.offset);
+        if self.m.memory_is_64(memory) {
+            // Explicitly checked in both modes: no fault site.
+            let address = self.memory64_address(memory, index, offset, size);
+            emit(self, address);
+            return;
+        }
         let address = if memory != 0 {
             self.other_memory_address(memory, index, offset, size)
         } else if index.is_imm() {
@@ -270,6 +289,55 @@ impl FuncCompiler<'_, '_> {
         Address::Operand(Operand::mem2(R0, R1, 0))
     }
 
+    /// The address of an access to the 64-bit memory `memory`, in `R0`
+    /// and `R1` (or `S1` and `R1`), checked in both bounds-check modes:
+    /// `R1 = index + offset + size` traps on a carry (an `offset` of up to
+    /// 2^64 - 1 must not wrap into the memory), then on `R1 > len`. The
+    /// `MemoryDef` is `S2` for memory 0 with explicit checks, else the
+    /// vmctx slot's (with guard pages `S2` holds no `MemoryDef`, and `S1`
+    /// may be stale: a 64-bit memory's reservation moves when it grows).
+    fn memory64_address(&mut self, memory: u32, index: Operand, offset: u64, size: u64) -> Address {
+        let in_registers = memory == 0 && self.memory_def_in_s2;
+        let slot = match memory {
+            0 => vmctx::MEMORY0,
+            _ => self.m.layout.memory(memory),
+        } as i64;
+        let e = &mut self.m.e;
+        e.op1(SLJIT_MOV, Operand::reg(R1), index);
+        let def = if in_registers {
+            S2
+        } else {
+            e.op1(SLJIT_MOV, Operand::reg(R0), Operand::mem(S0, slot));
+            R0
+        };
+        let wrapped = match offset.checked_add(size) {
+            Some(end) => {
+                e.op2(
+                    SLJIT_ADD | SLJIT_SET_CARRY,
+                    Operand::reg(R1),
+                    Operand::reg(R1),
+                    Operand::imm(end as i64),
+                );
+                e.jump(SLJIT_CARRY)
+            }
+            // At least 2^64: every index is out of bounds.
+            None => e.jump(SLJIT_JUMP),
+        };
+        self.trap_on(wrapped, TrapCode::MemoryOutOfBounds);
+        let e = &mut self.m.e;
+        let len = Operand::mem(def, vmctx::MEMORY_DEF_LEN as i64);
+        let out = e.cmp(SLJIT_GREATER, Operand::reg(R1), len);
+        self.trap_on(out, TrapCode::MemoryOutOfBounds);
+        // `R1` is the end of the access: start `size` bytes earlier.
+        let base = match in_registers {
+            true => Operand::reg(S1),
+            false => Operand::mem(R0, vmctx::MEMORY_DEF_BASE as i64),
+        };
+        let e = &mut self.m.e;
+        e.op2(SLJIT_SUB, Operand::reg(R0), base, Operand::imm(size as i64));
+        Address::Operand(Operand::mem2(R0, R1, 0))
+    }
+
     /// Reloads memory 0's base into `S1` after a call that may have grown
     /// it: with explicit checks the loader may have moved it (guard-page
     /// memories never move, and functions without memory 0 keep nothing).
@@ -339,6 +407,11 @@ impl FuncCompiler<'_, '_> {
             0 => vmctx::MEMORY0,
             _ => self.m.layout.memory(memory),
         };
+        // A 64-bit memory's size is an i64 (memory64).
+        let ty = match self.m.memory_is_64(memory) {
+            true => ValType::I64,
+            false => ValType::I32,
+        };
         let e = &mut self.m.e;
         let def = if self.memory_def_in_s2 && memory == 0 {
             S2
@@ -357,16 +430,21 @@ impl FuncCompiler<'_, '_> {
             Operand::reg(dst),
             Operand::imm(16),
         );
-        self.push_reg(dst, ValType::I32);
+        self.push_reg(dst, ty);
     }
 
     /// Memory 0 has helpers without immediates (the common case costs
-    /// nothing for multi-memory); other memories pass their indices.
+    /// nothing for multi-memory); other memories pass their indices. The
+    /// helpers know each memory's type: a 64-bit memory's operands are
+    /// whole slots and its `memory.grow` fails with an i64 -1.
     pub fn visit_memory_grow(&mut self, memory: u32) {
-        let i32 = &[ValType::I32];
+        let result = match self.m.memory_is_64(memory) {
+            true => &[ValType::I64],
+            false => &[ValType::I32],
+        };
         match memory {
-            0 => self.call_helper(Helper::MemoryGrow, 1, &[], i32),
-            _ => self.call_helper(Helper::MultiMemoryGrow, 1, &[memory as i64], i32),
+            0 => self.call_helper(Helper::MemoryGrow, 1, &[], result),
+            _ => self.call_helper(Helper::MultiMemoryGrow, 1, &[memory as i64], result),
         }
     }
 

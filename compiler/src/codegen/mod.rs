@@ -88,6 +88,10 @@ pub struct ModuleCompiler<'m> {
     /// Some signature or global of the module has a `v128` in it: then any
     /// function may hold one on its stack (see `func.rs`, frame layout).
     pub module_has_v128: bool,
+    /// Which memories and tables are 64-bit (memory64, table64), imports
+    /// first: looked up at every access, so computed once.
+    memory64: Vec<bool>,
+    table64: Vec<bool>,
 }
 
 impl<'m> ModuleCompiler<'m> {
@@ -135,7 +139,23 @@ impl<'m> ModuleCompiler<'m> {
                 meta.global_type(g)
                     .is_some_and(|t| t.ty == format::ValType::V128)
             }),
+            memory64: (0..meta.num_memories())
+                .map(|i| meta.memory_is_64(i))
+                .collect(),
+            table64: (0..meta.num_tables())
+                .map(|i| meta.table_is_64(i))
+                .collect(),
         })
+    }
+
+    /// Whether memory `index` is a 64-bit one (memory64).
+    pub fn memory_is_64(&self, index: u32) -> bool {
+        self.memory64.get(index as usize).copied().unwrap_or(false)
+    }
+
+    /// Whether table `index` is a 64-bit one (table64).
+    pub fn table_is_64(&self, index: u32) -> bool {
+        self.table64.get(index as usize).copied().unwrap_or(false)
     }
 
     /// Notes that the code reads a vmctx slot the loader must fill.

@@ -30,11 +30,30 @@ impl FuncCompiler<'_, '_> {
         self.push_reg(dst, ValType::FuncRef);
     }
 
+    /// The move that loads a `table` index operand into a register: a
+    /// 64-bit table's (table64) is a whole i64, compared as it is with the
+    /// length (an index with upper bits set is out of bounds).
+    pub(super) fn table_index_move(&self, table: u32) -> i32 {
+        match self.m.table_is_64(table) {
+            true => SLJIT_MOV,
+            false => SLJIT_MOV_U32,
+        }
+    }
+
+    /// `i64` for a 64-bit table's sizes, else `i32`.
+    fn table_size_type(&self, table: u32) -> ValType {
+        match self.m.table_is_64(table) {
+            true => ValType::I64,
+            false => ValType::I32,
+        }
+    }
+
     /// Leaves the address of element `index` of `table` in `R0 + R1 << 3`
     /// after checking it is in bounds.
     fn table_element(&mut self, table: u32, index: Operand) -> Operand {
+        let mov = self.table_index_move(table);
         let e = &mut self.m.e;
-        e.op1(SLJIT_MOV_U32, Operand::reg(R1), index);
+        e.op1(mov, Operand::reg(R1), index);
         e.op1(
             SLJIT_MOV,
             Operand::reg(R0),
@@ -92,11 +111,15 @@ impl FuncCompiler<'_, '_> {
             Operand::reg(dst),
             Operand::mem(dst, vmctx::TABLE_DEF_LEN as i64),
         );
-        self.push_reg(dst, ValType::I32);
+        let ty = self.table_size_type(table);
+        self.push_reg(dst, ty);
     }
 
+    /// The bulk helpers read each table's type: a 64-bit table's operands
+    /// are whole slots, and its `table.grow` fails with an i64 -1.
     pub fn visit_table_grow(&mut self, table: u32) {
-        self.call_helper(Helper::TableGrow, 2, &[table as i64], &[ValType::I32]);
+        let ty = self.table_size_type(table);
+        self.call_helper(Helper::TableGrow, 2, &[table as i64], &[ty]);
     }
 
     pub fn visit_table_fill(&mut self, table: u32) {

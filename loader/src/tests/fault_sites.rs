@@ -168,6 +168,7 @@ fn artifact() -> Arc<Artifact> {
         memories: vec![MemoryType {
             min_pages: 1,
             max_pages: Some(1),
+            index64: false,
         }],
         exports: vec![export("load_mem", 0), export("load_abs", 1)],
         trampolines: Some(Trampolines {

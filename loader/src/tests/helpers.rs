@@ -16,7 +16,12 @@ const TABLE_OOB: u32 = TrapCode::TableOutOfBounds as u32;
 const FAILED: u64 = 0xffff_ffff;
 
 fn module() -> Metadata {
-    let table = |element, min, max| TableType { element, min, max };
+    let table = |element, min, max| TableType {
+        element,
+        min,
+        max,
+        index64: false,
+    };
     Metadata {
         imports: vec![Import {
             module: "env".into(),
@@ -29,6 +34,7 @@ fn module() -> Metadata {
         memories: vec![MemoryType {
             min_pages: 1,
             max_pages: Some(2),
+            index64: false,
         }],
         tables: vec![
             table(ValType::ExternRef, 4, Some(6)),

@@ -31,11 +31,17 @@ fn memory_type(min_pages: u64, max_pages: Option<u64>) -> MemoryType {
     MemoryType {
         min_pages,
         max_pages,
+        index64: false,
     }
 }
 
 fn table_type(element: ValType, min: u64, max: Option<u64>) -> TableType {
-    TableType { element, min, max }
+    TableType {
+        element,
+        min,
+        max,
+        index64: false,
+    }
 }
 
 fn global_type(ty: ValType, mutable: bool) -> GlobalType {

@@ -48,6 +48,7 @@ fn data_module(extra: Vec<DataSegment>) -> Metadata {
         memories: vec![MemoryType {
             min_pages: 1,
             max_pages: Some(2),
+            index64: false,
         }],
         globals: vec![
             global(ValType::I32, ConstExpr::I32(-5)),
@@ -175,6 +176,7 @@ fn table_module(offset: i32, items: usize) -> Metadata {
             element: ValType::FuncRef,
             min: 2,
             max: None,
+            index64: false,
         }],
         globals: vec![global(
             ValType::FuncRef,
@@ -272,6 +274,7 @@ fn imports_are_resolved_by_name_and_signature() {
     let memory = ImportKind::Memory(MemoryType {
         min_pages: 0,
         max_pages: None,
+        index64: false,
     });
     let err = linker
         .instantiate_artifact(&load(&import_module(memory), &[]))

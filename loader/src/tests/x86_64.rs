@@ -222,6 +222,7 @@ fn metadata(prefix: &str, import_table: bool) -> (Metadata, SiteTables, Vec<u8>)
         element: ValType::FuncRef,
         min: 3,
         max: None,
+        index64: false,
     };
     let mut imports = vec![Import {
         module: "env".into(),
@@ -282,6 +283,7 @@ fn metadata(prefix: &str, import_table: bool) -> (Metadata, SiteTables, Vec<u8>)
         memories: vec![MemoryType {
             min_pages: 1,
             max_pages: Some(3),
+            index64: false,
         }],
         data: vec![DataSegment {
             mode: SegmentMode::Active {

@@ -292,11 +292,19 @@ pub(super) fn define_spectest(linker: &mut Linker) -> Result<(), Error> {
         element: ValType::FuncRef,
         min: 10,
         max: Some(20),
+        index64: false,
     };
     linker.define_table("spectest", "table", table, Val::FuncRef(None))?;
+    // The reference interpreter's 64-bit table (table64).
+    let table64 = TableType {
+        index64: true,
+        ..table
+    };
+    linker.define_table("spectest", "table64", table64, Val::FuncRef(None))?;
     let memory = MemoryType {
         min_pages: 1,
         max_pages: Some(2),
+        index64: false,
     };
     linker.define_memory("spectest", "memory", memory)?;
     Ok(())
