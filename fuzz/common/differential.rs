@@ -38,7 +38,8 @@ pub const FUEL: u32 = 1_000;
 
 /// The generator's configuration: Wasm 2.0 (bulk memory, reference
 /// types, multi-value, sign extension, saturating conversions, mutable
-/// globals) and multi-memory (up to 3 memories), nothing else newer, no
+/// globals), multi-memory (up to 3 memories), memory64 and table64 and
+/// extended constant expressions, nothing else newer, no
 /// SIMD, no imports, small memories and tables with a maximum, everything
 /// exported, NaNs canonicalized.
 pub fn smith_config() -> wasm_smith::Config {
@@ -57,7 +58,6 @@ pub fn smith_config() -> wasm_smith::Config {
         shared_everything_threads_enabled: false,
         tail_call_enabled: false,
         gc_enabled: false,
-        memory64_enabled: false,
         exceptions_enabled: false,
         // Extended constant expressions, from 3.0 (with no imports, only
         // constants: what the compiler computes itself).
@@ -83,6 +83,9 @@ pub fn smith_config() -> wasm_smith::Config {
         max_element_segments: 6,
         max_elements: 20,
         max_memory32_bytes: 2 * 65536,
+        // In: memory64 and table64, from 3.0.
+        memory64_enabled: true,
+        max_memory64_bytes: 2 * 65536,
         memory_max_size_required: true,
         max_table_elements: 64,
         table_max_size_required: true,
@@ -421,6 +424,7 @@ fn wasmi_engine() -> wasmi::Engine {
         .wasm_tail_call(false)
         .wasm_extended_const(true)
         .wasm_multi_memory(true)
+        .wasm_memory64(true)
         .wasm_wide_arithmetic(false)
         .wasm_custom_page_sizes(false);
     wasmi::Engine::new(&config)

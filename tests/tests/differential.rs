@@ -58,6 +58,8 @@ struct Tally {
     /// Modules with an extended constant expression (more than one
     /// instruction).
     extended_const_modules: usize,
+    /// Modules with a 64-bit memory or table.
+    memory64_modules: usize,
     mismatches: Vec<String>,
 }
 
@@ -116,11 +118,12 @@ fn uses_extended_const(wasm: &[u8]) -> bool {
     false
 }
 
-/// Whether `wasm` needs SIMD to validate.
-fn uses_simd(wasm: &[u8]) -> bool {
+/// Whether `wasm` needs `feature` to validate, with everything else the
+/// generator may use on.
+fn needs(wasm: &[u8], feature: wasmparser::WasmFeatures) -> bool {
     use wasmparser::WasmFeatures as F;
-    let without = (F::WASM2 | F::MULTI_MEMORY | F::EXTENDED_CONST) & !F::SIMD;
-    wasmparser::Validator::new_with_features(without)
+    let all = F::WASM2 | F::MULTI_MEMORY | F::EXTENDED_CONST | F::MEMORY64;
+    wasmparser::Validator::new_with_features(all & !feature)
         .validate_all(wasm)
         .is_err()
 }
@@ -148,11 +151,19 @@ fn run_seeds(seeds: std::ops::Range<u64>, simd: bool) -> Tally {
             (false, true) => differential::big_smith_config(),
             (false, false) => differential::smith_config(),
         };
+        // wasm-smith makes most memories and tables 64-bit when it may:
+        // every other seed keeps them 32-bit (the guard-page fast path).
+        let smith = wasm_smith::Config {
+            memory64_enabled: seed % 2 == 0,
+            ..smith
+        };
         let Ok(case) = generate_with(&mut u, smith) else {
             tally.skipped += 1;
             continue;
         };
-        tally.simd_modules += usize::from(uses_simd(&case.wasm));
+        tally.simd_modules += usize::from(needs(&case.wasm, wasmparser::WasmFeatures::SIMD));
+        tally.memory64_modules +=
+            usize::from(needs(&case.wasm, wasmparser::WasmFeatures::MEMORY64));
         tally.multi_memory_modules += usize::from(uses_multi_memory(&case.wasm));
         tally.extended_const_modules += usize::from(uses_extended_const(&case.wasm));
         if std::env::var_os("VIBEWASM_FUZZ_VERBOSE").is_some() {
@@ -244,7 +255,7 @@ fn check_seeds(seeds: std::ops::Range<u64>, simd: bool) {
         "{what} seeds {seeds:?}: {} agree, {} skipped, {} inconclusive (stack, wasmi panic), \
          {} wasmi-only traps, {} with different trap kinds, {} mismatches; {} failed to instantiate in both; \
          {} calls compared in {:.1?}; {} modules with SIMD, {} with more than one memory, \
-         {} with extended constant expressions",
+         {} with extended constant expressions, {} with 64-bit memories or tables",
         tally.agree,
         tally.skipped,
         tally.inconclusive,
@@ -256,7 +267,8 @@ fn check_seeds(seeds: std::ops::Range<u64>, simd: bool) {
         start.elapsed(),
         tally.simd_modules,
         tally.multi_memory_modules,
-        tally.extended_const_modules
+        tally.extended_const_modules,
+        tally.memory64_modules
     );
     assert!(
         tally.mismatches.is_empty(),
@@ -272,6 +284,12 @@ fn check_seeds(seeds: std::ops::Range<u64>, simd: bool) {
         seeds.end - seeds.start < 100
             || tally.multi_memory_modules * 4 >= (seeds.end - seeds.start) as usize,
         "too few modules with more than one memory: {tally:?}"
+    );
+    // So must memory64 (on for every other seed).
+    assert!(
+        seeds.end - seeds.start < 100
+            || tally.memory64_modules * 5 >= (seeds.end - seeds.start) as usize,
+        "too few modules with 64-bit memories or tables: {tally:?}"
     );
     // The generator must produce comparable modules, not only skips.
     assert!(
