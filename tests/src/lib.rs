@@ -119,6 +119,15 @@ pub fn assert_refused_at_load(bytes: &[u8], words: &[&str], what: &str) {
     }
 }
 
+/// The default configuration with each bounds-check strategy.
+pub fn both_bounds_checks() -> [Config; 2] {
+    use vibewasm_compiler::BoundsChecks;
+    [BoundsChecks::GuardPages, BoundsChecks::Explicit].map(|bounds_checks| Config {
+        bounds_checks,
+        ..Config::default()
+    })
+}
+
 pub fn compile_wat(wat: &str) -> Vec<u8> {
     compile(&wasm(wat), &Config::default()).unwrap_or_else(|e| panic!("compile failed: {e}"))
 }

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use vibewasm_compiler::BoundsChecks;
 use vibewasm_format::MemoryType;
 use vibewasm_loader::{Engine, EngineConfig, Module, Store};
 use vibewasm_tests::*;
@@ -19,13 +18,6 @@ fn l(v: i64) -> Val {
 }
 
 const PAGE: i64 = 65536;
-
-fn configs() -> [Config; 2] {
-    [BoundsChecks::GuardPages, BoundsChecks::Explicit].map(|bounds_checks| Config {
-        bounds_checks,
-        ..Config::default()
-    })
-}
 
 /// A 64-bit memory 0 of 1 page (at most 3) with an i64 data segment
 /// offset, and a 32-bit memory 1 of 1 page.
@@ -66,7 +58,7 @@ const WIDE: &str = r#"
 
 #[test]
 fn loads_and_stores_trap_beyond_the_memory_and_never_wrap() {
-    for config in configs() {
+    for config in both_bounds_checks() {
         let mut inst = instantiate_configured(WIDE, &config, &Linker::new());
         assert_eq!(call_i32(&mut inst, "load8", &[l(65530)]), 1);
         assert_eq!(call_i32(&mut inst, "load8", &[l(65535)]), 6);
@@ -117,7 +109,7 @@ fn loads_and_stores_trap_beyond_the_memory_and_never_wrap() {
 
 #[test]
 fn size_and_grow_are_i64() {
-    for config in configs() {
+    for config in both_bounds_checks() {
         let mut inst = instantiate_configured(WIDE, &config, &Linker::new());
         assert_eq!(call_i64(&mut inst, "size", &[]), 1);
         assert_eq!(call_i64(&mut inst, "grow", &[l(1)]), 1);
@@ -144,7 +136,7 @@ fn size_and_grow_are_i64() {
 #[test]
 fn bulk_operators_take_i64_operands() {
     let oob = TrapCode::MemoryOutOfBounds;
-    for config in configs() {
+    for config in both_bounds_checks() {
         let mut inst = instantiate_configured(WIDE, &config, &Linker::new());
         call(&mut inst, "fill", &[l(100), i(0x1ab), l(3)]);
         assert_eq!(call_i32(&mut inst, "load8", &[l(102)]), 0xab);
@@ -204,7 +196,7 @@ fn bulk_operators_take_i64_operands() {
 
 #[test]
 fn data_segments_with_i64_offsets_are_checked_without_overflow() {
-    for config in configs() {
+    for config in both_bounds_checks() {
         for offset in ["65531", "0x1_0000_0000", "-1", "0x7fff_ffff_ffff_ffff"] {
             let wat = format!(
                 r#"(module (memory i64 1) (data (i64.const {offset}) "\01\02\03\04\05\06"))"#
@@ -237,7 +229,7 @@ fn a_moving_64_bit_memory_is_followed_and_grows_past_4_gib() {
         (func (export "grow") (param i64) (result i64) (call $grow (local.get 0)))
         (func (export "store") (param i64 i32) (i32.store8 (local.get 0) (local.get 1)))
         (func (export "load") (param i64) (result i32) (i32.load8_u (local.get 0))))"#;
-    for config in configs() {
+    for config in both_bounds_checks() {
         // Every grow moves the memory (nothing reserved ahead).
         let engine = Arc::new(Engine::new(EngineConfig {
             memory_reservation: 0,
@@ -291,7 +283,7 @@ fn imports_match_the_index_type() {
         max_pages: Some(4),
         index64,
     };
-    for config in configs() {
+    for config in both_bounds_checks() {
         let mut linker = Linker::new();
         let narrow = linker.define_memory("env", "narrow", ty(false)).unwrap();
         let wide = linker.define_memory("env", "wide", ty(true)).unwrap();

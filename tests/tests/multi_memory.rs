@@ -2,7 +2,6 @@
 //! both bounds-check strategies; `memory.copy` between memories; imported
 //! and exported memories; memory 0 unaffected by the others.
 
-use vibewasm_compiler::BoundsChecks;
 use vibewasm_format::MemoryType;
 use vibewasm_loader::Memory;
 use vibewasm_tests::*;
@@ -47,16 +46,9 @@ const THREE: &str = r#"
     (memory.init $m1 $passive (local.get 0) (local.get 1) (local.get 2)))
 )"#;
 
-fn configs() -> [Config; 2] {
-    [BoundsChecks::GuardPages, BoundsChecks::Explicit].map(|bounds_checks| Config {
-        bounds_checks,
-        ..Config::default()
-    })
-}
-
 #[test]
 fn loads_stores_and_sizes_of_each_memory() {
-    for config in configs() {
+    for config in both_bounds_checks() {
         let mut inst = instantiate_configured(THREE, &config, &Linker::new());
         assert_eq!(call_i32(&mut inst, "load1", &[i(100)]), 1);
         assert_eq!(call_i32(&mut inst, "load1", &[i(107)]), 8);
@@ -87,7 +79,7 @@ fn loads_stores_and_sizes_of_each_memory() {
 
 #[test]
 fn each_memory_has_its_own_bounds() {
-    for config in configs() {
+    for config in both_bounds_checks() {
         let mut inst = instantiate_configured(THREE, &config, &Linker::new());
         let oob = TrapCode::MemoryOutOfBounds;
         // Memory 1: two pages; memory 2: three; memory 0: one.
@@ -107,7 +99,7 @@ fn each_memory_has_its_own_bounds() {
 
 #[test]
 fn grow_moves_only_the_bounds_of_its_memory() {
-    for config in configs() {
+    for config in both_bounds_checks() {
         let mut inst = instantiate_configured(THREE, &config, &Linker::new());
         assert_eq!(call_i32(&mut inst, "grow1", &[i(1)]), 2);
         assert_eq!(call_i32(&mut inst, "load1", &[i(3 * PAGE - 1)]), 0);
@@ -128,7 +120,7 @@ fn grow_moves_only_the_bounds_of_its_memory() {
 
 #[test]
 fn bulk_operations_name_their_memories() {
-    for config in configs() {
+    for config in both_bounds_checks() {
         let mut inst = instantiate_configured(THREE, &config, &Linker::new());
         let oob = TrapCode::MemoryOutOfBounds;
         call(&mut inst, "copy_1_to_2", &[i(5), i(100), i(8)]);
@@ -181,7 +173,7 @@ fn bulk_operations_name_their_memories() {
 /// with a second module that exports its own.
 #[test]
 fn imported_and_exported_memories() {
-    for config in configs() {
+    for config in both_bounds_checks() {
         let mut linker = Linker::new();
         let first = linker
             .define_memory(

@@ -3,7 +3,6 @@
 //! -> artifact -> loaded -> run with both bounds-check strategies. An index
 //! with upper bits set is out of bounds, never truncated into the table.
 
-use vibewasm_compiler::BoundsChecks;
 use vibewasm_format::{TableType, ValType};
 use vibewasm_tests::*;
 
@@ -13,13 +12,6 @@ fn i(v: i32) -> Val {
 
 fn l(v: i64) -> Val {
     Val::I64(v)
-}
-
-fn configs() -> [Config; 2] {
-    [BoundsChecks::GuardPages, BoundsChecks::Explicit].map(|bounds_checks| Config {
-        bounds_checks,
-        ..Config::default()
-    })
 }
 
 /// A 64-bit table of 4 (at most 6) with an i64 segment offset, and a
@@ -53,7 +45,7 @@ const WIDE: &str = r#"
 #[test]
 fn i64_indices_in_every_table_operator() {
     let (oob, undefined) = (TrapCode::TableOutOfBounds, TrapCode::UndefinedElement);
-    for config in configs() {
+    for config in both_bounds_checks() {
         let mut inst = instantiate_configured(WIDE, &config, &Linker::new());
         assert_eq!(call_i32(&mut inst, "call", &[l(1)]), 10);
         assert_eq!(call_i32(&mut inst, "call", &[l(2)]), 20);
@@ -108,7 +100,7 @@ fn i64_indices_in_every_table_operator() {
 
 #[test]
 fn element_segments_with_i64_offsets_and_imports_by_index_type() {
-    for config in configs() {
+    for config in both_bounds_checks() {
         for offset in ["3", "0x1_0000_0000", "-1"] {
             let wat = format!(
                 r#"(module (table i64 4 funcref) (func $f) (elem (i64.const {offset}) func $f $f))"#
