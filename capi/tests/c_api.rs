@@ -13,7 +13,7 @@
 //! executed directly, as under qemu-user).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 use vibewasm_compiler::{compile, Config};
@@ -67,7 +67,10 @@ fn build() -> &'static Build {
             .args(["--profile", &profile])
             .arg("--target-dir")
             .arg(&target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            // Cargo's rustc probes inherit stdin and read it as source: a CI
+            // whose stdin is its own log would poison target/.rustc_info.json.
+            .stdin(Stdio::null());
         if let Some(triple) = &triple {
             cmd.args(["--target", triple]);
         }

@@ -496,7 +496,10 @@ pub fn vibewasmc() -> PathBuf {
         ])
         .arg("--target-dir")
         .arg(&target_dir)
-        .current_dir(workspace_root());
+        .current_dir(workspace_root())
+        // Cargo's rustc probes inherit stdin and read it as source: a CI
+        // whose stdin is its own log would poison target/.rustc_info.json.
+        .stdin(std::process::Stdio::null());
         if let Some(triple) = &triple {
             cmd.args(["--target", triple]);
         }
