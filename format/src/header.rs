@@ -1,5 +1,6 @@
 //! The fixed-size header at the start of every `.vwa` file.
 
+use crate::prelude::*;
 use crate::target::{arch_name, os_name, Arch, Os, Target};
 use crate::FormatError;
 
@@ -61,10 +62,10 @@ pub const MAPPED_CODE_MIN: u64 = 64 * 1024;
 pub const CODE_MIN_ALIGN: u64 = 16;
 
 /// Byte range of the checksum field; it counts as zeros when hashing.
-pub const CHECKSUM_RANGE: std::ops::Range<usize> = 136..168;
+pub const CHECKSUM_RANGE: core::ops::Range<usize> = 136..168;
 
 /// Byte range of the signature offset field (0 = unsigned).
-pub const SIGNATURE_OFFSET_RANGE: std::ops::Range<usize> = 168..176;
+pub const SIGNATURE_OFFSET_RANGE: core::ops::Range<usize> = 168..176;
 
 /// How generated code keeps memory accesses inside linear memory. The
 /// default is guard pages on 64-bit hosts (where the address space for

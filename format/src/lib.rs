@@ -130,6 +130,28 @@
 //! aarch64 code may use `adrp` (page-relative addresses), which needs the
 //! code's base at a multiple of 4 KiB in memory: both ways of loading it
 //! give a page-aligned base.
+//!
+//! # `no_std`
+//!
+//! Without its default `std` feature the crate is `no_std` with `alloc`
+//! (the loader's core for hosts without an operating system): every check
+//! is the same; what changes is that the checksum runs on one thread, and
+//! [`cpu::host_features`] reports the CPU features the code was compiled
+//! to assume instead of asking the CPU.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+/// What `std`'s prelude gives and `no_std` code imports from `alloc`.
+#[allow(unused_imports)]
+mod prelude {
+    pub use alloc::borrow::ToOwned;
+    pub use alloc::boxed::Box;
+    pub use alloc::string::{String, ToString};
+    pub use alloc::vec::Vec;
+    pub use alloc::{format, vec};
+}
 
 mod header;
 mod metadata;
@@ -161,6 +183,8 @@ pub use trap::TrapCode;
 pub use validate::{MAX_PAGES, MAX_PAGES64};
 
 use sha2::{Digest, Sha256};
+
+use crate::prelude::*;
 
 /// Why an artifact was refused. Each variant names the field and the values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -280,7 +304,7 @@ pub fn tree_checksum(file: &[u8], threads: usize) -> [u8; 32] {
 /// on a subtree boundary), split `levels` more times across threads.
 fn subtree_value(
     file: &[u8],
-    range: std::ops::Range<usize>,
+    range: core::ops::Range<usize>,
     levels: u32,
 ) -> blake3::hazmat::ChainingValue {
     use blake3::hazmat::{left_subtree_len, merge_subtrees_non_root, HasherExt, Mode};
@@ -302,8 +326,8 @@ fn subtree_value(
 #[cfg(not(feature = "parallel-checksum"))]
 fn join_subtrees(
     file: &[u8],
-    left: std::ops::Range<usize>,
-    right: std::ops::Range<usize>,
+    left: core::ops::Range<usize>,
+    right: core::ops::Range<usize>,
     levels: u32,
 ) -> (blake3::hazmat::ChainingValue, blake3::hazmat::ChainingValue) {
     (
@@ -318,8 +342,8 @@ fn join_subtrees(
 #[cfg(feature = "parallel-checksum")]
 fn join_subtrees(
     file: &[u8],
-    left: std::ops::Range<usize>,
-    right: std::ops::Range<usize>,
+    left: core::ops::Range<usize>,
+    right: core::ops::Range<usize>,
     levels: u32,
 ) -> (blake3::hazmat::ChainingValue, blake3::hazmat::ChainingValue) {
     std::thread::scope(|scope| {
@@ -342,7 +366,7 @@ fn join_subtrees(
 fn update_with_checksum_zeroed(
     hasher: &mut blake3::Hasher,
     file: &[u8],
-    range: std::ops::Range<usize>,
+    range: core::ops::Range<usize>,
 ) {
     let field = CHECKSUM_RANGE.start.max(range.start)..CHECKSUM_RANGE.end.min(range.end);
     if field.is_empty() {
@@ -446,7 +470,7 @@ fn place_memory_image(
     tables_len: u64,
 ) -> (Vec<u8>, u64) {
     fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-        postcard::to_stdvec(value).expect("metadata always serializes")
+        postcard::to_allocvec(value).expect("metadata always serializes")
     }
     let mut bytes = encode(metadata);
     let Some(template) = &metadata.memory_image else {
@@ -487,7 +511,7 @@ pub struct ArtifactView<'a> {
     pub header: Header,
     pub metadata: Metadata,
     /// Where the tables section is in the file.
-    pub tables_range: std::ops::Range<usize>,
+    pub tables_range: core::ops::Range<usize>,
     pub tables: Tables<'a>,
     pub code: &'a [u8],
     /// The bytes of `metadata.memory_image` (empty without one).
@@ -499,10 +523,25 @@ pub struct ArtifactView<'a> {
 pub fn read_artifact(file: &[u8]) -> Result<ArtifactView<'_>, FormatError> {
     let host = Target::host().ok_or_else(|| FormatError::Unsupported {
         field: "host",
-        found: std::env::consts::ARCH.to_string(),
+        found: HOST_ARCH.to_string(),
     })?;
     read_artifact_for(file, host, cpu::host_features())
 }
+
+/// The architecture this code runs on, as Rust names it.
+const HOST_ARCH: &str = if cfg!(target_arch = "x86_64") {
+    "x86_64"
+} else if cfg!(target_arch = "aarch64") {
+    "aarch64"
+} else if cfg!(target_arch = "arm") {
+    "arm"
+} else if cfg!(target_arch = "riscv32") {
+    "riscv32"
+} else if cfg!(target_arch = "riscv64") {
+    "riscv64"
+} else {
+    "an unsupported architecture"
+};
 
 /// Like [`read_artifact`], for a given machine (used by tests to simulate one).
 pub fn read_artifact_for(
@@ -594,15 +633,15 @@ pub fn read_artifact_for(
 /// the memory.)
 fn image_section(
     image: &MemoryImage,
-    metadata: &std::ops::Range<usize>,
-    code: &std::ops::Range<usize>,
+    metadata: &core::ops::Range<usize>,
+    code: &core::ops::Range<usize>,
     contents_end: u64,
-) -> Result<std::ops::Range<usize>, FormatError> {
+) -> Result<core::ops::Range<usize>, FormatError> {
     let range = section("memory image", image.offset, image.len, contents_end)?;
     if range.is_empty() {
         return Err(FormatError::Invalid("the memory image is empty".into()));
     }
-    let overlaps = |other: &std::ops::Range<usize>| {
+    let overlaps = |other: &core::ops::Range<usize>| {
         !other.is_empty() && range.start < other.end && other.start < range.end
     };
     for (what, other) in [("metadata", metadata), ("code", code)] {
@@ -663,7 +702,7 @@ fn section(
     offset: u64,
     len: u64,
     file_len: u64,
-) -> Result<std::ops::Range<usize>, FormatError> {
+) -> Result<core::ops::Range<usize>, FormatError> {
     let end = offset.checked_add(len).ok_or(FormatError::OutOfRange {
         field: format!("{what} offset + length"),
         value: u64::MAX,

@@ -3,12 +3,13 @@
 //! Encoded with `postcard` (see the crate docs for why). Every index in here is
 //! untrusted until [`Metadata::validate`] has checked it.
 
+use crate::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::TableRanges;
 
 /// A WebAssembly value type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ValType {
     I32,
     I64,
@@ -45,8 +46,8 @@ pub fn slot_offsets(types: &[ValType]) -> (Vec<usize>, usize) {
     (offsets, next)
 }
 
-impl std::fmt::Display for ValType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Display for ValType {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
             ValType::I32 => "i32",
             ValType::I64 => "i64",
@@ -60,14 +61,14 @@ impl std::fmt::Display for ValType {
 }
 
 /// A function signature.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct FuncType {
     pub params: Vec<ValType>,
     pub results: Vec<ValType>,
 }
 
-impl std::fmt::Display for FuncType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Display for FuncType {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let list = |v: &[ValType]| {
             v.iter()
                 .map(|t| t.to_string())

@@ -26,7 +26,8 @@
 //! magic). Whether the signer is trusted is [`verify_signature`]'s job,
 //! which a loader runs before any code becomes executable.
 
-use std::fmt;
+use crate::prelude::*;
+use core::fmt;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
@@ -44,7 +45,7 @@ pub const SIGNATURE_BLOCK_LEN: u64 = 8 + 32 + 64;
 pub const SIGNATURE_DOMAIN: &[u8] = b"vibewasm artifact signature v1\0";
 
 /// Byte range of the file length field in the header.
-const FILE_LEN_RANGE: std::ops::Range<usize> = 128..136;
+const FILE_LEN_RANGE: core::ops::Range<usize> = 128..136;
 
 /// A problem with a key file or key bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

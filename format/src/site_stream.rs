@@ -24,6 +24,7 @@
 //! so the fault handler can use it; a forged stream decodes to wrong
 //! records or to none, never to a read outside the table.
 
+use crate::prelude::*;
 use crate::tables::{u32_at, Records};
 
 /// Records per block of the index.

@@ -29,6 +29,7 @@
 //! never a read outside the section: every record is read through a
 //! bounds-checked slice.
 
+use crate::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::site_stream::{self, Site, SiteStream};
@@ -456,7 +457,7 @@ impl<'a> Tables<'a> {
         let r = self.names.get(index as usize)?;
         let (offset, len) = (u32_at(r, 4) as usize, u32_at(r, 8) as usize);
         let bytes = self.name_strings.get(offset..offset.checked_add(len)?)?;
-        Some((u32_at(r, 0), std::str::from_utf8(bytes).ok()?))
+        Some((u32_at(r, 0), core::str::from_utf8(bytes).ok()?))
     }
 
     /// The name-section name of function `func`, if there is one.

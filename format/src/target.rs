@@ -1,6 +1,7 @@
 //! The machine an artifact's code was compiled for, and what the compiler
 //! assumed about it.
 
+use crate::prelude::*;
 /// Instruction set architecture. Stored as one byte in the header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -21,6 +22,8 @@ pub enum Os {
 /// code uses instructions that need that feature; the loader refuses the
 /// artifact on a CPU that lacks any of them.
 pub mod cpu {
+    use super::*;
+
     /// x86-64 `LZCNT` (SLJIT emits it for `clz` when the compiling host has it).
     pub const LZCNT: u64 = 1 << 0;
     /// x86-64 BMI1 `TZCNT` (SLJIT emits it for `ctz` when the compiling host has it).
@@ -70,25 +73,34 @@ pub mod cpu {
     }
 
     /// The features of [`super::cpu`] that the CPU running this process has.
+    /// Without the `std` feature (no operating system to ask), the features
+    /// this crate was compiled to assume (`-C target-feature`): a CPU
+    /// running this code has at least those.
     pub fn host_features() -> u64 {
         #[allow(unused_mut)]
         let mut features = 0;
         #[cfg(target_arch = "x86_64")]
         {
-            if std::is_x86_feature_detected!("lzcnt") {
-                features |= LZCNT;
-            }
-            if std::is_x86_feature_detected!("bmi1") {
-                features |= BMI1;
-            }
-            if std::is_x86_feature_detected!("popcnt") {
-                features |= POPCNT;
-            }
-            if std::is_x86_feature_detected!("sse4.1") && std::is_x86_feature_detected!("ssse3") {
-                features |= SSE41;
-            }
-            if std::is_x86_feature_detected!("sse4.2") {
-                features |= SSE42;
+            #[cfg(feature = "std")]
+            let has = [
+                std::is_x86_feature_detected!("lzcnt"),
+                std::is_x86_feature_detected!("bmi1"),
+                std::is_x86_feature_detected!("popcnt"),
+                std::is_x86_feature_detected!("sse4.1") && std::is_x86_feature_detected!("ssse3"),
+                std::is_x86_feature_detected!("sse4.2"),
+            ];
+            #[cfg(not(feature = "std"))]
+            let has = [
+                cfg!(target_feature = "lzcnt"),
+                cfg!(target_feature = "bmi1"),
+                cfg!(target_feature = "popcnt"),
+                cfg!(target_feature = "sse4.1") && cfg!(target_feature = "ssse3"),
+                cfg!(target_feature = "sse4.2"),
+            ];
+            for (bit, present) in [LZCNT, BMI1, POPCNT, SSE41, SSE42].into_iter().zip(has) {
+                if present {
+                    features |= bit;
+                }
             }
         }
         features
@@ -127,7 +139,7 @@ impl Target {
         Some(Target {
             arch,
             os,
-            pointer_width: std::mem::size_of::<usize>() as u8,
+            pointer_width: core::mem::size_of::<usize>() as u8,
             cpu_features: 0,
         })
     }

@@ -1,6 +1,7 @@
 //! Structural checks of decoded metadata: every index, offset and count is
 //! checked here before the loader uses any of them.
 
+use crate::prelude::*;
 use crate::vmctx::{Helper, VmctxLayout};
 use crate::{
     BoundsChecks, CodeOptions, ConstExpr, ConstOp, ExternKind, FormatError, ImportKind,
@@ -428,7 +429,7 @@ impl Consts {
             ConstExpr::Extended(n) => {
                 let count = self.programs.len() as u32;
                 check_index(|| format!("{field}.const_expr"), n, count)?;
-                if std::mem::replace(&mut self.used[n as usize], true) {
+                if core::mem::replace(&mut self.used[n as usize], true) {
                     return Err(FormatError::Invalid(format!(
                         "{field}: const_exprs[{n}] is used by more than one constant"
                     )));

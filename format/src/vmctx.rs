@@ -101,10 +101,10 @@ impl Default for RuntimeState {
             stack_limit: 0,
             trap_site: 0,
             reserved: 0,
-            trap_vmctx: std::ptr::null_mut(),
+            trap_vmctx: core::ptr::null_mut(),
             fuel: 0,
             epoch_deadline: u64::MAX,
-            epoch_counter: std::ptr::null(),
+            epoch_counter: core::ptr::null(),
             trap_sp: 0,
         }
     }
@@ -367,39 +367,39 @@ mod tests {
 
     #[test]
     fn struct_layouts_match_the_offsets() {
-        assert_eq!(std::mem::size_of::<ImportedFunc>(), 24);
+        assert_eq!(core::mem::size_of::<ImportedFunc>(), 24);
         assert_eq!(
-            std::mem::offset_of!(ImportedFunc, host_fn),
+            core::mem::offset_of!(ImportedFunc, host_fn),
             IMPORT_HOST_FN as usize
         );
         assert_eq!(
-            std::mem::offset_of!(ImportedFunc, host_env),
+            core::mem::offset_of!(ImportedFunc, host_env),
             IMPORT_HOST_ENV as usize
         );
-        assert_eq!(std::mem::offset_of!(FuncRef, code), FUNC_REF_CODE as usize);
+        assert_eq!(core::mem::offset_of!(FuncRef, code), FUNC_REF_CODE as usize);
         assert_eq!(
-            std::mem::offset_of!(FuncRef, vmctx),
+            core::mem::offset_of!(FuncRef, vmctx),
             FUNC_REF_VMCTX as usize
         );
         assert_eq!(
-            std::mem::offset_of!(FuncRef, type_id),
+            core::mem::offset_of!(FuncRef, type_id),
             FUNC_REF_TYPE_ID as usize
         );
         assert_eq!(
-            std::mem::offset_of!(MemoryDef, len),
+            core::mem::offset_of!(MemoryDef, len),
             MEMORY_DEF_LEN as usize
         );
-        assert_eq!(std::mem::offset_of!(TableDef, len), TABLE_DEF_LEN as usize);
+        assert_eq!(core::mem::offset_of!(TableDef, len), TABLE_DEF_LEN as usize);
         assert_eq!(
-            std::mem::offset_of!(RuntimeState, stack_limit),
+            core::mem::offset_of!(RuntimeState, stack_limit),
             RUNTIME_STACK_LIMIT as usize
         );
         assert_eq!(
-            std::mem::offset_of!(RuntimeState, trap_site),
+            core::mem::offset_of!(RuntimeState, trap_site),
             RUNTIME_TRAP_SITE as usize
         );
         assert_eq!(
-            std::mem::offset_of!(RuntimeState, trap_vmctx),
+            core::mem::offset_of!(RuntimeState, trap_vmctx),
             RUNTIME_TRAP_VMCTX as usize
         );
     }

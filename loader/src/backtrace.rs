@@ -25,6 +25,7 @@
 //!
 //! Names are looked up after the unwind, when the trap is reported.
 
+use crate::prelude::*;
 use vibewasm_format::vmctx::HOST_STATE;
 use vibewasm_format::{ImportKind, Metadata, Tables};
 
@@ -32,7 +33,6 @@ use crate::arch;
 use crate::artifact::Artifact;
 use crate::instance::InstanceData;
 use crate::raw::read_vmctx_ptr;
-use crate::stack::thread_stack_bounds;
 use crate::store::Objects;
 use crate::trap::{Frame, Trap};
 
@@ -75,7 +75,7 @@ pub(crate) unsafe fn record(vmctx: *mut u8, sp: usize) {
         low: sp,
         high: entry_sp,
     };
-    if let Some((low, high)) = thread_stack_bounds() {
+    if let Some((low, high)) = crate::platform::stack_bounds() {
         stack.low = stack.low.max(low);
         stack.high = stack.high.min(high);
     }
@@ -186,7 +186,7 @@ fn find_artifact(objects: &Objects, address: usize) -> Option<&Artifact> {
 /// The caller holds the store whose buffer this is, no wasm runs, and the
 /// frames were recorded by this store's `RecordTrap` (so their artifacts
 /// are alive: the store's instances keep them).
-pub(crate) unsafe fn take(buffer: &std::cell::UnsafeCell<Vec<RawFrame>>) -> Vec<Frame> {
+pub(crate) unsafe fn take(buffer: &core::cell::UnsafeCell<Vec<RawFrame>>) -> Vec<Frame> {
     // SAFETY: guaranteed by the caller.
     let frames = unsafe { &mut *buffer.get() };
     let mut result: Vec<Frame> = Vec::with_capacity(frames.len());

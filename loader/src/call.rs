@@ -3,6 +3,7 @@
 //!
 //! [`RuntimeState`]: vibewasm_format::vmctx::RuntimeState
 
+use crate::prelude::*;
 use vibewasm_format::vmctx::{FuncRef, HOST_STATE};
 use vibewasm_format::{FuncType, TrapCode, ValType};
 
@@ -149,7 +150,7 @@ pub(crate) fn invoke_in(
     // the callee's entry. This thread holds the store, and no Rust reference
     // to the vmctx, runtime state, memories or tables is alive across the call.
     let status = unsafe {
-        let entry = std::mem::transmute::<*const u8, HostEntryFn>(entry);
+        let entry = core::mem::transmute::<*const u8, HostEntryFn>(entry);
         entry(vmctx, argv.as_mut_ptr(), code)
     };
     if status == 0 {

@@ -2,11 +2,17 @@
 //! result back from it. Each error says what it was about (path, import name,
 //! signature, segment) so it can be shown to a user as is.
 
+#[cfg(feature = "std")]
 use std::path::PathBuf;
 
 use vibewasm_format::{ExternKind, FormatError, FuncType, TrapCode, ValType};
 
+use crate::prelude::*;
 use crate::trap::Trap;
+
+/// Without `std` there are no files: an artifact is named by a string.
+#[cfg(not(feature = "std"))]
+type PathBuf = String;
 
 /// Any error of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +65,10 @@ impl Error {
 
 fn at(path: &Option<PathBuf>) -> String {
     match path {
+        #[cfg(feature = "std")]
         Some(p) => format!(" {}", p.display()),
+        #[cfg(not(feature = "std"))]
+        Some(p) => format!(" {p}"),
         None => String::new(),
     }
 }
@@ -67,6 +76,7 @@ fn at(path: &Option<PathBuf>) -> String {
 /// Why an artifact could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    #[cfg(feature = "std")]
     #[error("cannot read artifact {}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -79,11 +89,10 @@ pub enum LoadError {
         #[source]
         source: FormatError,
     },
-    #[error("cannot map the code of artifact{} executable: {source}", at(path))]
+    #[error("cannot make the code of artifact{} executable: {reason}", at(path))]
     Map {
         path: Option<PathBuf>,
-        #[source]
-        source: std::io::Error,
+        reason: String,
     },
 }
 

@@ -3,8 +3,9 @@
 //! stays valid as long as any handle to the store does, and takes the store
 //! for every access (see `crate::store` for threads).
 
-use std::ptr::NonNull;
-use std::sync::Arc;
+use crate::prelude::*;
+use alloc::sync::Arc;
+use core::ptr::NonNull;
 
 use vibewasm_format::vmctx::FuncRef;
 use vibewasm_format::{ExternKind, FuncType, GlobalType, MemoryType, TableType, ValType};
@@ -170,8 +171,8 @@ impl Func {
     }
 }
 
-impl std::fmt::Debug for Func {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for Func {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match &self.kind {
             FuncKind::Host(h) => write!(f, "Func::Host({})", h.ty()),
             FuncKind::Wasm { store, ty, .. } => write!(f, "Func::Wasm({ty}, store {})", store.id()),
@@ -323,8 +324,8 @@ impl Memory {
     }
 }
 
-impl std::fmt::Debug for Memory {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for Memory {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "Memory({:?}, store {})", self.ty(), self.store.id())
     }
 }
@@ -437,8 +438,8 @@ impl Table {
     }
 }
 
-impl std::fmt::Debug for Table {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for Table {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "Table({:?}, store {})", self.ty(), self.store.id())
     }
 }
@@ -577,8 +578,8 @@ impl Global {
     }
 }
 
-impl std::fmt::Debug for Global {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for Global {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "Global({:?}, store {})", self.ty, self.store.id())
     }
 }

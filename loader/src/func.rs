@@ -2,9 +2,11 @@
 //! closures or untyped ones over [`Val`]s), the C-ABI shim generated code
 //! calls them through, and typed handles to exported wasm functions.
 
-use std::marker::PhantomData;
+use crate::prelude::*;
+use alloc::sync::Arc;
+use core::marker::PhantomData;
+#[cfg(feature = "std")]
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
 
 use vibewasm_format::vmctx::{MemoryDef, HOST_STATE, MEMORY0};
 use vibewasm_format::{slot_offsets, FuncType, ValType};
@@ -97,8 +99,8 @@ impl HostFunc {
     }
 }
 
-impl std::fmt::Debug for HostFunc {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for HostFunc {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "HostFunc({})", self.ty)
     }
 }
@@ -123,7 +125,7 @@ impl Caller<'_> {
 
     /// A caller whose vmctx is `vmctx`, for tests that need one without
     /// running generated code (a fabricated vmctx with the slots used).
-    #[cfg(test)]
+    #[cfg(all(test, feature = "std"))]
     pub(crate) fn for_test(vmctx: *mut u8, store_id: u64) -> Caller<'static> {
         Caller {
             vmctx,
@@ -150,14 +152,14 @@ impl Caller<'_> {
         // suspended in this host call. The calling thread holds the store,
         // so no wasm can run in it and nothing else can reach the memory
         // until the host function returns, which ends this borrow.
-        Some(unsafe { std::slice::from_raw_parts(base, len) })
+        Some(unsafe { core::slice::from_raw_parts(base, len) })
     }
 
     /// Memory 0 of the calling instance, writable.
     pub fn memory_mut(&mut self) -> Option<&mut [u8]> {
         let (base, len) = self.memory_parts()?;
         // SAFETY: as in `memory`; `&mut self` makes the borrow exclusive.
-        Some(unsafe { std::slice::from_raw_parts_mut(base, len) })
+        Some(unsafe { core::slice::from_raw_parts_mut(base, len) })
     }
 }
 
@@ -259,7 +261,8 @@ impl_into_func!(A1 A2 A3 A4);
 impl_into_func!(A1 A2 A3 A4 A5);
 impl_into_func!(A1 A2 A3 A4 A5 A6);
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+#[cfg(feature = "std")]
+fn panic_message(payload: &(dyn core::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -293,7 +296,7 @@ pub(crate) unsafe extern "C" fn host_call(env: *mut u8, vmctx: *mut u8, argv: *m
             // SAFETY: generated code passes an array of at least `n` slots
             // (the convention of `vibewasm_format::vmctx`), unused elsewhere
             // until we return.
-            unsafe { std::slice::from_raw_parts_mut(argv, n) }
+            unsafe { core::slice::from_raw_parts_mut(argv, n) }
         };
         let mut caller = Caller {
             vmctx,
@@ -301,7 +304,15 @@ pub(crate) unsafe extern "C" fn host_call(env: *mut u8, vmctx: *mut u8, argv: *m
             _borrow: PhantomData,
         };
         // A panic must not unwind into generated code, which has no unwind
-        // tables: it becomes a trap like any other host failure.
+        // tables: it becomes a trap like any other host failure. (Without
+        // `std` there is no unwinding to catch: targets without an OS
+        // abort on panic.)
+        #[cfg(not(feature = "std"))]
+        match (func.callback)(&mut caller, slots) {
+            Ok(()) => return 0,
+            Err(trap) => trap,
+        }
+        #[cfg(feature = "std")]
         match catch_unwind(AssertUnwindSafe(|| (func.callback)(&mut caller, slots))) {
             Ok(Ok(())) => return 0,
             Ok(Err(trap)) => trap,
@@ -341,8 +352,8 @@ impl<Params, Results> Clone for TypedFunc<Params, Results> {
     }
 }
 
-impl<Params, Results> std::fmt::Debug for TypedFunc<Params, Results> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl<Params, Results> core::fmt::Debug for TypedFunc<Params, Results> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("TypedFunc")
             .field("func_index", &self.index)
             .finish_non_exhaustive()

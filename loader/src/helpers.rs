@@ -15,7 +15,7 @@
 //!
 //! Helpers must never unwind (they are `extern "C"`): nothing here panics.
 
-use std::sync::atomic::Ordering;
+use core::sync::atomic::Ordering;
 
 use vibewasm_format::vmctx::{Helper, HOST_STATE};
 use vibewasm_format::TrapCode;

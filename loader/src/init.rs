@@ -4,7 +4,8 @@
 //! each segment is checked whole before it is written, and the segments
 //! applied before a failing one stay applied).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use crate::prelude::*;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use vibewasm_format::{
     ConstEvalError, ConstExpr, ConstOp, GlobalType, Metadata, SegmentMode, ValType,
@@ -287,18 +288,24 @@ fn apply_image(data: &InstanceData) -> Result<&[u32], InstantiationError> {
     // memory (only data segments do, and none has run), the image bytes
     // are the artifact's, and its file range holds the same bytes (both
     // checked by `read_artifact`; the file is trusted not to change).
-    unsafe { memory.init_image(info.memory_offset, image.bytes(), image.file()) }.map_err(
-        |_| {
-            invalid(format!(
-                "the memory image ({} bytes at {}) does not fit in memory 0",
-                info.len, info.memory_offset
-            ))
-        },
-    )?;
+    unsafe {
+        memory.init_image(
+            info.memory_offset,
+            image.bytes(),
+            #[cfg(feature = "std")]
+            image.file(),
+        )
+    }
+    .map_err(|_| {
+        invalid(format!(
+            "the memory image ({} bytes at {}) does not fit in memory 0",
+            info.len, info.memory_offset
+        ))
+    })?;
     Ok(&info.segments)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
 

@@ -1,9 +1,10 @@
 //! Instances: the per-instance data generated code and helpers reach through
 //! `vmctx.host_state`, and the [`Instance`] handle the host uses.
 
-use std::ptr::NonNull;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use crate::prelude::*;
+use alloc::sync::Arc;
+use core::ptr::NonNull;
+use core::sync::atomic::AtomicBool;
 
 use vibewasm_format::vmctx::{FuncRef, VmctxLayout};
 use vibewasm_format::{ExternKind, FuncType, GlobalType};
@@ -200,7 +201,7 @@ impl Instance {
         // accessible bytes never shrink or move.
         unsafe {
             let (base, len) = (*memory).bytes();
-            Some(std::slice::from_raw_parts_mut(base, len))
+            Some(core::slice::from_raw_parts_mut(base, len))
         }
     }
 
@@ -293,8 +294,8 @@ impl Instance {
     }
 }
 
-impl std::fmt::Debug for Instance {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Instance")
             .field("artifact", self.artifact())
             .field("store", &self.store)

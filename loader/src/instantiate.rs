@@ -7,9 +7,10 @@
 //! arithmetic and `get`: a consistent-looking artifact may still ask for
 //! impossible sizes or mistyped constants.
 
-use std::ptr::NonNull;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use crate::prelude::*;
+use alloc::sync::Arc;
+use core::ptr::NonNull;
+use core::sync::atomic::AtomicBool;
 
 use vibewasm_format::vmctx::{
     FuncRef, Helper, VmctxLayout, HOST_STATE, IMPORT_CALLEE, IMPORT_HOST_ENV, IMPORT_HOST_FN,
@@ -61,6 +62,7 @@ pub(crate) fn instantiate(
 ) -> Result<Instance, Error> {
     check_code_options(linker, artifact)?;
     // Before any of its code runs (the start function may).
+    #[cfg(feature = "std")]
     crate::perf_map::publish(artifact, store.engine().config().perf_map);
     let meta = artifact.metadata();
     let layout = VmctxLayout::new(meta);
@@ -107,17 +109,22 @@ fn check_code_options(linker: &Linker, artifact: &Artifact) -> Result<(), Instan
     if artifact.header().options.bounds_checks != BoundsChecks::GuardPages {
         return Ok(());
     }
-    if !linker.signal_handlers {
-        return Err(InstantiationError::Unsupported(
+    if !linker.signal_handlers || cfg!(not(feature = "std")) {
+        let why = match cfg!(feature = "std") {
+            true => "this linker forbids signal handlers",
+            false => "this loader is built without its `std` feature, which has them",
+        };
+        return Err(InstantiationError::Unsupported(format!(
             "the artifact was compiled with guard-page bounds checks, which need a \
-             signal handler, and this linker forbids signal handlers \
-             (recompile with `--bounds-checks explicit`)"
-                .into(),
-        ));
+             signal handler, and {why} (recompile with `--bounds-checks explicit`)"
+        )));
     }
-    artifact
+    #[cfg(feature = "std")]
+    return artifact
         .register_fault_sites()
-        .map_err(InstantiationError::Unsupported)
+        .map_err(InstantiationError::Unsupported);
+    #[cfg(not(feature = "std"))]
+    Ok(())
 }
 
 /// The address space a memory defined by `artifact` needs: the guard
@@ -421,20 +428,20 @@ fn build(
         let slot = layout.imported_func(i);
         match import {
             ImportedFunc::Host(func) => {
-                vmctx.write_ptr(slot + IMPORT_CALLEE, std::ptr::null::<u8>());
+                vmctx.write_ptr(slot + IMPORT_CALLEE, core::ptr::null::<u8>());
                 vmctx.write_ptr(slot + IMPORT_HOST_FN, host_call as *const u8);
                 vmctx.write_ptr(slot + IMPORT_HOST_ENV, Arc::as_ptr(func));
                 host_funcs.push(func.clone());
             }
             ImportedFunc::Wasm(record) => {
                 vmctx.write_ptr(slot + IMPORT_CALLEE, *record);
-                vmctx.write_ptr(slot + IMPORT_HOST_FN, std::ptr::null::<u8>());
-                vmctx.write_ptr(slot + IMPORT_HOST_ENV, std::ptr::null::<u8>());
+                vmctx.write_ptr(slot + IMPORT_HOST_FN, core::ptr::null::<u8>());
+                vmctx.write_ptr(slot + IMPORT_HOST_ENV, core::ptr::null::<u8>());
             }
         }
     }
     vmctx.write_ptr(RUNTIME, guard.runtime());
-    let memory0 = memories.first().map_or(std::ptr::null_mut(), |m| {
+    let memory0 = memories.first().map_or(core::ptr::null_mut(), |m| {
         // SAFETY: owned by the store, which this thread holds.
         unsafe { (**m).def_ptr() }
     });
@@ -462,7 +469,7 @@ fn build(
     }
 
     let data = RawBox::new(InstanceData {
-        store: std::ptr::null(),
+        store: core::ptr::null(),
         store_id: guard.id(),
         artifact: artifact.clone(),
         host_entry: match meta.trampolines {
@@ -490,7 +497,7 @@ fn build(
     Ok(data)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
 

@@ -94,9 +94,32 @@
 //! Ed25519 signature by one of the [`TrustedKeys`], and only then map its
 //! code executable, from the bytes that were checked.
 //!
+//! # Without an operating system
+//!
+//! Without the default `std` feature the crate is `no_std` with `alloc`:
+//! the host installs a [`Platform`] ([`set_platform`]) that provides
+//! linear memories, executable memory and the stack's bounds, loads
+//! artifacts with [`Artifact::from_bytes`] or, without copying,
+//! [`Artifact::from_static`] (code run in place from executable flash), and
+//! runs code compiled with explicit bounds checks. See `platform.rs`.
+//!
 //! # Not yet supported
 //!
-//! v128 values at the host boundary, and more than one memory.
+//! `v128` values in `func_native` host functions.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+/// What `std`'s prelude gives and `no_std` code imports from `alloc`.
+#[allow(unused_imports)]
+mod prelude {
+    pub use alloc::borrow::ToOwned;
+    pub use alloc::boxed::Box;
+    pub use alloc::string::{String, ToString};
+    pub use alloc::vec::Vec;
+    pub use alloc::{format, vec};
+}
 
 mod arch;
 mod artifact;
@@ -115,12 +138,16 @@ mod memory;
 mod module;
 #[cfg(feature = "native")]
 mod native;
+#[cfg(feature = "std")]
 mod perf_map;
+mod platform;
 mod raw;
 mod sandbox;
+#[cfg(feature = "std")]
 mod signals;
 mod stack;
 mod store;
+mod sync;
 mod table;
 mod trap;
 mod trust;
@@ -140,6 +167,7 @@ pub use instance::Instance;
 pub use linker::Linker;
 pub use memory::{MAX_WASM_PAGES, MEMORY_RESERVATION, WASM_PAGE_SIZE};
 pub use module::Module;
+pub use platform::{set_platform, sync_instruction_cache, Platform};
 pub use sandbox::EpochCounter;
 pub use stack::{DEFAULT_MAX_WASM_STACK, RED_ZONE};
 pub use store::Store;
@@ -155,5 +183,5 @@ pub use vibewasm_format::{
     ValType,
 };
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests;

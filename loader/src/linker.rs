@@ -2,8 +2,9 @@
 //! functions, memories, tables, globals, other instances' exports), the
 //! store instances are created in, and the settings they start with.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use crate::prelude::*;
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
 
 use vibewasm_format::{FuncType, GlobalType, MemoryType, TableType};
 
@@ -48,7 +49,7 @@ use crate::values::Val;
 /// ```
 #[derive(Clone, Debug)]
 pub struct Linker {
-    defs: HashMap<String, HashMap<String, Extern>>,
+    defs: BTreeMap<String, BTreeMap<String, Extern>>,
     store: Option<Store>,
     allow_shadowing: bool,
     pub(crate) max_wasm_stack: usize,
@@ -68,7 +69,7 @@ impl Default for Linker {
 impl Linker {
     pub fn new() -> Linker {
         Linker {
-            defs: HashMap::new(),
+            defs: BTreeMap::new(),
             store: None,
             allow_shadowing: false,
             max_wasm_stack: DEFAULT_MAX_WASM_STACK,
@@ -317,7 +318,7 @@ impl Linker {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
     use vibewasm_format::ValType;

@@ -32,14 +32,25 @@
 //! ([`crate::signals::register_reservation`]) for the memory's whole life:
 //! a fault of guard-page code is a trap only inside one of them.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+//!
+//! Without an operating system's virtual memory (the `no_std` core, or a
+//! host that installed a [`crate::Platform`]), a movable memory's
+//! reservation is memory from [`crate::Platform::alloc_memory`], all of it
+//! accessible and zeroed from the start, and moving is allocating anew,
+//! copying and freeing.
+
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use vibewasm_format::vmctx::MemoryDef;
 use vibewasm_format::MAX_PAGES64;
 use vibewasm_format::{MemoryType, GUARD_RESERVATION};
 
 use crate::error::InstantiationError;
+use crate::platform::{self, Platform};
+use crate::prelude::*;
 use crate::raw::RawBox;
+#[cfg(feature = "std")]
 use crate::signals::{self, AddressRange, Registration};
 
 /// Bytes in a wasm page.
@@ -70,6 +81,7 @@ pub(crate) enum Reservation {
 }
 
 /// Reserves `len` bytes of inaccessible address space.
+#[cfg(feature = "std")]
 fn reserve(len: usize) -> std::io::Result<*mut u8> {
     #[cfg(target_os = "linux")]
     let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
@@ -77,7 +89,7 @@ fn reserve(len: usize) -> std::io::Result<*mut u8> {
     let flags = libc::MAP_PRIVATE | libc::MAP_ANON;
     // SAFETY: a fresh anonymous mapping at an address of the kernel's
     // choosing cannot overlap anything Rust owns.
-    let base = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_NONE, flags, -1, 0) };
+    let base = unsafe { libc::mmap(core::ptr::null_mut(), len, libc::PROT_NONE, flags, -1, 0) };
     if base == libc::MAP_FAILED {
         return Err(std::io::Error::last_os_error());
     }
@@ -89,6 +101,7 @@ fn reserve(len: usize) -> std::io::Result<*mut u8> {
 /// # Safety
 /// The range must lie in a reservation of the caller's, where nothing
 /// reads or writes yet.
+#[cfg(feature = "std")]
 unsafe fn make_writable(base: *mut u8, len: usize) -> std::io::Result<()> {
     if len == 0 {
         return Ok(());
@@ -117,9 +130,77 @@ pub(crate) struct LinearMemory {
     max_pages: u64,
     /// The embedder's limit.
     limit_pages: AtomicU64,
+    /// Where the reservation comes from.
+    backing: Backing,
     /// The reservation's registration with the fault handler (guard
     /// reservations only); dropped before the reservation is unmapped.
+    #[cfg(feature = "std")]
     registration: Option<Registration<AddressRange>>,
+}
+
+/// Who provides a memory's reservation.
+#[derive(Clone, Copy)]
+enum Backing {
+    /// The operating system: `mmap`ed `PROT_NONE`, pages made accessible
+    /// as the memory grows.
+    #[cfg(feature = "std")]
+    Os,
+    /// The installed platform: allocated zeroed and accessible whole.
+    Platform(&'static dyn Platform),
+}
+
+impl Backing {
+    /// `len` bytes of address space: inaccessible (the OS) or zeroed and
+    /// accessible (a platform).
+    fn reserve(self, len: usize) -> Result<*mut u8, String> {
+        match self {
+            #[cfg(feature = "std")]
+            Backing::Os => reserve(len).map_err(|e| e.to_string()),
+            Backing::Platform(platform) => platform
+                .alloc_memory(len)
+                .map(NonNull::as_ptr)
+                .ok_or_else(|| "the platform has no memory for it".to_string()),
+        }
+    }
+
+    /// Makes `[base, base + len)` of a reservation readable and writable.
+    ///
+    /// # Safety
+    /// As for `make_writable`.
+    unsafe fn commit(self, base: *mut u8, len: usize) -> Result<(), String> {
+        match self {
+            // SAFETY: forwarded.
+            #[cfg(feature = "std")]
+            Backing::Os => unsafe { make_writable(base, len) }.map_err(|e| e.to_string()),
+            // Accessible (and zeroed, never written past the memory's size)
+            // since it was allocated.
+            Backing::Platform(_) => {
+                let _ = (base, len);
+                Ok(())
+            }
+        }
+    }
+
+    /// Gives a reservation back.
+    ///
+    /// # Safety
+    /// `base` and `len` are one reservation of this backing's, which
+    /// nothing uses any more.
+    unsafe fn release(self, base: *mut u8, len: usize) {
+        match self {
+            // SAFETY: guaranteed by the caller.
+            #[cfg(feature = "std")]
+            Backing::Os => unsafe {
+                libc::munmap(base.cast(), len);
+            },
+            Backing::Platform(platform) => {
+                if let Some(base) = NonNull::new(base) {
+                    // SAFETY: guaranteed by the caller.
+                    unsafe { platform.free_memory(base, len) }
+                }
+            }
+        }
+    }
 }
 
 /// An access outside the memory (or the data segment) it was meant for.
@@ -131,7 +212,7 @@ pub(crate) fn checked_range(
     start: u64,
     len: u64,
     size: u64,
-) -> Result<std::ops::Range<usize>, OutOfBounds> {
+) -> Result<core::ops::Range<usize>, OutOfBounds> {
     let end = start.checked_add(len).ok_or(OutOfBounds)?;
     if end > size {
         return Err(OutOfBounds);
@@ -186,7 +267,24 @@ impl LinearMemory {
                 .clamp(WASM_PAGE_SIZE, max_bytes)
                 as usize,
         };
-        let base = reserve(reserved).map_err(|e| {
+        let backing = match (reservation, platform::installed()) {
+            #[cfg(feature = "std")]
+            (Reservation::Guard, _) | (Reservation::Movable { .. }, None) => Backing::Os,
+            #[cfg(not(feature = "std"))]
+            (Reservation::Guard, _) => {
+                return Err(InstantiationError::Unsupported(
+                    "guard-page bounds checks need the loader's `std` feature (an operating \
+                     system's virtual memory and fault handler); compile with explicit checks"
+                        .into(),
+                ))
+            }
+            (Reservation::Movable { .. }, Some(platform)) => Backing::Platform(platform),
+            #[cfg(not(feature = "std"))]
+            (Reservation::Movable { .. }, None) => {
+                return Err(InstantiationError::Resource(platform::NO_PLATFORM.into()))
+            }
+        };
+        let base = backing.reserve(reserved).map_err(|e| {
             let hint = match reservation {
                 Reservation::Guard => {
                     " (guard-page bounds checks need it; code compiled with explicit \
@@ -207,9 +305,11 @@ impl LinearMemory {
             ty,
             max_pages,
             limit_pages: AtomicU64::new(limit_pages),
+            backing,
             // Only guard-page code faults on purpose, and it only uses
             // guard reservations (see `Reservation`), which never move, so
             // the range is fixed.
+            #[cfg(feature = "std")]
             registration: guard.then(|| signals::register_reservation(base as usize, reserved)),
         };
         // From here on `memory`'s Drop unmaps the reservation on failure.
@@ -286,7 +386,7 @@ impl LinearMemory {
     }
 
     /// Makes pages `[from, to)` readable and writable.
-    fn make_accessible(&self, from: u64, to: u64) -> std::io::Result<()> {
+    fn make_accessible(&self, from: u64, to: u64) -> Result<(), String> {
         if to <= from {
             return Ok(());
         }
@@ -298,7 +398,7 @@ impl LinearMemory {
         let len = ((to - from) * WASM_PAGE_SIZE) as usize;
         // SAFETY: the range is inside our own reservation (see above) and
         // beyond the current size, where nothing reads or writes.
-        unsafe { make_writable(self.parts().0.add(start), len) }
+        unsafe { self.backing.commit(self.parts().0.add(start), len) }
     }
 
     /// Moves a movable memory to a new reservation of at least `pages`
@@ -309,27 +409,27 @@ impl LinearMemory {
     /// # Safety
     /// See the contract above: nothing holds the old base (generated code
     /// reloads it after every call and `memory.grow`).
-    unsafe fn relocate(&self, pages: u64) -> std::io::Result<()> {
+    unsafe fn relocate(&self, pages: u64) -> Result<(), String> {
         let (old_base, len) = self.parts();
         let old_reserved = self.reserved_bytes();
         let needed = (pages * WASM_PAGE_SIZE) as usize;
         let max_bytes = (self.max_pages * WASM_PAGE_SIZE) as usize;
         let reserved = old_reserved.saturating_mul(2).min(max_bytes).max(needed);
-        let base = reserve(reserved)?;
+        let base = self.backing.reserve(reserved)?;
         // SAFETY: the first `needed` bytes of the fresh reservation.
-        if let Err(e) = unsafe { make_writable(base, needed) } {
+        if let Err(e) = unsafe { self.backing.commit(base, needed) } {
             // SAFETY: the reservation just made, used by nothing.
-            unsafe { libc::munmap(base.cast(), reserved) };
+            unsafe { self.backing.release(base, reserved) };
             return Err(e);
         }
         // SAFETY: `len <= needed` bytes: accessible in both, which are
         // distinct mappings; nothing else accesses them (contract).
-        unsafe { std::ptr::copy_nonoverlapping(old_base, base, len as usize) };
+        unsafe { core::ptr::copy_nonoverlapping(old_base, base, len as usize) };
         // SAFETY: the contract: nobody holds the old base any more; the
         // descriptor is written under the same contract.
         unsafe {
             (*self.def.as_ptr()).base = base;
-            libc::munmap(old_base.cast(), old_reserved);
+            self.backing.release(old_base, old_reserved);
         }
         self.reserved.store(reserved, Ordering::Relaxed);
         Ok(())
@@ -389,7 +489,7 @@ impl LinearMemory {
         // SAFETY: both ranges were checked to lie in the accessible bytes
         // of their memories; `copy` allows overlap (the same memory);
         // nothing else accesses them (contract).
-        unsafe { std::ptr::copy(from_base.add(src.start), base.add(dst.start), src.len()) };
+        unsafe { core::ptr::copy(from_base.add(src.start), base.add(dst.start), src.len()) };
         Ok(())
     }
 
@@ -401,7 +501,7 @@ impl LinearMemory {
         let (base, size) = self.parts();
         let dst = checked_range(dst, len, size)?;
         // SAFETY: as in `copy_from`.
-        unsafe { std::ptr::write_bytes(base.add(dst.start), value, dst.len()) };
+        unsafe { core::ptr::write_bytes(base.add(dst.start), value, dst.len()) };
         Ok(())
     }
 
@@ -422,7 +522,7 @@ impl LinearMemory {
         let dst = checked_range(dst, len, size)?;
         // SAFETY: as in `copy_from`; the source is a separate allocation.
         unsafe {
-            std::ptr::copy_nonoverlapping(bytes[src].as_ptr(), base.add(dst.start), dst.len())
+            core::ptr::copy_nonoverlapping(bytes[src].as_ptr(), base.add(dst.start), dst.len())
         };
         Ok(())
     }
@@ -441,15 +541,20 @@ impl LinearMemory {
         &self,
         at: u64,
         image: &[u8],
-        file: Option<(std::os::fd::BorrowedFd<'_>, u64)>,
+        #[cfg(feature = "std")] file: Option<(std::os::fd::BorrowedFd<'_>, u64)>,
     ) -> Result<bool, OutOfBounds> {
         let (base, size) = self.parts();
         let range = checked_range(at, image.len() as u64, size)?;
         if range.is_empty() {
             return Ok(false);
         }
+        #[cfg(feature = "std")]
         let page = crate::artifact::page_size() as usize;
-        if let Some((fd, offset)) = file {
+        // The granularity of the zero pages skipped below.
+        #[cfg(not(feature = "std"))]
+        let page = 4096;
+        #[cfg(feature = "std")]
+        if let Some((fd, offset)) = file.filter(|_| matches!(self.backing, Backing::Os)) {
             if range.start.is_multiple_of(page) && range.len().is_multiple_of(page) {
                 // SAFETY: forwarded (the range is accessible and unused).
                 if unsafe { self.map_file(range.clone(), fd, offset) } {
@@ -465,7 +570,7 @@ impl LinearMemory {
                 // SAFETY: `dst..dst + chunk.len()` lies in `range`, checked
                 // above to be accessible; `image` is not in this memory.
                 unsafe {
-                    std::ptr::copy_nonoverlapping(chunk.as_ptr(), base.add(dst), chunk.len())
+                    core::ptr::copy_nonoverlapping(chunk.as_ptr(), base.add(dst), chunk.len())
                 };
             }
         }
@@ -478,9 +583,10 @@ impl LinearMemory {
     ///
     /// # Safety
     /// As for [`Self::init_image`].
+    #[cfg(feature = "std")]
     unsafe fn map_file(
         &self,
-        range: std::ops::Range<usize>,
+        range: core::ops::Range<usize>,
         fd: std::os::fd::BorrowedFd<'_>,
         offset: u64,
     ) -> bool {
@@ -549,7 +655,7 @@ impl LinearMemory {
         let (base, size) = self.parts();
         let src = checked_range(src, out.len() as u64, size)?;
         // SAFETY: as in `write`, the other way round.
-        unsafe { std::ptr::copy_nonoverlapping(base.add(src.start), out.as_mut_ptr(), src.len()) };
+        unsafe { core::ptr::copy_nonoverlapping(base.add(src.start), out.as_mut_ptr(), src.len()) };
         Ok(())
     }
 }
@@ -558,12 +664,13 @@ impl Drop for LinearMemory {
     fn drop(&mut self) {
         // Unregistered first: once unmapped, the range may be mapped again
         // by anyone, and a fault there is no longer one of this memory.
+        #[cfg(feature = "std")]
         drop(self.registration.take());
-        // SAFETY: unmaps exactly the current reservation (made in `new` or
-        // `relocate`); every slice handed out borrowed `self` (or the store
-        // owning it), so none outlives this.
+        // SAFETY: gives back exactly the current reservation (made in `new`
+        // or `relocate`); every slice handed out borrowed `self` (or the
+        // store owning it), so none outlives this.
         unsafe {
-            libc::munmap(self.parts().0.cast(), self.reserved_bytes());
+            self.backing.release(self.parts().0, self.reserved_bytes());
         }
     }
 }
@@ -577,7 +684,7 @@ pub(crate) unsafe fn memory_parts(def: *const MemoryDef) -> (*mut u8, usize) {
     unsafe { ((*def).base, (*def).len as usize) }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
 
@@ -586,7 +693,7 @@ mod tests {
         // SAFETY: the memory is owned by the test alone.
         unsafe {
             let (base, len) = m.bytes();
-            std::slice::from_raw_parts(base, len).to_vec()
+            core::slice::from_raw_parts(base, len).to_vec()
         }
     }
 
@@ -618,7 +725,7 @@ mod tests {
     /// ask of their callers. Its methods are therefore safe.
     struct Owned(LinearMemory);
 
-    impl std::ops::Deref for Owned {
+    impl core::ops::Deref for Owned {
         type Target = LinearMemory;
         fn deref(&self) -> &LinearMemory {
             &self.0

@@ -1,8 +1,9 @@
 //! A module: a loaded artifact, ready to be instantiated many times, from
 //! many threads.
 
+use alloc::sync::Arc;
+#[cfg(feature = "std")]
 use std::path::Path;
-use std::sync::Arc;
 
 use vibewasm_format::{Export, Import};
 
@@ -25,6 +26,7 @@ impl Module {
     /// Loads the artifact file at `path` (mapped, code shared between
     /// processes; copied instead when [`crate::EngineConfig::perf_map`] is
     /// on, so that `perf` finds it in the perf map).
+    #[cfg(feature = "std")]
     pub fn from_file(engine: &Engine, path: impl AsRef<Path>) -> Result<Module, Error> {
         let copy_code = engine.config().perf_map || crate::perf_map::env_enabled();
         let artifact = Artifact::open_for(path.as_ref(), copy_code)?;
@@ -39,7 +41,10 @@ impl Module {
     /// Wraps an artifact that is already loaded (and lists its code in
     /// the perf map if [`crate::EngineConfig::perf_map`] asks for it).
     pub fn from_artifact(engine: &Engine, artifact: Arc<Artifact>) -> Result<Module, Error> {
+        #[cfg(feature = "std")]
         crate::perf_map::publish(&artifact, engine.config().perf_map);
+        #[cfg(not(feature = "std"))]
+        let _ = engine;
         Ok(Module { artifact })
     }
 

@@ -136,7 +136,7 @@ fn call(
     Ok(out)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
 

@@ -168,7 +168,7 @@ fn is_own_regular_file(file: &std::fs::File) -> bool {
     meta.file_type().is_file() && meta.uid() == euid && meta.nlink() == 1
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
     use vibewasm_format::{encode_tables, CodeRange, Import, ImportKind, SiteTables, Trampolines};

@@ -6,8 +6,9 @@
 //! uniqueness guarantee would be violated by those accesses) makes that sound;
 //! the owners below free them on drop.
 
-use std::alloc::Layout;
-use std::ptr::NonNull;
+use crate::prelude::*;
+use core::alloc::Layout;
+use core::ptr::NonNull;
 
 /// A heap value owned through a raw pointer (`Box::into_raw`), freed on drop.
 pub(crate) struct RawBox<T: ?Sized>(NonNull<T>);
@@ -50,7 +51,7 @@ impl VmctxBuf {
         // fixed header alone is 64 bytes anyway.
         let layout = Layout::from_size_align(size.max(8), 8).ok()?;
         // SAFETY: `layout` has a non-zero size.
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        let ptr = unsafe { alloc::alloc::alloc_zeroed(layout) };
         Some(VmctxBuf {
             ptr: NonNull::new(ptr)?,
             layout,
@@ -101,7 +102,7 @@ impl VmctxBuf {
         unsafe { p.cast::<u64>().read_unaligned() }
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, feature = "std"))]
     pub(crate) fn read_u32(&self, offset: i32) -> u32 {
         let p = self.slot_ptr(offset, 4);
         // SAFETY: as in `read_u64`, for 4 bytes.
@@ -112,7 +113,7 @@ impl VmctxBuf {
 impl Drop for VmctxBuf {
     fn drop(&mut self) {
         // SAFETY: allocated in `new` with exactly this layout, freed once.
-        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
+        unsafe { alloc::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
     }
 }
 
@@ -131,7 +132,7 @@ pub(crate) unsafe fn read_vmctx_ptr<T>(vmctx: *const u8, offset: i32) -> *mut T 
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
 

@@ -34,10 +34,13 @@
 //! ([`Store::set_epoch_counter`]); each store starts with a counter of its
 //! own.
 
-use std::cell::UnsafeCell;
-use std::marker::PhantomData;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use crate::prelude::*;
+use alloc::sync::Arc;
+use core::cell::UnsafeCell;
+use core::marker::PhantomData;
+use core::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use crate::sync::Mutex;
 
 use vibewasm_format::vmctx::{RuntimeState, RUNTIME};
 
@@ -102,7 +105,7 @@ unsafe fn fuel_cell<'a>(runtime: *mut RuntimeState) -> &'a AtomicI64 {
     // SAFETY: the field is an 8-byte aligned i64 inside a live allocation
     // (caller's guarantee); `AtomicI64` has the same size and alignment,
     // and every Rust access to it is atomic (this function is the only way).
-    unsafe { AtomicI64::from_ptr(std::ptr::addr_of_mut!((*runtime).fuel)) }
+    unsafe { AtomicI64::from_ptr(core::ptr::addr_of_mut!((*runtime).fuel)) }
 }
 
 /// Per-store state for fuel, epochs and backtraces.
@@ -125,16 +128,13 @@ impl Default for Sandbox {
 
 impl Sandbox {
     fn counter(&self) -> EpochCounter {
-        self.epoch.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.epoch.lock().clone()
     }
 
     /// The epoch counter's address, for `RuntimeState::epoch_counter`. It
     /// stays valid until the counter is replaced (under the store).
     pub(crate) fn counter_ptr(&self) -> *const u64 {
-        self.epoch
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ptr()
+        self.epoch.lock().as_ptr()
     }
 }
 
@@ -198,7 +198,7 @@ impl Store {
     pub fn set_epoch_counter(&self, counter: &EpochCounter) -> Result<(), AccessError> {
         let guard = self.enter()?;
         let sandbox = &self.inner.sandbox;
-        *sandbox.epoch.lock().unwrap_or_else(|e| e.into_inner()) = counter.clone();
+        *sandbox.epoch.lock() = counter.clone();
         // SAFETY: as in `set_fuel`. The counter just stored is kept alive by
         // the store until replaced, again under the store.
         unsafe { (*guard.runtime()).epoch_counter = counter.as_ptr() };
@@ -322,7 +322,7 @@ impl EpochDeadline<'_> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
 
@@ -357,7 +357,7 @@ mod tests {
     /// nobody wrote: each one written has equal halves.
     #[test]
     fn fuel_is_read_while_another_thread_sets_it() {
-        use std::sync::atomic::AtomicBool;
+        use core::sync::atomic::AtomicBool;
         let rounds: u64 = if cfg!(miri) { 20 } else { 20_000 };
         let pattern = |k: u64| k << 32 | k;
         let store = Store::default();

@@ -503,7 +503,7 @@ fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
     use vibewasm_format::{encode_tables, FaultSite, SiteTables, TrapCode, FAULT_SITE_FLAG};

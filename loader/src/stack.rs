@@ -15,12 +15,13 @@ pub const RED_ZONE: usize = 128 * 1024;
 pub const DEFAULT_MAX_WASM_STACK: usize = 1024 * 1024;
 
 /// `(lowest, highest)` address of the current thread's stack, if the OS says.
+#[cfg(feature = "std")]
 pub fn thread_stack_bounds() -> Option<(usize, usize)> {
     thread_local! {
         // Asking is not free (on the main thread glibc parses /proc/self/maps),
         // and a thread's stack never moves.
-        static BOUNDS: std::cell::Cell<Option<Option<(usize, usize)>>> =
-            const { std::cell::Cell::new(None) };
+        static BOUNDS: core::cell::Cell<Option<Option<(usize, usize)>>> =
+            const { core::cell::Cell::new(None) };
     }
     BOUNDS.with(|cell| match cell.get() {
         Some(bounds) => bounds,
@@ -32,16 +33,16 @@ pub fn thread_stack_bounds() -> Option<(usize, usize)> {
     })
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(all(feature = "std", target_os = "linux"))]
 fn query_stack_bounds() -> Option<(usize, usize)> {
-    let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
+    let mut attr = core::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
     // SAFETY: pthread_getattr_np initialises `attr` for the calling thread
     // when it returns 0; only then is it read and destroyed (exactly once).
     unsafe {
         if libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) != 0 {
             return None;
         }
-        let mut addr: *mut libc::c_void = std::ptr::null_mut();
+        let mut addr: *mut libc::c_void = core::ptr::null_mut();
         let mut size: libc::size_t = 0;
         let rc = libc::pthread_attr_getstack(attr.as_ptr(), &mut addr, &mut size);
         libc::pthread_attr_destroy(attr.as_mut_ptr());
@@ -53,7 +54,7 @@ fn query_stack_bounds() -> Option<(usize, usize)> {
     }
 }
 
-#[cfg(target_os = "macos")]
+#[cfg(all(feature = "std", target_os = "macos"))]
 fn query_stack_bounds() -> Option<(usize, usize)> {
     // SAFETY: both functions only read the calling thread's own descriptor.
     let (high, size) = unsafe {
@@ -66,7 +67,7 @@ fn query_stack_bounds() -> Option<(usize, usize)> {
     Some((high.checked_sub(size)?, high))
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+#[cfg(all(feature = "std", not(any(target_os = "linux", target_os = "macos"))))]
 fn query_stack_bounds() -> Option<(usize, usize)> {
     None
 }
@@ -75,7 +76,7 @@ fn query_stack_bounds() -> Option<(usize, usize)> {
 #[inline(never)]
 pub fn approximate_sp() -> usize {
     let marker = 0u8;
-    std::hint::black_box(&marker) as *const u8 as usize
+    core::hint::black_box(&marker) as *const u8 as usize
 }
 
 /// The limit for wasm entered at stack pointer `sp`: `max_wasm_stack` below
@@ -103,10 +104,14 @@ pub fn compute_limit(
 /// The stack limit for wasm entered from here, or `None` if the thread is
 /// already too deep to enter wasm.
 pub fn wasm_stack_limit(max_wasm_stack: usize) -> Option<usize> {
-    compute_limit(thread_stack_bounds(), approximate_sp(), max_wasm_stack)
+    compute_limit(
+        crate::platform::stack_bounds(),
+        approximate_sp(),
+        max_wasm_stack,
+    )
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
 

@@ -26,11 +26,14 @@
 //! [`crate::AccessError::StoreBusy`] instead of waiting. In particular, a
 //! host function cannot call back into its own store.
 
-use std::any::Any;
-use std::cell::UnsafeCell;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use crate::prelude::*;
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use core::any::Any;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use crate::sync::Mutex;
 
 use vibewasm_format::vmctx::RuntimeState;
 
@@ -50,7 +53,7 @@ use crate::values::{ExternRef, FuncRefHandle, Val};
 pub(crate) struct Objects {
     pub(crate) instances: Vec<RawBox<InstanceData>>,
     /// Every instance by the address of its vmctx (to attribute traps).
-    pub(crate) by_vmctx: HashMap<usize, *const InstanceData>,
+    pub(crate) by_vmctx: BTreeMap<usize, *const InstanceData>,
     pub(crate) memories: Vec<RawBox<LinearMemory>>,
     pub(crate) tables: Vec<RawBox<Table>>,
     /// Value cells of globals created by the host, and of the `v128`
@@ -188,11 +191,7 @@ impl Store {
     /// An externref standing for `value`; [`Store::extern_data`] gives the
     /// value back. The store keeps `value` alive as long as it lives.
     pub fn extern_ref(&self, value: Arc<dyn Any + Send + Sync>) -> ExternRef {
-        let mut data = self
-            .inner
-            .extern_data
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut data = self.inner.extern_data.lock();
         data.push(value);
         ExternRef::from_raw(EXTERN_DATA_TAG | data.len() as u64).expect("tagged, never zero")
     }
@@ -203,11 +202,7 @@ impl Store {
         if r.raw() & EXTERN_DATA_TAG == 0 {
             return None;
         }
-        let data = self
-            .inner
-            .extern_data
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let data = self.inner.extern_data.lock();
         data.get(usize::try_from(index).ok()?).cloned()
     }
 
@@ -235,8 +230,8 @@ impl Store {
     }
 }
 
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for Store {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Store").field("id", &self.inner.id).finish()
     }
 }
@@ -308,7 +303,7 @@ impl Drop for StoreGuard<'_> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
 

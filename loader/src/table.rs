@@ -2,7 +2,8 @@
 //! stable [`TableDef`] pointing to 8-byte elements (a `funcref` is a
 //! `*const FuncRef`, an `externref` a host handle, 0 is null).
 
-use std::cell::UnsafeCell;
+use crate::prelude::*;
+use core::cell::UnsafeCell;
 
 use vibewasm_format::vmctx::TableDef;
 use vibewasm_format::{TableType, ValType};
@@ -139,7 +140,7 @@ impl Table {
             // SAFETY: `old` elements are live in the old storage, and the
             // fresh one (not shared yet) has room for `capacity > old`.
             unsafe {
-                std::ptr::copy_nonoverlapping(elements, fresh.as_ptr().cast::<u64>(), old as usize)
+                core::ptr::copy_nonoverlapping(elements, fresh.as_ptr().cast::<u64>(), old as usize)
             };
             elements = fresh.as_ptr().cast();
             // SAFETY: as above; re-point the descriptor before the old
@@ -188,7 +189,7 @@ impl Table {
         let dst = checked_range(dst, len, size)?;
         // SAFETY: both ranges checked; separate allocations.
         unsafe {
-            std::ptr::copy_nonoverlapping(items[src].as_ptr(), elements.add(dst.start), dst.len())
+            core::ptr::copy_nonoverlapping(items[src].as_ptr(), elements.add(dst.start), dst.len())
         };
         Ok(())
     }
@@ -210,12 +211,12 @@ impl Table {
         let src = checked_range(src, len, from_len)?;
         let dst = checked_range(dst, len, to_len)?;
         // SAFETY: both ranges checked; `copy` allows overlap.
-        unsafe { std::ptr::copy(from.add(src.start), to.add(dst.start), dst.len()) };
+        unsafe { core::ptr::copy(from.add(src.start), to.add(dst.start), dst.len()) };
         Ok(())
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
 
@@ -225,7 +226,7 @@ mod tests {
     /// storage). Its methods are therefore safe.
     struct Owned(Table);
 
-    impl std::ops::Deref for Owned {
+    impl core::ops::Deref for Owned {
         type Target = Table;
         fn deref(&self) -> &Table {
             &self.0
@@ -284,7 +285,7 @@ mod tests {
             let def = &*t.def_ptr();
             (
                 def.len,
-                std::slice::from_raw_parts(def.elements, def.len as usize).to_vec(),
+                core::slice::from_raw_parts(def.elements, def.len as usize).to_vec(),
             )
         }
     }

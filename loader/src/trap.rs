@@ -1,6 +1,7 @@
 //! Traps: why a call into wasm stopped early, and where.
 
-use std::fmt;
+use crate::prelude::*;
+use core::fmt;
 
 use vibewasm_format::TrapCode;
 
@@ -149,9 +150,9 @@ impl fmt::Display for Trap {
     }
 }
 
-impl std::error::Error for Trap {}
+impl core::error::Error for Trap {}
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
 

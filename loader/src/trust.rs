@@ -6,12 +6,14 @@
 //! [`vibewasm_format::sign_artifact`]) by one of the [`TrustedKeys`], and
 //! check that before any page of its code becomes executable.
 
+#[cfg(feature = "std")]
 use std::path::Path;
 
 use vibewasm_format::{read_artifact, verify_signature, PublicKey};
 
 use crate::artifact::Artifact;
 use crate::error::LoadError;
+use crate::prelude::*;
 
 /// The public keys whose signatures a loader accepts. With no keys, every
 /// artifact is refused (unsigned ones and signed ones alike).
@@ -43,6 +45,7 @@ impl TrustedKeys {
 
     /// Trusts the key in a public key file (as `vibewasmc keygen` writes
     /// `NAME.pub`), and returns it.
+    #[cfg(feature = "std")]
     pub fn add_file(&mut self, path: impl AsRef<Path>) -> Result<PublicKey, LoadError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
@@ -90,6 +93,7 @@ impl Artifact {
     /// bytes whose code is mapped executable, so the file changing
     /// underneath cannot slip code past the check. (Backtraces of such an
     /// artifact name no file, as for [`Artifact::from_bytes`].)
+    #[cfg(feature = "std")]
     pub fn open_trusted(
         path: impl AsRef<Path>,
         trusted: &TrustedKeys,
@@ -99,17 +103,19 @@ impl Artifact {
             path: path.to_path_buf(),
             source,
         })?;
-        load_trusted(&bytes, trusted).map_err(|e| match e {
-            LoadError::Format { source, .. } => LoadError::Format {
-                path: Some(path.to_path_buf()),
-                source,
-            },
-            LoadError::Map { source, .. } => LoadError::Map {
-                path: Some(path.to_path_buf()),
-                source,
-            },
-            other => other,
-        })
+        load_trusted(&bytes, trusted)
+            .and_then(|()| Artifact::from_bytes(&bytes))
+            .map_err(|e| match e {
+                LoadError::Format { source, .. } => LoadError::Format {
+                    path: Some(path.to_path_buf()),
+                    source,
+                },
+                LoadError::Map { reason, .. } => LoadError::Map {
+                    path: Some(path.to_path_buf()),
+                    reason,
+                },
+                other => other,
+            })
     }
 
     /// Like [`Artifact::from_bytes`], but refuses the artifact unless it is
@@ -117,13 +123,25 @@ impl Artifact {
     /// (so damage is reported as a checksum mismatch), then the signature,
     /// and only then is code mapped executable.
     pub fn from_bytes_trusted(bytes: &[u8], trusted: &TrustedKeys) -> Result<Artifact, LoadError> {
-        load_trusted(bytes, trusted)
+        load_trusted(bytes, trusted)?;
+        Artifact::from_bytes(bytes)
+    }
+
+    /// Like [`Artifact::from_static`] (code run in place where the platform
+    /// allows), but refuses the artifact unless it is signed by one of
+    /// `trusted`, checked before its code is used.
+    pub fn from_static_trusted(
+        bytes: &'static [u8],
+        trusted: &TrustedKeys,
+    ) -> Result<Artifact, LoadError> {
+        load_trusted(bytes, trusted)?;
+        Artifact::from_static(bytes)
     }
 }
 
-fn load_trusted(bytes: &[u8], trusted: &TrustedKeys) -> Result<Artifact, LoadError> {
+/// Every check of `read_artifact`, then the signature.
+fn load_trusted(bytes: &[u8], trusted: &TrustedKeys) -> Result<(), LoadError> {
     let format = |source| LoadError::Format { path: None, source };
     read_artifact(bytes).map_err(format)?;
-    trusted.verify(bytes).map_err(format)?;
-    Artifact::from_bytes(bytes)
+    trusted.verify(bytes).map_err(format)
 }

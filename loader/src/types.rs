@@ -6,27 +6,28 @@
 //! functions of another instance). Ids are never freed: the set of distinct
 //! signatures a process sees is small.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use alloc::collections::BTreeMap;
+
+use crate::prelude::*;
+use crate::sync::{Mutex, MutexGuard};
 
 use vibewasm_format::FuncType;
 
-#[derive(Default)]
 struct Interner {
-    ids: HashMap<FuncType, u32>,
+    ids: BTreeMap<FuncType, u32>,
     /// Signature of id `i + 1`.
     types: Vec<FuncType>,
 }
 
-fn interner() -> std::sync::MutexGuard<'static, Interner> {
-    static INTERNER: OnceLock<Mutex<Interner>> = OnceLock::new();
+fn interner() -> MutexGuard<'static, Interner> {
     // A panic while holding the lock cannot leave the interner half-updated
     // (the id is computed before both inserts, which cannot fail), so a
-    // poisoned lock is still consistent.
-    INTERNER
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+    // poisoned lock is still consistent (`sync::Mutex` ignores poisoning).
+    static INTERNER: Mutex<Interner> = Mutex::new(Interner {
+        ids: BTreeMap::new(),
+        types: Vec::new(),
+    });
+    INTERNER.lock()
 }
 
 /// The process-wide id of `ty`. Ids start at 1, so a zeroed (null) table
@@ -49,7 +50,7 @@ pub(crate) fn type_of_id(id: u64) -> Option<FuncType> {
     interner().types.get(index).cloned()
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
     use vibewasm_format::ValType;

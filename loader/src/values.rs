@@ -1,7 +1,8 @@
 //! Values crossing the host/wasm boundary, and how they sit in the 8-byte
 //! argument slots of the calling convention (see `vibewasm_format::vmctx`).
 
-use std::num::NonZeroU64;
+use crate::prelude::*;
+use core::num::NonZeroU64;
 
 use vibewasm_format::vmctx::FuncRef;
 use vibewasm_format::ValType;
@@ -91,13 +92,13 @@ pub(crate) enum SlotError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OutOfSlots;
 
-impl std::fmt::Display for OutOfSlots {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Display for OutOfSlots {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("the argument slots end before the value does")
     }
 }
 
-impl std::error::Error for OutOfSlots {}
+impl core::error::Error for OutOfSlots {}
 
 impl Val {
     pub fn ty(&self) -> ValType {
@@ -319,8 +320,8 @@ impl From<u128> for Val {
     }
 }
 
-impl std::fmt::Display for Val {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Display for Val {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match *self {
             Val::I32(v) => write!(f, "i32:{v}"),
             Val::I64(v) => write!(f, "i64:{v}"),
@@ -500,7 +501,7 @@ impl_type_list!(6; A 0, B 1, C 2, D 3, E 4, F 5);
 /// Most slots a [`WasmTypeList`] takes: six `v128`s.
 pub(crate) const MAX_LIST_SLOTS: usize = 12;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
 
@@ -611,8 +612,8 @@ mod tests {
         assert_eq!(back, vals);
         // A funcref of another store is refused; one of this store is written.
         let record = FuncRef {
-            code: std::ptr::null(),
-            vmctx: std::ptr::null_mut(),
+            code: core::ptr::null(),
+            vmctx: core::ptr::null_mut(),
             type_id: 1,
         };
         let f = Val::FuncRef(FuncRefHandle::new(3, &record));
@@ -640,8 +641,8 @@ mod tests {
             Some(Val::ExternRef(Some(r)))
         );
         let record = FuncRef {
-            code: std::ptr::null(),
-            vmctx: std::ptr::null_mut(),
+            code: core::ptr::null(),
+            vmctx: core::ptr::null_mut(),
             type_id: 1,
         };
         let f = FuncRefHandle::new(3, &record).unwrap();

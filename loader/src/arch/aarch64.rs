@@ -26,6 +26,7 @@ use super::FrameStep;
 
 /// Whether the guard-page fault handler exists on this target: it needs
 /// the Linux `ucontext_t` layout below.
+#[cfg(feature = "std")]
 pub(crate) const SIGNALS_SUPPORTED: bool = cfg!(target_os = "linux");
 
 /// The frame a stack-overflow stub builds before jumping to the trap path
@@ -37,12 +38,12 @@ pub(crate) const OVERFLOW_STUB_FRAME: u32 = 16;
 ///
 /// # Safety
 /// `context` must be the `ucontext_t` the kernel passed to a signal handler.
-#[cfg(target_os = "linux")]
+#[cfg(all(feature = "std", target_os = "linux"))]
 pub(crate) unsafe fn program_counter(context: *mut libc::c_void) -> *mut usize {
     let context = context.cast::<libc::ucontext_t>();
     // SAFETY: the caller guarantees `context` is a valid ucontext_t;
     // `uc_mcontext.pc` is the 64-bit program counter slot.
-    unsafe { std::ptr::addr_of_mut!((*context).uc_mcontext.pc).cast() }
+    unsafe { core::ptr::addr_of_mut!((*context).uc_mcontext.pc).cast() }
 }
 
 /// The saved trap-site register of an interrupted thread
@@ -50,26 +51,26 @@ pub(crate) unsafe fn program_counter(context: *mut libc::c_void) -> *mut usize {
 ///
 /// # Safety
 /// `context` must be the `ucontext_t` the kernel passed to a signal handler.
-#[cfg(target_os = "linux")]
+#[cfg(all(feature = "std", target_os = "linux"))]
 pub(crate) unsafe fn trap_site_register(context: *mut libc::c_void) -> *mut usize {
     const REGISTER: usize = vibewasm_format::TRAP_SITE_REGISTER_AARCH64 as usize;
     const _: () = assert!(REGISTER < 31);
     let context = context.cast::<libc::ucontext_t>();
     // SAFETY: the caller guarantees `context` is a valid ucontext_t;
     // `regs[0..31]` are the 64-bit slots of x0..x30.
-    unsafe { std::ptr::addr_of_mut!((*context).uc_mcontext.regs[REGISTER]).cast() }
+    unsafe { core::ptr::addr_of_mut!((*context).uc_mcontext.regs[REGISTER]).cast() }
 }
 
 /// Elsewhere the handler is never installed (see `SIGNALS_SUPPORTED`).
-#[cfg(not(target_os = "linux"))]
+#[cfg(all(feature = "std", not(target_os = "linux")))]
 pub(crate) unsafe fn program_counter(_context: *mut libc::c_void) -> *mut usize {
-    std::ptr::null_mut()
+    core::ptr::null_mut()
 }
 
 /// See `program_counter`.
-#[cfg(not(target_os = "linux"))]
+#[cfg(all(feature = "std", not(target_os = "linux")))]
 pub(crate) unsafe fn trap_site_register(_context: *mut libc::c_void) -> *mut usize {
-    std::ptr::null_mut()
+    core::ptr::null_mut()
 }
 
 /// The frame size of the trapping frame: the function's, except for a
@@ -114,7 +115,7 @@ pub(crate) fn sync_instruction_cache(code: &[u8]) {
     let ctr: u64;
     // SAFETY: reading CTR_EL0 has no side effects; Linux traps and
     // emulates it for EL0 where the hardware does not allow it.
-    unsafe { std::arch::asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack)) };
+    unsafe { core::arch::asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack)) };
     // Bits 19:16 (DminLine) and 3:0 (IminLine): log2 of the line size in
     // 4-byte words.
     let dline = 4usize << ((ctr >> 16) & 0xf);
@@ -125,24 +126,24 @@ pub(crate) fn sync_instruction_cache(code: &[u8]) {
         while line < end {
             // SAFETY: cleaning a cache line of memory we own and just wrote
             // changes no memory contents.
-            unsafe { std::arch::asm!("dc cvau, {}", in(reg) line, options(nostack)) };
+            unsafe { core::arch::asm!("dc cvau, {}", in(reg) line, options(nostack)) };
             line += dline;
         }
     }
     // SAFETY: a barrier; no memory access of its own.
-    unsafe { std::arch::asm!("dsb ish", options(nostack)) };
+    unsafe { core::arch::asm!("dsb ish", options(nostack)) };
     // DIC (bit 29): no instruction cache invalidation needed.
     if ctr & (1 << 29) == 0 {
         let mut line = start & !(iline - 1);
         while line < end {
             // SAFETY: invalidating instruction cache lines of our own
             // mapping changes no memory contents.
-            unsafe { std::arch::asm!("ic ivau, {}", in(reg) line, options(nostack)) };
+            unsafe { core::arch::asm!("ic ivau, {}", in(reg) line, options(nostack)) };
             line += iline;
         }
         // SAFETY: as above.
-        unsafe { std::arch::asm!("dsb ish", options(nostack)) };
+        unsafe { core::arch::asm!("dsb ish", options(nostack)) };
     }
     // SAFETY: a context synchronisation barrier.
-    unsafe { std::arch::asm!("isb", options(nostack)) };
+    unsafe { core::arch::asm!("isb", options(nostack)) };
 }

@@ -38,7 +38,7 @@ pub(crate) struct FrameStep {
     pub(crate) caller_sp: usize,
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
 

@@ -4,14 +4,17 @@ use vibewasm_format::{CodeRange, TrapSite};
 
 use super::FrameStep;
 
+#[cfg(feature = "std")]
 pub(crate) const SIGNALS_SUPPORTED: bool = false;
 
+#[cfg(feature = "std")]
 pub(crate) unsafe fn program_counter(_context: *mut libc::c_void) -> *mut usize {
-    std::ptr::null_mut()
+    core::ptr::null_mut()
 }
 
+#[cfg(feature = "std")]
 pub(crate) unsafe fn trap_site_register(_context: *mut libc::c_void) -> *mut usize {
-    std::ptr::null_mut()
+    core::ptr::null_mut()
 }
 
 pub(crate) fn trapping_frame_size(site: &TrapSite, function: &CodeRange) -> u32 {

@@ -6,18 +6,19 @@ use super::FrameStep;
 
 /// Whether the guard-page fault handler exists on this target: it needs
 /// the Linux `ucontext_t` layout below.
+#[cfg(feature = "std")]
 pub(crate) const SIGNALS_SUPPORTED: bool = cfg!(target_os = "linux");
 
 /// The saved program counter (`rip`) of an interrupted thread.
 ///
 /// # Safety
 /// `context` must be the `ucontext_t` the kernel passed to a signal handler.
-#[cfg(target_os = "linux")]
+#[cfg(all(feature = "std", target_os = "linux"))]
 pub(crate) unsafe fn program_counter(context: *mut libc::c_void) -> *mut usize {
     let context = context.cast::<libc::ucontext_t>();
     // SAFETY: the caller guarantees `context` is a valid ucontext_t; RIP
     // is a 64-bit register slot.
-    unsafe { std::ptr::addr_of_mut!((*context).uc_mcontext.gregs[libc::REG_RIP as usize]).cast() }
+    unsafe { core::ptr::addr_of_mut!((*context).uc_mcontext.gregs[libc::REG_RIP as usize]).cast() }
 }
 
 /// The saved trap-site register of an interrupted thread
@@ -25,25 +26,25 @@ pub(crate) unsafe fn program_counter(context: *mut libc::c_void) -> *mut usize {
 ///
 /// # Safety
 /// `context` must be the `ucontext_t` the kernel passed to a signal handler.
-#[cfg(target_os = "linux")]
+#[cfg(all(feature = "std", target_os = "linux"))]
 pub(crate) unsafe fn trap_site_register(context: *mut libc::c_void) -> *mut usize {
     const _: () = assert!(vibewasm_format::TRAP_SITE_REGISTER_X86_64 == 6);
     let context = context.cast::<libc::ucontext_t>();
     // SAFETY: the caller guarantees `context` is a valid ucontext_t; RSI
     // is a 64-bit register slot.
-    unsafe { std::ptr::addr_of_mut!((*context).uc_mcontext.gregs[libc::REG_RSI as usize]).cast() }
+    unsafe { core::ptr::addr_of_mut!((*context).uc_mcontext.gregs[libc::REG_RSI as usize]).cast() }
 }
 
 /// Elsewhere the handler is never installed (see `SIGNALS_SUPPORTED`).
-#[cfg(not(target_os = "linux"))]
+#[cfg(all(feature = "std", not(target_os = "linux")))]
 pub(crate) unsafe fn program_counter(_context: *mut libc::c_void) -> *mut usize {
-    std::ptr::null_mut()
+    core::ptr::null_mut()
 }
 
 /// See `program_counter`.
-#[cfg(not(target_os = "linux"))]
+#[cfg(all(feature = "std", not(target_os = "linux")))]
 pub(crate) unsafe fn trap_site_register(_context: *mut libc::c_void) -> *mut usize {
-    std::ptr::null_mut()
+    core::ptr::null_mut()
 }
 
 /// The frame size of the trapping frame: its trap site's

@@ -220,7 +220,7 @@ impl From<&libc::stat> for Filestat {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
 

@@ -80,7 +80,7 @@ pub(crate) fn fill_random(buf: &mut [u8]) -> WasiResult {
     Ok(())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
 

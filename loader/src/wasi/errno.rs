@@ -234,7 +234,7 @@ impl fmt::Display for Errno {
 /// The result of a WASI function body: `Ok` is success (errno 0).
 pub(crate) type WasiResult<T = ()> = Result<T, Errno>;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
 

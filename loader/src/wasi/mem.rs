@@ -104,7 +104,7 @@ impl<'a> GuestMemory<'a> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
 
