@@ -414,6 +414,40 @@ fn output_is_replaced_atomically() {
     assert_eq!(names.len(), 2, "{names:?}");
 }
 
+/// An output that is not a regular file is written in place and stays
+/// what it is (as root, `-o /dev/null` used to rename a regular file over
+/// the device node, which broke every later user of it); a directory is
+/// refused. Here through a symbolic link to `/dev/null`, which renaming
+/// would have replaced by a file.
+#[test]
+fn special_outputs_are_written_in_place_not_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = TempDir::new();
+    let src = write_wat(&dir, "fib.wat", FIB);
+    let link = dir.join("null.vwa");
+    std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+    let out = run_cli([
+        "compile".as_ref(),
+        src.as_os_str(),
+        "-o".as_ref(),
+        link.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let kind = std::fs::symlink_metadata(&link).unwrap().file_type();
+    assert!(kind.is_symlink(), "the link was replaced: {kind:?}");
+    let null = std::fs::metadata("/dev/null").unwrap().file_type();
+    assert!(null.is_char_device(), "/dev/null is no longer a device");
+
+    let out = run_cli([
+        "compile".as_ref(),
+        src.as_os_str(),
+        "-o".as_ref(),
+        dir.path().as_os_str(),
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("is a directory"), "{}", stderr(&out));
+}
+
 /// `sh -c SCRIPT sh ARGS...`: the script ends with `exec "$VIBEWASMC" ...`,
 /// so `$$` in it is the pid `vibewasmc` runs with (to plant the names it
 /// derives from its pid before it starts).

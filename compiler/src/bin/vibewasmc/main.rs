@@ -245,10 +245,27 @@ fn cmd_compile(input: &Path, output: &Path, config: &Config, strip: bool) -> Res
 /// overwrite, a file to fill) is followed or reused. Its mode is 0644 (less
 /// what the umask takes away), never writable by others whatever the
 /// umask: the loader must not map code that others can change.
+///
+/// An output that exists and is not a regular file (`/dev/null`, a FIFO, a
+/// terminal) is written in place, never renamed over: replacing a device
+/// node with a file (as root, `-o /dev/null` did) breaks every later user
+/// of it. A directory is refused.
 fn write_atomically(output: &Path, bytes: &[u8]) -> Result<(), Failure> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let cannot = |path: &Path, e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    if let Ok(meta) = std::fs::metadata(output) {
+        if meta.is_dir() {
+            return Err(format!("cannot write {}: it is a directory", output.display()).into());
+        }
+        if !meta.is_file() {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(output)
+                .map_err(|e| cannot(output, e))?;
+            return Ok(file.write_all(bytes).map_err(|e| cannot(output, e))?);
+        }
+    }
     let name = output
         .file_name()
         .ok_or_else(|| format!("cannot write {}: not the name of a file", output.display()))?;
