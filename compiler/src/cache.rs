@@ -201,6 +201,8 @@ impl Cache {
         key.extend_from_slice(&[format::VERSION_MAJOR as u8, format::VERSION_MINOR as u8]);
         // A module one language refuses must not be found compiled under another.
         key.push(config.language as u8);
+        // The same code, padded differently.
+        key.push(config.page_aligned_code as u8);
         if let Ok(target) = config.resolved_target() {
             key.extend_from_slice(&[target.arch as u8, target.os as u8, target.pointer_width]);
             key.extend_from_slice(&target.cpu_features.to_le_bytes());

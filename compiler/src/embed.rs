@@ -45,6 +45,7 @@ pub fn config_of(engine: &Engine) -> Config {
         // This machine: the engine runs what it compiles.
         target: None,
         language: Default::default(),
+        page_aligned_code: false,
     }
 }
 

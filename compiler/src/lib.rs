@@ -57,6 +57,12 @@ pub struct Config {
     /// Which WebAssembly is accepted (not recorded: it decides only which
     /// modules compile, never the code of one that does).
     pub language: Language,
+    /// Put the code section at a multiple of 4 KiB in the file (not
+    /// recorded: only the padding before it changes), so that a host can
+    /// run it in place from a 4 KiB-aligned buffer (`Artifact::from_static`
+    /// on executable flash): aarch64 code needs that alignment in memory.
+    /// Off, code under 64 KiB follows the metadata at 16 bytes.
+    pub page_aligned_code: bool,
 }
 
 /// Which WebAssembly the compiler accepts. The two differ where a later
@@ -121,16 +127,23 @@ pub fn compile(wasm: &[u8], config: &Config) -> Result<Vec<u8>, CompileError> {
         ..target
     };
     let memory_image = image::build_memory_image(&mut metadata);
-    format::write_artifact(&format::ArtifactParts {
-        compiler_version: VERSION,
-        target,
-        options: config.code_options(),
-        wasm,
-        metadata: &metadata,
-        tables: &tables,
-        memory_image: &memory_image,
-        code: &compiled.code,
-    })
+    let code_align = match config.page_aligned_code {
+        true => format::CODE_ALIGN,
+        false => format::CODE_MIN_ALIGN,
+    };
+    format::write_artifact_aligned(
+        &format::ArtifactParts {
+            compiler_version: VERSION,
+            target,
+            options: config.code_options(),
+            wasm,
+            metadata: &metadata,
+            tables: &tables,
+            memory_image: &memory_image,
+            code: &compiled.code,
+        },
+        code_align,
+    )
     .map_err(CompileError::Internal)
 }
 

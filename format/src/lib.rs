@@ -400,6 +400,24 @@ pub struct ArtifactParts<'a> {
 /// If `parts.metadata.memory_image` is `Some` but `parts.memory_image` is
 /// empty or not a multiple of [`IMAGE_ALIGN`] long, or the other way round.
 pub fn write_artifact(parts: &ArtifactParts<'_>) -> Result<Vec<u8>, String> {
+    write_artifact_aligned(parts, CODE_MIN_ALIGN)
+}
+
+/// [`write_artifact`] with the code section at a multiple of `code_align`
+/// bytes of the file (a power of two, at least [`CODE_MIN_ALIGN`]; long
+/// sections get at least [`mapped_code_align`] as always). 4096 lets a host
+/// run aarch64 code in place from a 4 KiB-aligned buffer (execute in place
+/// from flash; the code addresses its data page-relatively). Readers need
+/// nothing new: the offset is a multiple of [`CODE_MIN_ALIGN`] either way.
+pub fn write_artifact_aligned(
+    parts: &ArtifactParts<'_>,
+    code_align: u64,
+) -> Result<Vec<u8>, String> {
+    if !code_align.is_power_of_two() || code_align < CODE_MIN_ALIGN {
+        return Err(format!(
+            "code alignment {code_align} is not a power of two of at least {CODE_MIN_ALIGN}"
+        ));
+    }
     let (tables, site_tables) = encode_tables(parts.tables)?;
     let metadata = Metadata {
         site_tables,
@@ -417,10 +435,9 @@ pub fn write_artifact(parts: &ArtifactParts<'_>) -> Result<Vec<u8>, String> {
     let metadata_len = metadata.len() as u64;
     let image_end = image_offset + parts.memory_image.len() as u64;
     let code_len = parts.code.len() as u64;
-    let code_align = if code_len >= MAPPED_CODE_MIN {
-        mapped_code_align(parts.target.arch)
-    } else {
-        CODE_MIN_ALIGN
+    let code_align = match code_len >= MAPPED_CODE_MIN {
+        true => mapped_code_align(parts.target.arch).max(code_align),
+        false => code_align,
     };
     let code_offset = image_end.next_multiple_of(code_align);
     let file_len = code_offset + code_len;

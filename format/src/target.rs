@@ -129,7 +129,13 @@ impl Target {
         } else {
             return None;
         };
-        let os = if cfg!(target_os = "linux") {
+        // Bare metal (`target_os = "none"`, the loader's no_std core) runs
+        // Linux artifacts: what the header's OS decides is the calling
+        // convention and the registers code may use, and bare-metal x86-64
+        // and aarch64 follow Linux's (System V, AAPCS64); code compiled
+        // with explicit bounds checks asks nothing else of an OS (a loader
+        // without `std` refuses guard-page code).
+        let os = if cfg!(any(target_os = "linux", target_os = "none")) {
             Os::Linux
         } else if cfg!(target_os = "macos") {
             Os::MacOs

@@ -15,6 +15,11 @@ fn sample_tables() -> SiteTables {
 
 /// A one-function artifact for the host.
 pub(crate) fn sample() -> Vec<u8> {
+    sample_aligned(CODE_MIN_ALIGN).unwrap()
+}
+
+/// [`sample`] with its code at a multiple of `code_align` in the file.
+fn sample_aligned(code_align: u64) -> Result<Vec<u8>, String> {
     let metadata = Metadata {
         types: vec![FuncType {
             params: vec![],
@@ -32,17 +37,34 @@ pub(crate) fn sample() -> Vec<u8> {
         }],
         ..Metadata::default()
     };
-    write_artifact(&ArtifactParts {
-        compiler_version: "test",
-        target: Target::host().unwrap(),
-        options: CodeOptions::default(),
-        wasm: b"\0asm",
-        metadata: &metadata,
-        tables: &sample_tables(),
-        memory_image: &[],
-        code: &[0x90; 32],
-    })
-    .unwrap()
+    write_artifact_aligned(
+        &ArtifactParts {
+            compiler_version: "test",
+            target: Target::host().unwrap(),
+            options: CodeOptions::default(),
+            wasm: b"\0asm",
+            metadata: &metadata,
+            tables: &sample_tables(),
+            memory_image: &[],
+            code: &[0x90; 32],
+        },
+        code_align,
+    )
+}
+
+#[test]
+fn code_can_be_page_aligned_for_execution_in_place() {
+    let file = sample_aligned(CODE_ALIGN).unwrap();
+    let view = read_artifact(&file).unwrap();
+    assert_eq!(view.header.code_offset % CODE_ALIGN, 0);
+    assert_eq!(view.code, &[0x90; 32]);
+    assert!(
+        sample().len() < file.len(),
+        "the default has no page of padding"
+    );
+    for bad in [0, 8, 24, 4095] {
+        assert!(sample_aligned(bad).is_err(), "alignment {bad} accepted");
+    }
 }
 
 #[test]

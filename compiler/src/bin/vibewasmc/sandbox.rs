@@ -59,6 +59,11 @@ pub struct CodeArgs {
         hide_default_value = true
     )]
     threads: usize,
+    /// Put the code at a multiple of 4 KiB in the file, so that a host can
+    /// run it in place from a 4 KiB-aligned buffer (execute in place from
+    /// flash: aarch64 code needs it; see the README's `no_std` section).
+    #[arg(long)]
+    xip: bool,
 }
 
 impl CodeArgs {
@@ -70,6 +75,7 @@ impl CodeArgs {
             threads: self.threads,
             target: None,
             language: Default::default(),
+            page_aligned_code: self.xip,
         }
     }
 }
