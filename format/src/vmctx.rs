@@ -224,9 +224,11 @@ use crate::TrapCode::{MemoryOutOfBounds, TableOutOfBounds};
 helpers! {
     /// Memory 0's `memory.grow`: args `[delta]` -> `[old pages or -1]`.
     MemoryGrow = 0, "memory.grow", None;
-    /// `memory.copy` within memory 0: args `[dst, src, len]`.
+    /// `memory.copy` within memory 0, a 32-bit memory (a 64-bit one uses
+    /// `MultiMemoryCopy`): args `[dst, src, len]`, i32s.
     MemoryCopy = 1, "memory.copy", Some(MemoryOutOfBounds);
-    /// Memory 0's `memory.fill`: args `[dst, value, len]`.
+    /// `memory.fill` of memory 0, a 32-bit memory (a 64-bit one uses
+    /// `MultiMemoryFill`): args `[dst, value, len]`, i32s.
     MemoryFill = 2, "memory.fill", Some(MemoryOutOfBounds);
     /// `memory.init` into memory 0: args `[dst, src, len, segment]`.
     MemoryInit = 3, "memory.init", Some(MemoryOutOfBounds);

@@ -451,9 +451,13 @@ impl FuncCompiler<'_, '_> {
     /// `memory.copy`, `memory.fill`, `memory.init` and `data.drop` run in
     /// the loader: they are loops over untrusted lengths with bounds rules
     /// that only pay off inline for small constant sizes.
+    ///
+    /// Within a 32-bit memory 0 (the common case, and `bulkmem`'s hot
+    /// path) `MemoryCopy` and `MemoryFill` take no immediates and read the
+    /// memory's descriptor straight from the vmctx.
     pub fn visit_memory_copy(&mut self, dst_memory: u32, src_memory: u32) {
         match (dst_memory, src_memory) {
-            (0, 0) => self.call_helper(Helper::MemoryCopy, 3, &[], &[]),
+            (0, 0) if !self.m.memory_is_64(0) => self.call_helper(Helper::MemoryCopy, 3, &[], &[]),
             _ => {
                 let memories = [dst_memory as i64, src_memory as i64];
                 self.call_helper(Helper::MultiMemoryCopy, 3, &memories, &[])
@@ -463,7 +467,7 @@ impl FuncCompiler<'_, '_> {
 
     pub fn visit_memory_fill(&mut self, memory: u32) {
         match memory {
-            0 => self.call_helper(Helper::MemoryFill, 3, &[], &[]),
+            0 if !self.m.memory_is_64(0) => self.call_helper(Helper::MemoryFill, 3, &[], &[]),
             _ => self.call_helper(Helper::MultiMemoryFill, 3, &[memory as i64], &[]),
         }
     }
