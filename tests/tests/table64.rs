@@ -140,3 +140,20 @@ fn element_segments_with_i64_offsets_and_imports_by_index_type() {
         }
     }
 }
+
+/// A table's minimum is the loader's to refuse when it allocates the
+/// table: a module with a 2^64 - 1 (or 2^32 - 1) element table compiles
+/// and loads (`table64.wast` and `table.wast` define such modules), and
+/// instantiating it is a resource error, not a crash or a huge allocation.
+#[test]
+fn huge_table_minimums_load_and_are_refused_when_instantiated() {
+    for table in ["i64 0xffff_ffff_ffff_ffff", "0xffff_ffff"] {
+        let wat = format!("(module (table {table} funcref))");
+        let artifact = open_artifact_bytes(&compile_wat_with(&wat, &Config::default()));
+        let err = Linker::new().instantiate_artifact(&artifact).unwrap_err();
+        assert!(
+            err.to_string().contains("cannot allocate a table"),
+            "{table}: {err}"
+        );
+    }
+}
