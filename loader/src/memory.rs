@@ -156,10 +156,17 @@ impl Backing {
         match self {
             #[cfg(feature = "std")]
             Backing::Os => reserve(len).map_err(|e| e.to_string()),
-            Backing::Platform(platform) => platform
-                .alloc_memory(len)
-                .map(NonNull::as_ptr)
-                .ok_or_else(|| "the platform has no memory for it".to_string()),
+            Backing::Platform(platform) => {
+                let base = platform
+                    .alloc_memory(len)
+                    .ok_or_else(|| "the platform has no memory for it".to_string())?;
+                if !(base.as_ptr() as usize).is_multiple_of(16) {
+                    // SAFETY: just allocated by this platform with this length.
+                    unsafe { platform.free_memory(base, len) };
+                    return Err("the platform gave memory that is not 16-byte aligned".into());
+                }
+                Ok(base.as_ptr())
+            }
         }
     }
 
