@@ -7,7 +7,11 @@ and skipped per file, and for a file with failures what they need, read
 from the runner's messages (the validator names the missing proposal).
 
     tests/spec/conformance.py target/release/vibewasmc ../shared/spec-testsuite/wasm-3.0 \
-        [--bounds-checks explicit] > /tmp/table.md
+        [--update README.md] [--bounds-checks explicit]
+
+With `--update FILE`, the table replaces what lies between the lines
+`<!-- conformance:begin -->` and `<!-- conformance:end -->` of FILE;
+without, it is printed.
 """
 import collections
 import pathlib
@@ -46,6 +50,11 @@ def main():
     if len(args) < 2:
         sys.exit(__doc__)
     vibewasmc, suite, extra = args[0], pathlib.Path(args[1]), args[2:]
+    update = None
+    if "--update" in extra:
+        i = extra.index("--update")
+        update = pathlib.Path(extra[i + 1])
+        del extra[i:i + 2]
     files = sorted(suite.glob("*.wast")) + sorted((suite / "legacy").glob("**/*.wast"))
     out = subprocess.run(
         [vibewasmc, "wast", "-v", "--no-fail", *extra, *map(str, files)],
@@ -66,6 +75,8 @@ def main():
         if current and line.startswith("  line "):
             reasons[current][needs_of(line) or "other: " + line.split(": ", 2)[-1][:80]] += 1
     total = [0, 0, 0]
+    lines = []
+    print = lines.append  # noqa: A001 (the table is collected, then written)
     print("| file | passed | failed | skipped | what the failures need |")
     print("|---|---:|---:|---:|---|")
     for name in sorted(counts):
@@ -79,9 +90,17 @@ def main():
     for name, c in reasons.items():
         for k, v in c.items():
             by_need[k.split(":")[0]] += v
-    print()
+    print("")
     print("Failed assertions by what they need: " +
           ", ".join(f"{k} {v}" for k, v in by_need.most_common()) + ".")
+    table = "\n".join(lines) + "\n"
+    if update is None:
+        sys.stdout.write(table)
+        return
+    text = update.read_text()
+    begin, end = "<!-- conformance:begin -->\n", "<!-- conformance:end -->"
+    start, stop = text.index(begin) + len(begin), text.index(end)
+    update.write_text(text[:start] + table + text[stop:])
 
 
 if __name__ == "__main__":
