@@ -10,6 +10,10 @@
 //! The platform is global (like an allocator), so this file is a test
 //! binary of its own and every test installs the same one.
 
+#[path = "../../fuzz/common/hostile.rs"]
+#[allow(dead_code)]
+mod hostile;
+
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -543,4 +547,44 @@ fn the_benchmark_kernels_give_their_checksums() {
         let got = inst.call("run", &[]).unwrap();
         assert_eq!(got, [Val::I64(want)], "kernel {name}");
     }
+}
+
+/// Mutated artifacts (the hostile-artifact fuzzer's mutations, checksums
+/// fixed up so that the structural checks are what is tested) through the
+/// platform: every one is refused, or loads and runs without harming the
+/// process.
+/// `VIBEWASM_HOSTILE_CASES` (default 3,000; 300 on other architectures
+/// than x86-64, which run under qemu in CI).
+#[test]
+fn mutated_artifacts_never_crash_the_core() {
+    platform();
+    let default = if cfg!(target_arch = "x86_64") {
+        3000
+    } else {
+        300
+    };
+    let cases = std::env::var("VIBEWASM_HOSTILE_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default);
+    let seeds = hostile::seeds();
+    let mut outcomes = std::collections::BTreeMap::<String, u64>::new();
+    for case in 0..cases {
+        let seed = &seeds[(case % seeds.len() as u64) as usize];
+        let bytes = hostile::mutate(&seed.bytes, &mut hostile::Mutator::new(case));
+        let outcome = match hostile::check(&bytes) {
+            hostile::Outcome::Refused(_) => "refused".to_string(),
+            other => format!("{other:?}"),
+        };
+        *outcomes.entry(outcome).or_default() += 1;
+    }
+    eprintln!("hostile artifacts through the platform: {outcomes:?}");
+    assert!(
+        outcomes.get("refused").copied().unwrap_or(0) > 0,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.get("Ran").copied().unwrap_or(0) > 0,
+        "{outcomes:?}"
+    );
 }
