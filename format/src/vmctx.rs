@@ -45,7 +45,7 @@
 //!   in `R0` a pointer to an array of 8-byte slots holding the arguments, in
 //!   `R1` one to the array the callee writes its results to, from slot 0.
 //!   The callee reads every argument in its prologue, before it can call
-//!   anything. A call passes the same array twice (`max(param slots, result
+//!   anything; a callee without results never reads `R1`. A call passes the same array twice (`max(param slots, result
 //!   slots)` slots of the caller's frame). A tail call (`return_call`,
 //!   `return_call_indirect`) cannot: its caller's frame is gone when the
 //!   callee runs, and the callee may have more parameters than the array

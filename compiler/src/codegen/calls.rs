@@ -106,7 +106,7 @@ impl FuncCompiler<'_, '_> {
         let base = self.prepare_call(ty.params.len());
         let argv = self.slot_offset(base);
         self.m.e.local_address(R0, argv);
-        self.m.e.op1(SLJIT_MOV, Operand::reg(R1), Operand::reg(R0));
+        self.results_array_is_arguments_array(&ty.results);
         self.m.call_function(callee, self.offset as u32);
         self.finish_call(base, &ty.results, true);
     }
@@ -137,7 +137,8 @@ impl FuncCompiler<'_, '_> {
         let argv = self.slot_offset(base);
         let e = &mut self.m.e;
         e.local_address(R0, argv);
-        e.op1(SLJIT_MOV, Operand::reg(R1), Operand::reg(R0));
+        self.results_array_is_arguments_array(&ty.results);
+        let e = &mut self.m.e;
         e.icall(
             SLJIT_CALL_REG_ARG,
             emitter::wasm_call_args(),
@@ -147,6 +148,14 @@ impl FuncCompiler<'_, '_> {
         let e = &mut self.m.e;
         e.op1(SLJIT_MOV, Operand::reg(S0), saved_ctx);
         self.finish_call(base, &ty.results, true);
+    }
+
+    /// `R1 = R0`: a call's results go where its arguments were. A callee
+    /// without results never reads `R1` (see `vmctx`): then nothing.
+    fn results_array_is_arguments_array(&mut self, results: &[ValType]) {
+        if !results.is_empty() {
+            self.m.e.op1(SLJIT_MOV, Operand::reg(R1), Operand::reg(R0));
+        }
     }
 
     /// With the element index in `R1`: loads the `FuncRef` of that element
@@ -209,7 +218,8 @@ impl FuncCompiler<'_, '_> {
 
     /// What a tail-called function is entered with besides `S0`: `R0` the
     /// arguments (`tail_call_args` of the vmctx in `S0` now), `R1` this
-    /// function's results array.
+    /// function's results array (the callee's results are ours; without
+    /// results, neither reads it).
     fn load_tail_call_registers(&mut self) {
         let area = self.m.layout.tail_call_args() as i64;
         let e = &mut self.m.e;
@@ -219,11 +229,13 @@ impl FuncCompiler<'_, '_> {
             Operand::reg(S0),
             Operand::imm(area),
         );
-        e.op1(
-            SLJIT_MOV,
-            Operand::reg(R1),
-            Operand::mem(SP, RESULTS_SLOT as i64),
-        );
+        if !self.results.is_empty() {
+            e.op1(
+                SLJIT_MOV,
+                Operand::reg(R1),
+                Operand::mem(SP, RESULTS_SLOT as i64),
+            );
+        }
     }
 
     /// `return_call`: the callee replaces this function's frame (an

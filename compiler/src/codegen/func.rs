@@ -4,7 +4,8 @@
 //! Frame (offsets from SP, fixed for the whole body):
 //!
 //! ```text
-//! 0                 the caller's results array (`R1` at entry)
+//! 0                 the caller's results array (`R1` at entry; unused
+//!                   without results)
 //! 8                 saved vmctx (around call_indirect, which may switch it)
 //! 16                locals, 8 bytes each, 16 for a v128 (parameters first)
 //! stack_base        value stack home slots: 8 bytes per value, 16 per v128
@@ -228,11 +229,15 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
             code: TrapCode::StackOverflow,
             wasm_offset: self.offset as u32,
         });
-        self.m.e.op1(
-            SLJIT_MOV,
-            Operand::mem(SP, RESULTS_SLOT as i64),
-            Operand::reg(R1),
-        );
+        // A function without results never reads it (nor do the callees
+        // of its tail calls, which have no results either).
+        if !self.results.is_empty() {
+            self.m.e.op1(
+                SLJIT_MOV,
+                Operand::mem(SP, RESULTS_SLOT as i64),
+                Operand::reg(R1),
+            );
+        }
         let (argv_slots, _) = vibewasm_format::slot_offsets(&self.locals[..num_params]);
         for (i, argv_slot) in argv_slots.into_iter().enumerate() {
             let ty = self.locals[i];
