@@ -2,9 +2,9 @@
 //!
 //! Arguments are passed in memory: the caller puts them in the home slots of
 //! their stack heights and passes the address of the first one in `R0` and
-//! again in `R1`; the callee reads its arguments from `R0`'s array in its
-//! prologue and writes its results from `R1`'s, which it keeps in its frame
-//! (see `vmctx` docs).
+//! again in `R1` (a callee without results never reads `R1`); the callee
+//! reads its arguments from `R0`'s array in its prologue and writes its
+//! results from `R1`'s, which it keeps in its frame (see `vmctx` docs).
 //!
 //! A tail call (`return_call`, `return_call_indirect`) runs in constant
 //! stack space: the caller writes the callee's arguments to its vmctx's
