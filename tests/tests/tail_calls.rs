@@ -328,3 +328,81 @@ fn traps_in_tail_called_functions() {
         );
     }
 }
+
+/// A trap after tail calls: the backtrace has the frames that exist, the
+/// replaced ones are gone (as in other engines), and the walk up through
+/// a tail-called frame finds the caller of the function it replaced.
+#[test]
+fn backtraces_after_tail_calls_skip_the_replaced_frames() {
+    let wat = r#"
+    (module
+      (type $t (func (param i32) (result i32)))
+      (table 1 funcref)
+      (elem (i32.const 0) $boom)
+      (func $boom (param i32) (result i32) (i32.div_s (i32.const 1) (local.get 0)))
+      (func $middle (param i32) (result i32)
+        (return_call_indirect (type $t) (local.get 0) (i32.const 0)))
+      (func $top (param i32) (result i32)
+        (return_call $middle (local.get 0)))
+      (func (export "outer") (param i32) (result i32)
+        (i32.add (call $top (local.get 0)) (i32.const 1)))
+    )"#;
+    for config in both_bounds_checks() {
+        let mut inst = instantiate_configured(wat, &config, &Linker::new());
+        assert_eq!(call_i32(&mut inst, "outer", &[i32v(1)]), 2);
+        let err = expect_trap(
+            &mut inst,
+            "outer",
+            &[i32v(0)],
+            TrapCode::IntegerDivideByZero,
+        );
+        let Error::Trap(trap) = err else {
+            unreachable!()
+        };
+        let funcs: Vec<u32> = trap.backtrace.iter().map(|f| f.func_index).collect();
+        assert_eq!(funcs, [0, 3], "{trap:?}");
+    }
+}
+
+/// Arguments of every type, `v128` ones included (two slots each), go
+/// through the tail-call area, to a callee with more parameters than its
+/// caller's.
+#[test]
+fn tail_calls_pass_arguments_of_every_type() {
+    let wat = r#"
+    (module
+      (type $wide (func (param v128 f32 i64 v128 f64 i32) (result i64 f64)))
+      (table 1 funcref)
+      (elem (i32.const 0) $wide)
+      (func $wide (type $wide)
+        (param $a v128) (param $b f32) (param $c i64) (param $d v128) (param $e f64)
+        (param $f i32) (result i64 f64)
+        (i64.add (i64.add (i64x2.extract_lane 1 (local.get $a))
+                          (i64x2.extract_lane 0 (local.get $d)))
+                 (i64.add (local.get $c) (i64.extend_i32_u (local.get $f))))
+        (f64.add (f64.promote_f32 (local.get $b)) (local.get $e)))
+      (func (export "direct") (param i64) (result i64 f64)
+        (return_call $wide (i64x2.splat (local.get 0)) (f32.const 0.5) (i64.const 100)
+          (v128.const i64x2 1000 7) (f64.const 0.25) (i32.const -1)))
+      (func (export "indirect") (param i64) (result i64 f64)
+        (return_call_indirect (type $wide)
+          (i64x2.splat (local.get 0)) (f32.const 1.5) (i64.const 200)
+          (v128.const i64x2 2000 7) (f64.const 2.0) (i32.const 3) (i32.const 0)))
+    )"#;
+    for config in both_bounds_checks() {
+        let mut inst = instantiate_configured(wat, &config, &Linker::new());
+        assert_eq!(
+            call(&mut inst, "direct", &[i64v(5)]),
+            [
+                i64v(5 + 1000 + 100 + 0xffff_ffff),
+                Val::F64(0.75f64.to_bits())
+            ],
+            "{config:?}"
+        );
+        assert_eq!(
+            call(&mut inst, "indirect", &[i64v(5)]),
+            [i64v(5 + 2000 + 200 + 3), Val::F64(3.5f64.to_bits())],
+            "{config:?}"
+        );
+    }
+}
