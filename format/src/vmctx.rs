@@ -299,12 +299,14 @@ impl VmctxLayout {
             num_memories: metadata.num_memories(),
             num_globals: metadata.num_globals(),
             num_imported_globals: metadata.num_imported(crate::ExternKind::Global),
+            // Saturating: forged metadata with absurd types gets a vmctx
+            // too large to pass validation, never a wrapped-around size.
             tail_call_arg_slots: metadata
                 .types
                 .iter()
-                .map(|t| t.params.iter().map(|p| p.slots() as u32).sum::<u32>())
+                .map(|t| t.params.iter().map(|p| p.slots() as u64).sum::<u64>())
                 .max()
-                .unwrap_or(0),
+                .map_or(0, |slots| u32::try_from(slots).unwrap_or(u32::MAX)),
         }
     }
 
