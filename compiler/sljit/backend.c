@@ -17,6 +17,23 @@
 #define SLJIT_CONFIG_STATIC 1
 #include "sljitLir.c"
 
+/*
+ * Releases the current function's frame (restores the saved registers,
+ * frees the locals) and leaves the return address where `enter` found it,
+ * emitting nothing else: what SLJIT_CALL_RETURN emits before its jump. The
+ * compiler then places a branch of its own, which the linker points at
+ * another chunk's function (a tail call; SLJIT's own jumps reach only
+ * labels of the same compiler). The argument registers are untouched.
+ */
+static sljit_s32 vw_emit_frame_release(struct sljit_compiler *compiler)
+{
+	CHECK_ERROR();
+#if (defined SLJIT_CONFIG_X86_64 && SLJIT_CONFIG_X86_64)
+	compiler->mode32 = 0;
+#endif
+	return emit_stack_frame_release(compiler, 0);
+}
+
 struct vw_sljit_backend {
 	__typeof__(&sljit_create_compiler) create_compiler;
 	__typeof__(&sljit_free_compiler) free_compiler;
@@ -59,6 +76,7 @@ struct vw_sljit_backend {
 	__typeof__(&sljit_emit_simd_extend) emit_simd_extend;
 	__typeof__(&sljit_emit_simd_sign) emit_simd_sign;
 	__typeof__(&sljit_emit_simd_op2) emit_simd_op2;
+	__typeof__(&vw_emit_frame_release) emit_frame_release;
 	/* SLJIT_NUMBER_OF_REGISTERS etc. are checked against the Rust tables. */
 	sljit_s32 number_of_registers;
 	sljit_s32 number_of_float_registers;
@@ -108,6 +126,7 @@ const struct vw_sljit_backend VW_BACKEND = {
 	sljit_emit_simd_extend,
 	sljit_emit_simd_sign,
 	sljit_emit_simd_op2,
+	vw_emit_frame_release,
 	SLJIT_NUMBER_OF_REGISTERS,
 	SLJIT_NUMBER_OF_FLOAT_REGISTERS,
 	SLJIT_S0,

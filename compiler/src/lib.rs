@@ -71,7 +71,8 @@ pub struct Config {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Language {
     /// Everything vibewasm implements (the default): WebAssembly 2.0 with
-    /// SIMD, relaxed SIMD, multi-memory and extended constant expressions.
+    /// SIMD, relaxed SIMD, multi-memory, memory64, extended constant
+    /// expressions and tail calls.
     #[default]
     Latest,
     /// WebAssembly 2.0 exactly: a second memory is invalid, and the

@@ -30,6 +30,7 @@ pub fn features(language: crate::Language) -> WasmFeatures {
                 | WasmFeatures::MULTI_MEMORY
                 | WasmFeatures::EXTENDED_CONST
                 | WasmFeatures::MEMORY64
+                | WasmFeatures::TAIL_CALL
         }
         crate::Language::Wasm2 => WasmFeatures::WASM2,
     }

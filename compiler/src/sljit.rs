@@ -97,6 +97,8 @@ pub struct Functions {
     pub emit_simd_sign: SimdMov,
     pub emit_simd_op2:
         unsafe extern "C" fn(C, sljit_s32, sljit_s32, sljit_s32, sljit_s32, sljit_sw) -> sljit_s32,
+    /// `vw_emit_frame_release` of `backend.c`: a tail call's epilogue.
+    pub emit_frame_release: unsafe extern "C" fn(C) -> sljit_s32,
     pub number_of_registers: sljit_s32,
     pub number_of_float_registers: sljit_s32,
     pub s0: sljit_s32,

@@ -21,8 +21,11 @@ pub const MAGIC: [u8; 8] = *b"\0VWA\r\n\x1a\n";
 /// extended constant expressions ([`crate::ConstExpr::Extended`],
 /// [`crate::Metadata::const_exprs`]); memory64: memory types say whether a
 /// memory is 64-bit ([`crate::MemoryType::index64`]), whose data segments
-/// have i64 offsets. All of it came in 5.0, before 5.0 was released.
-pub const VERSION_MAJOR: u16 = 5;
+/// have i64 offsets. All of it came in 5.0, before 5.0 was released. 6:
+/// tail calls: a wasm function gets its results array in a register of its
+/// own (`R1`, besides the arguments in `R0`), and the vmctx ends with a
+/// `tail_call_args` region ([`crate::vmctx`]).
+pub const VERSION_MAJOR: u16 = 6;
 /// Bumped for compatible additions: a reader reads every older minor of
 /// its major, and refuses newer ones. (3.0 and later have
 /// [`crate::Metadata::memory_image`] from the start.)

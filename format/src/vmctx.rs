@@ -24,6 +24,8 @@
 //!                     a pointer to its value cell, a defined one holds its value;
 //!                     a `v128` global (imported or defined) always holds a
 //!                     pointer to its 16-byte cell
+//!      tail_call_args [8 bytes; the most param slots of the module's types]:
+//!                     where a tail call leaves its callee's arguments
 //! ```
 //!
 //! # Values
@@ -39,10 +41,18 @@
 //! * Register `S0` holds `vmctx` in every wasm function; a function never
 //!   writes it (a caller that switches to another instance's vmctx for a call
 //!   restores its own afterwards).
-//! * A wasm function is entered with `SLJIT_CALL_REG_ARG` and one argument in
-//!   `R0`: a pointer to an array of 8-byte slots holding the arguments. The
-//!   callee writes its results to the same array, from slot 0 (the array has
-//!   `max(param slots, result slots)` slots).
+//! * A wasm function is entered with `SLJIT_CALL_REG_ARG` and two arguments:
+//!   in `R0` a pointer to an array of 8-byte slots holding the arguments, in
+//!   `R1` one to the array the callee writes its results to, from slot 0.
+//!   The callee reads every argument in its prologue, before it can call
+//!   anything; a callee without results never reads `R1`. A call passes the same array twice (`max(param slots, result
+//!   slots)` slots of the caller's frame). A tail call (`return_call`,
+//!   `return_call_indirect`) cannot: its caller's frame is gone when the
+//!   callee runs, and the callee may have more parameters than the array
+//!   its caller received has room for. It passes its own results array in
+//!   `R1` and leaves the arguments in its vmctx's `tail_call_args`, which
+//!   the callee has read by the time anything can use them again (a host
+//!   function gets a copy, see the compiler's import stubs).
 //! * The host enters through the `host_entry` trampoline
 //!   (`extern "C" fn(vmctx, argv, code) -> u32`); it returns 1 if the call
 //!   trapped, and the [`RuntimeState`] of `vmctx` then says where: the trap
@@ -276,6 +286,9 @@ pub struct VmctxLayout {
     pub num_globals: u32,
     /// Number of globals that are imported (they come first).
     pub num_imported_globals: u32,
+    /// Slots of the `tail_call_args` region: the most any of the module's
+    /// types has for its parameters.
+    pub tail_call_arg_slots: u32,
 }
 
 impl VmctxLayout {
@@ -288,6 +301,14 @@ impl VmctxLayout {
             num_memories: metadata.num_memories(),
             num_globals: metadata.num_globals(),
             num_imported_globals: metadata.num_imported(crate::ExternKind::Global),
+            // Saturating: forged metadata with absurd types gets a vmctx
+            // too large to pass validation, never a wrapped-around size.
+            tail_call_arg_slots: metadata
+                .types
+                .iter()
+                .map(|t| t.params.iter().map(|p| p.slots() as u64).sum::<u64>())
+                .max()
+                .map_or(0, |slots| u32::try_from(slots).unwrap_or(u32::MAX)),
         }
     }
 
@@ -353,9 +374,19 @@ impl VmctxLayout {
         index < self.num_imported_globals
     }
 
+    /// Start of the `tail_call_args` region, where a tail call leaves the
+    /// callee's arguments (see the conventions above).
+    pub fn tail_call_args(&self) -> i32 {
+        self.tail_call_args_start() as i32
+    }
+
+    fn tail_call_args_start(&self) -> u64 {
+        self.globals_start() + 8 * self.num_globals as u64
+    }
+
     /// Total size of the vmctx in bytes.
     pub fn size(&self) -> u64 {
-        self.globals_start() + 8 * self.num_globals as u64
+        self.tail_call_args_start() + 8 * self.tail_call_arg_slots as u64
     }
 
     /// Largest vmctx the format allows, so every slot offset fits an `i32`
@@ -416,6 +447,7 @@ mod tests {
             num_memories: 2,
             num_globals: 2,
             num_imported_globals: 1,
+            tail_call_arg_slots: 3,
         };
         assert_eq!(layout.imported_func(0), HELPERS + 8 * Helper::COUNT as i32);
         assert_eq!(layout.func_ref(0), layout.imported_func(2));
@@ -423,7 +455,8 @@ mod tests {
         assert_eq!(layout.table(0) as u64 % 8, 0);
         assert_eq!(layout.memory(0), layout.table(1));
         assert_eq!(layout.global(0), layout.memory(2));
-        assert_eq!(layout.size(), layout.global(2) as u64);
+        assert_eq!(layout.tail_call_args(), layout.global(2));
+        assert_eq!(layout.size(), layout.global(2) as u64 + 24);
         assert!(layout.global_is_imported(0) && !layout.global_is_imported(1));
     }
 

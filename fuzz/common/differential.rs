@@ -7,11 +7,11 @@
 //! depends only on crates both have: `arbitrary`, `wasm-smith`, `wasmi`
 //! and the vibewasm crates.
 //!
-//! One case: `wasm-smith` makes a valid Wasm 2.0 module (no SIMD, no
-//! imports, everything exported) from the fuzzer's bytes, instrumented
-//! with `ensure_termination` (a global fuel counter decremented at every
-//! function entry and loop head, `unreachable` when it runs out), so every
-//! call ends in both engines. vibewasm compiles it to an artifact (bounds
+//! One case: `wasm-smith` makes a valid Wasm 2.0 module with some of 3.0
+//! (see [`smith_config`]; no SIMD, no imports, everything exported) from
+//! the fuzzer's bytes, instrumented with `ensure_termination` (a global
+//! fuel counter decremented at every function entry and loop head,
+//! `unreachable` when it runs out), so every call ends in both engines. vibewasm compiles it to an artifact (bounds
 //! checks chosen by the input), loads it, instantiates; wasmi does the
 //! same. Then every exported function is called with arguments drawn from
 //! the remaining bytes, and results, traps (both trap or neither; the kind
@@ -38,8 +38,8 @@ pub const FUEL: u32 = 1_000;
 
 /// The generator's configuration: Wasm 2.0 (bulk memory, reference
 /// types, multi-value, sign extension, saturating conversions, mutable
-/// globals), multi-memory (up to 3 memories), memory64 and table64 and
-/// extended constant expressions, nothing else newer, no
+/// globals), multi-memory (up to 3 memories), memory64 and table64,
+/// extended constant expressions and tail calls, nothing else newer, no
 /// SIMD, no imports, small memories and tables with a maximum, everything
 /// exported, NaNs canonicalized.
 pub fn smith_config() -> wasm_smith::Config {
@@ -51,12 +51,14 @@ pub fn smith_config() -> wasm_smith::Config {
         sign_extension_ops_enabled: true,
         saturating_float_to_int_enabled: true,
         // Out: SIMD and everything else after 2.0, but extended constant
-        // expressions and multi-memory (below).
+        // expressions, multi-memory, memory64 (below) and tail calls
+        // (`return_call`, `return_call_indirect`; `return_call_ref` needs
+        // typed function references, which stay out).
         simd_enabled: false,
         relaxed_simd_enabled: false,
         threads_enabled: false,
         shared_everything_threads_enabled: false,
-        tail_call_enabled: false,
+        tail_call_enabled: true,
         gc_enabled: false,
         exceptions_enabled: false,
         // Extended constant expressions, from 3.0 (with no imports, only
@@ -421,7 +423,7 @@ fn wasmi_engine() -> wasmi::Engine {
     // stack before that.
     config.set_max_recursion_depth(20 * FUEL as usize);
     config
-        .wasm_tail_call(false)
+        .wasm_tail_call(true)
         .wasm_extended_const(true)
         .wasm_multi_memory(true)
         .wasm_memory64(true)

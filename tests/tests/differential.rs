@@ -60,6 +60,8 @@ struct Tally {
     extended_const_modules: usize,
     /// Modules with a 64-bit memory or table.
     memory64_modules: usize,
+    /// Modules with a tail call (`return_call`, `return_call_indirect`).
+    tail_call_modules: usize,
     mismatches: Vec<String>,
 }
 
@@ -122,7 +124,7 @@ fn uses_extended_const(wasm: &[u8]) -> bool {
 /// generator may use on.
 fn needs(wasm: &[u8], feature: wasmparser::WasmFeatures) -> bool {
     use wasmparser::WasmFeatures as F;
-    let all = F::WASM2 | F::MULTI_MEMORY | F::EXTENDED_CONST | F::MEMORY64;
+    let all = F::WASM2 | F::MULTI_MEMORY | F::EXTENDED_CONST | F::MEMORY64 | F::TAIL_CALL;
     wasmparser::Validator::new_with_features(all & !feature)
         .validate_all(wasm)
         .is_err()
@@ -164,6 +166,8 @@ fn run_seeds(seeds: std::ops::Range<u64>, simd: bool) -> Tally {
         tally.simd_modules += usize::from(needs(&case.wasm, wasmparser::WasmFeatures::SIMD));
         tally.memory64_modules +=
             usize::from(needs(&case.wasm, wasmparser::WasmFeatures::MEMORY64));
+        tally.tail_call_modules +=
+            usize::from(needs(&case.wasm, wasmparser::WasmFeatures::TAIL_CALL));
         tally.multi_memory_modules += usize::from(uses_multi_memory(&case.wasm));
         tally.extended_const_modules += usize::from(uses_extended_const(&case.wasm));
         if std::env::var_os("VIBEWASM_FUZZ_VERBOSE").is_some() {
@@ -255,7 +259,8 @@ fn check_seeds(seeds: std::ops::Range<u64>, simd: bool) {
         "{what} seeds {seeds:?}: {} agree, {} skipped, {} inconclusive (stack, wasmi panic), \
          {} wasmi-only traps, {} with different trap kinds, {} mismatches; {} failed to instantiate in both; \
          {} calls compared in {:.1?}; {} modules with SIMD, {} with more than one memory, \
-         {} with extended constant expressions, {} with 64-bit memories or tables",
+         {} with extended constant expressions, {} with 64-bit memories or tables, \
+         {} with tail calls",
         tally.agree,
         tally.skipped,
         tally.inconclusive,
@@ -268,7 +273,8 @@ fn check_seeds(seeds: std::ops::Range<u64>, simd: bool) {
         tally.simd_modules,
         tally.multi_memory_modules,
         tally.extended_const_modules,
-        tally.memory64_modules
+        tally.memory64_modules,
+        tally.tail_call_modules
     );
     assert!(
         tally.mismatches.is_empty(),
@@ -290,6 +296,12 @@ fn check_seeds(seeds: std::ops::Range<u64>, simd: bool) {
         seeds.end - seeds.start < 100
             || tally.memory64_modules * 5 >= (seeds.end - seeds.start) as usize,
         "too few modules with 64-bit memories or tables: {tally:?}"
+    );
+    // So must tail calls (on in every configuration).
+    assert!(
+        seeds.end - seeds.start < 100
+            || tally.tail_call_modules * 5 >= (seeds.end - seeds.start) as usize,
+        "too few modules with tail calls: {tally:?}"
     );
     // The generator must produce comparable modules, not only skips.
     assert!(

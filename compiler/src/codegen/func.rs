@@ -4,7 +4,8 @@
 //! Frame (offsets from SP, fixed for the whole body):
 //!
 //! ```text
-//! 0                 argv: the caller's argument/result array
+//! 0                 the caller's results array (`R1` at entry; unused
+//!                   without results)
 //! 8                 saved vmctx (around call_indirect, which may switch it)
 //! 16                locals, 8 bytes each, 16 for a v128 (parameters first)
 //! stack_base        value stack home slots: 8 bytes per value, 16 per v128
@@ -28,7 +29,7 @@ use crate::emitter::{Jump, Label, Operand, Reg, R0, R1, S0, S1, S2, S3, S4, S5, 
 use crate::error::CompileError;
 use crate::module::val_type;
 
-pub const ARGV_SLOT: i32 = 0;
+pub const RESULTS_SLOT: i32 = 0;
 pub const CTX_SLOT: i32 = 8;
 const LOCALS_BASE: i32 = 16;
 /// SLJIT's limit on `local_size`.
@@ -228,11 +229,15 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
             code: TrapCode::StackOverflow,
             wasm_offset: self.offset as u32,
         });
-        self.m.e.op1(
-            SLJIT_MOV,
-            Operand::mem(SP, ARGV_SLOT as i64),
-            Operand::reg(R0),
-        );
+        // A function without results never reads it (nor do the callees
+        // of its tail calls, which have no results either).
+        if !self.results.is_empty() {
+            self.m.e.op1(
+                SLJIT_MOV,
+                Operand::mem(SP, RESULTS_SLOT as i64),
+                Operand::reg(R1),
+            );
+        }
         let (argv_slots, _) = vibewasm_format::slot_offsets(&self.locals[..num_params]);
         for (i, argv_slot) in argv_slots.into_iter().enumerate() {
             let ty = self.locals[i];
@@ -443,7 +448,8 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
         }
     }
 
-    /// Writes the top `results.len()` values to the caller's array and returns.
+    /// Writes the top `results.len()` values to the caller's results array
+    /// and returns.
     pub fn emit_return(&mut self) {
         use sljit_sys::*;
         let n = self.results.len();
@@ -451,7 +457,7 @@ impl<'a, 'm> FuncCompiler<'a, 'm> {
             self.m.e.op1(
                 SLJIT_MOV,
                 Operand::reg(R1),
-                Operand::mem(SP, ARGV_SLOT as i64),
+                Operand::mem(SP, RESULTS_SLOT as i64),
             );
             let len = self.stack.len();
             let (result_slots, _) = vibewasm_format::slot_offsets(&self.results);

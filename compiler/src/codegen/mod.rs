@@ -41,7 +41,7 @@ use vibewasm_format::{
     self as format, Arch, CodeRange, Metadata, RelocTarget, Target, TrapCode, TrapSite,
 };
 
-use crate::emitter::{self, arg_types, Emitter, Jump, Label, Operand, Reg, R0, R1, R2, S0};
+use crate::emitter::{self, arg_types, Emitter, Jump, Label, Operand, Reg, R0, R1, R2, R3, S0};
 use crate::error::CompileError;
 use link::{ChunkCode, LinkTarget, Patch};
 
@@ -101,16 +101,7 @@ impl<'m> ModuleCompiler<'m> {
         target: &Target,
         options: format::CodeOptions,
     ) -> Result<Self, CompileError> {
-        let mut e = Emitter::new(target.arch)?;
-        // The stack check before a function's `enter` runs in no function's
-        // context; a fresh compiler needs one for the registers it uses.
-        e.set_context(
-            sljit_sys::SLJIT_ENTER_REG_ARG | 1, // SLJIT_ENTER_KEEP(1)
-            emitter::wasm_entry_args(),
-            3,
-            1,
-            0,
-        );
+        let e = Emitter::new(target.arch)?;
         Ok(ModuleCompiler {
             e,
             meta,
@@ -166,7 +157,8 @@ impl<'m> ModuleCompiler<'m> {
     }
 
     /// Starts function `index` and builds its wasm-convention frame (`S0`
-    /// is vmctx and kept, the argument array arrives in `R0`), checking
+    /// is vmctx and kept, the argument array arrives in `R0` and the
+    /// results array in `R1`), checking
     /// first that the frame fits above the stack limit. Returns the
     /// branches taken when it does not: the caller makes them raise
     /// [`TrapCode::StackOverflow`], whose stub then runs with no frame
@@ -192,6 +184,16 @@ impl<'m> ModuleCompiler<'m> {
             Arch::X86_64 => local_size as u32 + 8 * saveds as u32 + 16,
             Arch::Aarch64 => (local_size as u32 + 8 * saveds as u32 + 8 + 15) & !15,
         };
+        // The stack check before `enter` runs in no function's context (or
+        // in the one before, which may have fewer scratch registers): it
+        // gets one for the registers it uses.
+        self.e.set_context(
+            sljit_sys::SLJIT_ENTER_REG_ARG | 1, // SLJIT_ENTER_KEEP(1)
+            emitter::wasm_entry_args(),
+            4,
+            1,
+            0,
+        );
         let overflow = emit_stack_check(&mut self.e, bytes);
         let frame = self.e.label();
         self.functions.push((index, label, frame, bytes));
@@ -297,6 +299,21 @@ impl<'m> ModuleCompiler<'m> {
         self.call_sites.push((returns_here, wasm_offset));
     }
 
+    /// A tail call to function `callee`: releases the current frame and
+    /// jumps to the callee wherever the linker puts it, which returns to
+    /// this function's caller. The arguments must be in place (`R0`, `R1`,
+    /// see `calls.rs`). No call site: no return address points here.
+    pub fn tail_call_function(&mut self, callee: u32) {
+        self.e.frame_release();
+        match self.e.arch() {
+            Arch::X86_64 => self.e.custom(&x86_64::JMP_REL32),
+            Arch::Aarch64 => self.e.custom(&aarch64::bytes(aarch64::B)),
+        }
+        let jump_end = self.e.label();
+        self.patches
+            .push((jump_end, Patch::Branch(LinkTarget::Function(callee))));
+    }
+
     /// Marks the position after a call instruction, for backtraces.
     pub fn call_returns_here(&mut self, wasm_offset: u32) {
         let label = self.e.label();
@@ -399,12 +416,13 @@ impl<'m> ModuleCompiler<'m> {
         // the frame record on aarch64): the trap exit restores it.
         read_sp(e, R0);
         e.op1(SLJIT_MOV, entry_sp, Operand::reg(R0));
-        e.op1(SLJIT_MOV, Operand::reg(R1), Operand::reg(emitter::S2));
+        // Arguments and results in the one array `argv`.
         e.op1(SLJIT_MOV, Operand::reg(R0), Operand::reg(emitter::S1));
+        e.op1(SLJIT_MOV, Operand::reg(R1), Operand::reg(emitter::S1));
         e.icall(
             SLJIT_CALL_REG_ARG,
             emitter::wasm_call_args(),
-            Operand::reg(R1),
+            Operand::reg(emitter::S2),
         );
         e.op1(SLJIT_MOV, Operand::reg(R2), saved_runtime);
         e.op1(SLJIT_MOV, Operand::reg(R0), outer_entry_sp);
@@ -476,30 +494,44 @@ impl<'m> ModuleCompiler<'m> {
 
     /// The code of imported function `index`: a wasm-convention function that
     /// calls another instance's function or the host, as its vmctx record says.
+    ///
+    /// A host function gets one array for its arguments and results
+    /// (`HostCallFn`), in this stub's frame: the arguments are copied there
+    /// from `R0`, the results from there to `R1`. The two differ after a
+    /// tail call, whose arguments are in the caller's vmctx, where a tail
+    /// call of wasm the host calls back may overwrite them.
+    ///
+    /// Frame: `[SP+0]` our vmctx (calls to another instance), `[SP+8]` the
+    /// results array, `[SP+16..]` the host function's array.
     pub fn emit_import_stub(&mut self, index: u32) {
         use sljit_sys::*;
         let record = self.layout.imported_func(index) as i64;
         self.use_slot(RelocTarget::ImportedFunc(index));
-        let overflow = self.enter_function(index, 3, 1, 16);
+        let ty = self.meta.func_type(index).expect("validated").clone();
+        let param_slots: usize = ty.params.iter().map(|t| t.slots()).sum();
+        let result_slots: usize = ty.results.iter().map(|t| t.slots()).sum();
+        const HOST_ARGV: i64 = 16;
+        let frame = HOST_ARGV as i32 + 8 * param_slots.max(result_slots) as i32;
+        let overflow = self.enter_function(index, 3, 1, frame);
         let e = &mut self.e;
         e.op1(
             SLJIT_MOV,
-            Operand::reg(R1),
+            Operand::reg(R2),
             Operand::mem(S0, record + vmctx::IMPORT_CALLEE as i64),
         );
-        let to_host = e.cmp(SLJIT_EQUAL, Operand::reg(R1), Operand::imm(0));
+        let to_host = e.cmp(SLJIT_EQUAL, Operand::reg(R2), Operand::imm(0));
         // Another instance's function: run it with its own vmctx.
         let saved_ctx = Operand::mem(emitter::SP, 0);
         e.op1(SLJIT_MOV, saved_ctx, Operand::reg(S0));
         e.op1(
             SLJIT_MOV,
             Operand::reg(S0),
-            Operand::mem(R1, vmctx::FUNC_REF_VMCTX as i64),
+            Operand::mem(R2, vmctx::FUNC_REF_VMCTX as i64),
         );
         e.icall(
             SLJIT_CALL_REG_ARG,
             emitter::wasm_call_args(),
-            Operand::mem(R1, vmctx::FUNC_REF_CODE as i64),
+            Operand::mem(R2, vmctx::FUNC_REF_CODE as i64),
         );
         self.call_returns_here(0);
         let e = &mut self.e;
@@ -508,7 +540,16 @@ impl<'m> ModuleCompiler<'m> {
         // A host function: host_fn(host_env, vmctx, argv).
         let label = e.label();
         e.set_label(to_host, label);
-        e.op1(SLJIT_MOV, Operand::reg(R2), Operand::reg(R0));
+        let results = Operand::mem(emitter::SP, 8);
+        e.op1(SLJIT_MOV, results, Operand::reg(R1));
+        for k in 0..param_slots as i64 {
+            e.op1(
+                SLJIT_MOV,
+                Operand::mem(emitter::SP, HOST_ARGV + 8 * k),
+                Operand::mem(R0, 8 * k),
+            );
+        }
+        e.local_address(R2, HOST_ARGV as i32);
         e.op1(SLJIT_MOV, Operand::reg(R1), Operand::reg(S0));
         e.op1(
             SLJIT_MOV,
@@ -527,6 +568,16 @@ impl<'m> ModuleCompiler<'m> {
             Operand::reg(R0),
             Operand::imm(0),
         );
+        if result_slots > 0 {
+            e.op1(SLJIT_MOV, Operand::reg(R1), results);
+        }
+        for k in 0..result_slots as i64 {
+            e.op1(
+                SLJIT_MOV,
+                Operand::mem(R1, 8 * k),
+                Operand::mem(emitter::SP, HOST_ARGV + 8 * k),
+            );
+        }
         e.return_void();
         let site = |code| TrapSite {
             func: index,
@@ -641,26 +692,26 @@ impl<'m> ModuleCompiler<'m> {
 /// Emits, before a function's `enter`, the check that `bytes` more of stack
 /// fit above the limit in the runtime state: two branches, taken when
 /// the stack pointer minus `bytes` wraps or falls below the limit.
-/// Uses `R1` and `R2` (`R0` holds the argument array).
+/// Uses `R2` and `R3` (`R0` and `R1` hold the argument and result arrays).
 fn emit_stack_check(e: &mut Emitter, bytes: u32) -> [Jump; 2] {
     use sljit_sys::*;
-    read_sp(e, R1);
+    read_sp(e, R2);
     e.op2(
         SLJIT_SUB | (SLJIT_LESS << 10), // SLJIT_SET(SLJIT_LESS): borrow
-        Operand::reg(R1),
-        Operand::reg(R1),
+        Operand::reg(R2),
+        Operand::reg(R2),
         Operand::imm(bytes as i64),
     );
     let wrapped = e.jump(SLJIT_LESS);
     e.op1(
         SLJIT_MOV,
-        Operand::reg(R2),
+        Operand::reg(R3),
         Operand::mem(S0, vmctx::RUNTIME as i64),
     );
     let below = e.cmp(
         SLJIT_LESS,
-        Operand::reg(R1),
-        Operand::mem(R2, vmctx::RUNTIME_STACK_LIMIT as i64),
+        Operand::reg(R2),
+        Operand::mem(R3, vmctx::RUNTIME_STACK_LIMIT as i64),
     );
     [wrapped, below]
 }

@@ -45,6 +45,8 @@ impl FuncCompiler<'_, '_> {
                 | O::Return
                 | O::Call { .. }
                 | O::CallIndirect { .. }
+                | O::ReturnCall { .. }
+                | O::ReturnCallIndirect { .. }
         ) {
             self.charge_fuel();
         }
@@ -81,6 +83,11 @@ impl FuncCompiler<'_, '_> {
                 type_index,
                 table_index,
             } => self.visit_call_indirect(type_index, table_index),
+            O::ReturnCall { function_index } => self.visit_return_call(function_index),
+            O::ReturnCallIndirect {
+                type_index,
+                table_index,
+            } => self.visit_return_call_indirect(type_index, table_index),
 
             // Locals and globals.
             O::LocalGet { local_index } => self.visit_local_get(local_index),

@@ -107,14 +107,21 @@ pub fn arg_types(ret: i32, args: &[i32]) -> i32 {
 }
 
 /// The argument types of a wasm function as its `enter` declares them
-/// (`argv` arrives in `R0` under `SLJIT_ENTER_REG_ARG`).
+/// (under `SLJIT_ENTER_REG_ARG` the arguments array arrives in `R0`, the
+/// results array in `R1`; see `vibewasm_format::vmctx`).
 pub fn wasm_entry_args() -> i32 {
-    arg_types(sys::SLJIT_ARG_TYPE_RET_VOID, &[sys::SLJIT_ARG_TYPE_W_R])
+    arg_types(
+        sys::SLJIT_ARG_TYPE_RET_VOID,
+        &[sys::SLJIT_ARG_TYPE_W_R, sys::SLJIT_ARG_TYPE_W_R],
+    )
 }
 
 /// The argument types of a call to a wasm function (`SLJIT_CALL_REG_ARG`).
 pub fn wasm_call_args() -> i32 {
-    arg_types(sys::SLJIT_ARG_TYPE_RET_VOID, &[sys::SLJIT_ARG_TYPE_W])
+    arg_types(
+        sys::SLJIT_ARG_TYPE_RET_VOID,
+        &[sys::SLJIT_ARG_TYPE_W, sys::SLJIT_ARG_TYPE_W],
+    )
 }
 
 /// A position in the code.
@@ -238,6 +245,14 @@ impl Emitter {
             self,
             (self.b.f.set_context)(self.compiler, options, args, scratches, saveds, local_size)
         );
+    }
+
+    /// The current function's epilogue without its return (saved registers
+    /// restored, frame freed, the return address left in place): a tail
+    /// call's, before the branch to the callee. Argument registers keep
+    /// their values.
+    pub fn frame_release(&mut self) {
+        check!(self, (self.b.f.emit_frame_release)(self.compiler));
     }
 
     pub fn return_void(&mut self) {
