@@ -207,8 +207,8 @@ impl Artifact {
     /// executable), and its code section is aligned as the code needs (16
     /// bytes for x86-64; 4 KiB for aarch64, whose code addresses its data
     /// page-relatively: code sections of 64 KiB and more are, smaller ones
-    /// are not); otherwise the
-    /// code is copied once into executable memory, as by
+    /// when compiled with `vibewasmc compile --xip`); otherwise the code is
+    /// copied once into executable memory, as by
     /// [`Artifact::from_bytes`]. The checks (checksum, signature block,
     /// structure) are those of every other way of loading.
     pub fn from_static(bytes: &'static [u8]) -> Result<Artifact, LoadError> {
