@@ -33,7 +33,7 @@ use vibewasm_format::vmctx::{self, Helper};
 use vibewasm_format::{RelocTarget, TrapCode, ValType};
 
 use super::func::{FuncCompiler, CTX_SLOT, RESULTS_SLOT};
-use crate::emitter::{self, arg_types, Operand, R0, R1, R2, R3, S0, SP};
+use crate::emitter::{self, arg_types, Operand, Reg, R0, R1, R2, R3, S0, SP};
 
 impl FuncCompiler<'_, '_> {
     /// Puts the arguments of a call in their home slots and every other
@@ -121,19 +121,9 @@ impl FuncCompiler<'_, '_> {
 
         // The callee may belong to another instance: it runs with its own
         // vmctx, and ours comes back from the frame afterwards.
-        let e = &mut self.m.e;
         let saved_ctx = Operand::mem(SP, CTX_SLOT as i64);
-        e.op1(SLJIT_MOV, saved_ctx, Operand::reg(S0));
-        e.op1(
-            SLJIT_MOV,
-            Operand::reg(R2),
-            Operand::mem(R0, vmctx::FUNC_REF_CODE as i64),
-        );
-        e.op1(
-            SLJIT_MOV,
-            Operand::reg(S0),
-            Operand::mem(R0, vmctx::FUNC_REF_VMCTX as i64),
-        );
+        self.m.e.op1(SLJIT_MOV, saved_ctx, Operand::reg(S0));
+        self.load_callee_of_func_ref(S0);
         let argv = self.slot_offset(base);
         let e = &mut self.m.e;
         e.local_address(R0, argv);
@@ -148,6 +138,22 @@ impl FuncCompiler<'_, '_> {
         let e = &mut self.m.e;
         e.op1(SLJIT_MOV, Operand::reg(S0), saved_ctx);
         self.finish_call(base, &ty.results, true);
+    }
+
+    /// From the `FuncRef` in `R0`: its code address into `R2`, its vmctx
+    /// into `vmctx_reg`.
+    fn load_callee_of_func_ref(&mut self, vmctx_reg: Reg) {
+        let e = &mut self.m.e;
+        e.op1(
+            SLJIT_MOV,
+            Operand::reg(R2),
+            Operand::mem(R0, vmctx::FUNC_REF_CODE as i64),
+        );
+        e.op1(
+            SLJIT_MOV,
+            Operand::reg(vmctx_reg),
+            Operand::mem(R0, vmctx::FUNC_REF_VMCTX as i64),
+        );
     }
 
     /// `R1 = R0`: a call's results go where its arguments were. A callee
@@ -259,17 +265,8 @@ impl FuncCompiler<'_, '_> {
         self.store_tail_call_arguments(&ty.params);
         self.load_checked_func_ref(type_index, table_index);
 
+        self.load_callee_of_func_ref(R3);
         let e = &mut self.m.e;
-        e.op1(
-            SLJIT_MOV,
-            Operand::reg(R2),
-            Operand::mem(R0, vmctx::FUNC_REF_CODE as i64),
-        );
-        e.op1(
-            SLJIT_MOV,
-            Operand::reg(R3),
-            Operand::mem(R0, vmctx::FUNC_REF_VMCTX as i64),
-        );
         let other_instance = e.cmp(SLJIT_NOT_EQUAL, Operand::reg(R3), Operand::reg(S0));
         self.load_tail_call_registers();
         self.m.e.icall(
