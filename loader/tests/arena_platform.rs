@@ -16,7 +16,7 @@ mod hostile;
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard};
 
 use vibewasm_compiler::{compile, BoundsChecks, Config};
 use vibewasm_loader::{
@@ -184,6 +184,15 @@ fn platform() -> &'static ArenaPlatform {
     })
 }
 
+/// Tests share the arenas (read), except the one that counts the memory
+/// arena's bytes in use before and after (write), which then runs alone.
+static ARENA_USERS: RwLock<()> = RwLock::new(());
+
+/// What every test but the counting one holds while it runs.
+fn shared_arena() -> RwLockReadGuard<'static, ()> {
+    ARENA_USERS.read().unwrap_or_else(|e| e.into_inner())
+}
+
 /// "Programs" `bytes` into the flash region (4 KiB-aligned, as a linker
 /// script would place it) and makes the pages read+execute: from then on
 /// they are static and never written.
@@ -274,6 +283,7 @@ fn calc() -> (Store, vibewasm_loader::Instance) {
 
 #[test]
 fn calls_host_functions_memory_and_tables() {
+    let _arena = shared_arena();
     let (_store, mut inst) = calc();
     let sum = inst
         .call("sum3", &[Val::I32(1), Val::I32(20), Val::I32(300)])
@@ -294,6 +304,7 @@ fn calls_host_functions_memory_and_tables() {
 
 #[test]
 fn traps_say_what_the_spec_says() {
+    let _arena = shared_arena();
     let (_store, mut inst) = calc();
     let mut message = |name: &str, args: &[Val]| {
         let err = inst.call(name, args).unwrap_err();
@@ -322,6 +333,8 @@ fn traps_say_what_the_spec_says() {
 
 #[test]
 fn memories_grow_by_moving_inside_the_arena_and_go_back_to_it() {
+    // Alone with the arenas: the bytes in use are this test's only.
+    let _alone = ARENA_USERS.write().unwrap_or_else(|e| e.into_inner());
     let before = platform().memory.in_use.load(Ordering::Relaxed);
     {
         let (_store, mut inst) = calc();
@@ -349,18 +362,13 @@ fn memories_grow_by_moving_inside_the_arena_and_go_back_to_it() {
         assert_eq!(memory.size_pages().unwrap(), 37);
         assert!(platform().memory.in_use.load(Ordering::Relaxed) > before);
     }
-    // Other tests run at the same time; poll until everything this test
-    // allocated is back (the store dropped its memory).
-    let allocated_here = 64 * 65536;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while platform().memory.in_use.load(Ordering::Relaxed) >= before + allocated_here {
-        assert!(std::time::Instant::now() < deadline, "memory not freed");
-        std::thread::yield_now();
-    }
+    // The store dropped its memory: every byte is back in the arena.
+    assert_eq!(platform().memory.in_use.load(Ordering::Relaxed), before);
 }
 
 #[test]
 fn guard_page_code_is_refused_with_the_reason() {
+    let _arena = shared_arena();
     let bytes = artifact(
         "(module (memory 1) (func (export \"f\")))",
         &Config {
@@ -386,6 +394,7 @@ fn guard_page_code_is_refused_with_the_reason() {
 
 #[test]
 fn fuel_and_epochs_stop_runaway_code() {
+    let _arena = shared_arena();
     const LOOP: &str = r#"(module (func (export "spin") (loop $l (br $l))))"#;
     let bytes = artifact(
         LOOP,
@@ -445,6 +454,7 @@ fn triple(artifact: Artifact) -> i32 {
 /// aarch64, whose code must start at a multiple of 4 KiB.
 #[test]
 fn artifacts_in_executable_flash_run_in_place() {
+    let _arena = shared_arena();
     platform();
     for page_aligned_code in [true, false] {
         let config = Config {
@@ -471,6 +481,7 @@ fn artifacts_in_executable_flash_run_in_place() {
 
 #[test]
 fn static_buffers_that_are_not_executable_get_their_code_copied() {
+    let _arena = shared_arena();
     platform();
     let bytes: &'static [u8] = Box::leak(artifact(XIP, &explicit()).into_boxed_slice());
     let loaded = Artifact::from_static(bytes).unwrap();
@@ -484,6 +495,7 @@ fn static_buffers_that_are_not_executable_get_their_code_copied() {
 
 #[test]
 fn damaged_and_unsigned_static_artifacts_are_refused() {
+    let _arena = shared_arena();
     platform();
     let mut bytes = artifact(XIP, &explicit());
     let last = bytes.len() - 1;
@@ -501,6 +513,7 @@ fn damaged_and_unsigned_static_artifacts_are_refused() {
 
 #[test]
 fn signed_artifacts_from_flash_load_with_trusted_keys() {
+    let _arena = shared_arena();
     let secret = vibewasm_format::SecretKey::from_seed(&[7; 32]);
     let mut keys = TrustedKeys::new();
     keys.add(secret.public_key());
@@ -517,6 +530,7 @@ fn signed_artifacts_from_flash_load_with_trusted_keys() {
 /// kernel takes many seconds).
 #[test]
 fn the_benchmark_kernels_give_their_checksums() {
+    let _arena = shared_arena();
     platform();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench/kernels");
     let sums = std::fs::read_to_string(dir.join("checksums.tsv")).expect("checksums.tsv");
@@ -557,6 +571,7 @@ fn the_benchmark_kernels_give_their_checksums() {
 /// than x86-64, which run under qemu in CI).
 #[test]
 fn mutated_artifacts_never_crash_the_core() {
+    let _arena = shared_arena();
     platform();
     let default = if cfg!(target_arch = "x86_64") {
         3000
