@@ -180,8 +180,16 @@ impl Artifact {
     /// executable memory (and its memory image, if any, into memory of
     /// its own, copied into each instance's memory).
     pub fn from_bytes(bytes: &[u8]) -> Result<Artifact, LoadError> {
-        let view =
-            read_artifact(bytes).map_err(|source| LoadError::Format { path: None, source })?;
+        Artifact::from_bytes_checked(bytes, None)
+    }
+
+    /// [`Artifact::from_bytes`], refusing it unless `trusted` (if given)
+    /// signed it: checked once, before any code is copied.
+    pub(crate) fn from_bytes_checked(
+        bytes: &[u8],
+        trusted: Option<&crate::TrustedKeys>,
+    ) -> Result<Artifact, LoadError> {
+        let view = read_checked(bytes, trusted)?;
         let code =
             copy_code_out(view.code).map_err(|reason| LoadError::Map { path: None, reason })?;
         let image = match view.memory_image {
@@ -212,8 +220,16 @@ impl Artifact {
     /// [`Artifact::from_bytes`]. The checks (checksum, signature block,
     /// structure) are those of every other way of loading.
     pub fn from_static(bytes: &'static [u8]) -> Result<Artifact, LoadError> {
-        let view =
-            read_artifact(bytes).map_err(|source| LoadError::Format { path: None, source })?;
+        Artifact::from_static_checked(bytes, None)
+    }
+
+    /// [`Artifact::from_static`], refusing it unless `trusted` (if given)
+    /// signed it: checked once, before any code is used.
+    pub(crate) fn from_static_checked(
+        bytes: &'static [u8],
+        trusted: Option<&crate::TrustedKeys>,
+    ) -> Result<Artifact, LoadError> {
+        let view = read_checked(bytes, trusted)?;
         let in_place = !view.code.is_empty()
             && (view.code.as_ptr() as usize)
                 .is_multiple_of(code_alignment(view.header.target.arch))
@@ -355,6 +371,20 @@ impl Artifact {
         })?);
         Ok(())
     }
+}
+
+/// Every check of `read_artifact`, then (for a trusted load) the signature:
+/// damage is reported as damage, not as a bad signature.
+fn read_checked<'a>(
+    bytes: &'a [u8],
+    trusted: Option<&crate::TrustedKeys>,
+) -> Result<vibewasm_format::ArtifactView<'a>, LoadError> {
+    let format = |source| LoadError::Format { path: None, source };
+    let view = read_artifact(bytes).map_err(format)?;
+    if let Some(keys) = trusted {
+        keys.verify(bytes).map_err(format)?;
+    }
+    Ok(view)
 }
 
 /// Where an artifact's tables section lives.

@@ -9,7 +9,7 @@
 #[cfg(feature = "std")]
 use std::path::Path;
 
-use vibewasm_format::{read_artifact, verify_signature, PublicKey};
+use vibewasm_format::{verify_signature, PublicKey};
 
 use crate::artifact::Artifact;
 use crate::error::LoadError;
@@ -103,19 +103,17 @@ impl Artifact {
             path: path.to_path_buf(),
             source,
         })?;
-        load_trusted(&bytes, trusted)
-            .and_then(|()| Artifact::from_bytes(&bytes))
-            .map_err(|e| match e {
-                LoadError::Format { source, .. } => LoadError::Format {
-                    path: Some(path.to_path_buf()),
-                    source,
-                },
-                LoadError::Map { reason, .. } => LoadError::Map {
-                    path: Some(path.to_path_buf()),
-                    reason,
-                },
-                other => other,
-            })
+        Artifact::from_bytes_checked(&bytes, Some(trusted)).map_err(|e| match e {
+            LoadError::Format { source, .. } => LoadError::Format {
+                path: Some(path.to_path_buf()),
+                source,
+            },
+            LoadError::Map { reason, .. } => LoadError::Map {
+                path: Some(path.to_path_buf()),
+                reason,
+            },
+            other => other,
+        })
     }
 
     /// Like [`Artifact::from_bytes`], but refuses the artifact unless it is
@@ -123,8 +121,7 @@ impl Artifact {
     /// (so damage is reported as a checksum mismatch), then the signature,
     /// and only then is code mapped executable.
     pub fn from_bytes_trusted(bytes: &[u8], trusted: &TrustedKeys) -> Result<Artifact, LoadError> {
-        load_trusted(bytes, trusted)?;
-        Artifact::from_bytes(bytes)
+        Artifact::from_bytes_checked(bytes, Some(trusted))
     }
 
     /// Like [`Artifact::from_static`] (code run in place where the platform
@@ -134,14 +131,6 @@ impl Artifact {
         bytes: &'static [u8],
         trusted: &TrustedKeys,
     ) -> Result<Artifact, LoadError> {
-        load_trusted(bytes, trusted)?;
-        Artifact::from_static(bytes)
+        Artifact::from_static_checked(bytes, Some(trusted))
     }
-}
-
-/// Every check of `read_artifact`, then the signature.
-fn load_trusted(bytes: &[u8], trusted: &TrustedKeys) -> Result<(), LoadError> {
-    let format = |source| LoadError::Format { path: None, source };
-    read_artifact(bytes).map_err(format)?;
-    trusted.verify(bytes).map_err(format)
 }
